@@ -1,0 +1,50 @@
+//! # crm-core
+//!
+//! The framework-agnostic heart of `crm`, an embeddable CRM engine: the domain model
+//! (companies, contacts, deals, notes, tasks, tags, users, per-workspace configuration),
+//! role-based access control, coded errors, the audit trail and full-text search — over the
+//! [`Storage`] trait, which `crm-store-redb` (embedded) and `crm-store-postgres` implement.
+//!
+//! ```no_run
+//! # async fn demo(storage: std::sync::Arc<dyn crm_core::Storage>) -> crm_core::Result<()> {
+//! use crm_core::{Crm, CrmConfig, model::{ContactInput, UserInput}};
+//!
+//! let crm = Crm::new(storage, CrmConfig::default());
+//! // The first user of a new workspace becomes its admin.
+//! let (workspace, admin) = crm
+//!     .bootstrap("Acme", UserInput { email: "ada@acme.test".into(), ..Default::default() })
+//!     .await?;
+//! let actor = crm.actor(workspace.id, admin.id).await?;
+//! let contact = crm
+//!     .contacts()
+//!     .create(&actor, ContactInput { first_name: "Grace".into(), last_name: "Hopper".into(), ..Default::default() })
+//!     .await?;
+//! println!("{} v{}", contact.id, contact.version);
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`model`] (records, inputs, validation), [`permission`] (the role matrix),
+//! [`error`] (coded errors), [`audit`], [`search`], [`query`] (lists and paging),
+//! [`storage`] (the backend trait), [`service`] (the facade a host calls).
+
+pub mod audit;
+pub mod clock;
+pub mod error;
+pub mod id;
+pub mod model;
+pub mod permission;
+pub mod query;
+pub mod search;
+pub mod service;
+pub mod storage;
+pub mod validate;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{Error, ErrorKind, FieldError, FieldIssue, Result};
+pub use id::Id;
+pub use query::{ListParams, Page};
+pub use service::{Actor, Crm, CrmConfig};
+pub use storage::{Commit, Storage, Write};

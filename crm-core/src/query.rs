@@ -1,0 +1,528 @@
+//! List queries: filters, sort, keyset cursors and pages.
+//!
+//! A [`ListQuery`] is what the core hands a [`crate::Storage`] for a list: filters already
+//! checked against the entity's [`FieldSpec`]s, permission scopes already added as filters, a
+//! sort (always tie-broken by id), an optional opaque cursor and a page size. Paging is keyset:
+//! the cursor holds the last row's sort value and id, so page 1,000 costs what page 1 costs and
+//! a walk returns every record exactly once even while others are inserted.
+//!
+//! Ordering of values: within one field all values have one type; `Null` sorts after every
+//! value (PostgreSQL's default: `NULLS LAST` ascending, first descending). Text sorts
+//! case-insensitively.
+
+use std::cmp::Ordering;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::clock::{Date, Timestamp};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::EntityKind;
+
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 25;
+/// Largest page size.
+pub const MAX_LIMIT: usize = 100;
+
+/// A field value as seen by filters, sorts and indexes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", content = "v")]
+pub enum Value {
+    /// Absent value.
+    Null,
+    /// Boolean.
+    Bool(bool),
+    /// Integer.
+    Int(i64),
+    /// Text (compared case-insensitively).
+    Text(String),
+    /// Record id.
+    Id(Uuid),
+    /// Instant.
+    Time(Timestamp),
+    /// Calendar date.
+    Date(Date),
+    /// Several values (multi-valued fields such as tags); a filter matches if any element does.
+    List(Vec<Value>),
+}
+
+impl Value {
+    /// Total order used for sorting: values of one type compare naturally, text
+    /// case-insensitively, and `Null` after everything.
+    pub fn sort_cmp(&self, other: &Value) -> Ordering {
+        use Value::*;
+        match (self, other) {
+            (Null, Null) => Ordering::Equal,
+            (Null, _) => Ordering::Greater,
+            (_, Null) => Ordering::Less,
+            (Bool(a), Bool(b)) => a.cmp(b),
+            (Int(a), Int(b)) => a.cmp(b),
+            (Text(a), Text(b)) => cmp_text(a, b),
+            (Id(a), Id(b)) => a.cmp(b),
+            (Time(a), Time(b)) => a.cmp(b),
+            (Date(a), Date(b)) => a.cmp(b),
+            (List(a), List(b)) => a.len().cmp(&b.len()),
+            (a, b) => a.type_rank().cmp(&b.type_rank()),
+        }
+    }
+
+    fn type_rank(&self) -> u8 {
+        match self {
+            Value::Bool(_) => 1,
+            Value::Int(_) => 2,
+            Value::Time(_) => 3,
+            Value::Date(_) => 4,
+            Value::Id(_) => 5,
+            Value::Text(_) => 6,
+            Value::List(_) => 7,
+            Value::Null => 255,
+        }
+    }
+
+    /// Whether this value equals `other` for filtering (text case-insensitively; a list
+    /// matches if any element does).
+    pub fn filter_eq(&self, other: &Value) -> bool {
+        match self {
+            Value::List(items) => items.iter().any(|i| i.filter_eq(other)),
+            _ => self.sort_cmp(other) == Ordering::Equal,
+        }
+    }
+}
+
+/// Case-insensitive text comparison (lowercase, then bytewise), the order of [`sort_text`].
+pub fn cmp_text(a: &str, b: &str) -> Ordering {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .cmp(b.chars().flat_map(char::to_lowercase))
+}
+
+/// The form in which text is sorted and indexed: lowercase.
+pub fn sort_text(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// The type of a filterable or sortable field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// `true`/`false`.
+    Bool,
+    /// Integer.
+    Int,
+    /// Text.
+    Text,
+    /// A record id (UUID).
+    Id,
+    /// RFC 3339 timestamp.
+    Time,
+    /// ISO date.
+    Date,
+}
+
+/// What a field of an entity supports in list queries.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    /// Field name, as in the record's JSON.
+    pub name: &'static str,
+    /// Value type.
+    pub ty: FieldType,
+    /// Usable in filters.
+    pub filter: bool,
+    /// Usable as sort key.
+    pub sort: bool,
+    /// Multi-valued (a filter matches if any element equals the value).
+    pub multi: bool,
+}
+
+impl FieldSpec {
+    /// A field that can be filtered and sorted.
+    pub const fn both(name: &'static str, ty: FieldType) -> Self {
+        FieldSpec { name, ty, filter: true, sort: true, multi: false }
+    }
+    /// A field that can only be filtered.
+    pub const fn filter(name: &'static str, ty: FieldType) -> Self {
+        FieldSpec { name, ty, filter: true, sort: false, multi: false }
+    }
+    /// A multi-valued field that can be filtered (contains).
+    pub const fn multi(name: &'static str, ty: FieldType) -> Self {
+        FieldSpec { name, ty, filter: true, sort: false, multi: true }
+    }
+    /// A field that can only be sorted.
+    pub const fn sort(name: &'static str, ty: FieldType) -> Self {
+        FieldSpec { name, ty, filter: false, sort: true, multi: false }
+    }
+
+    /// Parses a filter value given as text (e.g. from a query string).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidQuery`] when the text is not a value of the field's type.
+    pub fn parse_value(&self, raw: &str) -> Result<Value> {
+        let bad = || Error::new(ErrorKind::InvalidQuery);
+        if raw == "null" {
+            return Ok(Value::Null);
+        }
+        Ok(match self.ty {
+            FieldType::Bool => match raw {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(bad()),
+            },
+            FieldType::Int => Value::Int(raw.parse().map_err(|_| bad())?),
+            FieldType::Text => {
+                if raw.chars().count() > crate::validate::limits::SHORT_TEXT {
+                    return Err(bad());
+                }
+                Value::Text(raw.to_string())
+            }
+            FieldType::Id => Value::Id(Uuid::parse_str(raw).map_err(|_| bad())?),
+            FieldType::Time => Value::Time(Timestamp::parse_rfc3339(raw).ok_or_else(bad)?),
+            FieldType::Date => Value::Date(
+                Date::parse(raw, &time::format_description::well_known::Iso8601::DATE)
+                    .map_err(|_| bad())?,
+            ),
+        })
+    }
+}
+
+/// A filter operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterOp {
+    /// Equal (for multi-valued fields: contains).
+    Eq(Value),
+    /// Equal to one of the values.
+    In(Vec<Value>),
+    /// Greater than or equal (nulls never match).
+    Gte(Value),
+    /// Less than or equal (nulls never match).
+    Lte(Value),
+}
+
+/// One filter of a list query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Filter {
+    /// Field name (one of the entity's filterable [`FieldSpec`]s).
+    pub field: String,
+    /// Operator and operand.
+    pub op: FilterOp,
+}
+
+impl Filter {
+    /// `field = value`.
+    pub fn eq(field: &str, value: Value) -> Self {
+        Filter { field: field.to_string(), op: FilterOp::Eq(value) }
+    }
+
+    /// Whether a record's value of the field satisfies the filter.
+    pub fn matches(&self, actual: &Value) -> bool {
+        match &self.op {
+            FilterOp::Eq(v) => actual.filter_eq(v),
+            FilterOp::In(vs) => vs.iter().any(|v| actual.filter_eq(v)),
+            FilterOp::Gte(v) => {
+                !matches!(actual, Value::Null) && actual.sort_cmp(v) != Ordering::Less
+            }
+            FilterOp::Lte(v) => {
+                !matches!(actual, Value::Null) && actual.sort_cmp(v) != Ordering::Greater
+            }
+        }
+    }
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Smallest first.
+    #[default]
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+/// A sort: one field, a direction, tie-broken by id in the same direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sort {
+    /// Field name (one of the entity's sortable [`FieldSpec`]s).
+    pub field: String,
+    /// Direction.
+    pub direction: Direction,
+}
+
+impl Sort {
+    /// Ascending on `field`.
+    pub fn asc(field: &str) -> Self {
+        Sort { field: field.to_string(), direction: Direction::Asc }
+    }
+    /// Descending on `field`.
+    pub fn desc(field: &str) -> Self {
+        Sort { field: field.to_string(), direction: Direction::Desc }
+    }
+
+    /// Parses `field` or `-field` (descending).
+    pub fn parse(s: &str) -> Self {
+        match s.strip_prefix('-') {
+            Some(f) => Sort::desc(f),
+            None => Sort::asc(s),
+        }
+    }
+
+    /// Compares two rows by (sort value, id) in this sort's direction.
+    pub fn cmp_rows(&self, a: (&Value, Uuid), b: (&Value, Uuid)) -> Ordering {
+        let o = a.0.sort_cmp(b.0).then(a.1.cmp(&b.1));
+        match self.direction {
+            Direction::Asc => o,
+            Direction::Desc => o.reverse(),
+        }
+    }
+}
+
+/// Which soft-deleted records a list includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deleted {
+    /// Only live records (the default).
+    #[default]
+    Exclude,
+    /// Only soft-deleted records (the trash).
+    Only,
+    /// Both.
+    Include,
+}
+
+impl Deleted {
+    /// Whether a record with this `deleted_at` belongs in the list.
+    pub fn admits(self, deleted: bool) -> bool {
+        match self {
+            Deleted::Exclude => !deleted,
+            Deleted::Only => deleted,
+            Deleted::Include => true,
+        }
+    }
+}
+
+/// The position after the last row of a page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Sort field the cursor was issued for.
+    pub field: String,
+    /// Direction it was issued for.
+    pub direction: Direction,
+    /// Sort value of the last row.
+    pub value: Value,
+    /// Id of the last row.
+    pub id: Uuid,
+}
+
+impl Cursor {
+    /// Encodes the cursor as an opaque URL-safe string.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Decodes a cursor and checks it belongs to `sort`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidCursor`] if it is malformed or was issued for another sort.
+    pub fn decode(s: &str, sort: &Sort) -> Result<Self> {
+        let bad = || Error::new(ErrorKind::InvalidCursor);
+        if s.len() > 4096 {
+            return Err(bad());
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+        let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if c.field != sort.field || c.direction != sort.direction {
+            return Err(bad());
+        }
+        Ok(c)
+    }
+
+    /// Whether a row at (value, id) comes strictly after the cursor in `sort` order.
+    pub fn is_before(&self, sort: &Sort, value: &Value, id: Uuid) -> bool {
+        sort.cmp_rows((&self.value, self.id), (value, id)) == Ordering::Less
+    }
+}
+
+/// A normalized full-text query: every term must be a prefix of some word of the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchQuery {
+    /// Normalized terms (see [`crate::search::tokenize`]); at least one.
+    pub terms: Vec<String>,
+}
+
+/// What a storage backend is asked to list. Built and checked by the core.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    /// Filters, all of which must match (permission scopes included).
+    pub filters: Vec<Filter>,
+    /// Full-text query, if any.
+    pub search: Option<SearchQuery>,
+    /// Sort.
+    pub sort: Sort,
+    /// Start after this position.
+    pub after: Option<Cursor>,
+    /// At most this many rows (1..=`MAX_LIMIT` from the facade; stores accept any).
+    pub limit: usize,
+    /// Soft-delete handling.
+    pub deleted: Deleted,
+}
+
+impl ListQuery {
+    /// All live records sorted by `sort`, `limit` at a time.
+    pub fn new(sort: Sort, limit: usize) -> Self {
+        ListQuery { filters: Vec::new(), search: None, sort, after: None, limit, deleted: Deleted::Exclude }
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The rows.
+    pub data: Vec<T>,
+    /// Cursor of the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What a host asks for when listing: all parts optional, parsed and checked by the core.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListParams {
+    /// Filters as `(field, value)` pairs; a field suffixed `_gte` / `_lte` is a range bound,
+    /// and a value with commas on an `Eq` filter means "one of".
+    pub filters: Vec<(String, String)>,
+    /// Full-text query.
+    pub q: Option<String>,
+    /// Sort field, `-field` for descending.
+    pub sort: Option<String>,
+    /// Page size (default 25, max 100).
+    pub limit: Option<usize>,
+    /// Cursor from a previous page.
+    pub cursor: Option<String>,
+    /// Soft-delete handling (listing the trash is for admins).
+    pub deleted: Option<Deleted>,
+}
+
+impl ListParams {
+    /// Empty parameters (defaults everywhere).
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a filter.
+    pub fn filter(mut self, field: &str, value: impl ToString) -> Self {
+        self.filters.push((field.to_string(), value.to_string()));
+        self
+    }
+    /// Sets the full-text query.
+    pub fn q(mut self, q: &str) -> Self {
+        self.q = Some(q.to_string());
+        self
+    }
+    /// Sets the sort (`field` or `-field`).
+    pub fn sort(mut self, sort: &str) -> Self {
+        self.sort = Some(sort.to_string());
+        self
+    }
+    /// Sets the page size.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+    /// Sets the cursor.
+    pub fn cursor(mut self, cursor: Option<String>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+    /// Sets the soft-delete handling.
+    pub fn deleted(mut self, deleted: Deleted) -> Self {
+        self.deleted = Some(deleted);
+        self
+    }
+
+    /// Checks the parameters against the entity's fields and builds a [`ListQuery`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidQuery`] for unknown fields, bad values or a page size outside
+    /// 1..=100; [`ErrorKind::InvalidCursor`] for a bad cursor.
+    pub fn to_query(&self, kind: EntityKind) -> Result<ListQuery> {
+        let bad = || Error::new(ErrorKind::InvalidQuery).with_context(crate::error::Operation::List, kind);
+        let specs = kind.fields();
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(bad());
+        }
+        if self.filters.len() > 20 {
+            return Err(bad());
+        }
+        let sort = match &self.sort {
+            Some(s) => Sort::parse(s),
+            None => kind.default_sort(),
+        };
+        if !specs.iter().any(|f| f.sort && f.name == sort.field) {
+            return Err(bad());
+        }
+        let mut filters = Vec::with_capacity(self.filters.len());
+        for (name, raw) in &self.filters {
+            let (base, op) = if let Some(b) = name.strip_suffix("_gte") {
+                (b, "gte")
+            } else if let Some(b) = name.strip_suffix("_lte") {
+                (b, "lte")
+            } else {
+                (name.as_str(), "eq")
+            };
+            let spec = specs.iter().find(|f| f.filter && f.name == base).ok_or_else(bad)?;
+            let op = match op {
+                "gte" if !spec.multi => FilterOp::Gte(spec.parse_value(raw)?),
+                "lte" if !spec.multi => FilterOp::Lte(spec.parse_value(raw)?),
+                "eq" if raw.contains(',') => {
+                    let vs = raw.split(',').map(|r| spec.parse_value(r)).collect::<Result<Vec<_>>>()?;
+                    if vs.len() > MAX_LIMIT {
+                        return Err(bad());
+                    }
+                    FilterOp::In(vs)
+                }
+                "eq" => FilterOp::Eq(spec.parse_value(raw)?),
+                _ => return Err(bad()),
+            };
+            filters.push(Filter { field: spec.name.to_string(), op });
+        }
+        let search = match &self.q {
+            Some(q) => {
+                if q.chars().count() > 200 {
+                    return Err(bad());
+                }
+                let terms = crate::search::query_terms(q);
+                if terms.is_empty() { None } else { Some(SearchQuery { terms }) }
+            }
+            None => None,
+        };
+        let after = match &self.cursor {
+            Some(c) => Some(Cursor::decode(c, &sort).map_err(|e| e.with_context(crate::error::Operation::List, kind))?),
+            None => None,
+        };
+        Ok(ListQuery { filters, search, sort, after, limit, deleted: self.deleted.unwrap_or_default() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_sorts_last_and_text_ignores_case() {
+        assert_eq!(Value::Null.sort_cmp(&Value::Int(5)), Ordering::Greater);
+        assert_eq!(Value::Text("b".into()).sort_cmp(&Value::Text("A".into())), Ordering::Greater);
+        assert!(Value::Text("ACME".into()).filter_eq(&Value::Text("acme".into())));
+    }
+
+    #[test]
+    fn cursor_round_trip_and_tampering() {
+        let sort = Sort::desc("created_at");
+        let c = Cursor { field: "created_at".into(), direction: Direction::Desc, value: Value::Int(3), id: Uuid::nil() };
+        let s = c.encode();
+        assert_eq!(Cursor::decode(&s, &sort).unwrap(), c);
+        assert_eq!(Cursor::decode(&s, &Sort::asc("created_at")).unwrap_err().kind(), ErrorKind::InvalidCursor);
+        assert_eq!(Cursor::decode("!!", &sort).unwrap_err().kind(), ErrorKind::InvalidCursor);
+        assert_eq!(Cursor::decode("e30", &sort).unwrap_err().kind(), ErrorKind::InvalidCursor);
+    }
+}

@@ -1,0 +1,212 @@
+//! The facade a host application calls: [`Crm`].
+//!
+//! Every operation takes the acting [`Actor`], checks the permission matrix
+//! ([`crate::permission`]), validates input, and hands the storage one atomic [`Commit`]
+//! holding the change, the assertions it depends on and its audit entries.
+//!
+//! ```text
+//! crm.contacts().create(&actor, input)          crm.deals().move_to(&actor, id, v, "won", 0)
+//! crm.contacts().update(&actor, id, v, patch)   crm.contacts().merge(&actor, winner, loser)
+//! crm.contacts().list(&actor, params)           crm.users().set_role(&actor, id, v, role)
+//! ```
+
+mod contacts;
+mod deals;
+mod records;
+mod users;
+mod workspace;
+
+pub use records::{Managed, Records};
+pub use users::Users;
+pub use workspace::{ActivityFeed, AuditLog, ConfigurationService, SearchResults};
+
+use std::sync::Arc;
+
+use crate::audit::{AuditAction, AuditEntry, diff};
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::{AuditId, UserId, WorkspaceId};
+use crate::model::{Company, Configuration, Contact, Deal, Entity, EntityKind, Note, Record, Role, Tag, Task, User};
+use crate::storage::Storage;
+
+/// Settings of the engine.
+#[derive(Debug, Clone)]
+pub struct CrmConfig {
+    /// How many times an operation whose *internal* reads went stale (e.g. the contact a new
+    /// note touches was updated meanwhile) is retried before answering `VersionConflict`.
+    pub conflict_retries: u32,
+}
+
+impl Default for CrmConfig {
+    fn default() -> Self {
+        CrmConfig { conflict_retries: 5 }
+    }
+}
+
+/// The user on whose behalf an operation runs: a snapshot of its workspace, id and role
+/// taken when the request started (see [`Crm::actor`]), so a role change applies to the next
+/// request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    workspace_id: WorkspaceId,
+    user_id: UserId,
+    role: Role,
+}
+
+impl Actor {
+    /// The workspace.
+    pub fn workspace_id(&self) -> WorkspaceId {
+        self.workspace_id
+    }
+    /// The user.
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+    /// The role at the time the actor was resolved.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    config: CrmConfig,
+}
+
+/// The CRM engine: cheap to clone, shareable across tasks.
+#[derive(Clone)]
+pub struct Crm {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Crm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crm").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+impl Crm {
+    /// An engine over `storage` using the system clock.
+    pub fn new(storage: Arc<dyn Storage>, config: CrmConfig) -> Self {
+        Crm::with_clock(storage, config, Arc::new(SystemClock))
+    }
+
+    /// An engine with an injected clock (tests move time with [`crate::ManualClock`]).
+    pub fn with_clock(storage: Arc<dyn Storage>, config: CrmConfig, clock: Arc<dyn Clock>) -> Self {
+        Crm { inner: Arc::new(Inner { storage, clock, config }) }
+    }
+
+    /// The storage backend.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// The current time according to the engine's clock.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Resolves the acting user of a request: it must exist in the workspace and be enabled.
+    ///
+    /// # Errors
+    /// `Unauthenticated` if the user does not exist in the workspace, `AccountDisabled` if it
+    /// is disabled, storage failures.
+    pub async fn actor(&self, workspace: WorkspaceId, user: UserId) -> Result<Actor> {
+        let record = self.storage().get(workspace, EntityKind::User, user.uuid()).await?;
+        let user = record.and_then(User::from_record).ok_or_else(|| Error::new(ErrorKind::Unauthenticated))?;
+        if user.disabled {
+            return Err(Error::new(ErrorKind::AccountDisabled));
+        }
+        Ok(Actor { workspace_id: workspace, user_id: user.id, role: user.role })
+    }
+
+    /// Companies.
+    pub fn companies(&self) -> Records<'_, Company> {
+        Records::new(self)
+    }
+    /// Contacts (with merge).
+    pub fn contacts(&self) -> Records<'_, Contact> {
+        Records::new(self)
+    }
+    /// Deals (with archive and move).
+    pub fn deals(&self) -> Records<'_, Deal> {
+        Records::new(self)
+    }
+    /// Notes on contacts and deals.
+    pub fn notes(&self) -> Records<'_, Note> {
+        Records::new(self)
+    }
+    /// Tasks (own only for sales and read-only users).
+    pub fn tasks(&self) -> Records<'_, Task> {
+        Records::new(self)
+    }
+    /// Tags.
+    pub fn tags(&self) -> Records<'_, Tag> {
+        Records::new(self)
+    }
+    /// Users of the workspace.
+    pub fn users(&self) -> Users<'_> {
+        Users { crm: self }
+    }
+    /// The workspace configuration.
+    pub fn configuration(&self) -> ConfigurationService<'_> {
+        ConfigurationService { crm: self }
+    }
+    /// The audit log (admins and managers).
+    pub fn audit(&self) -> AuditLog<'_> {
+        AuditLog { crm: self }
+    }
+    /// The activity feed.
+    pub fn activity(&self) -> ActivityFeed<'_> {
+        ActivityFeed { crm: self }
+    }
+
+    /// The workspace configuration, without a permission check (internal reads).
+    pub(crate) async fn load_config(&self, workspace: WorkspaceId) -> Result<Configuration> {
+        self.storage()
+            .get(workspace, EntityKind::Configuration, workspace.uuid())
+            .await?
+            .and_then(Configuration::from_record)
+            .ok_or_else(|| Error::not_found(EntityKind::Configuration))
+    }
+
+    /// Runs `op` again when it failed on a stale internal read.
+    pub(crate) async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Err(e) if e.kind() == ErrorKind::VersionConflict && attempt < self.inner.config.conflict_retries => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// An audit entry for a change by `actor` (None: the system).
+    pub(crate) fn audit_entry(
+        &self,
+        actor: Option<&Actor>,
+        action: AuditAction,
+        before: Option<&Record>,
+        after: Option<&Record>,
+    ) -> AuditEntry {
+        let subject = after.or(before).expect("an audit entry is about a record");
+        AuditEntry {
+            id: AuditId::generate(),
+            workspace_id: subject.workspace_id(),
+            at: self.now(),
+            actor_id: actor.map(Actor::user_id),
+            entity: subject.kind(),
+            record_id: subject.id(),
+            label: subject.label(),
+            action,
+            changes: diff(before, after),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The [`Storage`] trait: what a backend must provide.
+//!
+//! The trait speaks in domain terms and every method is one atomic unit; no transaction
+//! handle ever crosses it. Reads return [`Record`]s of one workspace. All writes go through
+//! [`Storage::commit`]: a [`Commit`] is a small unit of work built and checked by the core —
+//! inserts, version-checked updates and deletes, existence and version assertions on records
+//! it read (so decisions such as "the last admin stays an admin" or "the referenced company
+//! still exists" hold at commit time), plus the audit entries of the change. A backend
+//! applies all of it or none of it. This keeps every rule in the core and the backends thin:
+//! a backend is storage, indexes and atomicity.
+//!
+//! Object safe: hosts hold an `Arc<dyn Storage>` and choose the backend at run time.
+//!
+//! Embedded ordered key/value backends can use the helpers in [`kv`] (order-preserving key
+//! encoding, index maintenance and query planning) so that they agree with every other
+//! backend on ordering, filtering and paging. The conformance suite (`testkit` feature)
+//! checks that they do.
+
+pub mod kv;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::audit::{AuditEntry, AuditQuery};
+use crate::error::Result;
+use crate::id::WorkspaceId;
+use crate::model::{EntityKind, Record};
+use crate::query::ListQuery;
+
+/// One write or assertion inside a [`Commit`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Insert a new record. Fails with [`crate::ErrorKind::VersionConflict`] if the id exists,
+    /// [`crate::ErrorKind::Duplicate`] if a unique key is taken.
+    Insert(Record),
+    /// Replace a record whose stored version is `expected_version`. The record carries its
+    /// new version (set by the core). Fails with `NotFound` if absent, `VersionConflict` if the
+    /// version differs, `Duplicate` if a unique key is taken by another record.
+    Update {
+        /// The new state.
+        record: Record,
+        /// The version the change was computed from.
+        expected_version: u64,
+    },
+    /// Permanently delete a record whose stored version is `expected_version`.
+    Delete {
+        /// Kind.
+        kind: EntityKind,
+        /// Id.
+        id: Uuid,
+        /// The version the decision was made on.
+        expected_version: u64,
+    },
+    /// Assert that a record still has `expected_version` (a read the change depends on).
+    /// Fails with `VersionConflict` (or `NotFound`).
+    Check {
+        /// Kind.
+        kind: EntityKind,
+        /// Id.
+        id: Uuid,
+        /// Version that was read.
+        expected_version: u64,
+    },
+    /// Assert that a referenced record exists and is not soft deleted. Fails with a
+    /// [`crate::ErrorKind::Validation`] error naming `field` as an unknown reference.
+    Exists {
+        /// Kind.
+        kind: EntityKind,
+        /// Id.
+        id: Uuid,
+        /// The referring field, for the error.
+        field: &'static str,
+    },
+}
+
+/// An atomic unit of work in one workspace: all writes and audit entries, or nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// The workspace every write belongs to.
+    pub workspace_id: WorkspaceId,
+    /// Writes and assertions, applied in order after all assertions pass.
+    pub writes: Vec<Write>,
+    /// Audit entries recorded with the change.
+    pub audit: Vec<AuditEntry>,
+}
+
+impl Commit {
+    /// An empty commit for a workspace.
+    pub fn new(workspace_id: WorkspaceId) -> Self {
+        Commit { workspace_id, writes: Vec::new(), audit: Vec::new() }
+    }
+}
+
+/// A storage backend. See the [module docs](self).
+///
+/// Every method either succeeds completely or fails with a coded [`crate::Error`] and leaves
+/// the stored state as it was. Driver failures map to the E3xxx kinds with the driver error
+/// kept as the source.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// One record by id, soft-deleted ones included; `None` if absent from this workspace.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn get(&self, workspace: WorkspaceId, kind: EntityKind, id: Uuid) -> Result<Option<Record>>;
+
+    /// Several records by id (missing ones are skipped), in the order asked.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn get_many(&self, workspace: WorkspaceId, kind: EntityKind, ids: &[Uuid]) -> Result<Vec<Record>>;
+
+    /// Up to `query.limit` records of a kind matching every filter, the search terms and the
+    /// soft-delete rule, in `query.sort` order (ties by id), strictly after `query.after`.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn list(&self, workspace: WorkspaceId, kind: EntityKind, query: &ListQuery) -> Result<Vec<Record>>;
+
+    /// The record holding a unique key (see [`Record::unique_keys`]), e.g. a user by email.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn find_unique(&self, workspace: WorkspaceId, kind: EntityKind, key: &str, value: &str) -> Result<Option<Record>>;
+
+    /// Applies a commit atomically and durably (acknowledged only once durable).
+    ///
+    /// # Errors
+    /// The failing assertion's kind (`VersionConflict`, `NotFound`, `Duplicate`,
+    /// `Validation`), or storage failures; in every case nothing was applied.
+    async fn commit(&self, commit: Commit) -> Result<()>;
+
+    /// Audit entries matching the query, newest first.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+
+    /// Checks that the backend is reachable.
+    ///
+    /// # Errors
+    /// `StorageUnavailable` when it is not.
+    async fn ping(&self) -> Result<()>;
+}
