@@ -87,7 +87,11 @@ pub fn diff(before: Option<&Record>, after: Option<&Record>) -> Vec<FieldChange>
         .filter_map(|k| {
             let bv = b.get(k).cloned().unwrap_or(serde_json::Value::Null);
             let av = a.get(k).cloned().unwrap_or(serde_json::Value::Null);
-            (bv != av).then(|| FieldChange { field: k.clone(), before: bv, after: av })
+            (bv != av).then(|| FieldChange {
+                field: k.clone(),
+                before: bv,
+                after: av,
+            })
         })
         .collect()
 }

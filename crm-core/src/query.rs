@@ -138,19 +138,43 @@ pub struct FieldSpec {
 impl FieldSpec {
     /// A field that can be filtered and sorted.
     pub const fn both(name: &'static str, ty: FieldType) -> Self {
-        FieldSpec { name, ty, filter: true, sort: true, multi: false }
+        FieldSpec {
+            name,
+            ty,
+            filter: true,
+            sort: true,
+            multi: false,
+        }
     }
     /// A field that can only be filtered.
     pub const fn filter(name: &'static str, ty: FieldType) -> Self {
-        FieldSpec { name, ty, filter: true, sort: false, multi: false }
+        FieldSpec {
+            name,
+            ty,
+            filter: true,
+            sort: false,
+            multi: false,
+        }
     }
     /// A multi-valued field that can be filtered (contains).
     pub const fn multi(name: &'static str, ty: FieldType) -> Self {
-        FieldSpec { name, ty, filter: true, sort: false, multi: true }
+        FieldSpec {
+            name,
+            ty,
+            filter: true,
+            sort: false,
+            multi: true,
+        }
     }
     /// A field that can only be sorted.
     pub const fn sort(name: &'static str, ty: FieldType) -> Self {
-        FieldSpec { name, ty, filter: false, sort: true, multi: false }
+        FieldSpec {
+            name,
+            ty,
+            filter: false,
+            sort: true,
+            multi: false,
+        }
     }
 
     /// Parses a filter value given as text (e.g. from a query string).
@@ -211,7 +235,10 @@ pub struct Filter {
 impl Filter {
     /// `field = value`.
     pub fn eq(field: &str, value: Value) -> Self {
-        Filter { field: field.to_string(), op: FilterOp::Eq(value) }
+        Filter {
+            field: field.to_string(),
+            op: FilterOp::Eq(value),
+        }
     }
 
     /// Whether a record's value of the field satisfies the filter.
@@ -252,11 +279,17 @@ pub struct Sort {
 impl Sort {
     /// Ascending on `field`.
     pub fn asc(field: &str) -> Self {
-        Sort { field: field.to_string(), direction: Direction::Asc }
+        Sort {
+            field: field.to_string(),
+            direction: Direction::Asc,
+        }
     }
     /// Descending on `field`.
     pub fn desc(field: &str) -> Self {
-        Sort { field: field.to_string(), direction: Direction::Desc }
+        Sort {
+            field: field.to_string(),
+            direction: Direction::Desc,
+        }
     }
 
     /// Parses `field` or `-field` (descending).
@@ -371,7 +404,14 @@ pub struct ListQuery {
 impl ListQuery {
     /// All live records sorted by `sort`, `limit` at a time.
     pub fn new(sort: Sort, limit: usize) -> Self {
-        ListQuery { filters: Vec::new(), search: None, sort, after: None, limit, deleted: Deleted::Exclude }
+        ListQuery {
+            filters: Vec::new(),
+            search: None,
+            sort,
+            after: None,
+            limit,
+            deleted: Deleted::Exclude,
+        }
     }
 }
 
@@ -445,7 +485,9 @@ impl ListParams {
     /// [`ErrorKind::InvalidQuery`] for unknown fields, bad values or a page size outside
     /// 1..=100; [`ErrorKind::InvalidCursor`] for a bad cursor.
     pub fn to_query(&self, kind: EntityKind) -> Result<ListQuery> {
-        let bad = || Error::new(ErrorKind::InvalidQuery).with_context(crate::error::Operation::List, kind);
+        let bad = || {
+            Error::new(ErrorKind::InvalidQuery).with_context(crate::error::Operation::List, kind)
+        };
         let specs = kind.fields();
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
@@ -470,12 +512,18 @@ impl ListParams {
             } else {
                 (name.as_str(), "eq")
             };
-            let spec = specs.iter().find(|f| f.filter && f.name == base).ok_or_else(bad)?;
+            let spec = specs
+                .iter()
+                .find(|f| f.filter && f.name == base)
+                .ok_or_else(bad)?;
             let op = match op {
                 "gte" if !spec.multi => FilterOp::Gte(spec.parse_value(raw)?),
                 "lte" if !spec.multi => FilterOp::Lte(spec.parse_value(raw)?),
                 "eq" if raw.contains(',') => {
-                    let vs = raw.split(',').map(|r| spec.parse_value(r)).collect::<Result<Vec<_>>>()?;
+                    let vs = raw
+                        .split(',')
+                        .map(|r| spec.parse_value(r))
+                        .collect::<Result<Vec<_>>>()?;
                     if vs.len() > MAX_LIMIT {
                         return Err(bad());
                     }
@@ -484,7 +532,10 @@ impl ListParams {
                 "eq" => FilterOp::Eq(spec.parse_value(raw)?),
                 _ => return Err(bad()),
             };
-            filters.push(Filter { field: spec.name.to_string(), op });
+            filters.push(Filter {
+                field: spec.name.to_string(),
+                op,
+            });
         }
         let search = match &self.q {
             Some(q) => {
@@ -492,15 +543,29 @@ impl ListParams {
                     return Err(bad());
                 }
                 let terms = crate::search::query_terms(q);
-                if terms.is_empty() { None } else { Some(SearchQuery { terms }) }
+                if terms.is_empty() {
+                    None
+                } else {
+                    Some(SearchQuery { terms })
+                }
             }
             None => None,
         };
         let after = match &self.cursor {
-            Some(c) => Some(Cursor::decode(c, &sort).map_err(|e| e.with_context(crate::error::Operation::List, kind))?),
+            Some(c) => Some(
+                Cursor::decode(c, &sort)
+                    .map_err(|e| e.with_context(crate::error::Operation::List, kind))?,
+            ),
             None => None,
         };
-        Ok(ListQuery { filters, search, sort, after, limit, deleted: self.deleted.unwrap_or_default() })
+        Ok(ListQuery {
+            filters,
+            search,
+            sort,
+            after,
+            limit,
+            deleted: self.deleted.unwrap_or_default(),
+        })
     }
 }
 
@@ -511,18 +576,37 @@ mod tests {
     #[test]
     fn null_sorts_last_and_text_ignores_case() {
         assert_eq!(Value::Null.sort_cmp(&Value::Int(5)), Ordering::Greater);
-        assert_eq!(Value::Text("b".into()).sort_cmp(&Value::Text("A".into())), Ordering::Greater);
+        assert_eq!(
+            Value::Text("b".into()).sort_cmp(&Value::Text("A".into())),
+            Ordering::Greater
+        );
         assert!(Value::Text("ACME".into()).filter_eq(&Value::Text("acme".into())));
     }
 
     #[test]
     fn cursor_round_trip_and_tampering() {
         let sort = Sort::desc("created_at");
-        let c = Cursor { field: "created_at".into(), direction: Direction::Desc, value: Value::Int(3), id: Uuid::nil() };
+        let c = Cursor {
+            field: "created_at".into(),
+            direction: Direction::Desc,
+            value: Value::Int(3),
+            id: Uuid::nil(),
+        };
         let s = c.encode();
         assert_eq!(Cursor::decode(&s, &sort).unwrap(), c);
-        assert_eq!(Cursor::decode(&s, &Sort::asc("created_at")).unwrap_err().kind(), ErrorKind::InvalidCursor);
-        assert_eq!(Cursor::decode("!!", &sort).unwrap_err().kind(), ErrorKind::InvalidCursor);
-        assert_eq!(Cursor::decode("e30", &sort).unwrap_err().kind(), ErrorKind::InvalidCursor);
+        assert_eq!(
+            Cursor::decode(&s, &Sort::asc("created_at"))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidCursor
+        );
+        assert_eq!(
+            Cursor::decode("!!", &sort).unwrap_err().kind(),
+            ErrorKind::InvalidCursor
+        );
+        assert_eq!(
+            Cursor::decode("e30", &sort).unwrap_err().kind(),
+            ErrorKind::InvalidCursor
+        );
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Text is split into words at every character that is not a letter or digit, and lowercased.
 //! A query matches a record when *every* query term is a prefix of *some* word of the record's
-//! searchable fields (DESIGN §9). Phone numbers additionally yield their digits run together,
-//! so `5551234` finds `+1 (555) 123-4`. Words are capped at [`MAX_WORD`] characters.
+//! searchable fields (DESIGN §9). Phone numbers additionally yield their digits run together
+//! and the suffixes of those, so any run of 3+ digits of a number finds it. Words are capped at [`MAX_WORD`] characters.
 //!
 //! Backends index the words ([`tokens_of`]) in the same commit as the record; a prefix query
 //! is then a range scan. Ranking is deliberately absent: a broad query must cost what a page
@@ -22,7 +22,11 @@ pub fn tokenize_into(text: &str, out: &mut Vec<String>) {
         if word.is_empty() {
             continue;
         }
-        let w: String = word.chars().flat_map(char::to_lowercase).take(MAX_WORD).collect();
+        let w: String = word
+            .chars()
+            .flat_map(char::to_lowercase)
+            .take(MAX_WORD)
+            .collect();
         out.push(w);
     }
 }
@@ -34,12 +38,18 @@ pub fn tokenize(text: &str) -> Vec<String> {
     out
 }
 
-/// Words of a phone number: its parts plus all its digits run together.
+/// Words of a phone number: its parts, plus its digits run together and every suffix of
+/// those of at least 3 digits, so that any run of digits inside the number (`5550199` in
+/// `+1 (520) 555-0199`) is a word prefix.
 pub fn phone_tokens_into(number: &str, out: &mut Vec<String>) {
     tokenize_into(number, out);
-    let digits: String = number.chars().filter(char::is_ascii_digit).take(MAX_WORD).collect();
-    if !digits.is_empty() {
-        out.push(digits);
+    let digits: String = number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(MAX_WORD)
+        .collect();
+    for start in 0..digits.len().saturating_sub(2) {
+        out.push(digits[start..].to_string());
     }
 }
 
@@ -63,7 +73,9 @@ pub fn tokens_of(record: &Record) -> Vec<String> {
 
 /// Whether every term is a prefix of one of `tokens`.
 pub fn matches_tokens(tokens: &[String], terms: &[String]) -> bool {
-    terms.iter().all(|t| tokens.iter().any(|w| w.starts_with(t.as_str())))
+    terms
+        .iter()
+        .all(|t| tokens.iter().any(|w| w.starts_with(t.as_str())))
 }
 
 /// Whether the record matches the terms.
@@ -77,11 +89,16 @@ mod tests {
 
     #[test]
     fn words_split_and_lowercase() {
-        assert_eq!(tokenize("Jane O'Neil <JANE@Acme.io>"), ["jane", "o", "neil", "jane", "acme", "io"]);
+        assert_eq!(
+            tokenize("Jane O'Neil <JANE@Acme.io>"),
+            ["jane", "o", "neil", "jane", "acme", "io"]
+        );
         assert_eq!(tokenize("Ünïcode straße"), ["ünïcode", "straße"]);
         let mut out = Vec::new();
         phone_tokens_into("+1 (555) 123-4567", &mut out);
         assert!(out.contains(&"15551234567".to_string()));
+        assert!(out.contains(&"1234567".to_string()));
+        assert!(!out.contains(&"67".to_string()));
     }
 
     #[test]

@@ -54,8 +54,14 @@ impl Validator {
     }
 
     /// Records an error with a specific message.
-    pub fn push_msg(&mut self, field: impl Into<String>, issue: FieldIssue, msg: impl Into<String>) {
-        self.errors.push(FieldError::with_message(field, issue, msg));
+    pub fn push_msg(
+        &mut self,
+        field: impl Into<String>,
+        issue: FieldIssue,
+        msg: impl Into<String>,
+    ) {
+        self.errors
+            .push(FieldError::with_message(field, issue, msg));
     }
 
     /// A required one-line text of at most `max` chars.
@@ -70,7 +76,11 @@ impl Validator {
     /// A text of at most `max` chars (empty allowed).
     pub fn text(&mut self, field: &str, value: &str, max: usize) {
         if value.chars().count() > max {
-            self.push_msg(field, FieldIssue::TooLong, format!("At most {max} characters."));
+            self.push_msg(
+                field,
+                FieldIssue::TooLong,
+                format!("At most {max} characters."),
+            );
         }
     }
 
@@ -104,7 +114,11 @@ impl Validator {
         } else if value.chars().count() > limits::EMAIL {
             self.push(field, FieldIssue::TooLong);
         } else if !is_email(value) {
-            self.push_msg(field, FieldIssue::InvalidFormat, "Expected an email address.");
+            self.push_msg(
+                field,
+                FieldIssue::InvalidFormat,
+                "Expected an email address.",
+            );
         }
     }
 
@@ -182,7 +196,9 @@ pub fn is_email(s: &str) -> bool {
     };
     if local.is_empty()
         || local.chars().count() > limits::EMAIL_LOCAL
-        || local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@')
+        || local
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '@')
         || local.starts_with('.')
         || local.ends_with('.')
         || local.contains("..")
@@ -245,14 +261,30 @@ mod tests {
         for ok in ["a@b.co", "jane.doe+crm@example.com", "ü@exämple.de"] {
             assert!(is_email(ok), "{ok}");
         }
-        for bad in ["", "a", "a@b", "a@b.c", "a b@c.de", "@c.de", "a@.de", "a@-b.de", "a..b@c.de", "a@b.d3"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "a@b.c",
+            "a b@c.de",
+            "@c.de",
+            "a@.de",
+            "a@-b.de",
+            "a..b@c.de",
+            "a@b.d3",
+        ] {
             assert!(!is_email(bad), "{bad}");
         }
     }
 
     #[test]
     fn phone_format() {
-        for ok in ["+1 (555) 123-4567", "555.1234", "123", "+33 1 23 45 67 89 x12"] {
+        for ok in [
+            "+1 (555) 123-4567",
+            "555.1234",
+            "123",
+            "+33 1 23 45 67 89 x12",
+        ] {
             assert!(is_phone(ok), "{ok}");
         }
         for bad in ["", "12", "call me", "+", "555-CALL", "++123"] {

@@ -206,7 +206,10 @@ impl Entity for Company {
         if let Some(p) = &self.phone_number {
             phone_tokens_into(p, out);
         }
-        for f in [&self.website, &self.zipcode, &self.city, &self.state_abbr].into_iter().flatten() {
+        for f in [&self.website, &self.zipcode, &self.city, &self.state_abbr]
+            .into_iter()
+            .flatten()
+        {
             tokenize_into(f, out);
         }
     }
@@ -218,16 +221,29 @@ impl Entity for Company {
     }
     fn references(&self) -> Vec<Reference> {
         self.sales_id
-            .map(|s| Reference { field: "sales_id", kind: EntityKind::User, id: s.uuid() })
+            .map(|s| Reference {
+                field: "sales_id",
+                kind: EntityKind::User,
+                id: s.uuid(),
+            })
             .into_iter()
             .collect()
     }
     fn normalize(&mut self) {
         trim(&mut self.name);
         for f in [
-            &mut self.sector, &mut self.website, &mut self.phone_number, &mut self.address, &mut self.zipcode,
-            &mut self.city, &mut self.state_abbr, &mut self.country, &mut self.linkedin_url, &mut self.description,
-            &mut self.revenue, &mut self.tax_identifier,
+            &mut self.sector,
+            &mut self.website,
+            &mut self.phone_number,
+            &mut self.address,
+            &mut self.zipcode,
+            &mut self.city,
+            &mut self.state_abbr,
+            &mut self.country,
+            &mut self.linkedin_url,
+            &mut self.description,
+            &mut self.revenue,
+            &mut self.tax_identifier,
         ] {
             trim_opt(f);
         }
@@ -251,15 +267,23 @@ impl Entity for Company {
             v.phone("phone_number", p);
         }
         for (name, f) in [
-            ("address", &self.address), ("zipcode", &self.zipcode), ("city", &self.city),
-            ("state_abbr", &self.state_abbr), ("country", &self.country), ("revenue", &self.revenue),
+            ("address", &self.address),
+            ("zipcode", &self.zipcode),
+            ("city", &self.city),
+            ("state_abbr", &self.state_abbr),
+            ("country", &self.country),
+            ("revenue", &self.revenue),
             ("tax_identifier", &self.tax_identifier),
         ] {
             v.opt_text(name, f, limits::SHORT_TEXT);
         }
         v.opt_url("linkedin_url", &self.linkedin_url);
         v.opt_text("description", &self.description, limits::LONG_TEXT);
-        v.max_items("context_links", self.context_links.len(), limits::LIST_ITEMS);
+        v.max_items(
+            "context_links",
+            self.context_links.len(),
+            limits::LIST_ITEMS,
+        );
         for (i, l) in self.context_links.iter().enumerate() {
             v.url(&format!("context_links[{i}]"), l);
         }

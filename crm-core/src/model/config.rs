@@ -86,8 +86,15 @@ fn strings(items: &[&str]) -> Vec<String> {
 impl Configuration {
     /// Atomic CRM's defaults for a new workspace.
     pub fn defaults(workspace_id: WorkspaceId, now: Timestamp) -> Self {
-        let stage = |v: &str, l: &str| DealStage { value: v.into(), label: l.into() };
-        let status = |v: &str, l: &str, c: &str| NoteStatus { value: v.into(), label: l.into(), color: c.into() };
+        let stage = |v: &str, l: &str| DealStage {
+            value: v.into(),
+            label: l.into(),
+        };
+        let status = |v: &str, l: &str, c: &str| NoteStatus {
+            value: v.into(),
+            label: l.into(),
+            color: c.into(),
+        };
         Configuration {
             id: workspace_id.cast(),
             workspace_id,
@@ -100,17 +107,42 @@ impl Configuration {
                 stage("delayed", "Delayed"),
             ],
             deal_pipeline_closed: strings(&["won", "lost"]),
-            deal_categories: strings(&["Other", "Copywriting", "Print project", "UI Design", "Website design"]),
+            deal_categories: strings(&[
+                "Other",
+                "Copywriting",
+                "Print project",
+                "UI Design",
+                "Website design",
+            ]),
             note_statuses: vec![
                 status("cold", "Cold", "#7dbde8"),
                 status("warm", "Warm", "#e8cb7d"),
                 status("hot", "Hot", "#e88b7d"),
                 status("in-contract", "In Contract", "#a4e87d"),
             ],
-            task_types: strings(&["None", "Email", "Demo", "Lunch", "Meeting", "Follow-up", "Thank you", "Ship", "Call"]),
+            task_types: strings(&[
+                "None",
+                "Email",
+                "Demo",
+                "Lunch",
+                "Meeting",
+                "Follow-up",
+                "Thank you",
+                "Ship",
+                "Call",
+            ]),
             company_sectors: strings(&[
-                "Communication Services", "Consumer Discretionary", "Consumer Staples", "Energy", "Financials",
-                "Health Care", "Industrials", "Information Technology", "Materials", "Real Estate", "Utilities",
+                "Communication Services",
+                "Consumer Discretionary",
+                "Consumer Staples",
+                "Energy",
+                "Financials",
+                "Health Care",
+                "Industrials",
+                "Information Technology",
+                "Materials",
+                "Real Estate",
+                "Utilities",
             ]),
             currency: "USD".into(),
             created_at: now,
@@ -173,9 +205,17 @@ impl Entity for Configuration {
         let stages: Vec<String> = self.deal_stages.iter().map(|s| s.value.clone()).collect();
         check_list(&mut v, "deal_stages", &stages);
         for (i, s) in self.deal_stages.iter().enumerate() {
-            v.required(&format!("deal_stages[{i}].label"), &s.label, limits::SHORT_TEXT);
+            v.required(
+                &format!("deal_stages[{i}].label"),
+                &s.label,
+                limits::SHORT_TEXT,
+            );
         }
-        v.max_items("deal_pipeline_closed", self.deal_pipeline_closed.len(), limits::CONFIG_ITEMS);
+        v.max_items(
+            "deal_pipeline_closed",
+            self.deal_pipeline_closed.len(),
+            limits::CONFIG_ITEMS,
+        );
         for (i, s) in self.deal_pipeline_closed.iter().enumerate() {
             v.one_of(&format!("deal_pipeline_closed[{i}]"), s, &stages);
         }
@@ -183,9 +223,16 @@ impl Entity for Configuration {
         let statuses: Vec<String> = self.note_statuses.iter().map(|s| s.value.clone()).collect();
         check_list(&mut v, "note_statuses", &statuses);
         for (i, s) in self.note_statuses.iter().enumerate() {
-            v.required(&format!("note_statuses[{i}].label"), &s.label, limits::SHORT_TEXT);
+            v.required(
+                &format!("note_statuses[{i}].label"),
+                &s.label,
+                limits::SHORT_TEXT,
+            );
             if !is_color(&s.color) {
-                v.push(format!("note_statuses[{i}].color"), FieldIssue::InvalidFormat);
+                v.push(
+                    format!("note_statuses[{i}].color"),
+                    FieldIssue::InvalidFormat,
+                );
             }
         }
         check_list(&mut v, "task_types", &self.task_types);

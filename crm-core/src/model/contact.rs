@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Configuration, Entity, EntityKind, Reference, entity_common, opt_id, opt_text, opt_time, text};
+use super::{
+    Configuration, Entity, EntityKind, Reference, entity_common, opt_id, opt_text, opt_time, text,
+};
 use crate::clock::Timestamp;
 use crate::error::{FieldError, FieldIssue};
 use crate::id::{CompanyId, ContactId, TagId, UserId, WorkspaceId};
@@ -231,7 +233,11 @@ impl Contact {
         fill(&mut self.avatar, &other.avatar);
         fill(&mut self.sales_id, &other.sales_id);
         for e in &other.emails {
-            if !self.emails.iter().any(|m| m.email.eq_ignore_ascii_case(&e.email)) {
+            if !self
+                .emails
+                .iter()
+                .any(|m| m.email.eq_ignore_ascii_case(&e.email))
+            {
                 self.emails.push(e.clone());
             }
         }
@@ -276,13 +282,22 @@ impl Entity for Contact {
         use crate::search::{phone_tokens_into, tokenize_into};
         tokenize_into(&self.first_name, out);
         tokenize_into(&self.last_name, out);
-        for f in [&self.title, &self.company_name, &self.background].into_iter().flatten() {
+        for f in [&self.title, &self.company_name, &self.background]
+            .into_iter()
+            .flatten()
+        {
             tokenize_into(f, out);
         }
         for e in &self.emails {
             tokenize_into(&e.email, out);
             // The whole address too, so "jane@acme" style queries work as one term's prefix.
-            out.push(e.email.to_lowercase().chars().take(crate::search::MAX_WORD).collect());
+            out.push(
+                e.email
+                    .to_lowercase()
+                    .chars()
+                    .take(crate::search::MAX_WORD)
+                    .collect(),
+            );
         }
         for p in &self.phones {
             phone_tokens_into(&p.number, out);
@@ -297,20 +312,39 @@ impl Entity for Contact {
     fn references(&self) -> Vec<Reference> {
         let mut refs = Vec::new();
         if let Some(c) = self.company_id {
-            refs.push(Reference { field: "company_id", kind: EntityKind::Company, id: c.uuid() });
+            refs.push(Reference {
+                field: "company_id",
+                kind: EntityKind::Company,
+                id: c.uuid(),
+            });
         }
         if let Some(s) = self.sales_id {
-            refs.push(Reference { field: "sales_id", kind: EntityKind::User, id: s.uuid() });
+            refs.push(Reference {
+                field: "sales_id",
+                kind: EntityKind::User,
+                id: s.uuid(),
+            });
         }
         for t in &self.tags {
-            refs.push(Reference { field: "tags", kind: EntityKind::Tag, id: t.uuid() });
+            refs.push(Reference {
+                field: "tags",
+                kind: EntityKind::Tag,
+                id: t.uuid(),
+            });
         }
         refs
     }
     fn normalize(&mut self) {
         trim(&mut self.first_name);
         trim(&mut self.last_name);
-        for f in [&mut self.title, &mut self.gender, &mut self.background, &mut self.status, &mut self.linkedin_url, &mut self.avatar] {
+        for f in [
+            &mut self.title,
+            &mut self.gender,
+            &mut self.background,
+            &mut self.status,
+            &mut self.linkedin_url,
+            &mut self.avatar,
+        ] {
             trim_opt(f);
         }
         for e in &mut self.emails {
@@ -344,7 +378,11 @@ impl Entity for Contact {
         v.opt_url("linkedin_url", &self.linkedin_url);
         v.opt_url("avatar", &self.avatar);
         if self.last_seen < self.first_seen {
-            v.push_msg("last_seen", FieldIssue::OutOfRange, "Must not be before first_seen.");
+            v.push_msg(
+                "last_seen",
+                FieldIssue::OutOfRange,
+                "Must not be before first_seen.",
+            );
         }
         v.into_errors()
     }

@@ -140,7 +140,12 @@ impl Entity for Deal {
             "company_id" => opt_id(self.company_id),
             "sales_id" => opt_id(self.sales_id),
             "archived" => Value::Bool(self.archived_at.is_some()),
-            "contact_ids" => Value::List(self.contact_ids.iter().map(|c| Value::Id(c.uuid())).collect()),
+            "contact_ids" => Value::List(
+                self.contact_ids
+                    .iter()
+                    .map(|c| Value::Id(c.uuid()))
+                    .collect(),
+            ),
             _ => Value::Null,
         }
     }
@@ -160,13 +165,25 @@ impl Entity for Deal {
     fn references(&self) -> Vec<Reference> {
         let mut refs = Vec::new();
         if let Some(c) = self.company_id {
-            refs.push(Reference { field: "company_id", kind: EntityKind::Company, id: c.uuid() });
+            refs.push(Reference {
+                field: "company_id",
+                kind: EntityKind::Company,
+                id: c.uuid(),
+            });
         }
         if let Some(s) = self.sales_id {
-            refs.push(Reference { field: "sales_id", kind: EntityKind::User, id: s.uuid() });
+            refs.push(Reference {
+                field: "sales_id",
+                kind: EntityKind::User,
+                id: s.uuid(),
+            });
         }
         for c in &self.contact_ids {
-            refs.push(Reference { field: "contact_ids", kind: EntityKind::Contact, id: c.uuid() });
+            refs.push(Reference {
+                field: "contact_ids",
+                kind: EntityKind::Contact,
+                id: c.uuid(),
+            });
         }
         refs
     }

@@ -16,9 +16,11 @@ mod task;
 mod user;
 mod workspace;
 
-pub use company::{Company, CompanyInput, CompanyPatch, COMPANY_SIZES};
+pub use company::{COMPANY_SIZES, Company, CompanyInput, CompanyPatch};
 pub use config::{Configuration, ConfigurationPatch, DealStage, NoteStatus};
-pub use contact::{Contact, ContactInput, ContactPatch, EmailEntry, EmailKind, PhoneEntry, PhoneKind};
+pub use contact::{
+    Contact, ContactInput, ContactPatch, EmailEntry, EmailKind, PhoneEntry, PhoneKind,
+};
 pub use deal::{Deal, DealInput, DealPatch};
 pub use note::{Attachment, Note, NoteInput, NotePatch};
 pub use tag::{Tag, TagInput, TagPatch};
@@ -63,7 +65,10 @@ pub enum EntityKind {
 
 use FieldType as T;
 
-const COMMON_SORTS: [FieldSpec; 2] = [FieldSpec::both("created_at", T::Time), FieldSpec::both("updated_at", T::Time)];
+const COMMON_SORTS: [FieldSpec; 2] = [
+    FieldSpec::both("created_at", T::Time),
+    FieldSpec::both("updated_at", T::Time),
+];
 
 impl EntityKind {
     /// Every kind.
@@ -111,13 +116,17 @@ impl EntityKind {
 
     /// Whether records of this kind are soft deleted (and can be restored).
     pub const fn soft_deletes(self) -> bool {
-        !matches!(self, EntityKind::Workspace | EntityKind::Configuration | EntityKind::User)
+        !matches!(
+            self,
+            EntityKind::Workspace | EntityKind::Configuration | EntityKind::User
+        )
     }
 
     /// The fields usable in filters and sorts.
     pub fn fields(self) -> &'static [FieldSpec] {
         const USER: &[FieldSpec] = &[
-            COMMON_SORTS[0], COMMON_SORTS[1],
+            COMMON_SORTS[0],
+            COMMON_SORTS[1],
             FieldSpec::both("email", T::Text),
             FieldSpec::both("first_name", T::Text),
             FieldSpec::both("last_name", T::Text),
@@ -125,7 +134,8 @@ impl EntityKind {
             FieldSpec::filter("disabled", T::Bool),
         ];
         const COMPANY: &[FieldSpec] = &[
-            COMMON_SORTS[0], COMMON_SORTS[1],
+            COMMON_SORTS[0],
+            COMMON_SORTS[1],
             FieldSpec::both("name", T::Text),
             FieldSpec::filter("sector", T::Text),
             FieldSpec::filter("size", T::Int),
@@ -134,7 +144,8 @@ impl EntityKind {
             FieldSpec::filter("sales_id", T::Id),
         ];
         const CONTACT: &[FieldSpec] = &[
-            COMMON_SORTS[0], COMMON_SORTS[1],
+            COMMON_SORTS[0],
+            COMMON_SORTS[1],
             FieldSpec::both("first_name", T::Text),
             FieldSpec::both("last_name", T::Text),
             FieldSpec::both("last_seen", T::Time),
@@ -145,7 +156,8 @@ impl EntityKind {
             FieldSpec::multi("tags", T::Id),
         ];
         const DEAL: &[FieldSpec] = &[
-            COMMON_SORTS[0], COMMON_SORTS[1],
+            COMMON_SORTS[0],
+            COMMON_SORTS[1],
             FieldSpec::both("name", T::Text),
             FieldSpec::both("amount", T::Int),
             FieldSpec::both("expected_closing_date", T::Date),
@@ -158,14 +170,16 @@ impl EntityKind {
             FieldSpec::multi("contact_ids", T::Id),
         ];
         const NOTE: &[FieldSpec] = &[
-            COMMON_SORTS[0], COMMON_SORTS[1],
+            COMMON_SORTS[0],
+            COMMON_SORTS[1],
             FieldSpec::both("date", T::Time),
             FieldSpec::filter("contact_id", T::Id),
             FieldSpec::filter("deal_id", T::Id),
             FieldSpec::filter("sales_id", T::Id),
         ];
         const TASK: &[FieldSpec] = &[
-            COMMON_SORTS[0], COMMON_SORTS[1],
+            COMMON_SORTS[0],
+            COMMON_SORTS[1],
             FieldSpec::both("due_date", T::Date),
             FieldSpec::filter("owner_id", T::Id),
             FieldSpec::filter("completed", T::Bool),
@@ -175,7 +189,11 @@ impl EntityKind {
             FieldSpec::filter("deal_id", T::Id),
             FieldSpec::filter("company_id", T::Id),
         ];
-        const TAG: &[FieldSpec] = &[COMMON_SORTS[0], COMMON_SORTS[1], FieldSpec::both("name", T::Text)];
+        const TAG: &[FieldSpec] = &[
+            COMMON_SORTS[0],
+            COMMON_SORTS[1],
+            FieldSpec::both("name", T::Text),
+        ];
         const OTHER: &[FieldSpec] = &[COMMON_SORTS[0], COMMON_SORTS[1]];
         match self {
             EntityKind::User => USER,
@@ -207,32 +225,71 @@ impl EntityKind {
     /// can be served by an index; the composite ones serve the common filtered lists.
     pub fn indexes(self) -> &'static [&'static [&'static str]] {
         match self {
-            EntityKind::User => &[&["created_at"], &["updated_at"], &["email"], &["first_name"], &["last_name"]],
-            EntityKind::Company => &[&["created_at"], &["updated_at"], &["name"], &["sales_id", "name"]],
+            EntityKind::User => &[
+                &["created_at"],
+                &["updated_at"],
+                &["email"],
+                &["first_name"],
+                &["last_name"],
+            ],
+            EntityKind::Company => &[
+                &["created_at"],
+                &["updated_at"],
+                &["name"],
+                &["sales_id", "name"],
+            ],
             EntityKind::Contact => &[
-                &["created_at"], &["updated_at"], &["first_name"], &["last_name"], &["last_seen"],
-                &["company_id", "last_seen"], &["sales_id", "last_seen"], &["tags", "last_seen"],
+                &["created_at"],
+                &["updated_at"],
+                &["first_name"],
+                &["last_name"],
+                &["last_seen"],
+                &["company_id", "last_seen"],
+                &["sales_id", "last_seen"],
+                &["tags", "last_seen"],
             ],
             EntityKind::Deal => &[
-                &["created_at"], &["updated_at"], &["name"], &["amount"], &["expected_closing_date"], &["index"],
-                &["stage", "index"], &["company_id", "created_at"], &["contact_ids", "created_at"],
+                &["created_at"],
+                &["updated_at"],
+                &["name"],
+                &["amount"],
+                &["expected_closing_date"],
+                &["index"],
+                &["stage", "index"],
+                &["company_id", "created_at"],
+                &["contact_ids", "created_at"],
             ],
             EntityKind::Note => &[
-                &["created_at"], &["updated_at"], &["date"], &["contact_id", "date"], &["deal_id", "date"],
+                &["created_at"],
+                &["updated_at"],
+                &["date"],
+                &["contact_id", "date"],
+                &["deal_id", "date"],
             ],
             EntityKind::Task => &[
-                &["created_at"], &["updated_at"], &["due_date"],
-                &["owner_id", "created_at"], &["owner_id", "updated_at"], &["owner_id", "due_date"],
-                &["contact_id", "due_date"], &["deal_id", "due_date"], &["company_id", "due_date"],
+                &["created_at"],
+                &["updated_at"],
+                &["due_date"],
+                &["owner_id", "created_at"],
+                &["owner_id", "updated_at"],
+                &["owner_id", "due_date"],
+                &["contact_id", "due_date"],
+                &["deal_id", "due_date"],
+                &["company_id", "due_date"],
             ],
             EntityKind::Tag => &[&["created_at"], &["updated_at"], &["name"]],
-            EntityKind::Workspace | EntityKind::Configuration => &[&["created_at"], &["updated_at"]],
+            EntityKind::Workspace | EntityKind::Configuration => {
+                &[&["created_at"], &["updated_at"]]
+            }
         }
     }
 
     /// Whether lists of this kind accept a full-text query.
     pub const fn searchable(self) -> bool {
-        matches!(self, EntityKind::Company | EntityKind::Contact | EntityKind::Deal)
+        matches!(
+            self,
+            EntityKind::Company | EntityKind::Contact | EntityKind::Deal
+        )
     }
 }
 
@@ -367,7 +424,17 @@ macro_rules! records {
     };
 }
 
-records!(Workspace, User, Company, Contact, Deal, Note, Task, Tag, Configuration);
+records!(
+    Workspace,
+    User,
+    Company,
+    Contact,
+    Deal,
+    Note,
+    Task,
+    Tag,
+    Configuration
+);
 
 impl Record {
     /// Its id.

@@ -142,10 +142,18 @@ impl Entity for Note {
     fn references(&self) -> Vec<Reference> {
         let mut refs = Vec::new();
         if let Some(c) = self.contact_id {
-            refs.push(Reference { field: "contact_id", kind: EntityKind::Contact, id: c.uuid() });
+            refs.push(Reference {
+                field: "contact_id",
+                kind: EntityKind::Contact,
+                id: c.uuid(),
+            });
         }
         if let Some(d) = self.deal_id {
-            refs.push(Reference { field: "deal_id", kind: EntityKind::Deal, id: d.uuid() });
+            refs.push(Reference {
+                field: "deal_id",
+                kind: EntityKind::Deal,
+                id: d.uuid(),
+            });
         }
         refs
     }
@@ -160,14 +168,26 @@ impl Entity for Note {
     fn validate(&self, config: &Configuration) -> Vec<FieldError> {
         let mut v = Validator::new();
         match (self.contact_id, self.deal_id) {
-            (None, None) => v.push_msg("contact_id", FieldIssue::Required, "A note belongs to a contact or a deal."),
-            (Some(_), Some(_)) => v.push_msg("deal_id", FieldIssue::NotAllowed, "A note belongs to a contact or a deal, not both."),
+            (None, None) => v.push_msg(
+                "contact_id",
+                FieldIssue::Required,
+                "A note belongs to a contact or a deal.",
+            ),
+            (Some(_), Some(_)) => v.push_msg(
+                "deal_id",
+                FieldIssue::NotAllowed,
+                "A note belongs to a contact or a deal, not both.",
+            ),
             _ => {}
         }
         v.required("text", &self.text, limits::NOTE_TEXT);
         if let Some(s) = &self.status {
             if self.contact_id.is_none() {
-                v.push_msg("status", FieldIssue::NotAllowed, "Only contact notes have a status.");
+                v.push_msg(
+                    "status",
+                    FieldIssue::NotAllowed,
+                    "Only contact notes have a status.",
+                );
             } else {
                 v.one_of("status", s, &config.status_values());
             }
@@ -175,11 +195,24 @@ impl Entity for Note {
         v.opt_text("type", &self.note_type, limits::SHORT_TEXT);
         v.max_items("attachments", self.attachments.len(), limits::LIST_ITEMS);
         for (i, a) in self.attachments.iter().enumerate() {
-            v.required(&format!("attachments[{i}].name"), &a.name, limits::SHORT_TEXT);
+            v.required(
+                &format!("attachments[{i}].name"),
+                &a.name,
+                limits::SHORT_TEXT,
+            );
             v.opt_url(&format!("attachments[{i}].url"), &a.url);
-            v.opt_text(&format!("attachments[{i}].mime_type"), &a.mime_type, limits::SHORT_TEXT);
+            v.opt_text(
+                &format!("attachments[{i}].mime_type"),
+                &a.mime_type,
+                limits::SHORT_TEXT,
+            );
             if let Some(size) = a.size {
-                v.range(&format!("attachments[{i}].size"), size, 0, limits::ATTACHMENT_SIZE_MAX);
+                v.range(
+                    &format!("attachments[{i}].size"),
+                    size,
+                    0,
+                    limits::ATTACHMENT_SIZE_MAX,
+                );
             }
         }
         v.into_errors()

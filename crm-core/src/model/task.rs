@@ -183,15 +183,31 @@ impl Entity for Task {
         Some(self.owner_id)
     }
     fn references(&self) -> Vec<Reference> {
-        let mut refs = vec![Reference { field: "owner_id", kind: EntityKind::User, id: self.owner_id.uuid() }];
+        let mut refs = vec![Reference {
+            field: "owner_id",
+            kind: EntityKind::User,
+            id: self.owner_id.uuid(),
+        }];
         if let Some(c) = self.contact_id {
-            refs.push(Reference { field: "contact_id", kind: EntityKind::Contact, id: c.uuid() });
+            refs.push(Reference {
+                field: "contact_id",
+                kind: EntityKind::Contact,
+                id: c.uuid(),
+            });
         }
         if let Some(d) = self.deal_id {
-            refs.push(Reference { field: "deal_id", kind: EntityKind::Deal, id: d.uuid() });
+            refs.push(Reference {
+                field: "deal_id",
+                kind: EntityKind::Deal,
+                id: d.uuid(),
+            });
         }
         if let Some(c) = self.company_id {
-            refs.push(Reference { field: "company_id", kind: EntityKind::Company, id: c.uuid() });
+            refs.push(Reference {
+                field: "company_id",
+                kind: EntityKind::Company,
+                id: c.uuid(),
+            });
         }
         refs
     }

@@ -153,7 +153,9 @@ impl Entity for User {
         vec![("email", self.email.to_lowercase())]
     }
     fn label(&self) -> String {
-        format!("{} {}", self.first_name, self.last_name).trim().to_string()
+        format!("{} {}", self.first_name, self.last_name)
+            .trim()
+            .to_string()
     }
     fn normalize(&mut self) {
         trim(&mut self.email);

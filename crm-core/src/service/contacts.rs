@@ -18,30 +18,65 @@ impl Records<'_, Contact> {
     /// # Errors
     /// `Forbidden` (admins and managers merge), `NotFound`, `InvalidState` when both ids are
     /// the same; storage failures. Nothing is written on error.
-    pub async fn merge(&self, actor: &Actor, winner: ContactId, loser: ContactId) -> Result<Contact> {
+    pub async fn merge(
+        &self,
+        actor: &Actor,
+        winner: ContactId,
+        loser: ContactId,
+    ) -> Result<Contact> {
         let ctx = |e: Error| e.with_context(Operation::Merge, EntityKind::Contact);
         if winner == loser {
             return Err(ctx(Error::new(ErrorKind::InvalidState)));
         }
         self.crm
             .retrying(|| async {
-                let w = self.load(actor, winner.uuid(), false, Operation::Merge).await?;
-                let l = self.load(actor, loser.uuid(), false, Operation::Merge).await?;
+                let w = self
+                    .load(actor, winner.uuid(), false, Operation::Merge)
+                    .await?;
+                let l = self
+                    .load(actor, loser.uuid(), false, Operation::Merge)
+                    .await?;
                 Self::authorize(actor, Action::Merge, &w, Operation::Merge)?;
                 let now = self.crm.now();
                 let mut commit = Commit::new(actor.workspace_id());
                 let mut merged = w.clone();
                 merged.absorb(&l);
                 let w_before = w.clone().into_record();
-                self.crm.push_update(&mut commit, actor, &w_before, merged.clone().into_record(), AuditAction::Merge);
+                self.crm.push_update(
+                    &mut commit,
+                    actor,
+                    &w_before,
+                    merged.clone().into_record(),
+                    AuditAction::Merge,
+                );
                 let l_before = l.clone().into_record();
                 let mut gone = l.clone();
                 gone.deleted_at = Some(now);
-                self.crm.push_update(&mut commit, actor, &l_before, gone.into_record(), AuditAction::Merge);
-                for (kind, field) in [(EntityKind::Note, "contact_id"), (EntityKind::Task, "contact_id"), (EntityKind::Deal, "contact_ids")] {
-                    for row in self.crm.all_matching(actor, kind, Filter::eq(field, Value::Id(loser.uuid()))).await? {
-                        let moved = super::records::unlink(row.clone(), field, loser.uuid(), Some(winner.uuid()));
-                        self.crm.push_update(&mut commit, actor, &row, moved, AuditAction::Update);
+                self.crm.push_update(
+                    &mut commit,
+                    actor,
+                    &l_before,
+                    gone.into_record(),
+                    AuditAction::Merge,
+                );
+                for (kind, field) in [
+                    (EntityKind::Note, "contact_id"),
+                    (EntityKind::Task, "contact_id"),
+                    (EntityKind::Deal, "contact_ids"),
+                ] {
+                    for row in self
+                        .crm
+                        .all_matching(actor, kind, Filter::eq(field, Value::Id(loser.uuid())))
+                        .await?
+                    {
+                        let moved = super::records::unlink(
+                            row.clone(),
+                            field,
+                            loser.uuid(),
+                            Some(winner.uuid()),
+                        );
+                        self.crm
+                            .push_update(&mut commit, actor, &row, moved, AuditAction::Update);
                     }
                 }
                 self.crm.storage().commit(commit).await?;
@@ -54,4 +89,3 @@ impl Records<'_, Contact> {
             .map_err(ctx)
     }
 }
-

@@ -15,7 +15,11 @@ const INDEX_GAP: i64 = 1024;
 /// Deals of a stage (not archived, not deleted), in board order.
 async fn stage_deals(crm: &Crm, actor: &Actor, stage: &str) -> Result<Vec<Deal>> {
     let mut rows: Vec<Deal> = crm
-        .all_matching(actor, EntityKind::Deal, Filter::eq("stage", Value::Text(stage.to_string())))
+        .all_matching(
+            actor,
+            EntityKind::Deal,
+            Filter::eq("stage", Value::Text(stage.to_string())),
+        )
         .await?
         .into_iter()
         .filter(|r| !r.is_deleted())
@@ -28,7 +32,10 @@ async fn stage_deals(crm: &Crm, actor: &Actor, stage: &str) -> Result<Vec<Deal>>
 
 /// The index that puts a deal at the end of `stage`.
 pub(crate) async fn end_of_stage(crm: &Crm, actor: &Actor, stage: &str) -> Result<i64> {
-    Ok(stage_deals(crm, actor, stage).await?.last().map_or(0, |d| d.index.saturating_add(INDEX_GAP)))
+    Ok(stage_deals(crm, actor, stage)
+        .await?
+        .last()
+        .map_or(0, |d| d.index.saturating_add(INDEX_GAP)))
 }
 
 impl Records<'_, Deal> {
@@ -45,13 +52,26 @@ impl Records<'_, Deal> {
     ///
     /// # Errors
     /// As [`Records::archive`]; `InvalidState` if not archived.
-    pub async fn unarchive(&self, actor: &Actor, id: DealId, expected_version: u64) -> Result<Deal> {
+    pub async fn unarchive(
+        &self,
+        actor: &Actor,
+        id: DealId,
+        expected_version: u64,
+    ) -> Result<Deal> {
         self.set_archived(actor, id, expected_version, false).await
     }
 
-    async fn set_archived(&self, actor: &Actor, id: DealId, expected_version: u64, archive: bool) -> Result<Deal> {
+    async fn set_archived(
+        &self,
+        actor: &Actor,
+        id: DealId,
+        expected_version: u64,
+        archive: bool,
+    ) -> Result<Deal> {
         let ctx = |e: Error| e.with_context(Operation::Archive, EntityKind::Deal);
-        let current = self.load(actor, id.uuid(), false, Operation::Archive).await?;
+        let current = self
+            .load(actor, id.uuid(), false, Operation::Archive)
+            .await?;
         Self::authorize(actor, Action::Update, &current, Operation::Archive)?;
         if current.version != expected_version {
             return Err(ctx(Error::new(ErrorKind::VersionConflict)));
@@ -67,8 +87,21 @@ impl Records<'_, Deal> {
             record.archived_at = None;
             record.index = end_of_stage(self.crm, actor, &record.stage).await?;
         }
-        let action = if archive { AuditAction::Archive } else { AuditAction::Unarchive };
-        self.commit_change(actor, current, record, action, Commit::new(actor.workspace_id()), now, Operation::Archive).await
+        let action = if archive {
+            AuditAction::Archive
+        } else {
+            AuditAction::Unarchive
+        };
+        self.commit_change(
+            actor,
+            current,
+            record,
+            action,
+            Commit::new(actor.workspace_id()),
+            now,
+            Operation::Archive,
+        )
+        .await
     }
 
     /// Moves a deal to `stage` at `position` (0 = top; past the end = bottom), also used to
@@ -79,11 +112,21 @@ impl Records<'_, Deal> {
     /// `VersionConflict` (of the deal, or when the stage keeps changing under the move),
     /// `Validation` for an unknown stage, `NotFound`, `Forbidden`, `InvalidState` for an
     /// archived deal; storage failures.
-    pub async fn move_to(&self, actor: &Actor, id: DealId, expected_version: u64, stage: &str, position: usize) -> Result<Deal> {
+    pub async fn move_to(
+        &self,
+        actor: &Actor,
+        id: DealId,
+        expected_version: u64,
+        stage: &str,
+        position: usize,
+    ) -> Result<Deal> {
         let ctx = |e: Error| e.with_context(Operation::Move, EntityKind::Deal);
         let config = self.crm.load_config(actor.workspace_id()).await?;
         if !config.deal_stages.iter().any(|s| s.value == stage) {
-            return Err(ctx(Error::validation(vec![FieldError::new("stage", FieldIssue::NotAllowed)])));
+            return Err(ctx(Error::validation(vec![FieldError::new(
+                "stage",
+                FieldIssue::NotAllowed,
+            )])));
         }
         self.crm
             .retrying(|| async {
@@ -121,13 +164,28 @@ impl Records<'_, Deal> {
                                 let before: Record = d.clone().into_record();
                                 let mut after = d.clone();
                                 after.index = new_index;
-                                self.crm.push_update(&mut commit, actor, &before, after.into_record(), AuditAction::Move);
+                                self.crm.push_update(
+                                    &mut commit,
+                                    actor,
+                                    &before,
+                                    after.into_record(),
+                                    AuditAction::Move,
+                                );
                             }
                         }
                         record.index = pos as i64 * INDEX_GAP;
                     }
                 }
-                self.commit_change(actor, current, record, AuditAction::Move, commit, now, Operation::Move).await
+                self.commit_change(
+                    actor,
+                    current,
+                    record,
+                    AuditAction::Move,
+                    commit,
+                    now,
+                    Operation::Move,
+                )
+                .await
             })
             .await
             .map_err(ctx)

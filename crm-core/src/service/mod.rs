@@ -26,7 +26,9 @@ use crate::audit::{AuditAction, AuditEntry, diff};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{AuditId, UserId, WorkspaceId};
-use crate::model::{Company, Configuration, Contact, Deal, Entity, EntityKind, Note, Record, Role, Tag, Task, User};
+use crate::model::{
+    Company, Configuration, Contact, Deal, Entity, EntityKind, Note, Record, Role, Tag, Task, User,
+};
 use crate::storage::Storage;
 
 /// Settings of the engine.
@@ -39,7 +41,9 @@ pub struct CrmConfig {
 
 impl Default for CrmConfig {
     fn default() -> Self {
-        CrmConfig { conflict_retries: 5 }
+        CrmConfig {
+            conflict_retries: 5,
+        }
     }
 }
 
@@ -82,7 +86,9 @@ pub struct Crm {
 
 impl std::fmt::Debug for Crm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Crm").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("Crm")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,7 +100,13 @@ impl Crm {
 
     /// An engine with an injected clock (tests move time with [`crate::ManualClock`]).
     pub fn with_clock(storage: Arc<dyn Storage>, config: CrmConfig, clock: Arc<dyn Clock>) -> Self {
-        Crm { inner: Arc::new(Inner { storage, clock, config }) }
+        Crm {
+            inner: Arc::new(Inner {
+                storage,
+                clock,
+                config,
+            }),
+        }
     }
 
     /// The storage backend.
@@ -113,12 +125,21 @@ impl Crm {
     /// `Unauthenticated` if the user does not exist in the workspace, `AccountDisabled` if it
     /// is disabled, storage failures.
     pub async fn actor(&self, workspace: WorkspaceId, user: UserId) -> Result<Actor> {
-        let record = self.storage().get(workspace, EntityKind::User, user.uuid()).await?;
-        let user = record.and_then(User::from_record).ok_or_else(|| Error::new(ErrorKind::Unauthenticated))?;
+        let record = self
+            .storage()
+            .get(workspace, EntityKind::User, user.uuid())
+            .await?;
+        let user = record
+            .and_then(User::from_record)
+            .ok_or_else(|| Error::new(ErrorKind::Unauthenticated))?;
         if user.disabled {
             return Err(Error::new(ErrorKind::AccountDisabled));
         }
-        Ok(Actor { workspace_id: workspace, user_id: user.id, role: user.role })
+        Ok(Actor {
+            workspace_id: workspace,
+            user_id: user.id,
+            role: user.role,
+        })
     }
 
     /// Companies.
@@ -180,7 +201,10 @@ impl Crm {
         let mut attempt = 0;
         loop {
             match op().await {
-                Err(e) if e.kind() == ErrorKind::VersionConflict && attempt < self.inner.config.conflict_retries => {
+                Err(e)
+                    if e.kind() == ErrorKind::VersionConflict
+                        && attempt < self.inner.config.conflict_retries =>
+                {
                     attempt += 1;
                 }
                 other => return other,

@@ -11,9 +11,9 @@ use crate::clock::Timestamp;
 use crate::error::{Error, ErrorKind, FieldError, FieldIssue, Operation, Result};
 use crate::id::Id;
 use crate::model::{
-    Company, CompanyInput, CompanyPatch, Configuration, Contact, ContactInput, ContactPatch, Deal, DealInput,
-    DealPatch, Entity, EntityKind, Meta, Note, NoteInput, NotePatch, Record, Tag, TagInput, TagPatch, Task,
-    TaskInput, TaskPatch,
+    Company, CompanyInput, CompanyPatch, Configuration, Contact, ContactInput, ContactPatch, Deal,
+    DealInput, DealPatch, Entity, EntityKind, Meta, Note, NoteInput, NotePatch, Record, Tag,
+    TagInput, TagPatch, Task, TaskInput, TaskPatch,
 };
 use crate::permission::{Action, Decision, Ownership, Resource, Scope, decide, read_scope};
 use crate::query::{Filter, ListParams, ListQuery, Page, Value};
@@ -55,16 +55,33 @@ pub struct Records<'a, E> {
 
 impl<'a, E: Managed> Records<'a, E> {
     pub(crate) fn new(crm: &'a Crm) -> Self {
-        Records { crm, _kind: PhantomData }
+        Records {
+            crm,
+            _kind: PhantomData,
+        }
     }
 
     fn ownership(actor: &Actor, record: &E) -> Ownership {
-        if record.owner() == Some(actor.user_id()) { Ownership::Own } else { Ownership::Others }
+        if record.owner() == Some(actor.user_id()) {
+            Ownership::Own
+        } else {
+            Ownership::Others
+        }
     }
 
     /// Checks `action` on `record`, mapping the decision to an error.
-    pub(crate) fn authorize(actor: &Actor, action: Action, record: &E, op: Operation) -> Result<()> {
-        match decide(actor.role(), action, E::RESOURCE, Self::ownership(actor, record)) {
+    pub(crate) fn authorize(
+        actor: &Actor,
+        action: Action,
+        record: &E,
+        op: Operation,
+    ) -> Result<()> {
+        match decide(
+            actor.role(),
+            action,
+            E::RESOURCE,
+            Self::ownership(actor, record),
+        ) {
             Decision::Allow => Ok(()),
             Decision::Forbid => Err(Error::new(ErrorKind::Forbidden).with_context(op, E::KIND)),
             Decision::Hide => Err(Error::new(ErrorKind::NotFound).with_context(op, E::KIND)),
@@ -72,7 +89,13 @@ impl<'a, E: Managed> Records<'a, E> {
     }
 
     /// Loads a record visible to the actor (soft-deleted ones only if `deleted` is true).
-    pub(crate) async fn load(&self, actor: &Actor, id: Uuid, deleted: bool, op: Operation) -> Result<E> {
+    pub(crate) async fn load(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        deleted: bool,
+        op: Operation,
+    ) -> Result<E> {
         let not_found = || Error::new(ErrorKind::NotFound).with_context(op, E::KIND);
         let record = self
             .crm
@@ -86,7 +109,12 @@ impl<'a, E: Managed> Records<'a, E> {
             return Err(not_found());
         }
         // Hidden records must be indistinguishable from missing ones.
-        match decide(actor.role(), Action::Read, E::RESOURCE, Self::ownership(actor, &record)) {
+        match decide(
+            actor.role(),
+            Action::Read,
+            E::RESOURCE,
+            Self::ownership(actor, &record),
+        ) {
             Decision::Allow => Ok(record),
             _ => Err(not_found()),
         }
@@ -122,8 +150,14 @@ impl<'a, E: Managed> Records<'a, E> {
 
     /// Runs a checked query, adding the actor's read scope.
     pub(crate) async fn list_query(&self, actor: &Actor, query: &mut ListQuery) -> Result<Page<E>> {
-        let page = self.crm.list_scoped(actor, E::KIND, E::RESOURCE, E::OWNER_FIELD, query).await?;
-        Ok(Page { data: page.data.into_iter().filter_map(E::from_record).collect(), next_cursor: page.next_cursor })
+        let page = self
+            .crm
+            .list_scoped(actor, E::KIND, E::RESOURCE, E::OWNER_FIELD, query)
+            .await?;
+        Ok(Page {
+            data: page.data.into_iter().filter_map(E::from_record).collect(),
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// Validation and reference checks shared by create and update; returns the commit with
@@ -132,16 +166,31 @@ impl<'a, E: Managed> Records<'a, E> {
         let mut errors: Vec<FieldError> = record.validate(config);
         let mut commit = Commit::new(actor.workspace_id());
         for r in record.references() {
-            let target = self.crm.storage().get(actor.workspace_id(), r.kind, r.id).await?;
+            let target = self
+                .crm
+                .storage()
+                .get(actor.workspace_id(), r.kind, r.id)
+                .await?;
             if target.is_none_or(|t| t.is_deleted()) {
-                if !errors.iter().any(|e| e.field == r.field && e.issue == FieldIssue::UnknownReference) {
+                if !errors
+                    .iter()
+                    .any(|e| e.field == r.field && e.issue == FieldIssue::UnknownReference)
+                {
                     errors.push(FieldError::new(r.field, FieldIssue::UnknownReference));
                 }
             } else {
-                commit.writes.push(Write::Exists { kind: r.kind, id: r.id, field: r.field });
+                commit.writes.push(Write::Exists {
+                    kind: r.kind,
+                    id: r.id,
+                    field: r.field,
+                });
             }
         }
-        if errors.is_empty() { Ok(commit) } else { Err(Error::validation(errors)) }
+        if errors.is_empty() {
+            Ok(commit)
+        } else {
+            Err(Error::validation(errors))
+        }
     }
 
     /// Creates a record.
@@ -166,7 +215,10 @@ impl<'a, E: Managed> Records<'a, E> {
         if Self::authorize(actor, Action::Create, &record, Operation::Save).is_err() {
             return Err(Error::new(ErrorKind::Forbidden).with_context(Operation::Save, E::KIND));
         }
-        let base = self.check(actor, &record, &config).await.map_err(|e| e.with_context(Operation::Save, E::KIND))?;
+        let base = self
+            .check(actor, &record, &config)
+            .await
+            .map_err(|e| e.with_context(Operation::Save, E::KIND))?;
         self.crm
             .retrying(|| {
                 let mut commit = base.clone();
@@ -174,7 +226,12 @@ impl<'a, E: Managed> Records<'a, E> {
                 async move {
                     E::on_save(self.crm, actor, None, &mut record, &mut commit).await?;
                     let after = record.clone().into_record();
-                    commit.audit.push(self.crm.audit_entry(Some(actor), AuditAction::Create, None, Some(&after)));
+                    commit.audit.push(self.crm.audit_entry(
+                        Some(actor),
+                        AuditAction::Create,
+                        None,
+                        Some(&after),
+                    ));
                     commit.writes.insert(0, Write::Insert(after));
                     self.crm.storage().commit(commit).await?;
                     Ok(record)
@@ -189,11 +246,19 @@ impl<'a, E: Managed> Records<'a, E> {
     /// # Errors
     /// `VersionConflict` if the record changed since `expected_version`, `NotFound`,
     /// `Forbidden`, `Validation`, `Duplicate`; storage failures. Nothing is written on error.
-    pub async fn update(&self, actor: &Actor, id: Id<E>, expected_version: u64, patch: E::Patch) -> Result<E> {
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: Id<E>,
+        expected_version: u64,
+        patch: E::Patch,
+    ) -> Result<E> {
         let current = self.load(actor, id.uuid(), false, Operation::Save).await?;
         Self::authorize(actor, Action::Update, &current, Operation::Save)?;
         if current.meta().version != expected_version {
-            return Err(Error::new(ErrorKind::VersionConflict).with_context(Operation::Save, E::KIND));
+            return Err(
+                Error::new(ErrorKind::VersionConflict).with_context(Operation::Save, E::KIND)
+            );
         }
         let config = self.crm.load_config(actor.workspace_id()).await?;
         let now = self.crm.now();
@@ -204,11 +269,23 @@ impl<'a, E: Managed> Records<'a, E> {
         // else by a sales user).
         Self::authorize(actor, Action::Update, &record, Operation::Save)
             .map_err(|_| Error::new(ErrorKind::Forbidden).with_context(Operation::Save, E::KIND))?;
-        let mut commit = self.check(actor, &record, &config).await.map_err(|e| e.with_context(Operation::Save, E::KIND))?;
+        let mut commit = self
+            .check(actor, &record, &config)
+            .await
+            .map_err(|e| e.with_context(Operation::Save, E::KIND))?;
         E::on_save(self.crm, actor, Some(&current), &mut record, &mut commit)
             .await
             .map_err(|e| e.with_context(Operation::Save, E::KIND))?;
-        self.commit_change(actor, current, record, AuditAction::Update, commit, now, Operation::Save).await
+        self.commit_change(
+            actor,
+            current,
+            record,
+            AuditAction::Update,
+            commit,
+            now,
+            Operation::Save,
+        )
+        .await
     }
 
     /// Writes `record` over `current` (version + 1) with its audit entry, unless nothing
@@ -225,7 +302,12 @@ impl<'a, E: Managed> Records<'a, E> {
         op: Operation,
     ) -> Result<E> {
         let before = current.clone().into_record();
-        if crate::audit::diff(Some(&before), Some(&record.clone().into_record())).is_empty() && commit.writes.iter().all(|w| matches!(w, Write::Exists { .. })) {
+        if crate::audit::diff(Some(&before), Some(&record.clone().into_record())).is_empty()
+            && commit
+                .writes
+                .iter()
+                .all(|w| matches!(w, Write::Exists { .. }))
+        {
             return Ok(current);
         }
         let mut meta = record.meta();
@@ -233,9 +315,22 @@ impl<'a, E: Managed> Records<'a, E> {
         meta.updated_at = now;
         record.set_meta(meta);
         let after = record.clone().into_record();
-        commit.audit.push(self.crm.audit_entry(Some(actor), action, Some(&before), Some(&after)));
-        commit.writes.insert(0, Write::Update { record: after, expected_version: current.meta().version });
-        self.crm.storage().commit(commit).await.map_err(|e| e.with_context(op, E::KIND))?;
+        commit.audit.push(
+            self.crm
+                .audit_entry(Some(actor), action, Some(&before), Some(&after)),
+        );
+        commit.writes.insert(
+            0,
+            Write::Update {
+                record: after,
+                expected_version: current.meta().version,
+            },
+        );
+        self.crm
+            .storage()
+            .commit(commit)
+            .await
+            .map_err(|e| e.with_context(op, E::KIND))?;
         Ok(record)
     }
 
@@ -246,16 +341,26 @@ impl<'a, E: Managed> Records<'a, E> {
     pub async fn delete(&self, actor: &Actor, id: Id<E>) -> Result<()> {
         self.crm
             .retrying(|| async {
-                let current = self.load(actor, id.uuid(), false, Operation::Delete).await?;
+                let current = self
+                    .load(actor, id.uuid(), false, Operation::Delete)
+                    .await?;
                 Self::authorize(actor, Action::Delete, &current, Operation::Delete)?;
                 let now = self.crm.now();
                 let mut record = current.clone();
                 let mut meta = record.meta();
                 meta.deleted_at = Some(now);
                 record.set_meta(meta);
-                self.commit_change(actor, current, record, AuditAction::Delete, Commit::new(actor.workspace_id()), now, Operation::Delete)
-                    .await
-                    .map(|_| ())
+                self.commit_change(
+                    actor,
+                    current,
+                    record,
+                    AuditAction::Delete,
+                    Commit::new(actor.workspace_id()),
+                    now,
+                    Operation::Delete,
+                )
+                .await
+                .map(|_| ())
             })
             .await
     }
@@ -268,14 +373,25 @@ impl<'a, E: Managed> Records<'a, E> {
     pub async fn restore(&self, actor: &Actor, id: Id<E>) -> Result<E> {
         self.crm
             .retrying(|| async {
-                let current = self.load(actor, id.uuid(), true, Operation::Restore).await?;
+                let current = self
+                    .load(actor, id.uuid(), true, Operation::Restore)
+                    .await?;
                 Self::authorize(actor, Action::Restore, &current, Operation::Restore)?;
                 let now = self.crm.now();
                 let mut record = current.clone();
                 let mut meta = record.meta();
                 meta.deleted_at = None;
                 record.set_meta(meta);
-                self.commit_change(actor, current, record, AuditAction::Restore, Commit::new(actor.workspace_id()), now, Operation::Restore).await
+                self.commit_change(
+                    actor,
+                    current,
+                    record,
+                    AuditAction::Restore,
+                    Commit::new(actor.workspace_id()),
+                    now,
+                    Operation::Restore,
+                )
+                .await
             })
             .await
     }
@@ -292,21 +408,52 @@ impl<'a, E: Managed> Records<'a, E> {
                 Self::authorize(actor, Action::Purge, &current, Operation::Delete)?;
                 let before = current.clone().into_record();
                 let mut commit = Commit::new(actor.workspace_id());
-                commit.writes.push(Write::Delete { kind: E::KIND, id: id.uuid(), expected_version: current.meta().version });
-                commit.audit.push(self.crm.audit_entry(Some(actor), AuditAction::Purge, Some(&before), None));
+                commit.writes.push(Write::Delete {
+                    kind: E::KIND,
+                    id: id.uuid(),
+                    expected_version: current.meta().version,
+                });
+                commit.audit.push(self.crm.audit_entry(
+                    Some(actor),
+                    AuditAction::Purge,
+                    Some(&before),
+                    None,
+                ));
                 for &(kind, field) in referrers(E::KIND) {
-                    let rows = self.crm.all_matching(actor, kind, Filter::eq(field, Value::Id(id.uuid()))).await?;
+                    let rows = self
+                        .crm
+                        .all_matching(actor, kind, Filter::eq(field, Value::Id(id.uuid())))
+                        .await?;
                     for row in rows {
                         if kind == EntityKind::Note {
-                            commit.writes.push(Write::Delete { kind, id: row.id(), expected_version: row.version() });
-                            commit.audit.push(self.crm.audit_entry(Some(actor), AuditAction::Purge, Some(&row), None));
+                            commit.writes.push(Write::Delete {
+                                kind,
+                                id: row.id(),
+                                expected_version: row.version(),
+                            });
+                            commit.audit.push(self.crm.audit_entry(
+                                Some(actor),
+                                AuditAction::Purge,
+                                Some(&row),
+                                None,
+                            ));
                         } else {
                             let changed = unlink(row.clone(), field, id.uuid(), None);
-                            self.crm.push_update(&mut commit, actor, &row, changed, AuditAction::Update);
+                            self.crm.push_update(
+                                &mut commit,
+                                actor,
+                                &row,
+                                changed,
+                                AuditAction::Update,
+                            );
                         }
                     }
                 }
-                self.crm.storage().commit(commit).await.map_err(|e| e.with_context(Operation::Delete, E::KIND))
+                self.crm
+                    .storage()
+                    .commit(commit)
+                    .await
+                    .map_err(|e| e.with_context(Operation::Delete, E::KIND))
             })
             .await
     }
@@ -315,8 +462,16 @@ impl<'a, E: Managed> Records<'a, E> {
 /// Which (kind, field) pairs point at records of `kind`.
 pub(crate) fn referrers(kind: EntityKind) -> &'static [(EntityKind, &'static str)] {
     match kind {
-        EntityKind::Company => &[(EntityKind::Contact, "company_id"), (EntityKind::Deal, "company_id"), (EntityKind::Task, "company_id")],
-        EntityKind::Contact => &[(EntityKind::Note, "contact_id"), (EntityKind::Task, "contact_id"), (EntityKind::Deal, "contact_ids")],
+        EntityKind::Company => &[
+            (EntityKind::Contact, "company_id"),
+            (EntityKind::Deal, "company_id"),
+            (EntityKind::Task, "company_id"),
+        ],
+        EntityKind::Contact => &[
+            (EntityKind::Note, "contact_id"),
+            (EntityKind::Task, "contact_id"),
+            (EntityKind::Deal, "contact_ids"),
+        ],
         EntityKind::Deal => &[(EntityKind::Note, "deal_id"), (EntityKind::Task, "deal_id")],
         EntityKind::Tag => &[(EntityKind::Contact, "tags")],
         _ => &[],
@@ -333,7 +488,14 @@ pub(crate) fn unlink(mut record: Record, field: &str, from: Uuid, to: Option<Uui
     fn swap_list<T>(list: &mut Vec<Id<T>>, from: Uuid, to: Option<Uuid>) {
         let mut out: Vec<Id<T>> = Vec::with_capacity(list.len());
         for id in list.drain(..) {
-            let id = if id.uuid() == from { match to { Some(t) => Id::from_uuid(t), None => continue } } else { id };
+            let id = if id.uuid() == from {
+                match to {
+                    Some(t) => Id::from_uuid(t),
+                    None => continue,
+                }
+            } else {
+                id
+            };
             if !out.contains(&id) {
                 out.push(id);
             }
@@ -373,8 +535,12 @@ impl Crm {
     ) -> Result<Page<Record>> {
         match read_scope(actor.role(), resource) {
             Scope::All => {}
-            Scope::Own => query.filters.push(Filter::eq(owner_field, Value::Id(actor.user_id().uuid()))),
-            Scope::None => return Err(Error::new(ErrorKind::Forbidden).with_context(Operation::List, kind)),
+            Scope::Own => query
+                .filters
+                .push(Filter::eq(owner_field, Value::Id(actor.user_id().uuid()))),
+            Scope::None => {
+                return Err(Error::new(ErrorKind::Forbidden).with_context(Operation::List, kind));
+            }
         }
         let limit = query.limit;
         query.limit = limit + 1;
@@ -400,13 +566,21 @@ impl Crm {
 
     /// Every record of `kind` (soft-deleted included) matching `filter`, read in pages
     /// without permission scoping (internal bookkeeping).
-    pub(crate) async fn all_matching(&self, actor: &Actor, kind: EntityKind, filter: Filter) -> Result<Vec<Record>> {
+    pub(crate) async fn all_matching(
+        &self,
+        actor: &Actor,
+        kind: EntityKind,
+        filter: Filter,
+    ) -> Result<Vec<Record>> {
         let mut query = ListQuery::new(crate::query::Sort::asc("created_at"), 500);
         query.filters.push(filter);
         query.deleted = crate::query::Deleted::Include;
         let mut out = Vec::new();
         loop {
-            let rows = self.storage().list(actor.workspace_id(), kind, &query).await?;
+            let rows = self
+                .storage()
+                .list(actor.workspace_id(), kind, &query)
+                .await?;
             let full = rows.len() == query.limit;
             if let Some(last) = rows.last() {
                 query.after = Some(crate::query::Cursor {
@@ -424,13 +598,25 @@ impl Crm {
     }
 
     /// Adds a version-checked update of `before` to `after` (version + 1) with its audit entry.
-    pub(crate) fn push_update(&self, commit: &mut Commit, actor: &Actor, before: &Record, mut after: Record, action: AuditAction) {
+    pub(crate) fn push_update(
+        &self,
+        commit: &mut Commit,
+        actor: &Actor,
+        before: &Record,
+        mut after: Record,
+        action: AuditAction,
+    ) {
         let mut meta = after.meta();
         meta.version = before.version() + 1;
         meta.updated_at = self.now();
         after.set_meta(meta);
-        commit.audit.push(self.audit_entry(Some(actor), action, Some(before), Some(&after)));
-        commit.writes.push(Write::Update { record: after, expected_version: before.version() });
+        commit
+            .audit
+            .push(self.audit_entry(Some(actor), action, Some(before), Some(&after)));
+        commit.writes.push(Write::Update {
+            record: after,
+            expected_version: before.version(),
+        });
     }
 }
 
@@ -446,18 +632,33 @@ impl Managed for Company {
     fn patch(&mut self, patch: CompanyPatch, _: Timestamp) {
         self.apply(patch);
     }
-    async fn on_save(crm: &Crm, actor: &Actor, before: Option<&Self>, record: &mut Self, commit: &mut Commit) -> Result<()> {
+    async fn on_save(
+        crm: &Crm,
+        actor: &Actor,
+        before: Option<&Self>,
+        record: &mut Self,
+        commit: &mut Commit,
+    ) -> Result<()> {
         // Contacts carry their company's name for search: follow a rename.
         let Some(before) = before else { return Ok(()) };
         if before.name == record.name {
             return Ok(());
         }
-        let rows = crm.all_matching(actor, EntityKind::Contact, Filter::eq("company_id", Value::Id(record.id.uuid()))).await?;
+        let rows = crm
+            .all_matching(
+                actor,
+                EntityKind::Contact,
+                Filter::eq("company_id", Value::Id(record.id.uuid())),
+            )
+            .await?;
         for row in rows {
             if let Record::Contact(mut c) = row.clone() {
                 c.company_name = Some(record.name.clone());
                 // Derived data: same version, so nobody's pending edit of the contact conflicts.
-                commit.writes.push(Write::Update { record: Record::Contact(c), expected_version: row.version() });
+                commit.writes.push(Write::Update {
+                    record: Record::Contact(c),
+                    expected_version: row.version(),
+                });
             }
         }
         Ok(())
@@ -495,8 +696,23 @@ impl Records<'_, Task> {
     ///
     /// # Errors
     /// As [`Records::update`].
-    pub async fn complete(&self, actor: &Actor, id: Id<Task>, expected_version: u64, done: bool) -> Result<Task> {
-        self.update(actor, id, expected_version, TaskPatch { completed: Some(done), ..Default::default() }).await
+    pub async fn complete(
+        &self,
+        actor: &Actor,
+        id: Id<Task>,
+        expected_version: u64,
+        done: bool,
+    ) -> Result<Task> {
+        self.update(
+            actor,
+            id,
+            expected_version,
+            TaskPatch {
+                completed: Some(done),
+                ..Default::default()
+            },
+        )
+        .await
     }
 }
 
@@ -511,19 +727,47 @@ impl Managed for Note {
     fn patch(&mut self, patch: NotePatch, _: Timestamp) {
         self.apply(patch);
     }
-    async fn on_save(crm: &Crm, actor: &Actor, before: Option<&Self>, record: &mut Self, commit: &mut Commit) -> Result<()> {
+    async fn on_save(
+        crm: &Crm,
+        actor: &Actor,
+        before: Option<&Self>,
+        record: &mut Self,
+        commit: &mut Commit,
+    ) -> Result<()> {
         // A new contact note moves the contact's last_seen forward (and sets its status).
-        let (None, Some(contact_id)) = (before, record.contact_id) else { return Ok(()) };
-        let Some(row) = crm.storage().get(actor.workspace_id(), EntityKind::Contact, contact_id.uuid()).await? else {
+        let (None, Some(contact_id)) = (before, record.contact_id) else {
             return Ok(());
         };
-        let Record::Contact(mut contact) = row.clone() else { return Ok(()) };
+        let Some(row) = crm
+            .storage()
+            .get(actor.workspace_id(), EntityKind::Contact, contact_id.uuid())
+            .await?
+        else {
+            return Ok(());
+        };
+        let Record::Contact(mut contact) = row.clone() else {
+            return Ok(());
+        };
         contact.last_seen = contact.last_seen.max(crm.now());
         if record.status.is_some() {
             contact.status.clone_from(&record.status);
         }
-        commit.writes.retain(|w| !matches!(w, Write::Exists { kind: EntityKind::Contact, .. }));
-        crm.push_update(commit, actor, &row, Record::Contact(contact), crate::audit::AuditAction::Update);
+        commit.writes.retain(|w| {
+            !matches!(
+                w,
+                Write::Exists {
+                    kind: EntityKind::Contact,
+                    ..
+                }
+            )
+        });
+        crm.push_update(
+            commit,
+            actor,
+            &row,
+            Record::Contact(contact),
+            crate::audit::AuditAction::Update,
+        );
         Ok(())
     }
 }
@@ -540,12 +784,25 @@ impl Managed for Contact {
     fn patch(&mut self, patch: ContactPatch, _: Timestamp) {
         self.apply(patch);
     }
-    async fn on_save(crm: &Crm, actor: &Actor, before: Option<&Self>, record: &mut Self, _commit: &mut Commit) -> Result<()> {
-        if before.is_some_and(|b| b.company_id == record.company_id && b.company_name.is_some() == record.company_id.is_some()) {
+    async fn on_save(
+        crm: &Crm,
+        actor: &Actor,
+        before: Option<&Self>,
+        record: &mut Self,
+        _commit: &mut Commit,
+    ) -> Result<()> {
+        if before.is_some_and(|b| {
+            b.company_id == record.company_id
+                && b.company_name.is_some() == record.company_id.is_some()
+        }) {
             return Ok(());
         }
         record.company_name = match record.company_id {
-            Some(c) => crm.storage().get(actor.workspace_id(), EntityKind::Company, c.uuid()).await?.map(|r| r.label()),
+            Some(c) => crm
+                .storage()
+                .get(actor.workspace_id(), EntityKind::Company, c.uuid())
+                .await?
+                .map(|r| r.label()),
             None => None,
         };
         Ok(())
@@ -559,13 +816,23 @@ impl Managed for Deal {
     type Patch = DealPatch;
     fn build(mut input: DealInput, actor: &Actor, config: &Configuration, _: Timestamp) -> Self {
         input.sales_id = input.sales_id.or(Some(actor.user_id()));
-        let first = config.deal_stages.first().map(|s| s.value.clone()).unwrap_or_default();
+        let first = config
+            .deal_stages
+            .first()
+            .map(|s| s.value.clone())
+            .unwrap_or_default();
         Deal::from_input(input, first)
     }
     fn patch(&mut self, patch: DealPatch, _: Timestamp) {
         self.apply(patch);
     }
-    async fn on_save(crm: &Crm, actor: &Actor, before: Option<&Self>, record: &mut Self, _commit: &mut Commit) -> Result<()> {
+    async fn on_save(
+        crm: &Crm,
+        actor: &Actor,
+        before: Option<&Self>,
+        record: &mut Self,
+        _commit: &mut Commit,
+    ) -> Result<()> {
         // New deals, and deals changing stage through an update, go to the end of the stage.
         if before.is_some_and(|b| b.stage == record.stage) {
             return Ok(());

@@ -19,10 +19,16 @@ fn ctx(op: Operation) -> impl Fn(Error) -> Error {
 }
 
 fn authorize(actor: &Actor, action: Action, target: UserId, op: Operation) -> Result<()> {
-    let own = if target == actor.user_id() { Ownership::Own } else { Ownership::Others };
+    let own = if target == actor.user_id() {
+        Ownership::Own
+    } else {
+        Ownership::Others
+    };
     match decide(actor.role(), action, Resource::User, own) {
         Decision::Allow => Ok(()),
-        Decision::Forbid => Err(Error::new(ErrorKind::Forbidden).with_context(op, EntityKind::User)),
+        Decision::Forbid => {
+            Err(Error::new(ErrorKind::Forbidden).with_context(op, EntityKind::User))
+        }
         Decision::Hide => Err(Error::not_found(EntityKind::User)),
     }
 }
@@ -54,7 +60,12 @@ impl Users<'_> {
         authorize(actor, Action::Read, actor.user_id(), Operation::Load)?;
         self.crm
             .storage()
-            .find_unique(actor.workspace_id(), EntityKind::User, "email", &email.trim().to_lowercase())
+            .find_unique(
+                actor.workspace_id(),
+                EntityKind::User,
+                "email",
+                &email.trim().to_lowercase(),
+            )
             .await?
             .and_then(User::from_record)
             .ok_or_else(|| Error::not_found(EntityKind::User))
@@ -67,13 +78,18 @@ impl Users<'_> {
     pub async fn list(&self, actor: &Actor, params: &ListParams) -> Result<Page<User>> {
         let mut query = params.to_query(EntityKind::User)?;
         if query.search.is_some() {
-            return Err(Error::new(ErrorKind::InvalidQuery).with_context(Operation::List, EntityKind::User));
+            return Err(
+                Error::new(ErrorKind::InvalidQuery).with_context(Operation::List, EntityKind::User)
+            );
         }
         query.deleted = crate::query::Deleted::Exclude;
         self.crm
             .list_scoped(actor, EntityKind::User, Resource::User, "id", &mut query)
             .await
-            .map(|p| Page { data: p.data.into_iter().filter_map(User::from_record).collect(), next_cursor: p.next_cursor })
+            .map(|p| Page {
+                data: p.data.into_iter().filter_map(User::from_record).collect(),
+                next_cursor: p.next_cursor,
+            })
     }
 
     /// Creates a user (admins). The role defaults to `sales`.
@@ -90,11 +106,18 @@ impl Users<'_> {
         user.created_at = now;
         user.updated_at = now;
         user.version = 1;
-        self.insert(Some(actor), user, Commit::new(actor.workspace_id())).await.map_err(ctx(Operation::Save))
+        self.insert(Some(actor), user, Commit::new(actor.workspace_id()))
+            .await
+            .map_err(ctx(Operation::Save))
     }
 
     /// Validates and inserts a user (also used by bootstrap).
-    pub(crate) async fn insert(&self, actor: Option<&Actor>, mut user: User, mut commit: Commit) -> Result<User> {
+    pub(crate) async fn insert(
+        &self,
+        actor: Option<&Actor>,
+        mut user: User,
+        mut commit: Commit,
+    ) -> Result<User> {
         user.normalize();
         let config = crate::model::Configuration::defaults(user.workspace_id, user.created_at);
         let errors = user.validate(&config);
@@ -102,7 +125,10 @@ impl Users<'_> {
             return Err(Error::validation(errors));
         }
         let record = user.clone().into_record();
-        commit.audit.push(self.crm.audit_entry(actor, AuditAction::Create, None, Some(&record)));
+        commit.audit.push(
+            self.crm
+                .audit_entry(actor, AuditAction::Create, None, Some(&record)),
+        );
         commit.writes.push(Write::Insert(record));
         self.crm.storage().commit(commit).await?;
         Ok(user)
@@ -113,17 +139,28 @@ impl Users<'_> {
     ///
     /// # Errors
     /// `Forbidden`, `NotFound`, `VersionConflict`, `Validation`, `Duplicate`; storage failures.
-    pub async fn update_profile(&self, actor: &Actor, id: UserId, expected_version: u64, patch: UserPatch) -> Result<User> {
+    pub async fn update_profile(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        expected_version: u64,
+        patch: UserPatch,
+    ) -> Result<User> {
         authorize(actor, Action::Update, id, Operation::Save)?;
         let current = self.load(actor, id).await.map_err(ctx(Operation::Save))?;
         let mut user = current.clone();
         user.apply(patch);
         user.normalize();
-        let errors = user.validate(&crate::model::Configuration::defaults(user.workspace_id, user.created_at));
+        let errors = user.validate(&crate::model::Configuration::defaults(
+            user.workspace_id,
+            user.created_at,
+        ));
         if !errors.is_empty() {
             return Err(ctx(Operation::Save)(Error::validation(errors)));
         }
-        self.write(actor, current, user, expected_version, Vec::new()).await.map_err(ctx(Operation::Save))
+        self.write(actor, current, user, expected_version, Vec::new())
+            .await
+            .map_err(ctx(Operation::Save))
     }
 
     /// Changes a user's role (admins; nobody changes their own role). The last active admin
@@ -131,8 +168,17 @@ impl Users<'_> {
     ///
     /// # Errors
     /// `Forbidden`, `LastAdmin`, `NotFound`, `VersionConflict`; storage failures.
-    pub async fn set_role(&self, actor: &Actor, id: UserId, expected_version: u64, role: Role) -> Result<User> {
-        self.change_access(actor, id, expected_version, Action::ChangeRole, |u| u.role = role).await
+    pub async fn set_role(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        expected_version: u64,
+        role: Role,
+    ) -> Result<User> {
+        self.change_access(actor, id, expected_version, Action::ChangeRole, |u| {
+            u.role = role
+        })
+        .await
     }
 
     /// Disables or re-enables a user (admins; nobody disables themselves). The last active
@@ -140,8 +186,17 @@ impl Users<'_> {
     ///
     /// # Errors
     /// As [`Users::set_role`].
-    pub async fn set_disabled(&self, actor: &Actor, id: UserId, expected_version: u64, disabled: bool) -> Result<User> {
-        self.change_access(actor, id, expected_version, Action::Delete, |u| u.disabled = disabled).await
+    pub async fn set_disabled(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        expected_version: u64,
+        disabled: bool,
+    ) -> Result<User> {
+        self.change_access(actor, id, expected_version, Action::Delete, |u| {
+            u.disabled = disabled
+        })
+        .await
     }
 
     async fn change_access(
@@ -155,7 +210,11 @@ impl Users<'_> {
         let fail = ctx(Operation::Save);
         if id == actor.user_id() {
             return Err(fail(Error::validation(vec![FieldError::new(
-                if action == Action::ChangeRole { "role" } else { "disabled" },
+                if action == Action::ChangeRole {
+                    "role"
+                } else {
+                    "disabled"
+                },
                 FieldIssue::ReadOnly,
             )])));
         }
@@ -169,7 +228,11 @@ impl Users<'_> {
             // admins demoting each other concurrently cannot both succeed.
             let others: Vec<User> = self
                 .crm
-                .all_matching(actor, EntityKind::User, Filter::eq("role", Value::Text("admin".into())))
+                .all_matching(
+                    actor,
+                    EntityKind::User,
+                    Filter::eq("role", Value::Text("admin".into())),
+                )
                 .await?
                 .into_iter()
                 .filter_map(User::from_record)
@@ -178,12 +241,25 @@ impl Users<'_> {
             let Some(keeper) = others.first() else {
                 return Err(fail(Error::new(ErrorKind::LastAdmin)));
             };
-            checks.push(Write::Check { kind: EntityKind::User, id: keeper.id.uuid(), expected_version: keeper.version });
+            checks.push(Write::Check {
+                kind: EntityKind::User,
+                id: keeper.id.uuid(),
+                expected_version: keeper.version,
+            });
         }
-        self.write(actor, current, user, expected_version, checks).await.map_err(fail)
+        self.write(actor, current, user, expected_version, checks)
+            .await
+            .map_err(fail)
     }
 
-    async fn write(&self, actor: &Actor, current: User, mut user: User, expected_version: u64, checks: Vec<Write>) -> Result<User> {
+    async fn write(
+        &self,
+        actor: &Actor,
+        current: User,
+        mut user: User,
+        expected_version: u64,
+        checks: Vec<Write>,
+    ) -> Result<User> {
         if current.version != expected_version {
             return Err(Error::new(ErrorKind::VersionConflict));
         }
@@ -194,11 +270,18 @@ impl Users<'_> {
         user.updated_at = self.crm.now();
         let (before, after) = (current.into_record(), user.clone().into_record());
         let mut commit = Commit::new(actor.workspace_id());
-        commit.audit.push(self.crm.audit_entry(Some(actor), AuditAction::Update, Some(&before), Some(&after)));
-        commit.writes.push(Write::Update { record: after, expected_version });
+        commit.audit.push(self.crm.audit_entry(
+            Some(actor),
+            AuditAction::Update,
+            Some(&before),
+            Some(&after),
+        ));
+        commit.writes.push(Write::Update {
+            record: after,
+            expected_version,
+        });
         commit.writes.extend(checks);
         self.crm.storage().commit(commit).await?;
         Ok(user)
     }
 }
-

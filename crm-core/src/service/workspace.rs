@@ -7,12 +7,21 @@ use super::{Actor, Crm};
 use crate::audit::{ActivityItem, AuditAction, AuditEntry, AuditQuery};
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::id::{AuditId, UserId, WorkspaceId};
-use crate::model::{Company, Configuration, ConfigurationPatch, Contact, Deal, Entity, EntityKind, Role, User, UserInput, Workspace};
+use crate::model::{
+    Company, Configuration, ConfigurationPatch, Contact, Deal, Entity, EntityKind, Role, User,
+    UserInput, Workspace,
+};
 use crate::permission::{Action, Decision, Ownership, Resource, decide};
 use crate::query::{ListParams, MAX_LIMIT};
 use crate::storage::{Commit, Write};
 
-fn allow(actor: &Actor, action: Action, resource: Resource, entity: EntityKind, op: Operation) -> Result<()> {
+fn allow(
+    actor: &Actor,
+    action: Action,
+    resource: Resource,
+    entity: EntityKind,
+    op: Operation,
+) -> Result<()> {
     match decide(actor.role(), action, resource, Ownership::Others) {
         Decision::Allow => Ok(()),
         _ => Err(Error::new(ErrorKind::Forbidden).with_context(op, entity)),
@@ -28,12 +37,21 @@ impl Crm {
     pub async fn bootstrap(&self, name: &str, admin: UserInput) -> Result<(Workspace, User)> {
         let now = self.now();
         let id = WorkspaceId::generate();
-        let mut workspace = Workspace { id, workspace_id: id, name: name.to_string(), created_at: now, updated_at: now, version: 1 };
+        let mut workspace = Workspace {
+            id,
+            workspace_id: id,
+            name: name.to_string(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
         workspace.normalize();
         let config = Configuration::defaults(id, now);
         let errors = workspace.validate(&config);
         if !errors.is_empty() {
-            return Err(Error::validation(errors).with_context(Operation::Save, EntityKind::Workspace));
+            return Err(
+                Error::validation(errors).with_context(Operation::Save, EntityKind::Workspace)
+            );
         }
         let mut user = User::from_input(admin, Role::Admin);
         user.workspace_id = id;
@@ -42,10 +60,16 @@ impl Crm {
         user.version = 1;
         let mut commit = Commit::new(id);
         for record in [workspace.clone().into_record(), config.into_record()] {
-            commit.audit.push(self.audit_entry(None, AuditAction::Create, None, Some(&record)));
+            commit
+                .audit
+                .push(self.audit_entry(None, AuditAction::Create, None, Some(&record)));
             commit.writes.push(Write::Insert(record));
         }
-        let user = self.users().insert(None, user, commit).await.map_err(|e| e.with_context(Operation::Save, EntityKind::User))?;
+        let user = self
+            .users()
+            .insert(None, user, commit)
+            .await
+            .map_err(|e| e.with_context(Operation::Save, EntityKind::User))?;
         Ok((workspace, user))
     }
 
@@ -55,7 +79,11 @@ impl Crm {
     /// Storage failures.
     pub async fn workspace(&self, actor: &Actor) -> Result<Workspace> {
         self.storage()
-            .get(actor.workspace_id(), EntityKind::Workspace, actor.workspace_id().uuid())
+            .get(
+                actor.workspace_id(),
+                EntityKind::Workspace,
+                actor.workspace_id().uuid(),
+            )
             .await?
             .and_then(Workspace::from_record)
             .ok_or_else(|| Error::not_found(EntityKind::Workspace))
@@ -102,7 +130,13 @@ impl ConfigurationService<'_> {
     /// # Errors
     /// Storage failures.
     pub async fn get(&self, actor: &Actor) -> Result<Configuration> {
-        allow(actor, Action::Read, Resource::Configuration, EntityKind::Configuration, Operation::Load)?;
+        allow(
+            actor,
+            Action::Read,
+            Resource::Configuration,
+            EntityKind::Configuration,
+            Operation::Load,
+        )?;
         self.crm.load_config(actor.workspace_id()).await
     }
 
@@ -110,9 +144,20 @@ impl ConfigurationService<'_> {
     ///
     /// # Errors
     /// `Forbidden`, `VersionConflict`, `Validation`; storage failures.
-    pub async fn update(&self, actor: &Actor, expected_version: u64, patch: ConfigurationPatch) -> Result<Configuration> {
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        expected_version: u64,
+        patch: ConfigurationPatch,
+    ) -> Result<Configuration> {
         let ctx = |e: Error| e.with_context(Operation::Save, EntityKind::Configuration);
-        allow(actor, Action::Update, Resource::Configuration, EntityKind::Configuration, Operation::Save)?;
+        allow(
+            actor,
+            Action::Update,
+            Resource::Configuration,
+            EntityKind::Configuration,
+            Operation::Save,
+        )?;
         let current = self.crm.load_config(actor.workspace_id()).await?;
         if current.version != expected_version {
             return Err(ctx(Error::new(ErrorKind::VersionConflict)));
@@ -130,8 +175,16 @@ impl ConfigurationService<'_> {
         config.updated_at = self.crm.now();
         let (before, after) = (current.into_record(), config.clone().into_record());
         let mut commit = Commit::new(actor.workspace_id());
-        commit.audit.push(self.crm.audit_entry(Some(actor), AuditAction::Update, Some(&before), Some(&after)));
-        commit.writes.push(Write::Update { record: after, expected_version });
+        commit.audit.push(self.crm.audit_entry(
+            Some(actor),
+            AuditAction::Update,
+            Some(&before),
+            Some(&after),
+        ));
+        commit.writes.push(Write::Update {
+            record: after,
+            expected_version,
+        });
         self.crm.storage().commit(commit).await.map_err(ctx)?;
         Ok(config)
     }
@@ -149,7 +202,13 @@ impl AuditLog<'_> {
     /// `Forbidden` for sales and read-only users, `InvalidQuery` for a bad limit; storage
     /// failures.
     pub async fn list(&self, actor: &Actor, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        if decide(actor.role(), Action::Read, Resource::AuditLog, Ownership::Others) != Decision::Allow {
+        if decide(
+            actor.role(),
+            Action::Read,
+            Resource::AuditLog,
+            Ownership::Others,
+        ) != Decision::Allow
+        {
             return Err(Error::new(ErrorKind::Forbidden));
         }
         let mut query = query.clone();
@@ -173,18 +232,32 @@ impl ActivityFeed<'_> {
     ///
     /// # Errors
     /// `InvalidQuery` for a bad limit; storage failures.
-    pub async fn list(&self, actor: &Actor, before: Option<AuditId>, limit: usize) -> Result<Vec<ActivityItem>> {
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        before: Option<AuditId>,
+        limit: usize,
+    ) -> Result<Vec<ActivityItem>> {
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(Error::new(ErrorKind::InvalidQuery));
         }
         let query = AuditQuery {
             record_id: None,
-            entities: vec![EntityKind::Company, EntityKind::Contact, EntityKind::Deal, EntityKind::Note],
+            entities: vec![
+                EntityKind::Company,
+                EntityKind::Contact,
+                EntityKind::Deal,
+                EntityKind::Note,
+            ],
             actions: vec![AuditAction::Create],
             before,
             limit: Some(limit),
         };
-        let entries = self.crm.storage().audit(actor.workspace_id(), &query).await?;
+        let entries = self
+            .crm
+            .storage()
+            .audit(actor.workspace_id(), &query)
+            .await?;
         Ok(entries
             .into_iter()
             .map(|e| ActivityItem {

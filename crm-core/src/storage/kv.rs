@@ -136,7 +136,9 @@ pub fn plan(kind: EntityKind, query: &ListQuery) -> Option<Plan> {
     };
     let mut best: Option<(usize, u8, Vec<u8>)> = None;
     for (n, fields) in kind.indexes().iter().enumerate() {
-        let Some((last, lead)) = fields.split_last() else { continue };
+        let Some((last, lead)) = fields.split_last() else {
+            continue;
+        };
         if *last != query.sort.field {
             continue;
         }
@@ -162,15 +164,26 @@ pub fn plan(kind: EntityKind, query: &ListQuery) -> Option<Plan> {
         k.extend(c.id.as_bytes());
         k
     });
-    Some(Plan { index, prefix, direction: query.sort.direction, after })
+    Some(Plan {
+        index,
+        prefix,
+        direction: query.sort.direction,
+        after,
+    })
 }
 
 /// Whether a record passes the query's filters, search terms and soft-delete rule (not the
 /// cursor: index scans start after it).
 pub fn admits(record: &Record, query: &ListQuery) -> bool {
     query.deleted.admits(record.is_deleted())
-        && query.filters.iter().all(|f| f.matches(&record.field(&f.field)))
-        && query.search.as_ref().is_none_or(|s| crate::search::matches(record, &s.terms))
+        && query
+            .filters
+            .iter()
+            .all(|f| f.matches(&record.field(&f.field)))
+        && query
+            .search
+            .as_ref()
+            .is_none_or(|s| crate::search::matches(record, &s.terms))
 }
 
 /// Whether a record comes strictly after the query's cursor.
@@ -184,7 +197,11 @@ pub fn after_cursor(record: &Record, query: &ListQuery) -> bool {
 /// Sorts records by the query's sort (ties by id).
 pub fn sort_records(records: &mut [Record], query: &ListQuery) {
     let f = &query.sort.field;
-    records.sort_by(|a, b| query.sort.cmp_rows((&a.field(f), a.id()), (&b.field(f), b.id())));
+    records.sort_by(|a, b| {
+        query
+            .sort
+            .cmp_rows((&a.field(f), a.id()), (&b.field(f), b.id()))
+    });
 }
 
 /// Compares two ids in the given direction.
@@ -209,14 +226,21 @@ mod tests {
     #[test]
     fn encoding_preserves_order() {
         let vals = [
-            Value::Int(i64::MIN), Value::Int(-1), Value::Int(0), Value::Int(7), Value::Int(i64::MAX),
+            Value::Int(i64::MIN),
+            Value::Int(-1),
+            Value::Int(0),
+            Value::Int(7),
+            Value::Int(i64::MAX),
         ];
         for w in vals.windows(2) {
             assert!(enc(&w[0]) < enc(&w[1]));
         }
         assert!(enc(&Value::Text("ab".into())) < enc(&Value::Text("ABC".into())));
         assert!(enc(&Value::Text("a".into())) < enc(&Value::Text("a\0".into())));
-        assert!(enc(&Value::Time(Timestamp::from_micros(-5))) < enc(&Value::Time(Timestamp::from_micros(3))));
+        assert!(
+            enc(&Value::Time(Timestamp::from_micros(-5)))
+                < enc(&Value::Time(Timestamp::from_micros(3)))
+        );
         assert!(enc(&Value::Int(5)) < enc(&Value::Null));
     }
 

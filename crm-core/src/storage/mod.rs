@@ -87,7 +87,11 @@ pub struct Commit {
 impl Commit {
     /// An empty commit for a workspace.
     pub fn new(workspace_id: WorkspaceId) -> Self {
-        Commit { workspace_id, writes: Vec::new(), audit: Vec::new() }
+        Commit {
+            workspace_id,
+            writes: Vec::new(),
+            audit: Vec::new(),
+        }
     }
 }
 
@@ -102,26 +106,47 @@ pub trait Storage: Send + Sync + 'static {
     ///
     /// # Errors
     /// Storage failures (E3xxx).
-    async fn get(&self, workspace: WorkspaceId, kind: EntityKind, id: Uuid) -> Result<Option<Record>>;
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        id: Uuid,
+    ) -> Result<Option<Record>>;
 
     /// Several records by id (missing ones are skipped), in the order asked.
     ///
     /// # Errors
     /// Storage failures (E3xxx).
-    async fn get_many(&self, workspace: WorkspaceId, kind: EntityKind, ids: &[Uuid]) -> Result<Vec<Record>>;
+    async fn get_many(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>>;
 
     /// Up to `query.limit` records of a kind matching every filter, the search terms and the
     /// soft-delete rule, in `query.sort` order (ties by id), strictly after `query.after`.
     ///
     /// # Errors
     /// Storage failures (E3xxx).
-    async fn list(&self, workspace: WorkspaceId, kind: EntityKind, query: &ListQuery) -> Result<Vec<Record>>;
+    async fn list(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        query: &ListQuery,
+    ) -> Result<Vec<Record>>;
 
     /// The record holding a unique key (see [`Record::unique_keys`]), e.g. a user by email.
     ///
     /// # Errors
     /// Storage failures (E3xxx).
-    async fn find_unique(&self, workspace: WorkspaceId, kind: EntityKind, key: &str, value: &str) -> Result<Option<Record>>;
+    async fn find_unique(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<Record>>;
 
     /// Applies a commit atomically and durably (acknowledged only once durable).
     ///

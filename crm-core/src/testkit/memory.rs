@@ -1,0 +1,215 @@
+//! [`MemoryStore`]: the reference implementation of [`Storage`], in memory.
+//!
+//! It is the executable statement of the trait's semantics — every method is the plainest
+//! possible reading of its docs — used to run the conformance suite against the core itself
+//! and as a model for fuzzing. It is not a production backend (nothing is persisted).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::audit::{AuditEntry, AuditQuery};
+use crate::error::{Error, ErrorKind, FieldError, FieldIssue, Result};
+use crate::id::WorkspaceId;
+use crate::model::{EntityKind, Record};
+use crate::query::ListQuery;
+use crate::storage::{Commit, Storage, Write, kv};
+
+type Key = (Uuid, EntityKind, Uuid);
+
+#[derive(Default)]
+struct State {
+    records: BTreeMap<Key, Record>,
+    audit: Vec<AuditEntry>,
+}
+
+/// An in-memory [`Storage`]; see the [module docs](self).
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn check(state: &State, ws: WorkspaceId, writes: &[Write]) -> Result<()> {
+    let get = |kind: EntityKind, id: Uuid| state.records.get(&(ws.uuid(), kind, id));
+    let versioned = |kind: EntityKind, id: Uuid, expected: u64| match get(kind, id) {
+        None => Err(Error::not_found(kind)),
+        Some(r) if r.version() != expected => Err(Error::new(ErrorKind::VersionConflict)),
+        Some(_) => Ok(()),
+    };
+    let unique_free = |record: &Record| -> Result<()> {
+        for (key, value) in record.unique_keys() {
+            let taken = state.records.iter().any(|((w, k, id), r)| {
+                *w == ws.uuid()
+                    && *k == record.kind()
+                    && *id != record.id()
+                    && r.unique_keys()
+                        .iter()
+                        .any(|(k2, v2)| *k2 == key && *v2 == value)
+            });
+            if taken {
+                return Err(Error::duplicate(key));
+            }
+        }
+        Ok(())
+    };
+    for w in writes {
+        match w {
+            Write::Insert(r) => {
+                if r.workspace_id() != ws {
+                    return Err(Error::new(ErrorKind::StorageFailure));
+                }
+                if get(r.kind(), r.id()).is_some() {
+                    return Err(Error::new(ErrorKind::VersionConflict));
+                }
+                unique_free(r)?;
+            }
+            Write::Update {
+                record,
+                expected_version,
+            } => {
+                if record.workspace_id() != ws {
+                    return Err(Error::new(ErrorKind::StorageFailure));
+                }
+                versioned(record.kind(), record.id(), *expected_version)?;
+                unique_free(record)?;
+            }
+            Write::Delete {
+                kind,
+                id,
+                expected_version,
+            }
+            | Write::Check {
+                kind,
+                id,
+                expected_version,
+            } => {
+                versioned(*kind, *id, *expected_version)?;
+            }
+            Write::Exists { kind, id, field } => {
+                if get(*kind, *id).is_none_or(Record::is_deleted) {
+                    return Err(Error::validation(vec![FieldError::new(
+                        *field,
+                        FieldIssue::UnknownReference,
+                    )]));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Storage for MemoryStore {
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        id: Uuid,
+    ) -> Result<Option<Record>> {
+        Ok(self
+            .lock()
+            .records
+            .get(&(workspace.uuid(), kind, id))
+            .cloned())
+    }
+
+    async fn get_many(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>> {
+        let state = self.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.records.get(&(workspace.uuid(), kind, *id)).cloned())
+            .collect())
+    }
+
+    async fn list(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        query: &ListQuery,
+    ) -> Result<Vec<Record>> {
+        let state = self.lock();
+        let mut rows: Vec<Record> = state
+            .records
+            .range((workspace.uuid(), kind, Uuid::nil())..=(workspace.uuid(), kind, Uuid::max()))
+            .map(|(_, r)| r)
+            .filter(|r| kv::admits(r, query) && kv::after_cursor(r, query))
+            .cloned()
+            .collect();
+        kv::sort_records(&mut rows, query);
+        rows.truncate(query.limit);
+        Ok(rows)
+    }
+
+    async fn find_unique(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<Record>> {
+        let state = self.lock();
+        Ok(state
+            .records
+            .range((workspace.uuid(), kind, Uuid::nil())..=(workspace.uuid(), kind, Uuid::max()))
+            .map(|(_, r)| r)
+            .find(|r| r.unique_keys().iter().any(|(k, v)| *k == key && v == value))
+            .cloned())
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<()> {
+        let mut state = self.lock();
+        let ws = commit.workspace_id;
+        check(&state, ws, &commit.writes)?;
+        for w in commit.writes {
+            match w {
+                Write::Insert(r) | Write::Update { record: r, .. } => {
+                    state.records.insert((ws.uuid(), r.kind(), r.id()), r);
+                }
+                Write::Delete { kind, id, .. } => {
+                    state.records.remove(&(ws.uuid(), kind, id));
+                }
+                Write::Check { .. } | Write::Exists { .. } => {}
+            }
+        }
+        state.audit.extend(commit.audit);
+        Ok(())
+    }
+
+    async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let state = self.lock();
+        let limit = query.limit.unwrap_or(crate::query::DEFAULT_LIMIT);
+        let mut rows: Vec<AuditEntry> = state
+            .audit
+            .iter()
+            .filter(|e| e.workspace_id == workspace && query.admits(e))
+            .cloned()
+            .collect();
+        rows.sort_by_key(|e| std::cmp::Reverse(e.id));
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! The conformance suite every [`Storage`] backend must pass (feature `testkit`).
+//!
+//! Generic async tests over any storage, instantiated in a backend's test crate with one
+//! line. Each test gets a fresh store from the backend's fixture function:
+//!
+//! ```ignore
+//! async fn fixture() -> crm_core::testkit::Fixture {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let store = MyStore::open(dir.path().join("crm.db")).unwrap();
+//!     crm_core::testkit::Fixture::with_guard(std::sync::Arc::new(store), dir)
+//! }
+//! crm_core::conformance_tests!(fixture);
+//! ```
+//!
+//! The suite covers every facade operation, the whole permission matrix, workspace
+//! isolation, optimistic concurrency, audit atomicity, search, keyset paging (also while
+//! records are being inserted), soft delete, restore, purge and merge. [`MemoryStore`] is the
+//! reference implementation the suite is first run against.
+
+mod memory;
+pub mod suite;
+
+pub use memory::MemoryStore;
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::Storage;
+
+/// A fresh store for one test, plus whatever must live as long as it (a temp dir, a
+/// database handle to drop afterwards).
+pub struct Fixture {
+    /// The store under test.
+    pub storage: Arc<dyn Storage>,
+    _guard: Box<dyn Any + Send + Sync>,
+}
+
+impl Fixture {
+    /// A fixture that needs nothing kept alive.
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Fixture {
+            storage,
+            _guard: Box::new(()),
+        }
+    }
+
+    /// A fixture keeping `guard` alive until the test ends.
+    pub fn with_guard(storage: Arc<dyn Storage>, guard: impl Any + Send + Sync) -> Self {
+        Fixture {
+            storage,
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+/// Runs an async test body on a multi-threaded runtime (two workers, like the CI machine).
+pub fn run<F: Future<Output = ()>>(fut: F) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(fut)
+}
+
+/// Instantiates the whole conformance suite for a backend: pass the path of an
+/// `async fn() -> Fixture` returning a fresh store. See the [module docs](crate::testkit).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fixture:path) => {
+        $crate::conformance_tests!(@tests $fixture;
+            bootstrap_makes_first_user_admin,
+            crud_lifecycle_of_every_kind,
+            validation_reports_every_field_and_writes_nothing,
+            unknown_and_foreign_ids_are_not_found,
+            stale_version_is_a_conflict,
+            concurrent_updates_exactly_one_wins,
+            permission_matrix_is_enforced,
+            tasks_are_own_only_for_sales_and_read_only,
+            workspaces_are_isolated,
+            audit_is_atomic_with_changes,
+            activity_feed_lists_creations,
+            search_matches_word_prefixes,
+            cursor_walk_returns_every_record_once,
+            cursor_walk_is_stable_under_inserts,
+            soft_delete_restore_and_purge,
+            merge_contacts_moves_everything,
+            deals_archive_and_move,
+            contact_notes_move_last_seen,
+            tasks_complete_and_reopen,
+            tag_names_are_unique,
+            user_rules_and_last_admin,
+            concurrent_demotions_keep_an_admin,
+            configuration_is_admin_only_and_validated,
+            list_filters_sorts_and_bad_queries,
+            company_rename_follows_into_contact_search,
+            disabled_user_cannot_act,
+        );
+    };
+    (@tests $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run(async { $crate::testkit::suite::$name($fixture().await).await });
+            }
+        )*
+    };
+}
