@@ -1,1 +1,138 @@
+//! # crm-store-redb
+//!
+//! Embedded, single-file storage for [`crm_core`] on [redb](https://docs.rs/redb): the
+//! zero-setup default backend. [`RedbStore`] implements [`crm_core::Storage`].
+//!
+//! ```no_run
+//! # async fn demo() -> crm_core::Result<()> {
+//! use std::sync::Arc;
+//! use crm_core::{Crm, CrmConfig, Storage};
+//! use crm_store_redb::RedbStore;
+//!
+//! let storage: Arc<dyn Storage> = Arc::new(RedbStore::open("crm.redb")?);
+//! let crm = Crm::new(storage, CrmConfig::default());
+//! # let _ = crm;
+//! # Ok(()) }
+//! ```
+//!
+//! redb is synchronous. No redb call ever runs on an async executor thread: reads run on
+//! Tokio's blocking pool, writes on the store's own writer thread.
+//!
+//! ## File layout
+//!
+//! One redb file, format version [`FORMAT_VERSION`] (kept in the `crm_meta` table; a file of
+//! another version is refused with `StorageCorrupted` rather than misread). Every key is a byte
+//! string; `kind` is [`EntityKind::tag`](crm_core::model::EntityKind::tag) (one byte), `ws` the
+//! workspace id and `id` a record id (16 bytes each):
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `crm_meta` | `"format_version"`, `"batch_seq"` | `u64` |
+//! | `crm_records` | `kind ws id` | the record's JSON ([`Record::to_json_bytes`](crm_core::model::Record::to_json_bytes)) |
+//! | `crm_indexes` | `kind ws index-no suffix` | `()` |
+//! | `crm_search` | `kind ws word 0x00 id` | `()` |
+//! | `crm_unique` | `kind ws key-name 0x00 value` | id of the holder |
+//! | `crm_audit` | `ws audit-id` | the audit entry's JSON |
+//! | `crm_audit_by_record` | `ws record-id audit-id` | `()` |
+//!
+//! * Index suffixes are [`kv::index_keys`](crm_core::storage::kv::index_keys): the
+//!   order-preserving encoding of the indexed values followed by the id, one entry per index
+//!   of [`EntityKind::indexes`](crm_core::model::EntityKind::indexes) (one per element for
+//!   multi-valued fields). Bytewise key order is therefore exactly the core's sort order
+//!   (value, then id; text case-insensitive; `Null` last).
+//! * Search words are [`search::tokens_of`](crm_core::search::tokens_of), for the searchable
+//!   kinds only; soft-deleted records keep theirs (the trash is searchable too).
+//! * Unique values are [`Record::unique_keys`](crm_core::model::Record::unique_keys); a
+//!   soft-deleted record holds none.
+//! * Audit ids are UUIDv7, so `ws audit-id` order is time order: newest first is a reverse
+//!   scan, and `AuditQuery::before` is the scan's exclusive start.
+//!
+//! Records, their index, search and unique entries and the commit's audit entries are always
+//! written in one redb transaction: a record is either there with all of its entries, or not
+//! there at all.
+//!
+//! ## Group commit
+//!
+//! [`Storage::commit`](crm_core::Storage::commit) sends the [`Commit`](crm_core::Commit) to
+//! the writer thread over a bounded queue and waits for the answer. The writer:
+//!
+//! 1. takes every queued commit, up to [`RedbOptions::max_batch`], and opens **one** write
+//!    transaction;
+//! 2. for each commit in queue order, checks **all** of its assertions against the
+//!    transaction's current state — which includes the commits of the same batch applied
+//!    before it — exactly as the trait documents them: an `Insert`'s id must be free
+//!    (`VersionConflict`), `Update`/`Delete`/`Check` need the expected version (`NotFound`,
+//!    `VersionConflict`), `Exists` needs a live record (a `Validation` error naming the field
+//!    as `UnknownReference`), unique values of inserted and updated records must not be held
+//!    by another record (`Duplicate`, also when two records of the same commit claim one), and
+//!    every record and audit entry must belong to the commit's workspace (`StorageFailure`);
+//! 3. applies a commit's writes and audit entries only if all of its checks passed; a commit
+//!    that fails a check is skipped and never touches the transaction;
+//! 4. increments the batch number in `crm_meta`, commits the transaction **once** (durably:
+//!    redb fsyncs before `commit` returns), and only then answers every caller: `Ok` for the
+//!    applied commits, their own error for the skipped ones.
+//!
+//! Throughput is therefore one fsync per batch, not per commit, while each caller still gets
+//! an answer only once its change is durable.
+//!
+//! ## What a failure leaves behind
+//!
+//! * **A commit fails a check**: nothing of it was written; the other commits of its batch are
+//!   unaffected. Checks only read, so this includes a storage error met while checking (say,
+//!   a stored record that no longer decodes: `StorageCorrupted`).
+//! * **A storage error while applying** (redb fails to write into the transaction): the
+//!   transaction may hold part of a commit, so it is aborted and every commit of the batch
+//!   fails with that storage error (E3xxx). Nothing of the batch was written.
+//! * **The transaction commit fails** (an I/O error, a failed fsync): redb applies a commit
+//!   fully or not at all but, after a failed commit, cannot say which, and refuses further
+//!   writes until the file is reopened. The writer reopens it at once (redb repairs the file
+//!   while opening; reads fail with `StorageUnavailable` meanwhile) and reads the batch number
+//!   back. If the batch turned out durable, its callers get their normal answers; otherwise
+//!   every commit of the batch fails with `StorageFailure` and none of it was applied. So an
+//!   `Ok` always means durable and an error always means not applied — except in one case:
+//!   if the file cannot be reopened (after a few retries), the outcome is unknown; the callers
+//!   get `StorageFailure`, reads and commits fail with `StorageUnavailable` until a later
+//!   reopen succeeds (each read or ping nudges the writer to retry), and what the file then
+//!   holds decides.
+//! * **The process dies** (crash, `SIGKILL`, power loss): every acknowledged commit is in the
+//!   file, with its index, search, unique and audit entries; no commit is half there. The next
+//!   [`RedbStore::open`] repairs the file if needed.
+//!
+//! ## Lists and search
+//!
+//! A list walks one index: [`kv::plan`](crm_core::storage::kv::plan) picks it (the longest
+//! equality prefix, then the sort field), the scan starts strictly after the cursor in the
+//! plan's direction, and each record read is kept if it passes
+//! [`kv::admits`](crm_core::storage::kv::admits), until the page is full. A page costs what
+//! it returns plus the rows the filters skip, never the size of the table.
+//!
+//! A search first reads only word-index keys: for each query term, longest first, a prefix
+//! scan collects the distinct ids of records having a word it prefixes, giving up on the term
+//! once more than [`RedbOptions::search_candidates`] turn up (a broad term narrows nothing).
+//! A match has a word for *every* term, so it lies in the set of every narrow term: the sets
+//! are intersected, and the scans stop early once few candidates remain. Then:
+//!
+//! * if some term was narrow, the intersection holds every possible match: those records are
+//!   loaded, filtered with `kv::admits` (every term, every filter, soft delete) and the
+//!   cursor, sorted with `kv::sort_records` and cut to the page;
+//! * if every term was broad, the sort index is walked as for a plain list, `kv::admits`
+//!   checking the terms: matches are dense, so a page fills quickly.
+//!
+//! Nothing ever counts or ranks all matches; a search reads at most a bounded number of
+//! index keys per term and loads at most `search_candidates` records.
+//!
+//! Both paths return the same rows in the same order (sort value, then id) with the same
+//! cursor semantics.
 
+mod error;
+mod read;
+mod schema;
+mod store;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::StoreError;
+pub use schema::FORMAT_VERSION;
+pub use store::{RedbOptions, RedbStore};

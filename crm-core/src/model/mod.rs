@@ -410,8 +410,11 @@ macro_rules! records {
                 match self { $(Record::$variant(r) => serde_json::to_value(r).unwrap_or_default(),)* }
             }
             /// Serializes the record's own fields to JSON bytes (the redb value format).
-            pub fn to_json_bytes(&self) -> Vec<u8> {
-                match self { $(Record::$variant(r) => serde_json::to_vec(r).unwrap_or_default(),)* }
+            ///
+            /// # Errors
+            /// The JSON error (not expected for the crate's own types, but never hidden).
+            pub fn to_json_bytes(&self) -> serde_json::Result<Vec<u8>> {
+                match self { $(Record::$variant(r) => serde_json::to_vec(r),)* }
             }
             /// Parses the record's own fields from JSON bytes, given its kind.
             ///

@@ -152,7 +152,11 @@ pub trait Storage: Send + Sync + 'static {
     ///
     /// # Errors
     /// The failing assertion's kind (`VersionConflict`, `NotFound`, `Duplicate`,
-    /// `Validation`), or storage failures; in every case nothing was applied.
+    /// `Validation`): nothing was applied. A storage failure (E3xxx): nothing was applied,
+    /// except where a backend documents an "outcome unknown" case (the durable write itself
+    /// failed and the backend cannot tell whether it landed — e.g. a database that cannot be
+    /// reopened or a connection lost during `COMMIT`). Even then the commit is all or
+    /// nothing, never partial.
     async fn commit(&self, commit: Commit) -> Result<()>;
 
     /// Audit entries matching the query, newest first.

@@ -51,8 +51,16 @@ fn check(state: &State, ws: WorkspaceId, writes: &[Write]) -> Result<()> {
         Some(r) if r.version() != expected => Err(Error::new(ErrorKind::VersionConflict)),
         Some(_) => Ok(()),
     };
-    let unique_free = |record: &Record| -> Result<()> {
+    // Unique values claimed by earlier writes of this same commit.
+    let mut claimed: Vec<(EntityKind, &'static str, String, Uuid)> = Vec::new();
+    let mut unique_free = |record: &Record| -> Result<()> {
         for (key, value) in record.unique_keys() {
+            if claimed.iter().any(|(k, n, v, id)| {
+                *k == record.kind() && *n == key && *v == value && *id != record.id()
+            }) {
+                return Err(Error::duplicate(key));
+            }
+            claimed.push((record.kind(), key, value.clone(), record.id()));
             let taken = state.records.iter().any(|((w, k, id), r)| {
                 *w == ws.uuid()
                     && *k == record.kind()

@@ -1,0 +1,315 @@
+//! [`RedbStore`] and its [`RedbOptions`].
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::id::WorkspaceId;
+use crm_core::model::{EntityKind, Record};
+use crm_core::query::ListQuery;
+use crm_core::storage::{Commit, Storage};
+use crm_core::{Error, Result};
+use redb::{Database, ReadTransaction, ReadableDatabase};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::error::{StoreError, StoreResult};
+use crate::read;
+use crate::writer::{Job, Msg, Opener, Shared, Writer, prepare_database};
+
+/// Tuning knobs of a [`RedbStore`]. `RedbOptions::default()` suits most hosts.
+///
+/// ```
+/// let options = crm_store_redb::RedbOptions {
+///     max_batch: 64,
+///     ..Default::default()
+/// };
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedbOptions {
+    /// Most commits applied in one write transaction (one fsync). Default 256. Larger batches
+    /// raise throughput under many concurrent writers; a batch never waits to fill up.
+    pub max_batch: usize,
+    /// Most commits waiting for the writer; further callers wait (asynchronously) for room.
+    /// Default 4096.
+    pub queue_capacity: usize,
+    /// A search collects at most this many candidate records from the word index before it
+    /// switches to walking the sort index (a broad query, see the
+    /// [crate docs](crate#lists-and-search)). Default 2,000.
+    pub search_candidates: usize,
+    /// redb's page cache in bytes; `None` keeps redb's default (1 GiB, allocated lazily).
+    pub cache_size: Option<usize>,
+}
+
+impl Default for RedbOptions {
+    fn default() -> Self {
+        RedbOptions {
+            max_batch: 256,
+            queue_capacity: 4096,
+            search_candidates: 2_000,
+            cache_size: None,
+        }
+    }
+}
+
+/// `crm-core` storage in one redb file, with group commit. See the [crate docs](crate).
+///
+/// Cheap to clone (all clones share one database and one writer thread). The file is closed
+/// when the last clone is dropped (after the queued commits finish) or by [`RedbStore::close`].
+/// Every method must be called from within a Tokio runtime (reads run on its blocking pool).
+#[derive(Clone)]
+pub struct RedbStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    sender: RwLock<Option<mpsc::Sender<Msg>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    search_candidates: usize,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The path is configuration, not a secret, but keep it out of casual logs anyway.
+        f.debug_struct("RedbStore").finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Opens (creating if needed) the database file at `path` with default options.
+    ///
+    /// # Errors
+    /// `StorageUnavailable` when the file cannot be opened (another process has it open, I/O
+    /// or permission errors); `StorageCorrupted` when it is not a database of this crate's
+    /// format (or redb finds it corrupted).
+    pub fn open(path: impl AsRef<Path>) -> Result<RedbStore> {
+        Self::open_with(path, RedbOptions::default())
+    }
+
+    /// Opens (creating if needed) the database file at `path`.
+    ///
+    /// A file left behind by a crash is repaired by redb while opening: every commit that
+    /// was acknowledged is there, whole; one that was not is either whole or absent.
+    ///
+    /// Opening blocks (file I/O, possibly a repair): call it at start-up, or from
+    /// `tokio::task::spawn_blocking` inside a running service. It spawns the writer thread.
+    ///
+    /// # Errors
+    /// As [`RedbStore::open`].
+    pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> Result<RedbStore> {
+        let path = path.as_ref().to_path_buf();
+        let cache_size = options.cache_size;
+        let file = path.clone();
+        let opener: Opener = Box::new(move || {
+            let mut builder = Database::builder();
+            if let Some(bytes) = cache_size {
+                builder.set_cache_size(bytes);
+            }
+            builder.create(&file)
+        });
+        Ok(Self::open_inner(path, opener, &options)?)
+    }
+
+    /// Opens with a custom opener (the tests use one that injects I/O failures).
+    pub(crate) fn open_inner(
+        path: PathBuf,
+        opener: Opener,
+        options: &RedbOptions,
+    ) -> StoreResult<RedbStore> {
+        let db = opener().map_err(|e| StoreError::Open(e.into()))?;
+        let seq = prepare_database(&db)?;
+        let shared = Arc::new(Shared::new(db));
+        let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let writer = Writer::new(shared.clone(), opener, rx, options.max_batch, seq);
+        let handle = std::thread::Builder::new()
+            .name("crm-redb-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| StoreError::Open(e.into()))?;
+        Ok(RedbStore {
+            inner: Arc::new(Inner {
+                shared,
+                sender: RwLock::new(Some(tx)),
+                writer: Mutex::new(Some(handle)),
+                search_candidates: options.search_candidates,
+                path,
+            }),
+        })
+    }
+
+    /// The path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Shuts the store down gracefully: new commits are refused, the commits already queued
+    /// are committed and answered, then the database handle is released (the file closes as
+    /// soon as reads still running finish). Later calls on any clone fail with
+    /// `StorageUnavailable`. Calling it again does nothing.
+    ///
+    /// # Errors
+    /// `StorageFailure` if the writer thread ended abnormally.
+    pub async fn close(&self) -> Result<()> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.shutdown())
+            .await
+            .map_err(StoreError::Task)?
+            .map_err(Error::from)
+    }
+
+    /// Runs `f` in a read transaction on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.inner.database()?;
+        let out = tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read()?;
+            f(&txn)
+        })
+        .await
+        .map_err(StoreError::Task)?;
+        Ok(out?)
+    }
+}
+
+impl Inner {
+    /// The database handle for a read. Without one, the store is either closed or the writer
+    /// could not yet reopen the file after a failed commit: nudge it to try again now.
+    fn database(&self) -> StoreResult<Arc<Database>> {
+        self.shared.db().map_err(|e| {
+            match self
+                .sender
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+            {
+                Some(sender) => {
+                    let _ = sender.try_send(Msg::Reopen);
+                    e
+                }
+                None => StoreError::Closed,
+            }
+        })
+    }
+
+    fn shutdown(&self) -> StoreResult<()> {
+        // Dropping the last sender lets the writer drain the queue and stop.
+        drop(
+            self.sender
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let joined = handle.map_or(Ok(()), JoinHandle::join);
+        self.shared.take();
+        joined.map_err(|_| StoreError::Closed)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Waits for the queued commits (there are none left unless a caller abandoned its
+        // future) so that the file is released when the last handle goes.
+        let _ = self.shutdown();
+    }
+}
+
+#[async_trait]
+impl Storage for RedbStore {
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        id: Uuid,
+    ) -> Result<Option<Record>> {
+        self.read(move |txn| read::get(txn, workspace, kind, id))
+            .await
+    }
+
+    async fn get_many(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>> {
+        let ids = ids.to_vec();
+        self.read(move |txn| read::get_many(txn, workspace, kind, &ids))
+            .await
+    }
+
+    async fn list(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        query: &ListQuery,
+    ) -> Result<Vec<Record>> {
+        let query = query.clone();
+        let cap = self.inner.search_candidates;
+        self.read(move |txn| read::list(txn, workspace, kind, &query, cap))
+            .await
+    }
+
+    async fn find_unique(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<Record>> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.read(move |txn| read::find_unique(txn, workspace, kind, &key, &value))
+            .await
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<()> {
+        let sender = self
+            .inner
+            .sender
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Msg::Commit(Job { commit, reply }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        drop(sender);
+        // A dropped reply means the writer failed while holding the commit: its outcome is
+        // unknown to us, so report a failure rather than unavailability.
+        answer
+            .await
+            .map_err(|_| Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed))?
+    }
+
+    async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let query = query.clone();
+        self.read(move |txn| read::audit(txn, workspace, &query))
+            .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let writer_alive = self
+            .inner
+            .sender
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|s| !s.is_closed());
+        if !writer_alive {
+            return Err(StoreError::Closed.into());
+        }
+        self.read(|_| Ok(())).await
+    }
+}

@@ -1,0 +1,630 @@
+//! The writer thread and its group commit (see the [crate docs](crate#group-commit)).
+//!
+//! One dedicated OS thread owns every redb write transaction. Callers hand it [`Job`]s over
+//! a bounded channel; it drains up to `max_batch` of them, checks and applies each commit in
+//! one write transaction, commits that transaction once and only then answers each caller.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crm_core::audit::AuditEntry;
+use crm_core::id::WorkspaceId;
+use crm_core::model::{EntityKind, Record};
+use crm_core::storage::{Commit, Write};
+use crm_core::{Error, ErrorKind, FieldError, FieldIssue};
+use redb::{Database, ReadableDatabase, ReadableTable, Table, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::error::{StoreError, StoreResult};
+use crate::read::{load_record, unique_holder};
+use crate::schema::{
+    self, AUDIT, AUDIT_BY_RECORD, BATCH_SEQ_KEY, FORMAT_KEY, FORMAT_VERSION, INDEXES, META,
+    RECORDS, SEARCH, UNIQUE,
+};
+
+/// Opens (or reopens) the database file.
+pub(crate) type Opener =
+    Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send + Sync + 'static>;
+
+/// How long a reopen after a failed commit waits for in-flight reads to let go of the old
+/// database handle.
+const READERS_GRACE: Duration = Duration::from_secs(30);
+
+/// Pauses between further reopen attempts after a failed commit.
+const REOPEN_RETRIES: [Duration; 3] = [
+    Duration::from_millis(20),
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+];
+
+/// What the writer thread is asked to do.
+pub(crate) enum Msg {
+    /// Apply a commit.
+    Commit(Job),
+    /// A reader found no database handle (a reopen after a failed commit did not succeed):
+    /// try reopening now rather than at the next commit.
+    Reopen,
+}
+
+/// One caller's commit and where to send its outcome.
+pub(crate) struct Job {
+    pub(crate) commit: Commit,
+    pub(crate) reply: oneshot::Sender<crm_core::Result<()>>,
+}
+
+/// The database handle shared by readers and the writer. `None` while the writer reopens the
+/// file after a failed commit, or after the store was closed.
+pub(crate) struct Shared {
+    db: RwLock<Option<Arc<Database>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(db: Database) -> Self {
+        Shared {
+            db: RwLock::new(Some(Arc::new(db))),
+        }
+    }
+
+    /// The current handle, or `Recovering` when there is none.
+    pub(crate) fn db(&self) -> StoreResult<Arc<Database>> {
+        self.db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Recovering)
+    }
+
+    /// Drops the shared handle (the file closes once in-flight reads finish).
+    pub(crate) fn take(&self) -> Option<Arc<Database>> {
+        self.db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    fn put(&self, db: Arc<Database>) {
+        *self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(db);
+    }
+}
+
+/// Creates missing tables, checks the format version and returns the last batch number.
+///
+/// # Errors
+/// `UnsupportedFormat` for a file of another format version; redb errors.
+pub(crate) fn prepare_database(db: &Database) -> StoreResult<u64> {
+    // Check before writing anything, so that an unknown format is never touched.
+    {
+        let txn = db.begin_read()?;
+        match txn.open_table(META) {
+            Ok(meta) => {
+                if let Some(found) = meta.get(FORMAT_KEY)?.map(|v| v.value())
+                    && found != FORMAT_VERSION
+                {
+                    return Err(StoreError::UnsupportedFormat {
+                        found,
+                        supported: FORMAT_VERSION,
+                    });
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let txn = db.begin_write()?;
+    let seq;
+    {
+        let mut meta = txn.open_table(META)?;
+        if meta.get(FORMAT_KEY)?.is_none() {
+            meta.insert(FORMAT_KEY, FORMAT_VERSION)?;
+        }
+        seq = meta.get(BATCH_SEQ_KEY)?.map_or(0, |v| v.value());
+        txn.open_table(RECORDS)?;
+        txn.open_table(INDEXES)?;
+        txn.open_table(SEARCH)?;
+        txn.open_table(UNIQUE)?;
+        txn.open_table(AUDIT)?;
+        txn.open_table(AUDIT_BY_RECORD)?;
+    }
+    txn.commit()?;
+    Ok(seq)
+}
+
+fn read_seq(db: &Database) -> StoreResult<u64> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(META)?;
+    Ok(meta.get(BATCH_SEQ_KEY)?.map_or(0, |v| v.value()))
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    opener: Opener,
+    rx: mpsc::Receiver<Msg>,
+    max_batch: usize,
+    /// Number of the last batch known to be committed.
+    seq: u64,
+}
+
+/// What became of one commit of a batch, before the transaction commits.
+enum Outcome {
+    /// Passed its checks; its writes are in the transaction.
+    Applied,
+    /// Failed a check; nothing of it touched the transaction.
+    Rejected(Error),
+}
+
+impl Writer {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        opener: Opener,
+        rx: mpsc::Receiver<Msg>,
+        max_batch: usize,
+        seq: u64,
+    ) -> Self {
+        Writer {
+            shared,
+            opener,
+            rx,
+            max_batch: max_batch.max(1),
+            seq,
+        }
+    }
+
+    /// Serves batches until every sender is gone and the queue is drained.
+    pub(crate) fn run(mut self) {
+        while let Some(first) = self.rx.blocking_recv() {
+            let mut batch = Vec::new();
+            let mut reopen = false;
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Commit(job) => batch.push(job),
+                    Msg::Reopen => reopen = true,
+                }
+                if batch.len() < self.max_batch {
+                    next = self.rx.try_recv().ok();
+                }
+            }
+            if reopen && self.shared.db().is_err() {
+                let _ = self.reopen();
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            // A bug must not take the writer down with it: the callers of the batch see their
+            // reply dropped (a storage failure), and the file is reopened, since the state of
+            // a transaction that panicked is unknown.
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.process(batch)));
+            if result.is_err() {
+                let _ = self.reopen();
+            }
+        }
+    }
+
+    fn process(&mut self, batch: Vec<Job>) {
+        let (db, txn) = match self.begin() {
+            Ok(pair) => pair,
+            Err(e) => return fail_all(batch, e),
+        };
+        let next = self.seq + 1;
+        let outcomes = match stage(&txn, &batch, next) {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                if txn.abort().is_err() {
+                    drop(db);
+                    let _ = self.reopen();
+                }
+                return fail_all(batch, e);
+            }
+        };
+        if !outcomes.iter().any(|o| matches!(o, Outcome::Applied)) {
+            // Nothing to make durable: skip the fsync.
+            if txn.abort().is_err() {
+                drop(db);
+                let _ = self.reopen();
+            }
+            return reply_all(batch, outcomes);
+        }
+        match txn.commit() {
+            Ok(()) => {
+                self.seq = next;
+                reply_all(batch, outcomes);
+            }
+            Err(e) => {
+                // redb: the commit applied fully or not at all, but may have become durable
+                // anyway. Reopen (which repairs) and read the batch number to know which;
+                // retry a little, so that a passing fault does not leave the answer unknown.
+                drop(db);
+                let mut reopened = self.reopen().is_ok();
+                for pause in REOPEN_RETRIES {
+                    if reopened {
+                        break;
+                    }
+                    std::thread::sleep(pause);
+                    reopened = self.reopen().is_ok();
+                }
+                let durable = reopened && self.seq == next;
+                if durable {
+                    reply_all(batch, outcomes);
+                } else {
+                    fail_all(batch, e.into());
+                }
+            }
+        }
+    }
+
+    /// A write transaction, reopening the file first if there is no handle (a failed reopen
+    /// earlier) or redb refuses to begin one (an earlier failure it did not report).
+    fn begin(&mut self) -> StoreResult<(Arc<Database>, WriteTransaction)> {
+        if let Ok(db) = self.shared.db() {
+            match db.begin_write() {
+                Ok(txn) => return Ok((db, txn)),
+                Err(e) => {
+                    let e = StoreError::from(e);
+                    if e.kind() != ErrorKind::StorageUnavailable {
+                        // Not a broken handle; reopening would not help.
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let db = self.reopen()?;
+        let txn = db.begin_write()?;
+        Ok((db, txn))
+    }
+
+    /// Closes the database and opens it again (redb repairs what a failed commit left
+    /// behind), updating the known batch number. Readers get `StorageUnavailable` meanwhile.
+    fn reopen(&mut self) -> StoreResult<Arc<Database>> {
+        if let Some(mut old) = self.shared.take() {
+            let deadline = Instant::now() + READERS_GRACE;
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => {
+                        // Errors here only say the old handle was already broken.
+                        let _ = db.close();
+                        break;
+                    }
+                    Err(still_shared) if Instant::now() < deadline => {
+                        old = still_shared;
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(still_shared) => {
+                        // A read that does not end: keep serving with the old handle and let
+                        // the next batch try again.
+                        self.shared.put(still_shared);
+                        return Err(StoreError::Recovering);
+                    }
+                }
+            }
+        }
+        let db = (self.opener)().map_err(|e| StoreError::Open(e.into()))?;
+        self.seq = read_seq(&db)?;
+        let db = Arc::new(db);
+        self.shared.put(db.clone());
+        Ok(db)
+    }
+}
+
+fn fail_all(batch: Vec<Job>, cause: StoreError) {
+    // Every caller gets its own error; all of them keep the one cause as their source.
+    let kind = cause.kind();
+    let cause = Arc::new(cause);
+    for job in batch {
+        let _ = job
+            .reply
+            .send(Err(Error::storage(kind, StoreError::Batch(cause.clone()))));
+    }
+}
+
+fn reply_all(batch: Vec<Job>, outcomes: Vec<Outcome>) {
+    for (job, outcome) in batch.into_iter().zip(outcomes) {
+        let _ = job.reply.send(match outcome {
+            Outcome::Applied => Ok(()),
+            Outcome::Rejected(e) => Err(e),
+        });
+    }
+}
+
+/// The tables a batch writes, opened once per transaction.
+struct Tables<'txn> {
+    records: Table<'txn, &'static [u8], &'static [u8]>,
+    indexes: Table<'txn, &'static [u8], ()>,
+    search: Table<'txn, &'static [u8], ()>,
+    unique: Table<'txn, &'static [u8], &'static [u8]>,
+    audit: Table<'txn, &'static [u8], &'static [u8]>,
+    audit_by_record: Table<'txn, &'static [u8], ()>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> StoreResult<Self> {
+        Ok(Tables {
+            records: txn.open_table(RECORDS)?,
+            indexes: txn.open_table(INDEXES)?,
+            search: txn.open_table(SEARCH)?,
+            unique: txn.open_table(UNIQUE)?,
+            audit: txn.open_table(AUDIT)?,
+            audit_by_record: txn.open_table(AUDIT_BY_RECORD)?,
+        })
+    }
+}
+
+/// Checks and applies every commit of the batch inside `txn`, in order, and records the
+/// batch number. A storage error while *writing* fails the whole batch (the transaction may
+/// hold part of a commit); the caller aborts it.
+fn stage(txn: &WriteTransaction, batch: &[Job], seq: u64) -> StoreResult<Vec<Outcome>> {
+    let mut t = Tables::open(txn)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        outcomes.push(match check(&t, &job.commit) {
+            Ok(prepared) => {
+                apply(&mut t, &job.commit, prepared)?;
+                Outcome::Applied
+            }
+            Err(e) => Outcome::Rejected(e),
+        });
+    }
+    if outcomes.iter().any(|o| matches!(o, Outcome::Applied)) {
+        let mut meta = txn.open_table(META)?;
+        meta.insert(BATCH_SEQ_KEY, seq)?;
+    }
+    Ok(outcomes)
+}
+
+/// A commit that passed its checks, with its values already serialized.
+struct Prepared {
+    /// JSON of each `Insert`/`Update` record, in write order.
+    records: Vec<Vec<u8>>,
+    /// JSON of each audit entry, in order.
+    audit: Vec<Vec<u8>>,
+}
+
+fn versioned(
+    t: &Tables<'_>,
+    ws: WorkspaceId,
+    kind: EntityKind,
+    id: Uuid,
+    expected: u64,
+) -> Result<(), Error> {
+    match load_record(&t.records, kind, ws, id)? {
+        None => Err(Error::not_found(kind)),
+        Some(r) if r.version() != expected => Err(Error::new(ErrorKind::VersionConflict)),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Checks every assertion of a commit against the transaction's current state (which
+/// includes the commits of the batch applied before it) and serializes its values. Only
+/// reads: whatever it returns, the transaction is untouched, so a failure (including a
+/// storage error reading a record) rejects this commit alone.
+fn check(t: &Tables<'_>, commit: &Commit) -> Result<Prepared, Error> {
+    let ws = commit.workspace_id;
+    let mut prepared = Prepared {
+        records: Vec::new(),
+        audit: Vec::with_capacity(commit.audit.len()),
+    };
+    // Unique values claimed by this commit, so that two of its records cannot take the same.
+    let mut claims: HashMap<(EntityKind, &'static str, String), Uuid> = HashMap::new();
+    for w in &commit.writes {
+        match w {
+            Write::Insert(record) => {
+                if record.workspace_id() != ws {
+                    return Err(StoreError::WorkspaceMismatch.into());
+                }
+                let key = schema::record_key(record.kind(), ws, record.id());
+                if t.records
+                    .get(key.as_slice())
+                    .map_err(StoreError::from)?
+                    .is_some()
+                {
+                    return Err(Error::new(ErrorKind::VersionConflict));
+                }
+                unique_free(t, ws, record, &mut claims)?;
+            }
+            Write::Update {
+                record,
+                expected_version,
+            } => {
+                if record.workspace_id() != ws {
+                    return Err(StoreError::WorkspaceMismatch.into());
+                }
+                versioned(t, ws, record.kind(), record.id(), *expected_version)?;
+                unique_free(t, ws, record, &mut claims)?;
+            }
+            Write::Delete {
+                kind,
+                id,
+                expected_version,
+            }
+            | Write::Check {
+                kind,
+                id,
+                expected_version,
+            } => versioned(t, ws, *kind, *id, *expected_version)?,
+            Write::Exists { kind, id, field } => match load_record(&t.records, *kind, ws, *id)? {
+                Some(r) if !r.is_deleted() => {}
+                _ => {
+                    return Err(Error::validation(vec![FieldError::new(
+                        *field,
+                        FieldIssue::UnknownReference,
+                    )]));
+                }
+            },
+        }
+        if let Write::Insert(record) | Write::Update { record, .. } = w {
+            let json = record
+                .to_json_bytes()
+                .map_err(|e| Error::storage(ErrorKind::StorageFailure, e))?;
+            prepared.records.push(json);
+        }
+    }
+    for entry in &commit.audit {
+        if entry.workspace_id != ws {
+            return Err(StoreError::WorkspaceMismatch.into());
+        }
+        prepared.audit.push(
+            serde_json::to_vec(entry).map_err(|e| Error::storage(ErrorKind::StorageFailure, e))?,
+        );
+    }
+    Ok(prepared)
+}
+
+fn unique_free(
+    t: &Tables<'_>,
+    ws: WorkspaceId,
+    record: &Record,
+    claims: &mut HashMap<(EntityKind, &'static str, String), Uuid>,
+) -> Result<(), Error> {
+    for (name, value) in record.unique_keys() {
+        if let Some(holder) = unique_holder(&t.unique, record.kind(), ws, name, &value)?
+            && holder != record.id()
+        {
+            return Err(Error::duplicate(name));
+        }
+        match claims.entry((record.kind(), name, value)) {
+            Entry::Occupied(o) if *o.get() != record.id() => return Err(Error::duplicate(name)),
+            Entry::Occupied(_) => {}
+            Entry::Vacant(v) => {
+                v.insert(record.id());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies a checked commit's writes and audit entries.
+fn apply(t: &mut Tables<'_>, commit: &Commit, prepared: Prepared) -> StoreResult<()> {
+    let ws = commit.workspace_id;
+    let mut json = prepared.records.into_iter();
+    for w in &commit.writes {
+        match w {
+            Write::Insert(record) | Write::Update { record, .. } => {
+                let bytes = json.next().unwrap_or_default();
+                put_record(t, ws, record, &bytes)?;
+            }
+            Write::Delete { kind, id, .. } => delete_record(t, ws, *kind, *id)?,
+            Write::Check { .. } | Write::Exists { .. } => {}
+        }
+    }
+    for (entry, bytes) in commit.audit.iter().zip(prepared.audit) {
+        put_audit(t, ws, entry, &bytes)?;
+    }
+    Ok(())
+}
+
+/// The derived entries of a record: index keys, search keys and unique values.
+struct Derived {
+    index: BTreeSet<Vec<u8>>,
+    search: BTreeSet<Vec<u8>>,
+    unique: Vec<(&'static str, String)>,
+}
+
+impl Derived {
+    fn of(ws: WorkspaceId, record: Option<&Record>) -> Self {
+        match record {
+            Some(r) => Derived {
+                index: schema::index_entries(ws, r).into_iter().collect(),
+                search: schema::search_entries(ws, r).into_iter().collect(),
+                unique: r.unique_keys(),
+            },
+            None => Derived {
+                index: BTreeSet::new(),
+                search: BTreeSet::new(),
+                unique: Vec::new(),
+            },
+        }
+    }
+}
+
+/// Moves the derived entries from `old` to `new` (either may be absent), touching only the
+/// entries that differ.
+fn rederive(
+    t: &mut Tables<'_>,
+    ws: WorkspaceId,
+    kind: EntityKind,
+    id: Uuid,
+    old: Option<&Record>,
+    new: Option<&Record>,
+) -> StoreResult<()> {
+    let (old, new) = (Derived::of(ws, old), Derived::of(ws, new));
+    for k in old.index.difference(&new.index) {
+        t.indexes.remove(k.as_slice())?;
+    }
+    for k in new.index.difference(&old.index) {
+        t.indexes.insert(k.as_slice(), ())?;
+    }
+    for k in old.search.difference(&new.search) {
+        t.search.remove(k.as_slice())?;
+    }
+    for k in new.search.difference(&old.search) {
+        t.search.insert(k.as_slice(), ())?;
+    }
+    for (name, value) in &old.unique {
+        if new.unique.contains(&(*name, value.clone())) {
+            continue;
+        }
+        // Release only what this record holds.
+        if unique_holder(&t.unique, kind, ws, name, value)? == Some(id) {
+            t.unique
+                .remove(schema::unique_key(kind, ws, name, value).as_slice())?;
+        }
+    }
+    for (name, value) in &new.unique {
+        t.unique.insert(
+            schema::unique_key(kind, ws, name, value).as_slice(),
+            id.as_bytes().as_slice(),
+        )?;
+    }
+    Ok(())
+}
+
+fn put_record(
+    t: &mut Tables<'_>,
+    ws: WorkspaceId,
+    record: &Record,
+    json: &[u8],
+) -> StoreResult<()> {
+    let (kind, id) = (record.kind(), record.id());
+    // The state as of now in the transaction: earlier writes of the batch included.
+    let old = load_record(&t.records, kind, ws, id)?;
+    rederive(t, ws, kind, id, old.as_ref(), Some(record))?;
+    t.records
+        .insert(schema::record_key(kind, ws, id).as_slice(), json)?;
+    Ok(())
+}
+
+fn delete_record(
+    t: &mut Tables<'_>,
+    ws: WorkspaceId,
+    kind: EntityKind,
+    id: Uuid,
+) -> StoreResult<()> {
+    let old = load_record(&t.records, kind, ws, id)?;
+    rederive(t, ws, kind, id, old.as_ref(), None)?;
+    t.records
+        .remove(schema::record_key(kind, ws, id).as_slice())?;
+    Ok(())
+}
+
+fn put_audit(
+    t: &mut Tables<'_>,
+    ws: WorkspaceId,
+    entry: &AuditEntry,
+    json: &[u8],
+) -> StoreResult<()> {
+    let audit_id = entry.id.uuid();
+    t.audit
+        .insert(schema::audit_key(ws, audit_id).as_slice(), json)?;
+    t.audit_by_record.insert(
+        schema::audit_by_record_key(ws, entry.record_id, audit_id).as_slice(),
+        (),
+    )?;
+    Ok(())
+}
