@@ -84,6 +84,18 @@ error_kinds! {
     InvalidCredentials = 1003, 401, "Email or password is incorrect", "The email and password do not match an active account.", "Check the email and password, or reset the password.";
     /// The acting user is disabled.
     AccountDisabled = 1004, 401, "Please sign in", "The account used for this request is disabled.", "Contact an administrator.";
+    /// The access token has expired.
+    TokenExpired = 1005, 401, "Your session has expired", "The access token is past its expiry time.", "Refresh the session or sign in again.";
+    /// The token is malformed, forged, or not for this service.
+    TokenInvalid = 1006, 401, "Please sign in", "The token is malformed, its signature or algorithm is wrong, or it was issued for another service.", "Sign in again.";
+    /// The session was revoked or has expired.
+    SessionRevoked = 1007, 401, "Your session has ended", "The session was logged out, revoked, or expired.", "Sign in again.";
+    /// A refresh token was used again after it had been replaced; the session is revoked.
+    RefreshTokenReused = 1008, 401, "Your session has ended for your security", "A refresh token that had already been used was presented again; the whole session was revoked.", "Sign in again; if this keeps happening, change your password.";
+    /// A password-reset token is unknown, used or expired.
+    ResetTokenInvalid = 1009, 400, "This reset link is no longer valid", "The password-reset token is unknown, already used, or expired.", "Request a new reset link.";
+    /// The current password given for a password change is wrong.
+    WrongPassword = 1010, 403, "The current password is incorrect", "A password change needs the current password.", "Enter your current password.";
     /// Some fields of the input are invalid; see the field list.
     Validation = 2001, 422, "Some fields are invalid", "One or more fields failed validation; each is listed with its own code.", "Correct the listed fields and try again.";
     /// A paging cursor is malformed or belongs to another query.

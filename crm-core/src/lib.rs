@@ -31,6 +31,7 @@ pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod id;
+pub mod identity;
 pub mod model;
 pub mod permission;
 pub mod query;

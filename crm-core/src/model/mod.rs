@@ -10,6 +10,7 @@ mod company;
 mod config;
 mod contact;
 mod deal;
+mod identity;
 mod note;
 mod tag;
 mod task;
@@ -22,6 +23,10 @@ pub use contact::{
     Contact, ContactInput, ContactPatch, EmailEntry, EmailKind, PhoneEntry, PhoneKind,
 };
 pub use deal::{Deal, DealInput, DealPatch};
+pub use identity::{
+    ClientInfo, Credential, PasswordHash, ResetToken, RetiredToken, RevokeReason, Session,
+    SessionId, TokenHash,
+};
 pub use note::{Attachment, Note, NoteInput, NotePatch};
 pub use tag::{Tag, TagInput, TagPatch};
 pub use task::{Priority, Task, TaskInput, TaskPatch};
@@ -61,6 +66,12 @@ pub enum EntityKind {
     Tag,
     /// The per-workspace settings.
     Configuration,
+    /// A login session (internal: identity layer).
+    Session,
+    /// A user's password hash (internal: identity layer).
+    Credential,
+    /// A password-reset token (internal: identity layer).
+    ResetToken,
 }
 
 use FieldType as T;
@@ -72,7 +83,7 @@ const COMMON_SORTS: [FieldSpec; 2] = [
 
 impl EntityKind {
     /// Every kind.
-    pub const ALL: [EntityKind; 9] = [
+    pub const ALL: [EntityKind; 12] = [
         EntityKind::Workspace,
         EntityKind::User,
         EntityKind::Company,
@@ -82,6 +93,9 @@ impl EntityKind {
         EntityKind::Task,
         EntityKind::Tag,
         EntityKind::Configuration,
+        EntityKind::Session,
+        EntityKind::Credential,
+        EntityKind::ResetToken,
     ];
 
     /// The noun used in messages ("Unable to save *contact*").
@@ -96,6 +110,9 @@ impl EntityKind {
             EntityKind::Task => "task",
             EntityKind::Tag => "tag",
             EntityKind::Configuration => "configuration",
+            EntityKind::Session => "session",
+            EntityKind::Credential => "password",
+            EntityKind::ResetToken => "password reset",
         }
     }
 
@@ -111,14 +128,22 @@ impl EntityKind {
             EntityKind::Task => 7,
             EntityKind::Tag => 8,
             EntityKind::Configuration => 9,
+            EntityKind::Session => 10,
+            EntityKind::Credential => 11,
+            EntityKind::ResetToken => 12,
         }
     }
 
     /// Whether records of this kind are soft deleted (and can be restored).
     pub const fn soft_deletes(self) -> bool {
-        !matches!(
+        matches!(
             self,
-            EntityKind::Workspace | EntityKind::Configuration | EntityKind::User
+            EntityKind::Company
+                | EntityKind::Contact
+                | EntityKind::Deal
+                | EntityKind::Note
+                | EntityKind::Task
+                | EntityKind::Tag
         )
     }
 
@@ -195,6 +220,11 @@ impl EntityKind {
             FieldSpec::both("name", T::Text),
         ];
         const OTHER: &[FieldSpec] = &[COMMON_SORTS[0], COMMON_SORTS[1]];
+        const BY_USER: &[FieldSpec] = &[
+            COMMON_SORTS[0],
+            COMMON_SORTS[1],
+            FieldSpec::filter("user_id", T::Id),
+        ];
         match self {
             EntityKind::User => USER,
             EntityKind::Company => COMPANY,
@@ -203,7 +233,8 @@ impl EntityKind {
             EntityKind::Note => NOTE,
             EntityKind::Task => TASK,
             EntityKind::Tag => TAG,
-            EntityKind::Workspace | EntityKind::Configuration => OTHER,
+            EntityKind::Workspace | EntityKind::Configuration | EntityKind::Credential => OTHER,
+            EntityKind::Session | EntityKind::ResetToken => BY_USER,
         }
     }
 
@@ -278,8 +309,11 @@ impl EntityKind {
                 &["company_id", "due_date"],
             ],
             EntityKind::Tag => &[&["created_at"], &["updated_at"], &["name"]],
-            EntityKind::Workspace | EntityKind::Configuration => {
+            EntityKind::Workspace | EntityKind::Configuration | EntityKind::Credential => {
                 &[&["created_at"], &["updated_at"]]
+            }
+            EntityKind::Session | EntityKind::ResetToken => {
+                &[&["created_at"], &["updated_at"], &["user_id", "created_at"]]
             }
         }
     }
@@ -405,9 +439,16 @@ macro_rules! records {
             pub fn label(&self) -> String {
                 match self { $(Record::$variant(r) => r.label(),)* }
             }
-            /// Serializes the record's own fields (without the `kind` tag) to a JSON object.
+            /// Serializes the record's own fields (without the `kind` tag) to a JSON object, with
+            /// secrets (token and password hashes) left out: the form audit entries show.
             pub fn to_json(&self) -> serde_json::Value {
-                match self { $(Record::$variant(r) => serde_json::to_value(r).unwrap_or_default(),)* }
+                let mut v = match self { $(Record::$variant(r) => serde_json::to_value(r).unwrap_or_default(),)* };
+                if let serde_json::Value::Object(map) = &mut v {
+                    for secret in ["password_hash", "current_token", "retired", "token_hash"] {
+                        map.remove(secret);
+                    }
+                }
+                v
             }
             /// Serializes the record's own fields to JSON bytes (the redb value format).
             ///
@@ -436,7 +477,10 @@ records!(
     Note,
     Task,
     Tag,
-    Configuration
+    Configuration,
+    Session,
+    Credential,
+    ResetToken
 );
 
 impl Record {

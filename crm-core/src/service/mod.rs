@@ -212,6 +212,19 @@ impl Crm {
         }
     }
 
+    /// An audit entry for a change made by a user (identity events).
+    pub(crate) fn audit_entry_for(
+        &self,
+        user: UserId,
+        action: AuditAction,
+        before: Option<&Record>,
+        after: Option<&Record>,
+    ) -> AuditEntry {
+        let mut e = self.audit_entry(None, action, before, after);
+        e.actor_id = Some(user);
+        e
+    }
+
     /// An audit entry for a change by `actor` (None: the system).
     pub(crate) fn audit_entry(
         &self,

@@ -572,15 +572,23 @@ impl Crm {
         kind: EntityKind,
         filter: Filter,
     ) -> Result<Vec<Record>> {
+        self.all_matching_in(actor.workspace_id(), kind, filter)
+            .await
+    }
+
+    /// [`Crm::all_matching`] by workspace id.
+    pub(crate) async fn all_matching_in(
+        &self,
+        workspace: crate::id::WorkspaceId,
+        kind: EntityKind,
+        filter: Filter,
+    ) -> Result<Vec<Record>> {
         let mut query = ListQuery::new(crate::query::Sort::asc("created_at"), 500);
         query.filters.push(filter);
         query.deleted = crate::query::Deleted::Include;
         let mut out = Vec::new();
         loop {
-            let rows = self
-                .storage()
-                .list(actor.workspace_id(), kind, &query)
-                .await?;
+            let rows = self.storage().list(workspace, kind, &query).await?;
             let full = rows.len() == query.limit;
             if let Some(last) = rows.last() {
                 query.after = Some(crate::query::Cursor {

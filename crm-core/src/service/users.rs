@@ -98,6 +98,16 @@ impl Users<'_> {
     /// `Forbidden`, `Validation`, `Duplicate` (email taken, reported as a field error);
     /// storage failures.
     pub async fn create(&self, actor: &Actor, input: UserInput) -> Result<User> {
+        self.create_with(actor, input, |_| Vec::new()).await
+    }
+
+    /// [`Users::create`] with extra writes for the new user in the same commit.
+    pub(crate) async fn create_with(
+        &self,
+        actor: &Actor,
+        input: UserInput,
+        extra: impl FnOnce(&User) -> Vec<Write>,
+    ) -> Result<User> {
         authorize(actor, Action::Create, UserId::generate(), Operation::Save)?;
         let role = input.role.unwrap_or(Role::Sales);
         let mut user = User::from_input(input, role);
@@ -106,7 +116,9 @@ impl Users<'_> {
         user.created_at = now;
         user.updated_at = now;
         user.version = 1;
-        self.insert(Some(actor), user, Commit::new(actor.workspace_id()))
+        let mut commit = Commit::new(actor.workspace_id());
+        commit.writes.extend(extra(&user));
+        self.insert(Some(actor), user, commit)
             .await
             .map_err(ctx(Operation::Save))
     }
@@ -158,9 +170,16 @@ impl Users<'_> {
         if !errors.is_empty() {
             return Err(ctx(Operation::Save)(Error::validation(errors)));
         }
-        self.write(actor, current, user, expected_version, Vec::new())
-            .await
-            .map_err(ctx(Operation::Save))
+        self.write(
+            actor,
+            current,
+            user,
+            expected_version,
+            Vec::new(),
+            Vec::new(),
+        )
+        .await
+        .map_err(ctx(Operation::Save))
     }
 
     /// Changes a user's role (admins; nobody changes their own role). The last active admin
@@ -247,7 +266,24 @@ impl Users<'_> {
                 expected_version: keeper.version,
             });
         }
-        self.write(actor, current, user, expected_version, checks)
+        let mut audit = Vec::new();
+        if user.disabled && !current.disabled {
+            // Disabling ends every session of the user in the same commit.
+            let mut revocations = Commit::new(actor.workspace_id());
+            crate::identity::push_user_revocations(
+                self.crm,
+                &mut revocations,
+                actor.workspace_id(),
+                id,
+                None,
+                crate::model::RevokeReason::UserDisabled,
+                Some(actor.user_id()),
+            )
+            .await?;
+            checks.extend(revocations.writes);
+            audit = revocations.audit;
+        }
+        self.write(actor, current, user, expected_version, checks, audit)
             .await
             .map_err(fail)
     }
@@ -259,6 +295,7 @@ impl Users<'_> {
         mut user: User,
         expected_version: u64,
         checks: Vec<Write>,
+        audit: Vec<crate::audit::AuditEntry>,
     ) -> Result<User> {
         if current.version != expected_version {
             return Err(Error::new(ErrorKind::VersionConflict));
@@ -281,6 +318,7 @@ impl Users<'_> {
             expected_version,
         });
         commit.writes.extend(checks);
+        commit.audit.extend(audit);
         self.crm.storage().commit(commit).await?;
         Ok(user)
     }

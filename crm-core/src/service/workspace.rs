@@ -35,6 +35,17 @@ impl Crm {
     /// # Errors
     /// `Validation` for a bad name or user input; storage failures.
     pub async fn bootstrap(&self, name: &str, admin: UserInput) -> Result<(Workspace, User)> {
+        self.bootstrap_with(name, admin, |_| Vec::new()).await
+    }
+
+    /// [`Crm::bootstrap`] with extra writes for the new admin in the same commit (its
+    /// password, for sign-up).
+    pub(crate) async fn bootstrap_with(
+        &self,
+        name: &str,
+        admin: UserInput,
+        extra: impl FnOnce(&User) -> Vec<Write>,
+    ) -> Result<(Workspace, User)> {
         let now = self.now();
         let id = WorkspaceId::generate();
         let mut workspace = Workspace {
@@ -65,6 +76,7 @@ impl Crm {
                 .push(self.audit_entry(None, AuditAction::Create, None, Some(&record)));
             commit.writes.push(Write::Insert(record));
         }
+        commit.writes.extend(extra(&user));
         let user = self
             .users()
             .insert(None, user, commit)

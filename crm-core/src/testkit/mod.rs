@@ -17,6 +17,7 @@
 //! records are being inserted), soft delete, restore, purge and merge. [`MemoryStore`] is the
 //! reference implementation the suite is first run against.
 
+pub mod identity_suite;
 mod memory;
 pub mod suite;
 
@@ -97,6 +98,27 @@ macro_rules! conformance_tests {
             company_rename_follows_into_contact_search,
             disabled_user_cannot_act,
         );
+        $crate::conformance_tests!(@identity $fixture;
+            login_answers_tokens_and_one_error_for_every_failure,
+            refresh_rotates_tokens,
+            reuse_inside_grace_converges,
+            reuse_after_grace_revokes_the_family,
+            concurrent_refreshes_get_one_child,
+            sessions_expire_unless_refreshed,
+            logout_disable_and_password_change_end_sessions,
+            password_reset_is_single_use_and_expires,
+            imported_hashes_are_upgraded_at_login,
+            forged_and_malformed_tokens_are_refused,
+            external_tokens_map_to_users,
+        );
+    };
+    (@identity $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run(async { $crate::testkit::identity_suite::$name($fixture().await).await });
+            }
+        )*
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {
         $(

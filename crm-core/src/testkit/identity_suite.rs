@@ -1,0 +1,785 @@
+//! Conformance tests of the identity layer (sessions, rotation, reset) on a backend.
+
+#![allow(missing_docs, clippy::missing_panics_doc)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::Fixture;
+use crate::clock::{ManualClock, Timestamp};
+use crate::error::{ErrorKind, Result};
+use crate::identity::{
+    ExternalTokenConfig, Identity, IdentityConfig, LoginRequest, PasswordConfig, ResetDelivery,
+    Secret, SecretToken, TokenResponse,
+};
+use crate::model::{ClientInfo, Role, User, UserInput};
+use crate::{Actor, Crm, CrmConfig};
+
+/// Collects delivered reset tokens (a test double for the host's email sender).
+#[derive(Default)]
+pub struct CollectingDelivery {
+    /// Delivered (email, token) pairs.
+    pub sent: Mutex<Vec<(String, SecretToken)>>,
+}
+
+#[async_trait]
+impl ResetDelivery for CollectingDelivery {
+    async fn deliver(
+        &self,
+        user: &User,
+        token: &SecretToken,
+        _expires_at: Timestamp,
+    ) -> Result<()> {
+        self.sent
+            .lock()
+            .unwrap()
+            .push((user.email.clone(), token.clone()));
+        Ok(())
+    }
+}
+
+pub const SECRET: &[u8] = b"test-secret-0123456789-0123456789-abcdef";
+pub const EXTERNAL_SECRET: &[u8] = b"better-auth-shared-secret-0123456789";
+
+/// A workspace with an admin and a sales user, both with passwords.
+pub struct IdWorld {
+    pub id: Identity,
+    pub crm: Crm,
+    pub clock: ManualClock,
+    pub delivery: Arc<CollectingDelivery>,
+    pub admin: Actor,
+    pub sales: User,
+    pub ws: crate::id::WorkspaceId,
+}
+
+pub fn login_req(ws: crate::id::WorkspaceId, email: &str, password: &str) -> LoginRequest {
+    LoginRequest {
+        workspace_id: ws,
+        email: email.into(),
+        password: password.into(),
+        client: ClientInfo {
+            address: Some("127.0.0.1".into()),
+            user_agent: Some("test".into()),
+        },
+    }
+}
+
+/// Builds the world; `external` enables external tokens for the workspace.
+pub async fn id_world(f: &Fixture) -> IdWorld {
+    let clock = ManualClock::new(Timestamp::parse_rfc3339("2026-01-05T09:00:00Z").unwrap());
+    let crm = Crm::with_clock(
+        f.storage.clone(),
+        CrmConfig::default(),
+        Arc::new(clock.clone()),
+    );
+    let delivery = Arc::new(CollectingDelivery::default());
+    let mut config = IdentityConfig::new(Secret::new(SECRET));
+    config.password = PasswordConfig {
+        cost: 4,
+        workers: 2,
+        queue: 256,
+    };
+    // External tokens are configured after the workspace exists (its id is needed).
+    let bootstrap = Identity::new(crm.clone(), config.clone(), delivery.clone());
+    let admin_input = UserInput {
+        email: "admin@acme.test".into(),
+        first_name: "Ada".into(),
+        ..Default::default()
+    };
+    let (ws, tokens) = bootstrap
+        .sign_up("Acme", admin_input, "admin password", ClientInfo::default())
+        .await
+        .unwrap();
+    config.external.insert(
+        ws.id,
+        ExternalTokenConfig {
+            secret: Secret::new(EXTERNAL_SECRET),
+            issuer: Some("better-auth".into()),
+            audience: None,
+        },
+    );
+    let id = Identity::new(crm.clone(), config, delivery.clone());
+    let admin = crm.actor(ws.id, tokens.user.id).await.unwrap();
+    let sales = crm
+        .users()
+        .create(
+            &admin,
+            UserInput {
+                email: "sales@acme.test".into(),
+                role: Some(Role::Sales),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    id.set_password(&admin, sales.id, "sales password")
+        .await
+        .unwrap();
+    IdWorld {
+        id,
+        crm,
+        clock,
+        delivery,
+        admin,
+        sales,
+        ws: ws.id,
+    }
+}
+
+fn kind<T: std::fmt::Debug>(r: Result<T>) -> ErrorKind {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.kind(),
+    }
+}
+
+async fn login_sales(w: &IdWorld) -> TokenResponse {
+    w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
+        .await
+        .unwrap()
+}
+
+pub async fn login_answers_tokens_and_one_error_for_every_failure(f: Fixture) {
+    let w = id_world(&f).await;
+    let t =
+        w.id.login(login_req(w.ws, "  SALES@acme.test ", "sales password"))
+            .await
+            .unwrap();
+    assert_eq!(t.token_type, "Bearer");
+    assert_eq!(t.expires_in, 900);
+    assert_eq!(t.user.id, w.sales.id);
+    assert_eq!(t.user.last_login_at, Some(w.crm.now()));
+    let (actor, claims) = w.id.authenticate(&t.access_token).await.unwrap();
+    assert_eq!((actor.user_id(), actor.role()), (w.sales.id, Role::Sales));
+    assert_eq!(claims.sid, t.session_id.uuid());
+    let wrong_pw =
+        w.id.login(login_req(w.ws, "sales@acme.test", "nope"))
+            .await
+            .unwrap_err();
+    let unknown =
+        w.id.login(login_req(w.ws, "ghost@acme.test", "nope"))
+            .await
+            .unwrap_err();
+    let other_ws =
+        w.id.login(login_req(
+            crate::id::WorkspaceId::generate(),
+            "sales@acme.test",
+            "sales password",
+        ))
+        .await
+        .unwrap_err();
+    let long =
+        w.id.login(login_req(
+            w.ws,
+            "sales@acme.test",
+            &("sales password".to_string() + &"x".repeat(100)),
+        ))
+        .await
+        .unwrap_err();
+    for e in [&wrong_pw, &unknown, &other_ws, &long] {
+        assert_eq!(e.kind(), ErrorKind::InvalidCredentials);
+        assert_eq!(
+            e.to_string(),
+            wrong_pw.to_string(),
+            "the same answer whatever failed"
+        );
+    }
+    let s = w.crm.users().get(&w.admin, w.sales.id).await.unwrap();
+    w.crm
+        .users()
+        .set_disabled(&w.admin, s.id, s.version, true)
+        .await
+        .unwrap();
+    let disabled =
+        w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
+            .await
+            .unwrap_err();
+    assert_eq!(disabled.to_string(), wrong_pw.to_string());
+}
+
+pub async fn refresh_rotates_tokens(f: Fixture) {
+    let w = id_world(&f).await;
+    let t0 = login_sales(&w).await;
+    w.clock.advance(Duration::from_secs(60));
+    let t1 = w.id.refresh(t0.refresh_token.expose()).await.unwrap();
+    assert_ne!(t1.refresh_token, t0.refresh_token, "rotated");
+    assert_eq!(t1.session_id, t0.session_id, "same session");
+    w.id.authenticate(&t1.access_token).await.unwrap();
+    w.clock.advance(Duration::from_secs(60));
+    let t2 = w.id.refresh(t1.refresh_token.expose()).await.unwrap();
+    let t3 = w.id.refresh(t2.refresh_token.expose()).await.unwrap();
+    assert_ne!(t3.refresh_token, t2.refresh_token);
+    let sessions =
+        w.id.sessions(
+            &w.crm.actor(w.ws, w.sales.id).await.unwrap(),
+            Some(t0.session_id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert!(sessions[0].current);
+    assert_eq!(sessions[0].client.address.as_deref(), Some("127.0.0.1"));
+    for bad in ["", "garbage", "AAAA", &"A".repeat(64), &"x".repeat(10_000)] {
+        assert_eq!(kind(w.id.refresh(bad).await), ErrorKind::TokenInvalid);
+    }
+}
+
+pub async fn reuse_inside_grace_converges(f: Fixture) {
+    let w = id_world(&f).await;
+    let t0 = login_sales(&w).await;
+    let t1 = w.id.refresh(t0.refresh_token.expose()).await.unwrap();
+    w.clock.advance(Duration::from_secs(5));
+    // A second tab presenting the old token inside the grace window gets the same current token.
+    let again = w.id.refresh(t0.refresh_token.expose()).await.unwrap();
+    assert_eq!(again.refresh_token, t1.refresh_token, "no new branch");
+    // Even after the session moved on once more, the old token converges on the newest one.
+    let t2 = w.id.refresh(t1.refresh_token.expose()).await.unwrap();
+    let converged = w.id.refresh(t0.refresh_token.expose()).await.unwrap();
+    assert_eq!(converged.refresh_token, t2.refresh_token);
+    w.id.refresh(t2.refresh_token.expose()).await.unwrap();
+}
+
+pub async fn reuse_after_grace_revokes_the_family(f: Fixture) {
+    let w = id_world(&f).await;
+    let t0 = login_sales(&w).await;
+    let t1 = w.id.refresh(t0.refresh_token.expose()).await.unwrap();
+    let t2 = w.id.refresh(t1.refresh_token.expose()).await.unwrap();
+    w.clock.advance(Duration::from_secs(11));
+    let err = w.id.refresh(t0.refresh_token.expose()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RefreshTokenReused);
+    assert_eq!(err.code(), "E1008");
+    // The whole family is dead, the newest token and access tokens included.
+    assert_eq!(
+        kind(w.id.refresh(t2.refresh_token.expose()).await),
+        ErrorKind::SessionRevoked
+    );
+    assert_eq!(
+        kind(w.id.authenticate(&t2.access_token).await),
+        ErrorKind::SessionRevoked
+    );
+    // Other sessions of the user are untouched.
+    let other = login_sales(&w).await;
+    w.id.refresh(other.refresh_token.expose()).await.unwrap();
+}
+
+pub async fn concurrent_refreshes_get_one_child(f: Fixture) {
+    let w = id_world(&f).await;
+    let t0 = login_sales(&w).await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let id = w.id.clone();
+        let token = t0.refresh_token.expose().to_string();
+        set.spawn(async move { id.refresh(&token).await });
+    }
+    let mut children = std::collections::HashSet::new();
+    while let Some(r) = set.join_next().await {
+        children.insert(r.unwrap().unwrap().refresh_token.expose().to_string());
+    }
+    assert_eq!(children.len(), 1, "all 20 got the same child");
+    let session = w
+        .crm
+        .storage()
+        .get(
+            w.ws,
+            crate::model::EntityKind::Session,
+            t0.session_id.uuid(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let crate::model::Record::Session(s) = session else {
+        panic!()
+    };
+    assert_eq!(s.generation, 1, "the session advanced once");
+}
+
+pub async fn sessions_expire_unless_refreshed(f: Fixture) {
+    let w = id_world(&f).await;
+    let day = Duration::from_secs(24 * 3600);
+    let kept = login_sales(&w).await;
+    let idle = login_sales(&w).await;
+    let mut current = kept.refresh_token.clone();
+    for _ in 0..4 {
+        w.clock.advance(day * 10);
+        current = w.id.refresh(current.expose()).await.unwrap().refresh_token;
+    }
+    // 40 days later the refreshed session lives; the idle one died after 30.
+    assert_eq!(
+        kind(w.id.refresh(idle.refresh_token.expose()).await),
+        ErrorKind::SessionRevoked
+    );
+    w.clock.advance(day * 29);
+    current = w.id.refresh(current.expose()).await.unwrap().refresh_token;
+    w.clock.advance(day * 31);
+    assert_eq!(
+        kind(w.id.refresh(current.expose()).await),
+        ErrorKind::SessionRevoked
+    );
+    // Access tokens expire after 15 minutes.
+    let fresh = login_sales(&w).await;
+    w.clock.advance(Duration::from_secs(15 * 60));
+    assert_eq!(
+        kind(w.id.authenticate(&fresh.access_token).await),
+        ErrorKind::TokenExpired
+    );
+}
+
+pub async fn logout_disable_and_password_change_end_sessions(f: Fixture) {
+    let w = id_world(&f).await;
+    let a = login_sales(&w).await;
+    let b = login_sales(&w).await;
+    let actor = w.crm.actor(w.ws, w.sales.id).await.unwrap();
+    // Logout ends that session at once, access token included.
+    w.id.logout(&actor, a.session_id).await.unwrap();
+    assert_eq!(
+        kind(w.id.authenticate(&a.access_token).await),
+        ErrorKind::SessionRevoked
+    );
+    assert_eq!(
+        kind(w.id.refresh(a.refresh_token.expose()).await),
+        ErrorKind::SessionRevoked
+    );
+    w.id.authenticate(&b.access_token).await.unwrap();
+    // Password change keeps the current session and ends the others.
+    let c = login_sales(&w).await;
+    assert_eq!(
+        kind(
+            w.id.change_password(&actor, Some(b.session_id), "wrong", "new one")
+                .await
+        ),
+        ErrorKind::WrongPassword
+    );
+    w.id.change_password(&actor, Some(b.session_id), "sales password", "new one")
+        .await
+        .unwrap();
+    w.id.authenticate(&b.access_token).await.unwrap();
+    assert_eq!(
+        kind(w.id.authenticate(&c.access_token).await),
+        ErrorKind::SessionRevoked
+    );
+    assert_eq!(
+        kind(w.id.refresh(c.refresh_token.expose()).await),
+        ErrorKind::SessionRevoked
+    );
+    assert_eq!(
+        kind(
+            w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
+                .await
+        ),
+        ErrorKind::InvalidCredentials
+    );
+    let d =
+        w.id.login(login_req(w.ws, "sales@acme.test", "new one"))
+            .await
+            .unwrap();
+    // Log out everywhere.
+    w.id.logout_all(&actor).await.unwrap();
+    for t in [&b, &d] {
+        assert_eq!(
+            kind(w.id.authenticate(&t.access_token).await),
+            ErrorKind::SessionRevoked
+        );
+    }
+    // Disabling ends everything and refuses even unexpired tokens.
+    let e =
+        w.id.login(login_req(w.ws, "sales@acme.test", "new one"))
+            .await
+            .unwrap();
+    let s = w.crm.users().get(&w.admin, w.sales.id).await.unwrap();
+    w.crm
+        .users()
+        .set_disabled(&w.admin, s.id, s.version, true)
+        .await
+        .unwrap();
+    assert!(w.id.authenticate(&e.access_token).await.is_err());
+    assert!(w.id.refresh(e.refresh_token.expose()).await.is_err());
+    // Role changes apply to the next request.
+    let s = w
+        .crm
+        .users()
+        .set_disabled(&w.admin, s.id, s.version + 1, false)
+        .await
+        .unwrap();
+    let g =
+        w.id.login(login_req(w.ws, "sales@acme.test", "new one"))
+            .await
+            .unwrap();
+    w.crm
+        .users()
+        .set_role(&w.admin, s.id, s.version, Role::Manager)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.id.authenticate(&g.access_token).await.unwrap().0.role(),
+        Role::Manager
+    );
+    // Someone else's session is not yours to revoke.
+    assert_eq!(
+        kind(w.id.revoke_session(&w.admin, g.session_id).await),
+        ErrorKind::NotFound
+    );
+}
+
+pub async fn password_reset_is_single_use_and_expires(f: Fixture) {
+    let w = id_world(&f).await;
+    let live = login_sales(&w).await;
+    w.id.request_password_reset(w.ws, "ghost@acme.test")
+        .await
+        .unwrap();
+    assert!(
+        w.delivery.sent.lock().unwrap().is_empty(),
+        "nothing is sent for unknown emails, same answer"
+    );
+    w.id.request_password_reset(w.ws, "SALES@acme.test")
+        .await
+        .unwrap();
+    let token = w.delivery.sent.lock().unwrap().pop().unwrap().1;
+    assert_eq!(
+        kind(w.id.confirm_password_reset("garbage", "x").await),
+        ErrorKind::ResetTokenInvalid
+    );
+    w.id.confirm_password_reset(token.expose(), "reset password")
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(w.id.confirm_password_reset(token.expose(), "again").await),
+        ErrorKind::ResetTokenInvalid,
+        "single use"
+    );
+    assert_eq!(
+        kind(w.id.authenticate(&live.access_token).await),
+        ErrorKind::SessionRevoked,
+        "reset ends every session"
+    );
+    w.id.login(login_req(w.ws, "sales@acme.test", "reset password"))
+        .await
+        .unwrap();
+    // Expiry after one hour.
+    w.id.request_password_reset(w.ws, "sales@acme.test")
+        .await
+        .unwrap();
+    let token = w.delivery.sent.lock().unwrap().pop().unwrap().1;
+    w.clock.advance(Duration::from_secs(3601));
+    assert_eq!(
+        kind(w.id.confirm_password_reset(token.expose(), "late").await),
+        ErrorKind::ResetTokenInvalid
+    );
+    w.id.login(login_req(w.ws, "sales@acme.test", "reset password"))
+        .await
+        .unwrap();
+    // Two concurrent confirmations: exactly one wins.
+    w.id.request_password_reset(w.ws, "sales@acme.test")
+        .await
+        .unwrap();
+    let token = w.delivery.sent.lock().unwrap().pop().unwrap().1;
+    let (a, b) = tokio::join!(
+        w.id.confirm_password_reset(token.expose(), "one"),
+        w.id.confirm_password_reset(token.expose(), "two")
+    );
+    assert_eq!([a.is_ok(), b.is_ok()].iter().filter(|x| **x).count(), 1);
+}
+
+pub async fn imported_hashes_are_upgraded_at_login(f: Fixture) {
+    let w = id_world(&f).await;
+    // A Supabase/Atomic CRM export: bcrypt $2a$ at cost 10 of the raw password.
+    let parts = bcrypt::hash_with_result("imported pw", 5).unwrap();
+    let exported = parts.format_for_version(bcrypt::Version::TwoA);
+    let user =
+        w.id.import_user(
+            &w.admin,
+            UserInput {
+                email: "old@acme.test".into(),
+                ..Default::default()
+            },
+            &exported,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(
+            w.id.import_user(
+                &w.admin,
+                UserInput {
+                    email: "bad@acme.test".into(),
+                    ..Default::default()
+                },
+                "md5:abc"
+            )
+            .await
+        ),
+        ErrorKind::Validation
+    );
+    w.id.login(login_req(w.ws, "old@acme.test", "imported pw"))
+        .await
+        .unwrap();
+    let stored = w
+        .crm
+        .storage()
+        .get(w.ws, crate::model::EntityKind::Credential, user.id.uuid())
+        .await
+        .unwrap()
+        .unwrap();
+    let crate::model::Record::Credential(c) = stored else {
+        panic!()
+    };
+    assert!(
+        c.password_hash.0.starts_with("$crm-sha256$$2b$04$"),
+        "rehashed in our format at the configured cost"
+    );
+    w.id.login(login_req(w.ws, "old@acme.test", "imported pw"))
+        .await
+        .unwrap();
+    assert!(!format!("{c:?}").contains("$2b$"), "hashes never print");
+}
+
+fn b64(v: &serde_json::Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+}
+
+fn sign(header: serde_json::Value, claims: serde_json::Value, key: &[u8]) -> String {
+    let msg = format!("{}.{}", b64(&header), b64(&claims));
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+    mac.update(msg.as_bytes());
+    format!(
+        "{msg}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+pub async fn forged_and_malformed_tokens_are_refused(f: Fixture) {
+    let w = id_world(&f).await;
+    let t = login_sales(&w).await;
+    let (_, good) = w.id.authenticate(&t.access_token).await.unwrap();
+    let now = w.crm.now().as_micros() / 1_000_000;
+    let claims = serde_json::to_value(&good).unwrap();
+    let hs = serde_json::json!({"alg": "HS256", "typ": "JWT"});
+    let with = |k: &str, v: serde_json::Value| {
+        let mut c = claims.clone();
+        c[k] = v;
+        c
+    };
+    let without = |k: &str| {
+        let mut c = claims.clone();
+        c.as_object_mut().unwrap().remove(k);
+        c
+    };
+    let other_ws = crate::id::WorkspaceId::generate();
+    let cases: Vec<(&str, String, ErrorKind)> = vec![
+        ("malformed", "not.a.jwt".into(), ErrorKind::TokenInvalid),
+        ("empty", String::new(), ErrorKind::TokenInvalid),
+        (
+            "wrong signature",
+            sign(
+                hs.clone(),
+                claims.clone(),
+                b"another secret of enough length!!",
+            ),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(&serde_json::json!({"alg": "none"})),
+                b64(&claims)
+            ),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "RS256 header, HMAC-signed with the secret",
+            sign(serde_json::json!({"alg": "RS256"}), claims.clone(), SECRET),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "HS512",
+            sign(serde_json::json!({"alg": "HS512"}), claims.clone(), SECRET),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "expired",
+            sign(hs.clone(), with("exp", serde_json::json!(now - 1)), SECRET),
+            ErrorKind::TokenExpired,
+        ),
+        (
+            "issued in the future",
+            sign(
+                hs.clone(),
+                with("iat", serde_json::json!(now + 3600)),
+                SECRET,
+            ),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "wrong issuer",
+            sign(hs.clone(), with("iss", serde_json::json!("evil")), SECRET),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "wrong audience",
+            sign(hs.clone(), with("aud", serde_json::json!("other")), SECRET),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "no exp",
+            sign(hs.clone(), without("exp"), SECRET),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "no sub",
+            sign(hs.clone(), without("sub"), SECRET),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "exp as string",
+            sign(
+                hs.clone(),
+                with("exp", serde_json::json!("tomorrow")),
+                SECRET,
+            ),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "sub as number",
+            sign(hs.clone(), with("sub", serde_json::json!(42)), SECRET),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "role unknown",
+            sign(hs.clone(), with("role", serde_json::json!("root")), SECRET),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "extra claim",
+            sign(hs.clone(), with("admin", serde_json::json!(true)), SECRET),
+            ErrorKind::TokenInvalid,
+        ),
+        (
+            "another workspace's session",
+            sign(
+                hs.clone(),
+                with("ws", serde_json::json!(other_ws.uuid())),
+                SECRET,
+            ),
+            ErrorKind::SessionRevoked,
+        ),
+        (
+            "unknown session",
+            sign(
+                hs.clone(),
+                with("sid", serde_json::json!(uuid::Uuid::now_v7())),
+                SECRET,
+            ),
+            ErrorKind::SessionRevoked,
+        ),
+    ];
+    let audit_before = w
+        .crm
+        .audit()
+        .list(
+            &w.admin,
+            &crate::audit::AuditQuery {
+                limit: Some(100),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .len();
+    for (name, token, expected) in cases {
+        let err = w.id.authenticate(&token).await.unwrap_err();
+        assert_eq!(err.kind(), expected, "{name}");
+        assert!(err.code().starts_with("E1"), "{name}");
+        assert!(
+            !err.to_string().contains("HS256") && !err.to_string().contains("signature"),
+            "{name}: no internals in messages"
+        );
+    }
+    // A forged token naming a real user of the workspace still needs the secret.
+    let forged = sign(
+        hs,
+        with("sub", serde_json::json!(w.admin.user_id().uuid())),
+        b"guessed secret guessed secret!!!",
+    );
+    assert_eq!(
+        kind(w.id.authenticate(&forged).await),
+        ErrorKind::TokenInvalid
+    );
+    let audit_after = w
+        .crm
+        .audit()
+        .list(
+            &w.admin,
+            &crate::audit::AuditQuery {
+                limit: Some(100),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(audit_before, audit_after, "nothing changed");
+    w.id.authenticate(&t.access_token).await.unwrap();
+}
+
+pub async fn external_tokens_map_to_users(f: Fixture) {
+    let w = id_world(&f).await;
+    let now = w.crm.now().as_micros() / 1_000_000;
+    let hs = serde_json::json!({"alg": "HS256", "typ": "JWT"});
+    let claims = serde_json::json!({"sub": w.sales.id.uuid(), "iat": now, "exp": now + 300, "iss": "better-auth"});
+    let actor =
+        w.id.authenticate_external(w.ws, &sign(hs.clone(), claims.clone(), EXTERNAL_SECRET))
+            .await
+            .unwrap();
+    assert_eq!(actor.user_id(), w.sales.id);
+    assert_eq!(
+        kind(
+            w.id.authenticate_external(w.ws, &sign(hs.clone(), claims.clone(), SECRET))
+                .await
+        ),
+        ErrorKind::TokenInvalid
+    );
+    let mut bad_iss = claims.clone();
+    bad_iss["iss"] = serde_json::json!("other");
+    assert_eq!(
+        kind(
+            w.id.authenticate_external(w.ws, &sign(hs.clone(), bad_iss, EXTERNAL_SECRET))
+                .await
+        ),
+        ErrorKind::TokenInvalid
+    );
+    let mut expired = claims.clone();
+    expired["exp"] = serde_json::json!(now - 1);
+    assert_eq!(
+        kind(
+            w.id.authenticate_external(w.ws, &sign(hs.clone(), expired, EXTERNAL_SECRET))
+                .await
+        ),
+        ErrorKind::TokenExpired
+    );
+    let mut ghost = claims.clone();
+    ghost["sub"] = serde_json::json!(uuid::Uuid::now_v7());
+    assert_eq!(
+        kind(
+            w.id.authenticate_external(w.ws, &sign(hs.clone(), ghost, EXTERNAL_SECRET))
+                .await
+        ),
+        ErrorKind::Unauthenticated
+    );
+    // Not configured for another workspace.
+    assert_eq!(
+        kind(
+            w.id.authenticate_external(
+                crate::id::WorkspaceId::generate(),
+                &sign(hs, claims, EXTERNAL_SECRET)
+            )
+            .await
+        ),
+        ErrorKind::TokenInvalid
+    );
+}
