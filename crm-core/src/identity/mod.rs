@@ -15,8 +15,9 @@
 //! * **Revocation** reaches access tokens at once: every verification checks the token's
 //!   session in a small cache in front of the store. Revocations made through this instance
 //!   update the cache immediately; another instance's revocation is seen within
-//!   [`IdentityConfig::revocation_cache_ttl`]. Disabling a user or changing a role applies to
-//!   the next request everywhere, because [`Identity::authenticate`] re-reads the user.
+//!   [`IdentityConfig::revocation_cache_ttl`] (so are revocations made by the users service
+//!   when it disables someone). Disabling a user or changing a role still applies to the
+//!   next request everywhere, because [`Identity::authenticate`] re-reads the user.
 //! * **Password change** needs the current password and revokes every other session;
 //!   **reset** uses a single-use 256-bit token (stored hashed, valid 1 hour) delivered by
 //!   the host's [`ResetDelivery`], and revokes every session.
