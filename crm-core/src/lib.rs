@@ -35,6 +35,7 @@ pub mod identity;
 pub mod model;
 pub mod permission;
 pub mod query;
+pub mod ratelimit;
 pub mod search;
 pub mod service;
 pub mod storage;

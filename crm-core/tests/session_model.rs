@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crm_core::identity::{Identity, IdentityConfig, LoginRequest, PasswordConfig, Secret, SecretToken};
+use crm_core::identity::{
+    Identity, IdentityConfig, LoginRequest, PasswordConfig, Secret, SecretToken,
+};
 use crm_core::model::{ClientInfo, Role, UserInput};
 use crm_core::testkit::MemoryStore;
 use crm_core::testkit::identity_suite::CollectingDelivery;
@@ -55,20 +57,55 @@ impl ModelSession {
 }
 
 fn run(ops: Vec<Op>) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let start = Timestamp::parse_rfc3339("2026-01-05T09:00:00Z").unwrap();
         let clock = ManualClock::new(start);
-        let crm = Crm::with_clock(Arc::new(MemoryStore::new()), CrmConfig::default(), Arc::new(clock.clone()));
-        let mut config = IdentityConfig::new(Secret::new(b"model-secret-model-secret-model-secret".to_vec()));
-        config.password = PasswordConfig { cost: 4, workers: 1, queue: 16 };
-        let id = Identity::new(crm.clone(), config, Arc::new(CollectingDelivery::default()));
+        let crm = Crm::with_clock(
+            Arc::new(MemoryStore::new()),
+            CrmConfig::default(),
+            Arc::new(clock.clone()),
+        );
+        let mut config = IdentityConfig::new(Secret::new(
+            b"model-secret-model-secret-model-secret".to_vec(),
+        ));
+        config.password = PasswordConfig {
+            cost: 4,
+            workers: 1,
+            queue: 16,
+        };
+        // This model is about tokens; throttling and quotas have their own tests.
+        config.login_throttle.free_failures = u32::MAX;
+        let id =
+            Identity::new(crm.clone(), config, Arc::new(CollectingDelivery::default())).unwrap();
         let (ws, _) = id
-            .sign_up("Model", UserInput { email: "admin@model.test".into(), ..Default::default() }, "admin", ClientInfo::default())
+            .sign_up(
+                "Model",
+                UserInput {
+                    email: "admin@model.test".into(),
+                    ..Default::default()
+                },
+                "admin",
+                ClientInfo::default(),
+            )
             .await
             .unwrap();
         let admin = crm.actor(ws.id, ws_admin(&crm, ws.id).await).await.unwrap();
-        let user = crm.users().create(&admin, UserInput { email: "u@model.test".into(), role: Some(Role::Sales), ..Default::default() }).await.unwrap();
+        let user = crm
+            .users()
+            .create(
+                &admin,
+                UserInput {
+                    email: "u@model.test".into(),
+                    role: Some(Role::Sales),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         id.set_password(&admin, user.id, "pw0").await.unwrap();
 
         let now = |clock: &ManualClock| (clock.now().as_micros() - start.as_micros()) / 1_000_000;
@@ -83,23 +120,47 @@ fn run(ops: Vec<Op>) {
             let t = now(&clock);
             match op {
                 Op::Login { right_password } => {
-                    let pw = if right_password { password.clone() } else { "wrong".into() };
-                    let r = id.login(LoginRequest { workspace_id: ws.id, email: "u@model.test".into(), password: pw, client: ClientInfo::default() }).await;
+                    let pw = if right_password {
+                        password.clone()
+                    } else {
+                        "wrong".into()
+                    };
+                    let r = id
+                        .login(LoginRequest {
+                            workspace_id: ws.id,
+                            email: "u@model.test".into(),
+                            password: pw,
+                            client: ClientInfo::default(),
+                        })
+                        .await;
                     if right_password && !disabled {
                         let r = r.unwrap();
-                        sessions.push(ModelSession { tokens: vec![(r.refresh_token, None)], expires_at: t + REFRESH_TTL, revoked: false, real_id: r.session_id });
+                        sessions.push(ModelSession {
+                            tokens: vec![(r.refresh_token, None)],
+                            expires_at: t + REFRESH_TTL,
+                            revoked: false,
+                            real_id: r.session_id,
+                        });
                         access.push((r.access_token, sessions.len() - 1, t));
                     } else {
                         assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidCredentials);
                     }
                 }
                 Op::Refresh { session, back } => {
-                    let Some(s) = sessions.get_mut(session) else { continue };
-                    let Some(idx) = s.tokens.len().checked_sub(1 + back) else { continue };
+                    let Some(s) = sessions.get_mut(session) else {
+                        continue;
+                    };
+                    let Some(idx) = s.tokens.len().checked_sub(1 + back) else {
+                        continue;
+                    };
                     let (token, replaced) = s.tokens[idx].clone();
-                    let r = id.refresh(token.expose()).await;
+                    let r = id.refresh(token.expose(), &ClientInfo::default()).await;
                     if !s.active(t) {
-                        assert_eq!(r.unwrap_err().kind(), ErrorKind::SessionRevoked, "refresh of an ended session");
+                        assert_eq!(
+                            r.unwrap_err().kind(),
+                            ErrorKind::SessionRevoked,
+                            "refresh of an ended session"
+                        );
                     } else if disabled {
                         assert!(r.is_err());
                     } else {
@@ -114,7 +175,11 @@ fn run(ops: Vec<Op>) {
                             }
                             Some(at) if t - at <= GRACE => {
                                 let r = r.unwrap();
-                                assert_eq!(&r.refresh_token, &s.tokens.last().unwrap().0, "inside grace: the current token");
+                                assert_eq!(
+                                    &r.refresh_token,
+                                    &s.tokens.last().unwrap().0,
+                                    "inside grace: the current token"
+                                );
                                 access.push((r.access_token, session, t));
                             }
                             Some(_) => {
@@ -125,7 +190,9 @@ fn run(ops: Vec<Op>) {
                     }
                 }
                 Op::Logout { session } => {
-                    let Some(s) = sessions.get_mut(session) else { continue };
+                    let Some(s) = sessions.get_mut(session) else {
+                        continue;
+                    };
                     if disabled {
                         continue;
                     }
@@ -146,7 +213,9 @@ fn run(ops: Vec<Op>) {
                     pw_counter += 1;
                     let next = format!("pw{pw_counter}");
                     let keep_id = sessions.get(keep).map(|s| s.real_id);
-                    id.change_password(&actor, keep_id, &password, &next).await.unwrap();
+                    id.change_password(&actor, keep_id, &password, &next)
+                        .await
+                        .unwrap();
                     password = next;
                     for (i, s) in sessions.iter_mut().enumerate() {
                         if i != keep {
@@ -156,7 +225,10 @@ fn run(ops: Vec<Op>) {
                 }
                 Op::SetDisabled(d) => {
                     let u = crm.users().get(&admin, user.id).await.unwrap();
-                    crm.users().set_disabled(&admin, user.id, u.version, d).await.unwrap();
+                    crm.users()
+                        .set_disabled(&admin, user.id, u.version, d)
+                        .await
+                        .unwrap();
                     if d && !disabled {
                         for s in &mut sessions {
                             s.revoked = true;
@@ -165,7 +237,9 @@ fn run(ops: Vec<Op>) {
                     disabled = d;
                 }
                 Op::UseAccess { token } => {
-                    let Some((jwt, session, iat)) = access.get(token).cloned() else { continue };
+                    let Some((jwt, session, iat)) = access.get(token).cloned() else {
+                        continue;
+                    };
                     let r = id.authenticate(&jwt).await;
                     if t >= iat + ACCESS_TTL {
                         assert_eq!(r.unwrap_err().kind(), ErrorKind::TokenExpired);
@@ -173,7 +247,10 @@ fn run(ops: Vec<Op>) {
                         // Disabling revokes the sessions too, but the revocation cache may
                         // still hold "active" for up to its TTL; the fresh user read refuses.
                         let kind = r.unwrap_err().kind();
-                        assert!(matches!(kind, ErrorKind::AccountDisabled | ErrorKind::SessionRevoked), "{kind:?}");
+                        assert!(
+                            matches!(kind, ErrorKind::AccountDisabled | ErrorKind::SessionRevoked),
+                            "{kind:?}"
+                        );
                     } else if !sessions[session].active(t) {
                         assert_eq!(r.unwrap_err().kind(), ErrorKind::SessionRevoked);
                     } else {
@@ -187,7 +264,17 @@ fn run(ops: Vec<Op>) {
 }
 
 async fn ws_admin(crm: &Crm, ws: crm_core::id::WorkspaceId) -> crm_core::id::UserId {
-    let r = crm.storage().find_unique(ws, crm_core::model::EntityKind::User, "email", "admin@model.test").await.unwrap().unwrap();
+    let r = crm
+        .storage()
+        .find_unique(
+            ws,
+            crm_core::model::EntityKind::User,
+            "email",
+            "admin@model.test",
+        )
+        .await
+        .unwrap()
+        .unwrap();
     crm_core::id::UserId::from_uuid(r.id())
 }
 

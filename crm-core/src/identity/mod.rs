@@ -45,6 +45,10 @@ use crate::model::{
     RevokeReason, Session, SessionId, User, UserInput, Workspace,
 };
 use crate::query::{Filter, Value};
+use crate::ratelimit::{
+    CoreClock, InProcessLimiter, LoginThrottle, LoginThrottleConfig, Policy, RateLimitConfig,
+    RateLimiter,
+};
 use crate::service::{Actor, Crm};
 use crate::storage::{Commit, Write};
 
@@ -112,6 +116,11 @@ pub struct IdentityConfig {
     pub password: PasswordConfig,
     /// External identity providers, per workspace.
     pub external: HashMap<WorkspaceId, ExternalTokenConfig>,
+    /// Quotas of the in-process limiter (login, refresh and reset per address; reset also
+    /// per email). Ignored when a limiter is supplied.
+    pub rate_limits: RateLimitConfig,
+    /// Brute-force protection of login, per account and per address.
+    pub login_throttle: LoginThrottleConfig,
 }
 
 impl IdentityConfig {
@@ -128,6 +137,8 @@ impl IdentityConfig {
             revocation_cache_ttl: Duration::from_secs(2),
             password: PasswordConfig::default(),
             external: HashMap::new(),
+            rate_limits: RateLimitConfig::default(),
+            login_throttle: LoginThrottleConfig::default(),
         }
     }
 }
@@ -204,6 +215,8 @@ struct Inner {
     external: HashMap<WorkspaceId, ExternalTokens>,
     hasher: PasswordHasher,
     delivery: Arc<dyn ResetDelivery>,
+    limiter: Arc<dyn RateLimiter>,
+    throttle: LoginThrottle,
     /// (Workspace id, session id) -> (active, checked at).
     sessions: RwLock<HashMap<(Uuid, Uuid), (bool, Timestamp)>>,
 }
@@ -234,8 +247,28 @@ fn secs(d: Duration) -> i64 {
 }
 
 impl Identity {
-    /// The identity layer over an engine.
-    pub fn new(crm: Crm, config: IdentityConfig, delivery: Arc<dyn ResetDelivery>) -> Self {
+    /// The identity layer over an engine, with the in-process rate limiter (on the engine's
+    /// clock).
+    ///
+    /// # Errors
+    /// `Validation` for invalid rate-limit or throttle settings.
+    pub fn new(crm: Crm, config: IdentityConfig, delivery: Arc<dyn ResetDelivery>) -> Result<Self> {
+        let limiter =
+            InProcessLimiter::with_clock(config.rate_limits.clone(), CoreClock::new(crm.clock()))?;
+        Self::with_limiter(crm, config, delivery, Arc::new(limiter))
+    }
+
+    /// The identity layer with a given rate limiter (e.g. one shared by several instances).
+    ///
+    /// # Errors
+    /// `Validation` for invalid throttle settings.
+    pub fn with_limiter(
+        crm: Crm,
+        config: IdentityConfig,
+        delivery: Arc<dyn ResetDelivery>,
+        limiter: Arc<dyn RateLimiter>,
+    ) -> Result<Self> {
+        let throttle = LoginThrottle::new(config.login_throttle.clone())?;
         let tokens = AccessTokens::new(
             config.jwt_secret.expose(),
             &config.issuer,
@@ -257,7 +290,7 @@ impl Identity {
             })
             .collect();
         let hasher = PasswordHasher::new(&config.password);
-        Identity {
+        Ok(Identity {
             inner: Arc::new(Inner {
                 crm,
                 config,
@@ -265,8 +298,24 @@ impl Identity {
                 external,
                 hasher,
                 delivery,
+                limiter,
+                throttle,
                 sessions: RwLock::new(HashMap::new()),
             }),
+        })
+    }
+
+    /// Applies a policy's quota to a key (no-op without a key).
+    async fn limit(&self, policy: Policy, key: Option<&str>) -> Result<()> {
+        match key {
+            Some(k) => self
+                .inner
+                .limiter
+                .check(policy, k)
+                .await
+                .into_result()
+                .map(|_| ()),
+            None => Ok(()),
         }
     }
 
@@ -373,12 +422,27 @@ impl Identity {
 
     /// Signs in.
     ///
+    /// Attempts are limited per client address (the `Login` quota), and failures are
+    /// throttled per account and per address (exponential delays after 5 failures); the
+    /// throttle never blocks password resets.
+    ///
     /// # Errors
-    /// `InvalidCredentials` (always the same, whatever failed), `Busy`; storage failures.
+    /// `InvalidCredentials` (always the same, whatever failed), `RateLimited` (with a retry
+    /// delay), `Busy`; storage failures.
     pub async fn login(&self, request: LoginRequest) -> Result<TokenResponse> {
         let crm = &self.inner.crm;
         let ws = request.workspace_id;
         let email = request.email.trim().to_lowercase();
+        let address = request.client.address.clone();
+        self.limit(Policy::Login, address.as_deref()).await?;
+        let account = format!("{ws}:{email}");
+        // Without a known address, the account alone is throttled.
+        let address_key = address
+            .clone()
+            .unwrap_or_else(|| format!("account:{account}"));
+        self.inner
+            .throttle
+            .check(&account, &address_key, self.now())?;
         let user = crm
             .storage()
             .find_unique(ws, EntityKind::User, "email", &email)
@@ -394,6 +458,9 @@ impl Identity {
         };
         let (Some(user), Some(cred)) = (user, cred) else {
             self.inner.hasher.spend_time().await?;
+            self.inner
+                .throttle
+                .record_failure(&account, &address_key, self.now());
             return Err(invalid_credentials());
         };
         let verdict = self
@@ -402,8 +469,12 @@ impl Identity {
             .verify(&request.password, &cred.password_hash)
             .await?;
         if !verdict.matches || user.disabled {
+            self.inner
+                .throttle
+                .record_failure(&account, &address_key, self.now());
             return Err(invalid_credentials());
         }
+        self.inner.throttle.record_success(&account, &address_key);
         let mut commit = Commit::new(ws);
         if verdict.needs_rehash {
             let hash = self.inner.hasher.hash(&request.password).await?;
@@ -500,10 +571,12 @@ impl Identity {
     /// Exchanges a refresh token for new tokens (rotation; see the [module docs](self)).
     ///
     /// # Errors
-    /// `TokenInvalid` for an unknown or malformed token, `SessionRevoked` for a revoked or
-    /// expired session, `RefreshTokenReused` when a replaced token is presented after the
+    /// `RateLimited` past the `Refresh` quota of the client address, `TokenInvalid` for an
+    /// unknown or malformed token, `SessionRevoked` for a revoked or expired session, `RefreshTokenReused` when a replaced token is presented after the
     /// grace window (the session is then revoked), `AccountDisabled`; storage failures.
-    pub async fn refresh(&self, token: &str) -> Result<TokenResponse> {
+    pub async fn refresh(&self, token: &str, client: &ClientInfo) -> Result<TokenResponse> {
+        self.limit(Policy::Refresh, client.address.as_deref())
+            .await?;
         let presented = SecretToken::from_client(token);
         let ws = presented
             .workspace()
@@ -893,12 +966,26 @@ impl Identity {
 
     /// Starts a password reset. Always answers `Ok` for a well-formed request, whether or
     /// not the email belongs to an active user; only then is a token created and delivered.
+    /// Limited per client address and per email (the `PasswordReset` quota), never by the
+    /// login throttle.
     ///
     /// # Errors
-    /// Storage failures, delivery failures.
-    pub async fn request_password_reset(&self, workspace: WorkspaceId, email: &str) -> Result<()> {
+    /// `RateLimited`, storage failures, delivery failures.
+    pub async fn request_password_reset(
+        &self,
+        workspace: WorkspaceId,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<()> {
         let crm = &self.inner.crm;
         let email = email.trim().to_lowercase();
+        self.limit(Policy::PasswordReset, client.address.as_deref())
+            .await?;
+        self.limit(
+            Policy::PasswordReset,
+            Some(&format!("email:{workspace}:{email}")),
+        )
+        .await?;
         let Some(user) = crm
             .storage()
             .find_unique(workspace, EntityKind::User, "email", &email)

@@ -1,7 +1,7 @@
 //! The facade a host application calls: [`Crm`].
 //!
 //! Every operation takes the acting [`Actor`], checks the permission matrix
-//! ([`crate::permission`]), validates input, and hands the storage one atomic [`Commit`]
+//! ([`crate::permission`]), validates input, and hands the storage one atomic [`Commit`](crate::Commit)
 //! holding the change, the assertions it depends on and its audit entries.
 //!
 //! ```text
@@ -112,6 +112,11 @@ impl Crm {
     /// The storage backend.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.inner.storage
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
     }
 
     /// The current time according to the engine's clock.

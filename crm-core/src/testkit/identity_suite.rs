@@ -19,6 +19,7 @@ use crate::identity::{
     Secret, SecretToken, TokenResponse,
 };
 use crate::model::{ClientInfo, Role, User, UserInput};
+use crate::ratelimit::{Policy, Quota, RateLimitConfig};
 use crate::{Actor, Crm, CrmConfig};
 
 /// Collects delivered reset tokens (a test double for the host's email sender).
@@ -58,6 +59,13 @@ pub struct IdWorld {
     pub ws: crate::id::WorkspaceId,
 }
 
+pub fn client() -> ClientInfo {
+    ClientInfo {
+        address: Some("127.0.0.1".into()),
+        user_agent: Some("test".into()),
+    }
+}
+
 pub fn login_req(ws: crate::id::WorkspaceId, email: &str, password: &str) -> LoginRequest {
     LoginRequest {
         workspace_id: ws,
@@ -86,7 +94,12 @@ pub async fn id_world(f: &Fixture) -> IdWorld {
         queue: 256,
     };
     // External tokens are configured after the workspace exists (its id is needed).
-    let bootstrap = Identity::new(crm.clone(), config.clone(), delivery.clone());
+    // The quota tests use their own identity; here logins are many and fast.
+    config.rate_limits = RateLimitConfig::default()
+        .with_quota(Policy::Login, Quota::per_minute(10_000))
+        .with_quota(Policy::Refresh, Quota::per_minute(10_000))
+        .with_quota(Policy::PasswordReset, Quota::per_minute(10_000));
+    let bootstrap = Identity::new(crm.clone(), config.clone(), delivery.clone()).unwrap();
     let admin_input = UserInput {
         email: "admin@acme.test".into(),
         first_name: "Ada".into(),
@@ -104,7 +117,7 @@ pub async fn id_world(f: &Fixture) -> IdWorld {
             audience: None,
         },
     );
-    let id = Identity::new(crm.clone(), config, delivery.clone());
+    let id = Identity::new(crm.clone(), config, delivery.clone()).unwrap();
     let admin = crm.actor(ws.id, tokens.user.id).await.unwrap();
     let sales = crm
         .users()
@@ -207,13 +220,22 @@ pub async fn refresh_rotates_tokens(f: Fixture) {
     let w = id_world(&f).await;
     let t0 = login_sales(&w).await;
     w.clock.advance(Duration::from_secs(60));
-    let t1 = w.id.refresh(t0.refresh_token.expose()).await.unwrap();
+    let t1 =
+        w.id.refresh(t0.refresh_token.expose(), &client())
+            .await
+            .unwrap();
     assert_ne!(t1.refresh_token, t0.refresh_token, "rotated");
     assert_eq!(t1.session_id, t0.session_id, "same session");
     w.id.authenticate(&t1.access_token).await.unwrap();
     w.clock.advance(Duration::from_secs(60));
-    let t2 = w.id.refresh(t1.refresh_token.expose()).await.unwrap();
-    let t3 = w.id.refresh(t2.refresh_token.expose()).await.unwrap();
+    let t2 =
+        w.id.refresh(t1.refresh_token.expose(), &client())
+            .await
+            .unwrap();
+    let t3 =
+        w.id.refresh(t2.refresh_token.expose(), &client())
+            .await
+            .unwrap();
     assert_ne!(t3.refresh_token, t2.refresh_token);
     let sessions =
         w.id.sessions(
@@ -226,37 +248,63 @@ pub async fn refresh_rotates_tokens(f: Fixture) {
     assert!(sessions[0].current);
     assert_eq!(sessions[0].client.address.as_deref(), Some("127.0.0.1"));
     for bad in ["", "garbage", "AAAA", &"A".repeat(64), &"x".repeat(10_000)] {
-        assert_eq!(kind(w.id.refresh(bad).await), ErrorKind::TokenInvalid);
+        assert_eq!(
+            kind(w.id.refresh(bad, &client()).await),
+            ErrorKind::TokenInvalid
+        );
     }
 }
 
 pub async fn reuse_inside_grace_converges(f: Fixture) {
     let w = id_world(&f).await;
     let t0 = login_sales(&w).await;
-    let t1 = w.id.refresh(t0.refresh_token.expose()).await.unwrap();
+    let t1 =
+        w.id.refresh(t0.refresh_token.expose(), &client())
+            .await
+            .unwrap();
     w.clock.advance(Duration::from_secs(5));
     // A second tab presenting the old token inside the grace window gets the same current token.
-    let again = w.id.refresh(t0.refresh_token.expose()).await.unwrap();
+    let again =
+        w.id.refresh(t0.refresh_token.expose(), &client())
+            .await
+            .unwrap();
     assert_eq!(again.refresh_token, t1.refresh_token, "no new branch");
     // Even after the session moved on once more, the old token converges on the newest one.
-    let t2 = w.id.refresh(t1.refresh_token.expose()).await.unwrap();
-    let converged = w.id.refresh(t0.refresh_token.expose()).await.unwrap();
+    let t2 =
+        w.id.refresh(t1.refresh_token.expose(), &client())
+            .await
+            .unwrap();
+    let converged =
+        w.id.refresh(t0.refresh_token.expose(), &client())
+            .await
+            .unwrap();
     assert_eq!(converged.refresh_token, t2.refresh_token);
-    w.id.refresh(t2.refresh_token.expose()).await.unwrap();
+    w.id.refresh(t2.refresh_token.expose(), &client())
+        .await
+        .unwrap();
 }
 
 pub async fn reuse_after_grace_revokes_the_family(f: Fixture) {
     let w = id_world(&f).await;
     let t0 = login_sales(&w).await;
-    let t1 = w.id.refresh(t0.refresh_token.expose()).await.unwrap();
-    let t2 = w.id.refresh(t1.refresh_token.expose()).await.unwrap();
+    let t1 =
+        w.id.refresh(t0.refresh_token.expose(), &client())
+            .await
+            .unwrap();
+    let t2 =
+        w.id.refresh(t1.refresh_token.expose(), &client())
+            .await
+            .unwrap();
     w.clock.advance(Duration::from_secs(11));
-    let err = w.id.refresh(t0.refresh_token.expose()).await.unwrap_err();
+    let err =
+        w.id.refresh(t0.refresh_token.expose(), &client())
+            .await
+            .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RefreshTokenReused);
     assert_eq!(err.code(), "E1008");
     // The whole family is dead, the newest token and access tokens included.
     assert_eq!(
-        kind(w.id.refresh(t2.refresh_token.expose()).await),
+        kind(w.id.refresh(t2.refresh_token.expose(), &client()).await),
         ErrorKind::SessionRevoked
     );
     assert_eq!(
@@ -265,7 +313,9 @@ pub async fn reuse_after_grace_revokes_the_family(f: Fixture) {
     );
     // Other sessions of the user are untouched.
     let other = login_sales(&w).await;
-    w.id.refresh(other.refresh_token.expose()).await.unwrap();
+    w.id.refresh(other.refresh_token.expose(), &client())
+        .await
+        .unwrap();
 }
 
 pub async fn concurrent_refreshes_get_one_child(f: Fixture) {
@@ -275,7 +325,7 @@ pub async fn concurrent_refreshes_get_one_child(f: Fixture) {
     for _ in 0..20 {
         let id = w.id.clone();
         let token = t0.refresh_token.expose().to_string();
-        set.spawn(async move { id.refresh(&token).await });
+        set.spawn(async move { id.refresh(&token, &client()).await });
     }
     let mut children = std::collections::HashSet::new();
     while let Some(r) = set.join_next().await {
@@ -307,18 +357,26 @@ pub async fn sessions_expire_unless_refreshed(f: Fixture) {
     let mut current = kept.refresh_token.clone();
     for _ in 0..4 {
         w.clock.advance(day * 10);
-        current = w.id.refresh(current.expose()).await.unwrap().refresh_token;
+        current =
+            w.id.refresh(current.expose(), &client())
+                .await
+                .unwrap()
+                .refresh_token;
     }
     // 40 days later the refreshed session lives; the idle one died after 30.
     assert_eq!(
-        kind(w.id.refresh(idle.refresh_token.expose()).await),
+        kind(w.id.refresh(idle.refresh_token.expose(), &client()).await),
         ErrorKind::SessionRevoked
     );
     w.clock.advance(day * 29);
-    current = w.id.refresh(current.expose()).await.unwrap().refresh_token;
+    current =
+        w.id.refresh(current.expose(), &client())
+            .await
+            .unwrap()
+            .refresh_token;
     w.clock.advance(day * 31);
     assert_eq!(
-        kind(w.id.refresh(current.expose()).await),
+        kind(w.id.refresh(current.expose(), &client()).await),
         ErrorKind::SessionRevoked
     );
     // Access tokens expire after 15 minutes.
@@ -342,7 +400,7 @@ pub async fn logout_disable_and_password_change_end_sessions(f: Fixture) {
         ErrorKind::SessionRevoked
     );
     assert_eq!(
-        kind(w.id.refresh(a.refresh_token.expose()).await),
+        kind(w.id.refresh(a.refresh_token.expose(), &client()).await),
         ErrorKind::SessionRevoked
     );
     w.id.authenticate(&b.access_token).await.unwrap();
@@ -364,7 +422,7 @@ pub async fn logout_disable_and_password_change_end_sessions(f: Fixture) {
         ErrorKind::SessionRevoked
     );
     assert_eq!(
-        kind(w.id.refresh(c.refresh_token.expose()).await),
+        kind(w.id.refresh(c.refresh_token.expose(), &client()).await),
         ErrorKind::SessionRevoked
     );
     assert_eq!(
@@ -398,7 +456,11 @@ pub async fn logout_disable_and_password_change_end_sessions(f: Fixture) {
         .await
         .unwrap();
     assert!(w.id.authenticate(&e.access_token).await.is_err());
-    assert!(w.id.refresh(e.refresh_token.expose()).await.is_err());
+    assert!(
+        w.id.refresh(e.refresh_token.expose(), &client())
+            .await
+            .is_err()
+    );
     // Role changes apply to the next request.
     let s = w
         .crm
@@ -429,14 +491,14 @@ pub async fn logout_disable_and_password_change_end_sessions(f: Fixture) {
 pub async fn password_reset_is_single_use_and_expires(f: Fixture) {
     let w = id_world(&f).await;
     let live = login_sales(&w).await;
-    w.id.request_password_reset(w.ws, "ghost@acme.test")
+    w.id.request_password_reset(w.ws, "ghost@acme.test", &client())
         .await
         .unwrap();
     assert!(
         w.delivery.sent.lock().unwrap().is_empty(),
         "nothing is sent for unknown emails, same answer"
     );
-    w.id.request_password_reset(w.ws, "SALES@acme.test")
+    w.id.request_password_reset(w.ws, "SALES@acme.test", &client())
         .await
         .unwrap();
     let token = w.delivery.sent.lock().unwrap().pop().unwrap().1;
@@ -461,7 +523,7 @@ pub async fn password_reset_is_single_use_and_expires(f: Fixture) {
         .await
         .unwrap();
     // Expiry after one hour.
-    w.id.request_password_reset(w.ws, "sales@acme.test")
+    w.id.request_password_reset(w.ws, "sales@acme.test", &client())
         .await
         .unwrap();
     let token = w.delivery.sent.lock().unwrap().pop().unwrap().1;
@@ -474,7 +536,7 @@ pub async fn password_reset_is_single_use_and_expires(f: Fixture) {
         .await
         .unwrap();
     // Two concurrent confirmations: exactly one wins.
-    w.id.request_password_reset(w.ws, "sales@acme.test")
+    w.id.request_password_reset(w.ws, "sales@acme.test", &client())
         .await
         .unwrap();
     let token = w.delivery.sent.lock().unwrap().pop().unwrap().1;
@@ -781,5 +843,92 @@ pub async fn external_tokens_map_to_users(f: Fixture) {
             .await
         ),
         ErrorKind::TokenInvalid
+    );
+}
+
+pub async fn login_is_throttled_and_limited_but_reset_is_not(f: Fixture) {
+    let w = id_world(&f).await;
+    for _ in 0..5 {
+        assert_eq!(
+            kind(
+                w.id.login(login_req(w.ws, "sales@acme.test", "guess"))
+                    .await
+            ),
+            ErrorKind::InvalidCredentials
+        );
+    }
+    // Past five failures the account waits, even with the right password.
+    let err =
+        w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after_secs(), Some(1));
+    // The owner can still reset the password.
+    w.id.request_password_reset(w.ws, "sales@acme.test", &client())
+        .await
+        .unwrap();
+    assert_eq!(w.delivery.sent.lock().unwrap().len(), 1);
+    w.clock.advance(Duration::from_secs(1));
+    w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
+        .await
+        .unwrap();
+    // Success clears the counters.
+    assert_eq!(
+        kind(
+            w.id.login(login_req(w.ws, "sales@acme.test", "guess"))
+                .await
+        ),
+        ErrorKind::InvalidCredentials
+    );
+    w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
+        .await
+        .unwrap();
+
+    // The default quotas: 10 logins a minute per address.
+    let mut config = IdentityConfig::new(Secret::new(SECRET));
+    config.password = PasswordConfig {
+        cost: 4,
+        workers: 2,
+        queue: 64,
+    };
+    let strict = Identity::new(w.crm.clone(), config, w.delivery.clone()).unwrap();
+    for _ in 0..10 {
+        strict
+            .login(login_req(w.ws, "sales@acme.test", "sales password"))
+            .await
+            .unwrap();
+    }
+    let err = strict
+        .login(login_req(w.ws, "sales@acme.test", "sales password"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert!(err.retry_after_secs().unwrap() >= 1);
+    let mut elsewhere = login_req(w.ws, "sales@acme.test", "sales password");
+    elsewhere.client.address = Some("10.9.8.7".into());
+    strict.login(elsewhere).await.unwrap();
+    // Five resets an hour per email, whatever the address.
+    for i in 0..5 {
+        let c = ClientInfo {
+            address: Some(format!("10.0.0.{i}")),
+            user_agent: None,
+        };
+        strict
+            .request_password_reset(w.ws, "admin@acme.test", &c)
+            .await
+            .unwrap();
+    }
+    let c = ClientInfo {
+        address: Some("10.0.0.99".into()),
+        user_agent: None,
+    };
+    assert_eq!(
+        kind(
+            strict
+                .request_password_reset(w.ws, "admin@acme.test", &c)
+                .await
+        ),
+        ErrorKind::RateLimited
     );
 }

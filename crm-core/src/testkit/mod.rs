@@ -110,6 +110,7 @@ macro_rules! conformance_tests {
             imported_hashes_are_upgraded_at_login,
             forged_and_malformed_tokens_are_refused,
             external_tokens_map_to_users,
+            login_is_throttled_and_limited_but_reset_is_not,
         );
     };
     (@identity $fixture:path; $($name:ident),* $(,)?) => {
