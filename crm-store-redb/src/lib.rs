@@ -112,14 +112,16 @@
 //! A match has a word for *every* term, so it lies in the set of every narrow term: the sets
 //! are intersected, and the scans stop early once few candidates remain. Then:
 //!
-//! * if some term was narrow, the intersection holds every possible match: those records are
-//!   loaded, filtered with `kv::admits` (every term, every filter, soft delete) and the
-//!   cursor, sorted with `kv::sort_records` and cut to the page;
+//! * if some term was narrow, the intersection holds every possible match. Up to 256 of them
+//!   are loaded, filtered with `kv::admits` (every term, every filter, soft delete) and the
+//!   cursor, sorted with `kv::sort_records` and cut to the page. More than that, and the sort
+//!   index is walked instead, loading only the rows whose id is in the set (a skipped row
+//!   costs one key read, not a decode);
 //! * if every term was broad, the sort index is walked as for a plain list, `kv::admits`
 //!   checking the terms: matches are dense, so a page fills quickly.
 //!
 //! Nothing ever counts or ranks all matches; a search reads at most a bounded number of
-//! index keys per term and loads at most `search_candidates` records.
+//! word-index keys per term, and decodes at most 256 candidates or the rows its walk meets.
 //!
 //! Both paths return the same rows in the same order (sort value, then id) with the same
 //! cursor semantics.

@@ -131,8 +131,18 @@ pub(crate) fn list(
         return Ok(Vec::new());
     }
     let records = txn.open_table(RECORDS)?;
-    if let Some(ids) = search_candidates_of(txn, ws, kind, query, search_candidates)? {
-        // Narrow query: every possible match is known; filter, sort, cut.
+    let candidates = search_candidates_of(txn, ws, kind, query, search_candidates)?;
+    if let Some(ids) = candidates.as_ref().filter(|ids| ids.len() > LOAD_ALL_MAX) {
+        // Every possible match is known but there are many: walk the sort index and load
+        // only the rows whose id is a candidate (a key comparison for the others), so the
+        // cost is the index keys up to the page's end plus one decode per returned row.
+        let members: HashSet<Uuid> = ids.iter().copied().collect();
+        if let Some(plan) = kv::plan(kind, query) {
+            return walk_index(txn, &records, ws, kind, query, &plan, Some(&members));
+        }
+    }
+    if let Some(ids) = candidates {
+        // Few possible matches: load them all, filter, sort, cut.
         let mut rows = Vec::new();
         for id in ids {
             let record = load_record(&records, kind, ws, id)?
@@ -148,13 +158,18 @@ pub(crate) fn list(
     // No search, or a broad one (matches are dense, so walking the sort index fills a page
     // fast): walk the index the plan picks.
     match kv::plan(kind, query) {
-        Some(plan) => walk_index(txn, &records, ws, kind, query, &plan),
+        Some(plan) => walk_index(txn, &records, ws, kind, query, &plan, None),
         None => scan_all(&records, ws, kind, query),
     }
 }
 
 /// Below this many candidates, loading them beats scanning the words of further terms.
 const FEW_CANDIDATES: usize = 64;
+
+/// Up to this many known candidates are loaded and sorted in memory (each costs a decode);
+/// beyond it, the sort index is walked with a membership test (each skipped row costs a key
+/// read only).
+const LOAD_ALL_MAX: usize = 256;
 
 /// Every record that can match the query's search terms, or `None` if the query has no
 /// terms or each of its terms is broad (more than `cap` records have a word it prefixes).
@@ -245,6 +260,7 @@ fn walk_index<T>(
     kind: EntityKind,
     query: &ListQuery,
     plan: &kv::Plan,
+    members: Option<&HashSet<Uuid>>,
 ) -> StoreResult<Vec<Record>>
 where
     T: ReadableTable<&'static [u8], &'static [u8]>,
@@ -273,6 +289,9 @@ where
         let (key, _) = entry?;
         let id = schema::trailing_id(key.value())
             .ok_or(StoreError::DanglingEntry { table: "indexes" })?;
+        if members.is_some_and(|m| !m.contains(&id)) {
+            continue;
+        }
         let record = load_record(records, kind, ws, id)?
             .ok_or(StoreError::DanglingEntry { table: "indexes" })?;
         if kv::admits(&record, query) {

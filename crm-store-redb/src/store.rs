@@ -38,7 +38,7 @@ pub struct RedbOptions {
     pub queue_capacity: usize,
     /// A search collects at most this many candidate records from the word index before it
     /// switches to walking the sort index (a broad query, see the
-    /// [crate docs](crate#lists-and-search)). Default 2,000.
+    /// [crate docs](crate#lists-and-search)). Default 5,000.
     pub search_candidates: usize,
     /// redb's page cache in bytes; `None` keeps redb's default (1 GiB, allocated lazily).
     pub cache_size: Option<usize>,
@@ -49,7 +49,7 @@ impl Default for RedbOptions {
         RedbOptions {
             max_batch: 256,
             queue_capacity: 4096,
-            search_candidates: 2_000,
+            search_candidates: 5_000,
             cache_size: None,
         }
     }
