@@ -3,7 +3,7 @@
 //! Generic async tests over any storage, instantiated in a backend's test crate with one
 //! line. Each test gets a fresh store from the backend's fixture function:
 //!
-//! ```ignore
+//! ```text
 //! async fn fixture() -> crm_core::testkit::Fixture {
 //!     let dir = tempfile::tempdir().unwrap();
 //!     let store = MyStore::open(dir.path().join("crm.db")).unwrap();
