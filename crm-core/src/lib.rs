@@ -48,5 +48,5 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, ErrorKind, FieldError, FieldIssue, Result};
 pub use id::Id;
 pub use query::{ListParams, Page};
-pub use service::{Actor, Crm, CrmConfig};
+pub use service::{AccessEvent, AccessLog, Actor, Crm, CrmConfig};
 pub use storage::{Commit, Storage, Write};

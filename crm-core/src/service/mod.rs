@@ -32,19 +32,55 @@ use crate::model::{
 use crate::storage::Storage;
 
 /// Settings of the engine.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CrmConfig {
     /// How many times an operation whose *internal* reads went stale (e.g. the contact a new
     /// note touches was updated meanwhile) is retried before answering `VersionConflict`.
     pub conflict_retries: u32,
+    /// Where reads of single records are reported, if anywhere (off by default).
+    pub access_log: Option<Arc<dyn AccessLog>>,
 }
 
 impl Default for CrmConfig {
     fn default() -> Self {
         CrmConfig {
             conflict_retries: 5,
+            access_log: None,
         }
     }
+}
+
+impl std::fmt::Debug for CrmConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrmConfig")
+            .field("conflict_retries", &self.conflict_retries)
+            .field("access_log", &self.access_log.is_some())
+            .finish()
+    }
+}
+
+/// One read of a single record, as reported to an [`AccessLog`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEvent {
+    /// When.
+    pub at: Timestamp,
+    /// In which workspace.
+    pub workspace_id: WorkspaceId,
+    /// Who read.
+    pub actor_id: UserId,
+    /// What kind of record.
+    pub entity: EntityKind,
+    /// Which record.
+    pub record_id: uuid::Uuid,
+}
+
+/// Receives every successful read of a single record through the facade (`get` of records
+/// and users), for hosts that must keep access logs ("who accessed what data when"). Called
+/// inline after the read: keep it cheap (forward to a log or a channel). Lists and searches
+/// are not reported.
+pub trait AccessLog: Send + Sync + 'static {
+    /// Reports one read.
+    fn record_read(&self, event: &AccessEvent);
 }
 
 /// The user on whose behalf an operation runs: a snapshot of its workspace, id and role
@@ -117,6 +153,19 @@ impl Crm {
     /// The engine's clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.inner.clock.clone()
+    }
+
+    /// Reports a single-record read to the access log, if one is configured.
+    pub(crate) fn log_read(&self, actor: &Actor, entity: EntityKind, record_id: uuid::Uuid) {
+        if let Some(log) = &self.inner.config.access_log {
+            log.record_read(&AccessEvent {
+                at: self.now(),
+                workspace_id: actor.workspace_id(),
+                actor_id: actor.user_id(),
+                entity,
+                record_id,
+            });
+        }
     }
 
     /// The current time according to the engine's clock.

@@ -126,7 +126,9 @@ impl<'a, E: Managed> Records<'a, E> {
     /// `NotFound` if it does not exist, is deleted, is in another workspace or hidden from
     /// the actor; storage failures.
     pub async fn get(&self, actor: &Actor, id: Id<E>) -> Result<E> {
-        self.load(actor, id.uuid(), false, Operation::Load).await
+        let record = self.load(actor, id.uuid(), false, Operation::Load).await?;
+        self.crm.log_read(actor, E::KIND, id.uuid());
+        Ok(record)
     }
 
     /// A page of records matching `params` (filters, `q`, sort, limit, cursor).

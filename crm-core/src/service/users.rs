@@ -49,7 +49,9 @@ impl Users<'_> {
     /// `NotFound`; storage failures.
     pub async fn get(&self, actor: &Actor, id: UserId) -> Result<User> {
         authorize(actor, Action::Read, id, Operation::Load)?;
-        self.load(actor, id).await
+        let user = self.load(actor, id).await?;
+        self.crm.log_read(actor, EntityKind::User, id.uuid());
+        Ok(user)
     }
 
     /// A user by email (case-insensitive).
