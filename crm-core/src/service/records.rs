@@ -341,30 +341,7 @@ impl<'a, E: Managed> Records<'a, E> {
     /// # Errors
     /// `NotFound`, `Forbidden`; storage failures.
     pub async fn delete(&self, actor: &Actor, id: Id<E>) -> Result<()> {
-        self.crm
-            .retrying(|| async {
-                let current = self
-                    .load(actor, id.uuid(), false, Operation::Delete)
-                    .await?;
-                Self::authorize(actor, Action::Delete, &current, Operation::Delete)?;
-                let now = self.crm.now();
-                let mut record = current.clone();
-                let mut meta = record.meta();
-                meta.deleted_at = Some(now);
-                record.set_meta(meta);
-                self.commit_change(
-                    actor,
-                    current,
-                    record,
-                    AuditAction::Delete,
-                    Commit::new(actor.workspace_id()),
-                    now,
-                    Operation::Delete,
-                )
-                .await
-                .map(|_| ())
-            })
-            .await
+        self.set_deleted(actor, id, true).await.map(|_| ())
     }
 
     /// Restores a soft-deleted record (admins).
@@ -373,27 +350,29 @@ impl<'a, E: Managed> Records<'a, E> {
     /// `NotFound` if it is not in the trash, `Forbidden`, `Duplicate` if its unique value was
     /// taken meanwhile; storage failures.
     pub async fn restore(&self, actor: &Actor, id: Id<E>) -> Result<E> {
+        self.set_deleted(actor, id, false).await
+    }
+
+    /// Moves a record into (`deleted`) or out of the trash, with its audit entry.
+    async fn set_deleted(&self, actor: &Actor, id: Id<E>, deleted: bool) -> Result<E> {
+        let (op, action, audit) = if deleted {
+            (Operation::Delete, Action::Delete, AuditAction::Delete)
+        } else {
+            (Operation::Restore, Action::Restore, AuditAction::Restore)
+        };
         self.crm
             .retrying(|| async {
-                let current = self
-                    .load(actor, id.uuid(), true, Operation::Restore)
-                    .await?;
-                Self::authorize(actor, Action::Restore, &current, Operation::Restore)?;
+                // Deleting needs a live record, restoring one in the trash.
+                let current = self.load(actor, id.uuid(), !deleted, op).await?;
+                Self::authorize(actor, action, &current, op)?;
                 let now = self.crm.now();
                 let mut record = current.clone();
                 let mut meta = record.meta();
-                meta.deleted_at = None;
+                meta.deleted_at = deleted.then_some(now);
                 record.set_meta(meta);
-                self.commit_change(
-                    actor,
-                    current,
-                    record,
-                    AuditAction::Restore,
-                    Commit::new(actor.workspace_id()),
-                    now,
-                    Operation::Restore,
-                )
-                .await
+                let commit = Commit::new(actor.workspace_id());
+                self.commit_change(actor, current, record, audit, commit, now, op)
+                    .await
             })
             .await
     }
