@@ -91,16 +91,12 @@ impl Value {
     }
 }
 
-/// Case-insensitive text comparison (lowercase, then bytewise), the order of [`sort_text`].
+/// Case-insensitive text comparison (each char lowercased, then by code point): the order
+/// [`crate::storage::kv::encode_value`] preserves.
 pub fn cmp_text(a: &str, b: &str) -> Ordering {
     a.chars()
         .flat_map(char::to_lowercase)
         .cmp(b.chars().flat_map(char::to_lowercase))
-}
-
-/// The form in which text is sorted and indexed: lowercase.
-pub fn sort_text(s: &str) -> String {
-    s.to_lowercase()
 }
 
 /// The type of a filterable or sortable field.

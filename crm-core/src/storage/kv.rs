@@ -11,10 +11,6 @@
 //! Key layouts are the backend's business; these functions produce the *suffixes* that must
 //! sort correctly. A backend prepends its own table/kind/workspace prefix.
 
-use std::cmp::Ordering;
-
-use uuid::Uuid;
-
 use crate::model::{EntityKind, Record};
 use crate::query::{Direction, FilterOp, ListQuery, Value};
 
@@ -202,14 +198,6 @@ pub fn sort_records(records: &mut [Record], query: &ListQuery) {
             .sort
             .cmp_rows((&a.field(f), a.id()), (&b.field(f), b.id()))
     });
-}
-
-/// Compares two ids in the given direction.
-pub fn cmp_ids(a: Uuid, b: Uuid, dir: Direction) -> Ordering {
-    match dir {
-        Direction::Asc => a.cmp(&b),
-        Direction::Desc => b.cmp(&a),
-    }
 }
 
 #[cfg(test)]
