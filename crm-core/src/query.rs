@@ -373,7 +373,9 @@ impl Cursor {
     }
 }
 
-/// A normalized full-text query: every term must be a prefix of some word of the record.
+/// A normalized full-text query: every term must match the record — as a prefix of one of its
+/// words or, from [`crate::search::MIN_SUBSTRING`] chars, inside one of its contact points
+/// (see [`crate::search`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchQuery {
     /// Normalized terms (see [`crate::search::tokenize`]); at least one.

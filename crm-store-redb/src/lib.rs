@@ -30,7 +30,7 @@
 //! | `crm_meta` | `"format_version"`, `"batch_seq"` | `u64` |
 //! | `crm_records` | `kind ws id` | the record's JSON ([`Record::to_json_bytes`](crm_core::model::Record::to_json_bytes)) |
 //! | `crm_indexes` | `kind ws index-no suffix` | `()` |
-//! | `crm_search` | `kind ws word 0x00 id` | `()` |
+//! | `crm_search` | `kind ws word 0x00 id`, `kind ws 0x01 suffix 0x00 id` | `()` |
 //! | `crm_unique` | `kind ws key-name 0x00 value` | id of the holder |
 //! | `crm_audit` | `ws audit-id` | the audit entry's JSON |
 //! | `crm_audit_by_record` | `ws record-id audit-id` | `()` |
@@ -40,8 +40,12 @@
 //!   of [`EntityKind::indexes`](crm_core::model::EntityKind::indexes) (one per element for
 //!   multi-valued fields). Bytewise key order is therefore exactly the core's sort order
 //!   (value, then id; text case-insensitive; `Null` last).
-//! * Search words are [`search::tokens_of`](crm_core::search::tokens_of), for the searchable
-//!   kinds only; soft-deleted records keep theirs (the trash is searchable too).
+//! * Search entries are of two kinds, for the searchable kinds only: one per word of
+//!   [`search::tokens_of`](crm_core::search::tokens_of), and, after the byte `0x01` (which no
+//!   word starts with), one per suffix of at least
+//!   [`MIN_SUBSTRING`](crm_core::search::MIN_SUBSTRING) chars of each contact point of
+//!   [`search::contact_points_of`](crm_core::search::contact_points_of) (email-address words
+//!   and phone digit runs). Soft-deleted records keep theirs (the trash is searchable too).
 //! * Unique values are [`Record::unique_keys`](crm_core::model::Record::unique_keys); a
 //!   soft-deleted record holds none.
 //! * Audit ids are UUIDv7, so `ws audit-id` order is time order: newest first is a reverse
@@ -106,11 +110,16 @@
 //! [`kv::admits`](crm_core::storage::kv::admits), until the page is full. A page costs what
 //! it returns plus the rows the filters skip, never the size of the table.
 //!
-//! A search first reads only word-index keys: for each query term, longest first, a prefix
-//! scan collects the distinct ids of records having a word it prefixes, giving up on the term
+//! Search implements the rule of [`crm_core::search`]: a term matches a record when it is a
+//! prefix of one of its words or, if it has at least
+//! [`MIN_SUBSTRING`](crm_core::search::MIN_SUBSTRING) chars, a substring of one of its contact
+//! points — that is, a prefix of one of the contact-point suffixes the index holds. A search
+//! first reads only search-index keys: for each query term, longest first, a prefix scan of
+//! the words (and, for a term of `MIN_SUBSTRING`+ chars, a second one of the contact-point
+//! suffixes) collects the distinct ids of the records the term matches, giving up on the term
 //! once more than [`RedbOptions::search_candidates`] turn up (a broad term narrows nothing).
-//! A match has a word for *every* term, so it lies in the set of every narrow term: the sets
-//! are intersected, and the scans stop early once few candidates remain. Then:
+//! A match matches *every* term, so it lies in the set of every narrow term: the sets are
+//! intersected, and the scans stop early once few candidates remain. Then:
 //!
 //! * if some term was narrow, the intersection holds every possible match. Up to 256 of them
 //!   are loaded, filtered with `kv::admits` (every term, every filter, soft delete) and the
@@ -121,7 +130,7 @@
 //!   checking the terms: matches are dense, so a page fills quickly.
 //!
 //! Nothing ever counts or ranks all matches; a search reads at most a bounded number of
-//! word-index keys per term, and decodes at most 256 candidates or the rows its walk meets.
+//! search-index keys per term, and decodes at most 256 candidates or the rows its walk meets.
 //!
 //! Both paths return the same rows in the same order (sort value, then id) with the same
 //! cursor semantics.

@@ -163,7 +163,7 @@ pub(crate) fn list(
     }
 }
 
-/// Below this many candidates, loading them beats scanning the words of further terms.
+/// Below this many candidates, loading them beats scanning the search keys of further terms.
 const FEW_CANDIDATES: usize = 64;
 
 /// Up to this many known candidates are loaded and sorted in memory (each costs a decode);
@@ -172,12 +172,13 @@ const FEW_CANDIDATES: usize = 64;
 const LOAD_ALL_MAX: usize = 256;
 
 /// Every record that can match the query's search terms, or `None` if the query has no
-/// terms or each of its terms is broad (more than `cap` records have a word it prefixes).
+/// terms or each of its terms is broad (more than `cap` records match it).
 ///
-/// A match must have a word starting with *each* term, so it is in the candidate set of every
-/// narrow term: the sets are intersected, longest term first (usually the most selective),
-/// and the scan stops early once few candidates remain. Only word-index keys are read here,
-/// no records.
+/// A match must match *each* term (a word it prefixes or, for a term of
+/// [`MIN_SUBSTRING`](crm_core::search::MIN_SUBSTRING)+ chars, a contact point containing it),
+/// so it is in the candidate set of every narrow term: the sets are intersected, longest term
+/// first (usually the most selective), and the scan stops early once few candidates remain.
+/// Only search-index keys are read here, no records.
 fn search_candidates_of(
     txn: &ReadTransaction,
     ws: WorkspaceId,
@@ -215,8 +216,10 @@ fn search_candidates_of(
     Ok(known)
 }
 
-/// The distinct ids having a word that starts with `term`, or `None` when there are more
-/// than `cap` of them (the query is broad).
+/// The distinct ids of the records `term` matches — having a word that starts with `term`
+/// or, if `term` has [`MIN_SUBSTRING`](crm_core::search::MIN_SUBSTRING)+ chars, a contact
+/// point containing it (a contact-point suffix starting with it) — or `None` when there are
+/// more than `cap` of them (the query is broad).
 fn candidates<T>(
     search: &T,
     kind: EntityKind,
@@ -227,27 +230,32 @@ fn candidates<T>(
 where
     T: ReadableTable<&'static [u8], ()>,
 {
-    let lower = schema::search_prefix(kind, ws, term);
-    let upper = upper_of(&lower);
+    let mut ranges = vec![schema::search_prefix(kind, ws, term)];
+    if crm_core::search::is_substring_term(term) {
+        ranges.push(schema::substring_prefix(kind, ws, term));
+    }
     let mut seen = HashSet::new();
     let mut ids = Vec::new();
-    // A record has at most a few words sharing a prefix; bound the entries read as well.
+    // A record has at most a few words or suffixes sharing a prefix; bound the entries read
+    // as well (over both ranges).
     let max_entries = cap.saturating_mul(8).max(64);
-    for (n, entry) in search
-        .range::<&[u8]>((Bound::Included(lower.as_slice()), as_slice(&upper)))?
-        .enumerate()
-    {
-        if n >= max_entries {
-            return Ok(None);
-        }
-        let (key, _) = entry?;
-        let id = schema::trailing_id(key.value())
-            .ok_or(StoreError::DanglingEntry { table: "search" })?;
-        if seen.insert(id) {
-            if ids.len() == cap {
+    let mut n = 0;
+    for lower in ranges {
+        let upper = upper_of(&lower);
+        for entry in search.range::<&[u8]>((Bound::Included(lower.as_slice()), as_slice(&upper)))? {
+            if n >= max_entries {
                 return Ok(None);
             }
-            ids.push(id);
+            n += 1;
+            let (key, _) = entry?;
+            let id = schema::trailing_id(key.value())
+                .ok_or(StoreError::DanglingEntry { table: "search" })?;
+            if seen.insert(id) {
+                if ids.len() == cap {
+                    return Ok(None);
+                }
+                ids.push(id);
+            }
         }
     }
     Ok(Some(ids))
@@ -393,4 +401,310 @@ pub(crate) fn audit(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Contact-point search on every path (narrow, mixed, broad), against the reference store,
+    //! also after contact points change and records are deleted.
+
+    use std::collections::HashSet;
+
+    use crm_core::id::{CompanyId, ContactId, WorkspaceId};
+    use crm_core::model::{
+        Company, Contact, EmailEntry, EmailKind, Entity, EntityKind, PhoneEntry, PhoneKind, Record,
+    };
+    use crm_core::query::{Cursor, Deleted, ListQuery, SearchQuery, Sort};
+    use crm_core::testkit::MemoryStore;
+    use crm_core::{Commit, Storage, Timestamp, Write};
+    use uuid::Uuid;
+
+    use crate::{RedbOptions, RedbStore};
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_micros(1_767_600_000_000_000 + secs * 1_000_000)
+    }
+
+    fn contact(ws: WorkspaceId, i: i64, first: &str, last: &str) -> Record {
+        Contact {
+            id: ContactId::generate(),
+            workspace_id: ws,
+            first_name: first.into(),
+            last_name: last.into(),
+            title: None,
+            gender: None,
+            background: None,
+            emails: Vec::new(),
+            phones: Vec::new(),
+            company_id: None,
+            company_name: None,
+            status: None,
+            tags: Vec::new(),
+            has_newsletter: false,
+            linkedin_url: None,
+            avatar: None,
+            first_seen: t(i),
+            last_seen: t(i),
+            sales_id: None,
+            created_at: t(i),
+            updated_at: t(i),
+            version: 1,
+            deleted_at: None,
+        }
+        .into_record()
+    }
+
+    fn company(ws: WorkspaceId, i: i64, name: &str, phone: Option<String>) -> Record {
+        Company {
+            id: CompanyId::generate(),
+            workspace_id: ws,
+            name: name.into(),
+            sector: None,
+            size: None,
+            website: None,
+            phone_number: phone,
+            address: None,
+            zipcode: None,
+            city: None,
+            state_abbr: None,
+            country: None,
+            linkedin_url: None,
+            description: None,
+            revenue: None,
+            tax_identifier: None,
+            context_links: Vec::new(),
+            sales_id: None,
+            created_at: t(i),
+            updated_at: t(i),
+            version: 1,
+            deleted_at: None,
+        }
+        .into_record()
+    }
+
+    fn email(address: String) -> EmailEntry {
+        EmailEntry {
+            email: address,
+            kind: EmailKind::Work,
+        }
+    }
+
+    fn phone(number: String) -> PhoneEntry {
+        PhoneEntry {
+            number,
+            kind: PhoneKind::Work,
+        }
+    }
+
+    /// The next version of a record, changed by `f`.
+    fn bumped(r: &Record, f: impl FnOnce(&mut Record)) -> Record {
+        let mut r = r.clone();
+        let mut meta = r.meta();
+        meta.version += 1;
+        meta.updated_at = meta.updated_at.plus(std::time::Duration::from_secs(1));
+        r.set_meta(meta);
+        f(&mut r);
+        r
+    }
+
+    async fn walk(s: &dyn Storage, ws: WorkspaceId, kind: EntityKind, q: &ListQuery) -> Vec<Uuid> {
+        let mut q = q.clone();
+        let mut out = Vec::new();
+        for _ in 0..10_000 {
+            let page = s.list(ws, kind, &q).await.unwrap();
+            out.extend(page.iter().map(Record::id));
+            match page.last() {
+                Some(last) if page.len() == q.limit => {
+                    q.after = Some(Cursor {
+                        field: q.sort.field.clone(),
+                        direction: q.sort.direction,
+                        value: last.field(&q.sort.field),
+                        id: last.id(),
+                    });
+                }
+                _ => return out,
+            }
+        }
+        panic!("the walk does not end");
+    }
+
+    const QUERIES: [&str; 22] = [
+        "mith",
+        "cme",
+        "mi",
+        "smi",
+        "ohn",
+        "ith cme",
+        "lobex",
+        "nitech",
+        "test",
+        "est",
+        "555",
+        "5550",
+        "0199",
+        "2055",
+        "7946",
+        "946",
+        "46",
+        "john mith",
+        "jo 555",
+        "zzz",
+        "5559",
+        "ex",
+    ];
+
+    async fn assert_same(model: &MemoryStore, stores: &[RedbStore], ws: WorkspaceId) -> usize {
+        let mut found = 0;
+        for q in QUERIES {
+            for (kind, sort) in [
+                (EntityKind::Contact, Sort::asc("last_name")),
+                (EntityKind::Contact, Sort::desc("created_at")),
+                (EntityKind::Company, Sort::asc("name")),
+            ] {
+                for deleted in [Deleted::Exclude, Deleted::Include] {
+                    let query = ListQuery {
+                        search: Some(SearchQuery {
+                            terms: crm_core::search::query_terms(q),
+                        }),
+                        deleted,
+                        ..ListQuery::new(sort.clone(), 7)
+                    };
+                    let want = walk(model, ws, kind, &query).await;
+                    found += want.len();
+                    let set: HashSet<_> = want.iter().collect();
+                    assert_eq!(set.len(), want.len());
+                    for s in stores {
+                        let got = walk(s, ws, kind, &query).await;
+                        assert_eq!(got, want, "{q} {kind:?} {sort:?} {deleted:?}");
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn contact_points_match_inside_on_every_path() {
+        let dir = tempfile::tempdir().unwrap();
+        // Default cap: narrow terms; 20: some narrow, some broad; 2: nearly all broad.
+        let stores: Vec<RedbStore> = [5_000, 20, 2]
+            .into_iter()
+            .map(|cap| {
+                RedbStore::open_with(
+                    dir.path().join(format!("s{cap}.redb")),
+                    RedbOptions {
+                        search_candidates: cap,
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+            })
+            .collect();
+        let model = MemoryStore::new();
+        let ws = WorkspaceId::generate();
+        let other = WorkspaceId::generate();
+        let all = |c: Commit| {
+            let (model, stores) = (&model, &stores);
+            async move {
+                model.commit(c.clone()).await.unwrap();
+                for s in stores {
+                    s.commit(c.clone()).await.unwrap();
+                }
+            }
+        };
+        let firsts = ["John", "Joanna", "Smitty", "Ann", "Bob"];
+        let lasts = ["Smith", "Smithers", "Acme", "Jones"];
+        let domains = ["acme", "globex", "initech", "mi"];
+        let mut records = Vec::new();
+        for i in 0..120_i64 {
+            let n = i as usize;
+            let mut r = contact(ws, i, firsts[n % 5], lasts[n % 4]);
+            if let Record::Contact(c) = &mut r {
+                if !n.is_multiple_of(3) {
+                    c.emails.push(email(format!(
+                        "{}.{}{i}@{}.test",
+                        firsts[n % 5],
+                        lasts[(n / 5) % 4],
+                        domains[n % 4]
+                    )));
+                }
+                if n.is_multiple_of(2) {
+                    c.phones
+                        .push(phone(format!("+1 (520) 555-{:04}", (n * 37) % 10_000)));
+                }
+            }
+            records.push(r);
+        }
+        for i in 0..60_i64 {
+            let n = i as usize;
+            let name = ["Acme Rockets", "Globex", "Smith & Co"][n % 3];
+            let number = (!n.is_multiple_of(3)).then(|| format!("+44 20 7946 {:04}", n * 13));
+            records.push(company(ws, i, name, number));
+        }
+        for chunk in records.chunks(16) {
+            all(Commit {
+                workspace_id: ws,
+                writes: chunk.iter().cloned().map(Write::Insert).collect(),
+                audit: Vec::new(),
+            })
+            .await;
+        }
+        // Noise in another workspace, which no search of `ws` may show.
+        let mut noise = contact(other, 0, "John", "Smith");
+        if let Record::Contact(c) = &mut noise {
+            c.emails.push(email("john.smith@acme.test".into()));
+        }
+        all(Commit {
+            workspace_id: other,
+            writes: vec![Write::Insert(noise)],
+            audit: Vec::new(),
+        })
+        .await;
+        let before = assert_same(&model, &stores, ws).await;
+        assert!(before > 1_000, "the queries are not degenerate ({before})");
+
+        // New contact points, lost ones, soft and hard deletes: the old suffix entries go.
+        let mut writes = Vec::new();
+        for (n, r) in records.iter().enumerate() {
+            let next = match n % 5 {
+                0 => bumped(r, |r| match r {
+                    Record::Contact(c) => {
+                        c.emails = vec![email(format!("new.mail{n}@smithco.test"))];
+                        c.phones.clear();
+                    }
+                    Record::Company(c) => c.phone_number = Some("555 0199".into()),
+                    _ => unreachable!(),
+                }),
+                1 => bumped(r, |r| {
+                    let mut m = r.meta();
+                    m.deleted_at = Some(m.updated_at);
+                    r.set_meta(m);
+                }),
+                2 => {
+                    writes.push(Write::Delete {
+                        kind: r.kind(),
+                        id: r.id(),
+                        expected_version: 1,
+                    });
+                    continue;
+                }
+                _ => continue,
+            };
+            writes.push(Write::Update {
+                record: next,
+                expected_version: 1,
+            });
+        }
+        all(Commit {
+            workspace_id: ws,
+            writes,
+            audit: Vec::new(),
+        })
+        .await;
+        let after = assert_same(&model, &stores, ws).await;
+        assert!(after > 500, "the queries are not degenerate ({after})");
+        for s in &stores {
+            s.close().await.unwrap();
+        }
+    }
 }

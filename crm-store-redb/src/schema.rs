@@ -12,7 +12,7 @@ use redb::TableDefinition;
 use uuid::Uuid;
 
 /// Format version of the file layout (kept in the `crm_meta` table); bumped on every incompatible change of the layout.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 /// `&str -> u64`: [`FORMAT_KEY`] and [`BATCH_SEQ_KEY`].
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("crm_meta");
@@ -27,7 +27,9 @@ pub const BATCH_SEQ_KEY: &str = "batch_seq";
 pub const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_records");
 /// `[kind][workspace][index no][kv::index_keys suffix] -> ()`.
 pub const INDEXES: TableDefinition<&[u8], ()> = TableDefinition::new("crm_indexes");
-/// `[kind][workspace][token][0x00][id] -> ()`.
+/// `[kind][workspace][word][0x00][id] -> ()` and
+/// `[kind][workspace][`[`SUBSTRING_MARKER`]`][contact-point suffix][0x00][id] -> ()`: see
+/// [`search_entries`].
 pub const SEARCH: TableDefinition<&[u8], ()> = TableDefinition::new("crm_search");
 /// `[kind][workspace][key name][0x00][value] -> id`.
 pub const UNIQUE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_unique");
@@ -70,31 +72,76 @@ pub fn index_entries(ws: WorkspaceId, record: &crm_core::model::Record) -> Vec<V
         .collect()
 }
 
-/// Prefix of the [`SEARCH`] keys of tokens starting with `term`.
+/// First byte of the [`SEARCH`] keys of contact-point suffixes, right after
+/// `[kind][workspace]`. No word starts with it (words are runs of letters and digits; 0x01 is
+/// neither, nor the first byte of any multi-byte UTF-8 char), so the two key namespaces never
+/// overlap.
+pub const SUBSTRING_MARKER: u8 = 0x01;
+
+/// Prefix of the [`SEARCH`] keys of words starting with `term`.
 pub fn search_prefix(kind: EntityKind, ws: WorkspaceId, term: &str) -> Vec<u8> {
     let mut k = kind_ws(kind, ws);
     k.extend_from_slice(term.as_bytes());
     k
 }
 
-/// The [`SEARCH`] keys of a record: one per word of [`crm_core::search::tokens_of`], for the
-/// searchable kinds only. Words never contain NUL (they are runs of letters and digits, or a
-/// lowercased email address); one that did would be skipped rather than break the layout.
+/// Prefix of the [`SEARCH`] keys of contact-point suffixes starting with `term`: their records
+/// are those having a contact point that contains `term`, when `term` has at least
+/// [`MIN_SUBSTRING`](crm_core::search::MIN_SUBSTRING) chars.
+pub fn substring_prefix(kind: EntityKind, ws: WorkspaceId, term: &str) -> Vec<u8> {
+    let mut k = kind_ws(kind, ws);
+    k.push(SUBSTRING_MARKER);
+    k.extend_from_slice(term.as_bytes());
+    k
+}
+
+/// The [`SEARCH`] keys of a record, for the searchable kinds only:
+///
+/// * one [`search_prefix`] key per word of [`crm_core::search::tokens_of`], so that "`term` is
+///   a prefix of a word" is a range scan;
+/// * one [`substring_prefix`] key per suffix of at least
+///   [`MIN_SUBSTRING`](crm_core::search::MIN_SUBSTRING) chars of each contact point of
+///   [`crm_core::search::contact_points_of`] (so at most `MAX_WORD - MIN_SUBSTRING + 1` per
+///   point), so that "`term` of at least `MIN_SUBSTRING` chars is a substring of a contact
+///   point" — that is, a prefix of one of its suffixes — is a range scan too.
+///
+/// Both end with `0x00` and the record id. Words and points never contain NUL nor start with
+/// [`SUBSTRING_MARKER`] (they are runs of letters and digits); one that did would be skipped
+/// rather than break the layout.
 pub fn search_entries(ws: WorkspaceId, record: &crm_core::model::Record) -> Vec<Vec<u8>> {
     let kind = record.kind();
     if !kind.searchable() {
         return Vec::new();
     }
-    crm_core::search::tokens_of(record)
-        .into_iter()
-        .filter(|t| !t.is_empty() && !t.as_bytes().contains(&0))
-        .map(|t| {
-            let mut k = search_prefix(kind, ws, &t);
-            k.push(0);
-            k.extend_from_slice(record.id().as_bytes());
-            k
-        })
-        .collect()
+    let fits = |t: &String| {
+        !t.is_empty() && !t.as_bytes().contains(&0) && !t.starts_with(char::from(SUBSTRING_MARKER))
+    };
+    let entry = |mut k: Vec<u8>| {
+        k.push(0);
+        k.extend_from_slice(record.id().as_bytes());
+        k
+    };
+    let mut out: Vec<Vec<u8>> = crm_core::search::tokens_of(record)
+        .iter()
+        .filter(|t| fits(t))
+        .map(|t| entry(search_prefix(kind, ws, t)))
+        .collect();
+    for point in crm_core::search::contact_points_of(record)
+        .iter()
+        .filter(|p| fits(p))
+    {
+        for (start, _) in point.char_indices() {
+            let suffix = &point[start..];
+            if !crm_core::search::is_substring_term(suffix) {
+                break;
+            }
+            out.push(entry(substring_prefix(kind, ws, suffix)));
+        }
+    }
+    // Two points may share a suffix (`john` in `john` and `ajohn`): one key each.
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// Key of a unique value in [`UNIQUE`].
@@ -144,5 +191,73 @@ mod tests {
         assert_eq!(trailing_id(&[1, 2]), None);
         let a = audit_by_record_key(ws, id, Uuid::nil());
         assert_eq!(trailing_id(&a), Some(Uuid::nil()));
+    }
+
+    #[test]
+    fn search_entries_hold_words_and_contact_point_suffixes() {
+        use crm_core::id::CompanyId;
+        use crm_core::model::{Company, Entity};
+
+        let ws = WorkspaceId::generate();
+        let record = Company {
+            id: CompanyId::generate(),
+            workspace_id: ws,
+            name: "Acme".into(),
+            sector: None,
+            size: None,
+            website: None,
+            phone_number: Some("+1 (520) 555-0199".into()),
+            address: None,
+            zipcode: None,
+            city: None,
+            state_abbr: None,
+            country: None,
+            linkedin_url: None,
+            description: None,
+            revenue: None,
+            tax_identifier: None,
+            context_links: Vec::new(),
+            sales_id: None,
+            created_at: crm_core::Timestamp::EPOCH,
+            updated_at: crm_core::Timestamp::EPOCH,
+            version: 1,
+            deleted_at: None,
+        }
+        .into_record();
+        let base = kind_ws(EntityKind::Company, ws);
+        let (mut words, mut suffixes) = (Vec::new(), Vec::new());
+        for k in search_entries(ws, &record) {
+            assert!(k.starts_with(&base));
+            assert_eq!(trailing_id(&k), Some(record.id()));
+            let (text, nul) = (&k[base.len()..k.len() - 17], k[k.len() - 17]);
+            assert_eq!(nul, 0);
+            match text.split_first() {
+                Some((&SUBSTRING_MARKER, rest)) => {
+                    suffixes.push(String::from_utf8(rest.to_vec()).unwrap());
+                }
+                _ => words.push(String::from_utf8(text.to_vec()).unwrap()),
+            }
+        }
+        words.sort_unstable();
+        assert_eq!(words, ["0199", "1", "15205550199", "520", "555", "acme"]);
+        suffixes.sort_unstable_by_key(|s| std::cmp::Reverse(s.len()));
+        assert_eq!(
+            suffixes,
+            [
+                "15205550199",
+                "5205550199",
+                "205550199",
+                "05550199",
+                "5550199",
+                "550199",
+                "50199",
+                "0199",
+                "199"
+            ]
+        );
+        assert!(
+            substring_prefix(EntityKind::Company, ws, "199")
+                .starts_with(&[base.as_slice(), &[SUBSTRING_MARKER]].concat())
+        );
     }
 }

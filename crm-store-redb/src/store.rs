@@ -36,7 +36,7 @@ pub struct RedbOptions {
     /// Most commits waiting for the writer; further callers wait (asynchronously) for room.
     /// Default 4096.
     pub queue_capacity: usize,
-    /// A search collects at most this many candidate records from the word index before it
+    /// A search collects at most this many candidate records from the search index before it
     /// switches to walking the sort index (a broad query, see the
     /// [crate docs](crate#lists-and-search)). Default 5,000.
     pub search_candidates: usize,

@@ -213,6 +213,14 @@ impl Entity for Company {
             tokenize_into(f, out);
         }
     }
+    fn contact_points(&self, out: &mut Vec<String>) {
+        if let Some(p) = &self.phone_number {
+            let digits = crate::search::phone_digits(p);
+            if !digits.is_empty() {
+                out.push(digits);
+            }
+        }
+    }
     fn label(&self) -> String {
         self.name.clone()
     }

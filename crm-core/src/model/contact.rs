@@ -290,17 +290,21 @@ impl Entity for Contact {
         }
         for e in &self.emails {
             tokenize_into(&e.email, out);
-            // The whole address too, so "jane@acme" style queries work as one term's prefix.
-            out.push(
-                e.email
-                    .to_lowercase()
-                    .chars()
-                    .take(crate::search::MAX_WORD)
-                    .collect(),
-            );
         }
         for p in &self.phones {
             phone_tokens_into(&p.number, out);
+        }
+    }
+    fn contact_points(&self, out: &mut Vec<String>) {
+        use crate::search::{phone_digits, tokenize_into};
+        for e in &self.emails {
+            tokenize_into(&e.email, out);
+        }
+        for p in &self.phones {
+            let digits = phone_digits(&p.number);
+            if !digits.is_empty() {
+                out.push(digits);
+            }
         }
     }
     fn label(&self) -> String {

@@ -371,8 +371,13 @@ pub trait Entity: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + '
     fn set_meta(&mut self, meta: Meta);
     /// Value of a filterable/sortable field (see [`EntityKind::fields`]); `Null` if unknown.
     fn field(&self, name: &str) -> Value;
-    /// Appends the words the record is found by (see [`crate::search`]).
+    /// Appends the words the record is found by: a query term matches one when it is a
+    /// prefix of it (see [`crate::search`]).
     fn search_words(&self, _out: &mut Vec<String>) {}
+    /// Appends the record's contact points: normalized email-address words and phone digit
+    /// runs, which a query term of at least [`crate::search::MIN_SUBSTRING`] chars also
+    /// matches anywhere inside (see [`crate::search`]). None by default.
+    fn contact_points(&self, _out: &mut Vec<String>) {}
     /// Values that must be unique in the workspace, as (constraint name, normalized value).
     fn unique_keys(&self) -> Vec<(&'static str, String)> {
         Vec::new()
@@ -426,6 +431,10 @@ macro_rules! records {
             /// Appends the words the record is found by.
             pub fn search_words(&self, out: &mut Vec<String>) {
                 match self { $(Record::$variant(r) => r.search_words(out),)* }
+            }
+            /// Appends the contact points the record is found by (substring-matched).
+            pub fn contact_points(&self, out: &mut Vec<String>) {
+                match self { $(Record::$variant(r) => r.contact_points(out),)* }
             }
             /// Values that must be unique in the workspace (none while soft deleted: a
             /// deleted tag's name can be reused; restoring it then checks again).

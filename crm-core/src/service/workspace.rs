@@ -101,7 +101,8 @@ impl Crm {
             .ok_or_else(|| Error::not_found(EntityKind::Workspace))
     }
 
-    /// Searches companies, contacts and deals at once (word prefixes, DESIGN §9), up to
+    /// Searches companies, contacts and deals at once (word prefixes, and substrings of emails
+    /// and phone numbers: see [`crate::search`]), up to
     /// `limit` of each (1..=100), with the same permissions as every read.
     ///
     /// # Errors

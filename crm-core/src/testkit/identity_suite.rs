@@ -51,6 +51,8 @@ pub const EXTERNAL_SECRET: &[u8] = b"better-auth-shared-secret-0123456789";
 /// A workspace with an admin and a sales user, both with passwords.
 pub struct IdWorld {
     pub id: Identity,
+    /// A second instance (own `Crm`, own caches) on the fixture's peer storage.
+    pub peer: Identity,
     pub crm: Crm,
     pub clock: ManualClock,
     pub delivery: Arc<CollectingDelivery>,
@@ -117,6 +119,8 @@ pub async fn id_world(f: &Fixture) -> IdWorld {
             audience: None,
         },
     );
+    let peer_crm = Crm::with_clock(f.peer(), CrmConfig::default(), Arc::new(clock.clone()));
+    let peer = Identity::new(peer_crm, config.clone(), delivery.clone()).unwrap();
     let id = Identity::new(crm.clone(), config, delivery.clone()).unwrap();
     let admin = crm.actor(ws.id, tokens.user.id).await.unwrap();
     let sales = crm
@@ -136,6 +140,7 @@ pub async fn id_world(f: &Fixture) -> IdWorld {
         .unwrap();
     IdWorld {
         id,
+        peer,
         crm,
         clock,
         delivery,
@@ -263,11 +268,13 @@ pub async fn reuse_inside_grace_converges(f: Fixture) {
             .await
             .unwrap();
     w.clock.advance(Duration::from_secs(5));
-    // A second tab presenting the old token inside the grace window gets the same current token.
-    let again =
-        w.id.refresh(t0.refresh_token.expose(), &client())
-            .await
-            .unwrap();
+    // A second tab presenting the old token inside the grace window gets the same current
+    // token, even through another instance.
+    let again = w
+        .peer
+        .refresh(t0.refresh_token.expose(), &client())
+        .await
+        .unwrap();
     assert_eq!(again.refresh_token, t1.refresh_token, "no new branch");
     // Even after the session moved on once more, the old token converges on the newest one.
     let t2 =
@@ -322,8 +329,8 @@ pub async fn concurrent_refreshes_get_one_child(f: Fixture) {
     let w = id_world(&f).await;
     let t0 = login_sales(&w).await;
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..20 {
-        let id = w.id.clone();
+    for i in 0..20 {
+        let id = if i % 2 == 0 { &w.id } else { &w.peer }.clone();
         let token = t0.refresh_token.expose().to_string();
         set.spawn(async move { id.refresh(&token, &client()).await });
     }

@@ -31,9 +31,16 @@ use crate::Storage;
 
 /// A fresh store for one test, plus whatever must live as long as it (a temp dir, a
 /// database handle to drop afterwards).
+///
+/// A backend that several processes can share (a database server) also passes a *peer*: a
+/// second, independent handle on the same data (its own connection pool). The concurrency
+/// tests then run half of their racing calls through a second `Crm`/`Identity` instance
+/// built on the peer — two instances of the host application on one database — and must
+/// reach the same outcomes as with one.
 pub struct Fixture {
     /// The store under test.
     pub storage: Arc<dyn Storage>,
+    peer: Option<Arc<dyn Storage>>,
     _guard: Box<dyn Any + Send + Sync>,
 }
 
@@ -42,6 +49,7 @@ impl Fixture {
     pub fn new(storage: Arc<dyn Storage>) -> Self {
         Fixture {
             storage,
+            peer: None,
             _guard: Box::new(()),
         }
     }
@@ -50,8 +58,28 @@ impl Fixture {
     pub fn with_guard(storage: Arc<dyn Storage>, guard: impl Any + Send + Sync) -> Self {
         Fixture {
             storage,
+            peer: None,
             _guard: Box::new(guard),
         }
+    }
+
+    /// A fixture whose data is also reachable through `peer`, an independent handle on the
+    /// same database (see the type's docs).
+    pub fn with_peer(
+        storage: Arc<dyn Storage>,
+        peer: Arc<dyn Storage>,
+        guard: impl Any + Send + Sync,
+    ) -> Self {
+        Fixture {
+            storage,
+            peer: Some(peer),
+            _guard: Box::new(guard),
+        }
+    }
+
+    /// The peer handle, or the store itself when the backend has none.
+    pub fn peer(&self) -> Arc<dyn Storage> {
+        self.peer.clone().unwrap_or_else(|| self.storage.clone())
     }
 }
 

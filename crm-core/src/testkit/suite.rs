@@ -20,6 +20,8 @@ use crate::{Actor, Crm, CrmConfig};
 /// A workspace with one user of each role.
 pub struct World {
     pub crm: Crm,
+    /// A second instance on the fixture's peer storage (the same data).
+    pub peer: Crm,
     pub clock: ManualClock,
     pub admin: Actor,
     pub manager: Actor,
@@ -46,10 +48,11 @@ pub async fn world(f: &Fixture) -> World {
         CrmConfig::default(),
         Arc::new(clock.clone()),
     );
-    world_on(crm, clock, "Acme").await
+    let peer = Crm::with_clock(f.peer(), CrmConfig::default(), Arc::new(clock.clone()));
+    world_on(crm, peer, clock, "Acme").await
 }
 
-async fn world_on(crm: Crm, clock: ManualClock, name: &str) -> World {
+async fn world_on(crm: Crm, peer: Crm, clock: ManualClock, name: &str) -> World {
     let (ws, admin) = crm
         .bootstrap(
             name,
@@ -77,6 +80,7 @@ async fn world_on(crm: Crm, clock: ManualClock, name: &str) -> World {
         sales2: mk(format!("sales2@{d}.test"), Role::Sales).await,
         reader: mk(format!("reader@{d}.test"), Role::ReadOnly).await,
         crm,
+        peer,
         clock,
         admin,
     }
@@ -583,7 +587,7 @@ pub async fn validation_reports_every_field_and_writes_nothing(f: Fixture) {
 
 pub async fn unknown_and_foreign_ids_are_not_found(f: Fixture) {
     let w = world(&f).await;
-    let other = world_on(w.crm.clone(), w.clock.clone(), "Other").await;
+    let other = world_on(w.crm.clone(), w.peer.clone(), w.clock.clone(), "Other").await;
     let theirs = w
         .crm
         .contacts()
@@ -717,7 +721,8 @@ pub async fn concurrent_updates_exactly_one_wins(f: Fixture) {
         .unwrap();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..16 {
-        let crm = w.crm.clone();
+        // Half through each instance (the same one unless the backend has a peer).
+        let crm = if i % 2 == 0 { &w.crm } else { &w.peer }.clone();
         let actor = w.sales.clone();
         set.spawn(async move {
             crm.contacts()
@@ -1135,7 +1140,7 @@ pub async fn tasks_are_own_only_for_sales_and_read_only(f: Fixture) {
 
 pub async fn workspaces_are_isolated(f: Fixture) {
     let a = world(&f).await;
-    let b = world_on(a.crm.clone(), a.clock.clone(), "Beta").await;
+    let b = world_on(a.crm.clone(), a.peer.clone(), a.clock.clone(), "Beta").await;
     let ca = a
         .crm
         .contacts()
@@ -1528,9 +1533,29 @@ pub async fn search_matches_word_prefixes(f: Fixture) {
         HashSet::from([john.id]),
         "phone digits"
     );
+    assert_eq!(
+        ids(all_contacts(&w, a, q("mith")).await),
+        HashSet::from([john.id]),
+        "inside an email address (john.smith@), never inside a name (Smithers)"
+    );
     assert!(
-        all_contacts(&w, a, q("mith")).await.is_empty(),
-        "prefixes only, not infixes"
+        all_contacts(&w, a, q("mi")).await.is_empty(),
+        "two chars match word prefixes only, not inside emails"
+    );
+    assert_eq!(
+        ids(all_contacts(&w, a, q("cme")).await),
+        HashSet::from([john.id]),
+        "inside the email domain"
+    );
+    assert!(
+        w.crm
+            .companies()
+            .list(a, &q("cme"))
+            .await
+            .unwrap()
+            .data
+            .is_empty(),
+        "company names are prefix-only"
     );
     assert!(
         all_contacts(&w, a, q("johnny")).await.is_empty(),
@@ -1538,16 +1563,14 @@ pub async fn search_matches_word_prefixes(f: Fixture) {
     );
     let companies = w.crm.companies().list(a, &q("tucs")).await.unwrap().data;
     assert_eq!(companies.len(), 1);
-    assert_eq!(
-        w.crm
-            .companies()
-            .list(a, &q("5550199"))
-            .await
-            .unwrap()
-            .data
-            .len(),
-        1
-    );
+    for digits in ["5550199", "0199"] {
+        let found = w.crm.companies().list(a, &q(digits)).await.unwrap().data;
+        assert_eq!(
+            found.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [acme.id],
+            "digits inside the phone number: {digits}"
+        );
+    }
     let deals = w.crm.deals().list(a, &q("annual")).await.unwrap().data;
     assert_eq!(deals.len(), 1);
     let all = w.crm.search(&w.reader, "rock", 5).await.unwrap();
@@ -2467,10 +2490,11 @@ pub async fn concurrent_demotions_keep_an_admin(f: Fixture) {
     let second = crm.actor(m.workspace_id, m.id).await.unwrap();
     let first = crm.users().get(&w.admin, w.admin.user_id()).await.unwrap();
     for _ in 0..3 {
-        let users = crm.users();
+        // The two admins act through two instances (one, unless the backend has a peer).
+        let (users, peer_users) = (crm.users(), w.peer.users());
         let (a, b) = tokio::join!(
             users.set_role(&w.admin, m.id, m.version, Role::Sales),
-            users.set_role(&second, first.id, first.version, Role::Sales),
+            peer_users.set_role(&second, first.id, first.version, Role::Sales),
         );
         let oks = [a.is_ok(), b.is_ok()].iter().filter(|x| **x).count();
         let admins = crm

@@ -34,7 +34,8 @@
 //!    `crm.tasks().complete(..)` marks one done.
 //! 6. **A note.** A note on a contact moves the contact's `last_seen` forward and sets its
 //!    status — in the same commit as the note.
-//! 7. **Search.** [`Crm::search`] matches word prefixes across companies, contacts and deals.
+//! 7. **Search.** [`Crm::search`] matches word prefixes (and substrings of emails and phone
+//!    numbers) across companies, contacts and deals.
 //! 8. **A filtered list.** Lists take filters, a sort and a page size through
 //!    [`ListParams`], and page by cursor (`next_cursor`).
 //! 9. **Errors.** Every error has a stable code and a user-facing message
@@ -374,7 +375,7 @@ async fn run(data_dir: &Path, out: &mut impl Write) -> AnyResult<()> {
         grace.version
     )?;
 
-    // 7. Search: word prefixes across companies, contacts and deals.
+    // 7. Search: word prefixes (and email/phone substrings) across companies, contacts, deals.
     let found = crm.search(&actor, "glob", 10).await?;
     writeln!(out, "7. Search \"glob\"")?;
     let labels = |names: Vec<String>| {
