@@ -1,0 +1,337 @@
+//! # crm-store-postgres
+//!
+//! PostgreSQL storage for [`crm_core`] on [sqlx](https://docs.rs/sqlx): the backend for hosts
+//! that outgrow one machine — several stateless instances of the host application sharing
+//! one database. [`PgStore`] implements [`crm_core::Storage`] and passes the same conformance
+//! suite as every other backend.
+//!
+//! ```no_run
+//! # async fn demo() -> crm_core::Result<()> {
+//! use std::sync::Arc;
+//! use crm_core::{Crm, CrmConfig, Storage};
+//! use crm_store_postgres::{PgOptions, PgStore};
+//!
+//! // Connects, then applies the embedded migrations (idempotent).
+//! let options = PgOptions::new("postgres://crm@db.internal/crm?sslmode=verify-full")
+//!     .max_connections(20);
+//! let storage: Arc<dyn Storage> = Arc::new(PgStore::connect(options).await?);
+//! let crm = Crm::new(storage, CrmConfig::default());
+//! # let _ = crm;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Schema
+//!
+//! Created by the embedded [migrations](migrate), applied on connect (or by
+//! [`PgStore::migrate`] when [`PgOptions::migrate_on_connect`] is off). One table per record
+//! kind (`crm_contact`, `crm_deal`, ...), each row holding:
+//!
+//! | column | content |
+//! |---|---|
+//! | `workspace_id`, `id` | the primary key: every index starts with the workspace |
+//! | `version`, `deleted` | optimistic concurrency; soft delete |
+//! | `data` | the record as `jsonb` (the source of truth; hosts may query it for reports) |
+//! | `k_<field>` | each filterable/sortable field as an order-preserving `bytea` key ([`kv::encode_value`](crm_core::storage::kv::encode_value)): comparisons and sorts follow the core's rules exactly (text case-insensitive, `NULL` last) |
+//! | `m_<field>` | multi-valued fields (contact tags, deal contacts) as `uuid[]`, GIN-indexed |
+//! | `words` | search words ([`tokens_of`](crm_core::search::tokens_of)) as a `tsvector`, GIN-indexed, matched as prefixes |
+//! | `points` | contact points ([`contact_points_of`](crm_core::search::contact_points_of)) as text, `pg_trgm` GIN-indexed, matched as substrings |
+//!
+//! B-tree indexes `(workspace_id, k_<equality fields>..., k_<sort field>, id)` cover every
+//! index of [`EntityKind::indexes`](crm_core::model::EntityKind::indexes) — every sortable
+//! field, the common filtered lists — plus the task list's `(completed, due_date)` and
+//! `(owner_id, completed, due_date)`. Lists are keyset range scans: `ORDER BY k_<sort>, id`
+//! with the cursor as a row comparison, so page 1,000 costs what page 1 costs. `crm_unique`
+//! holds unique values (user emails, tag names, token hashes) under a primary key, and
+//! `crm_audit` the audit log keyed by its time-ordered ids.
+//!
+//! ## Transactions and concurrency
+//!
+//! Every [`Commit`](crm_core::Commit) is one transaction; see [`write`] for the locking that
+//! keeps each assertion true until commit under any number of connections and instances. A
+//! lost race surfaces as `VersionConflict` (the core re-reads and retries where the
+//! operation allows) or `Duplicate`, never as a partial write.
+//!
+//! ## Failures
+//!
+//! See [`PgStoreError`] for how driver errors map to the coded E3xxx kinds. The pool tests
+//! each connection before handing it out, so after the database restarts or connections are
+//! terminated, the calls in flight fail with `StorageUnavailable` and later calls reconnect
+//! by themselves.
+
+pub mod error;
+pub mod migrate;
+mod read;
+pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod write;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::id::WorkspaceId;
+use crm_core::model::{EntityKind, Record};
+use crm_core::query::ListQuery;
+use crm_core::{Commit, Result, Storage};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use uuid::Uuid;
+
+pub use error::PgStoreError;
+
+/// Connection and pool settings. Build with [`PgOptions::new`] and the setters.
+///
+/// TLS follows the URL's `sslmode` (`disable`, `prefer` — the default —, `require`,
+/// `verify-ca`, `verify-full`) and `sslrootcert`; the server certificate is checked against
+/// the Mozilla root store unless a root certificate is given.
+#[derive(Clone)]
+pub struct PgOptions {
+    url: String,
+    max_connections: u32,
+    min_connections: u32,
+    acquire_timeout: Duration,
+    idle_timeout: Option<Duration>,
+    statement_timeout: Option<Duration>,
+    migrate_on_connect: bool,
+    application_name: String,
+}
+
+impl fmt::Debug for PgOptions {
+    // The URL may carry a password: never print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &"<redacted>")
+            .field("max_connections", &self.max_connections)
+            .field("min_connections", &self.min_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("migrate_on_connect", &self.migrate_on_connect)
+            .field("application_name", &self.application_name)
+            .finish()
+    }
+}
+
+impl PgOptions {
+    /// Settings for the database at `url` (`postgres://user:password@host:port/db?sslmode=...`),
+    /// with defaults: 10 connections at most, none kept open when idle, 5 s to acquire a
+    /// connection, 30 s statement timeout, migrations applied on connect.
+    pub fn new(url: impl Into<String>) -> Self {
+        PgOptions {
+            url: url.into(),
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(5),
+            idle_timeout: Some(Duration::from_secs(600)),
+            statement_timeout: Some(Duration::from_secs(30)),
+            migrate_on_connect: true,
+            application_name: "crm".into(),
+        }
+    }
+
+    /// Most connections the pool opens (default 10). Several instances share the server's
+    /// `max_connections`: keep their sum below it.
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Connections kept open even when idle (default 0).
+    pub fn min_connections(mut self, n: u32) -> Self {
+        self.min_connections = n;
+        self
+    }
+
+    /// How long a call waits for a free connection before failing with
+    /// `StorageUnavailable` (default 5 s).
+    pub fn acquire_timeout(mut self, d: Duration) -> Self {
+        self.acquire_timeout = d;
+        self
+    }
+
+    /// Idle connections above the minimum are closed after this long (default 10 min).
+    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+
+    /// Server-side limit on any one statement (PostgreSQL's `statement_timeout`, default
+    /// 30 s; `None` for the server's setting). A statement cut off fails with `Busy`.
+    pub fn statement_timeout(mut self, d: Option<Duration>) -> Self {
+        self.statement_timeout = d;
+        self
+    }
+
+    /// Whether [`PgStore::connect`] applies the embedded migrations (default `true`).
+    pub fn migrate_on_connect(mut self, yes: bool) -> Self {
+        self.migrate_on_connect = yes;
+        self
+    }
+
+    /// The `application_name` connections report (default `crm`), shown in
+    /// `pg_stat_activity`.
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = name.into();
+        self
+    }
+
+    fn connect_options(&self) -> std::result::Result<PgConnectOptions, PgStoreError> {
+        let mut opts = PgConnectOptions::from_str(&self.url).map_err(PgStoreError::InvalidUrl)?;
+        opts = opts.application_name(&self.application_name);
+        if let Some(t) = self.statement_timeout {
+            opts = opts.options([("statement_timeout", format!("{}ms", t.as_millis()))]);
+        }
+        Ok(opts)
+    }
+}
+
+/// A [`crm_core::Storage`] on PostgreSQL. Cheap to clone (the pool is shared); see the
+/// [crate docs](crate).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: sqlx::PgPool,
+    connect: PgConnectOptions,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("connections", &self.pool.size())
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects (checking that the database answers) and, unless turned off, applies the
+    /// embedded migrations.
+    ///
+    /// # Errors
+    /// `StorageUnavailable` if the database cannot be reached within the acquire timeout;
+    /// `StorageFailure` for an invalid URL or a failed migration.
+    pub async fn connect(options: PgOptions) -> Result<Self> {
+        let connect = options.connect_options()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .min_connections(options.min_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .idle_timeout(options.idle_timeout)
+            .test_before_acquire(true)
+            .connect_with(connect.clone())
+            .await
+            .map_err(PgStoreError::from)?;
+        let store = PgStore { pool, connect };
+        if options.migrate_on_connect {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies the embedded migrations not yet applied (see [`migrate`]). Idempotent and
+    /// safe to run from several instances at once.
+    ///
+    /// # Errors
+    /// `StorageFailure` if a migration fails (its transaction is rolled back) or the
+    /// database was migrated by a newer release; `StorageUnavailable` if unreachable.
+    pub async fn migrate(&self) -> Result<()> {
+        migrate::run(&self.connect)
+            .await
+            .map_err(|e| PgStoreError::from(e).into())
+    }
+
+    /// The connection pool, for hosts that want to run their own queries (reports over the
+    /// `data` columns, say) on the same connections.
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+
+    /// Closes every connection; calls made afterwards fail with `StorageUnavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Storage for PgStore {
+    async fn get(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        id: Uuid,
+    ) -> Result<Option<Record>> {
+        read::get(&self.pool, workspace.uuid(), kind, id).await
+    }
+
+    async fn get_many(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>> {
+        read::get_many(&self.pool, workspace.uuid(), kind, ids).await
+    }
+
+    async fn list(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        query: &ListQuery,
+    ) -> Result<Vec<Record>> {
+        read::list(&self.pool, workspace.uuid(), kind, query).await
+    }
+
+    async fn find_unique(
+        &self,
+        workspace: WorkspaceId,
+        kind: EntityKind,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<Record>> {
+        read::find_unique(&self.pool, workspace.uuid(), kind, key, value).await
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<()> {
+        write::commit(&self.pool, commit).await
+    }
+
+    async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        read::audit(&self.pool, workspace.uuid(), query).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(error::db)?;
+        Ok(())
+    }
+}
+
+/// The `SELECT` statement (SQL text) the store runs for a list query, with `$n` placeholders —
+/// for `EXPLAIN` checks and for operators reading slow-query logs.
+///
+/// # Errors
+/// `InvalidQuery` for a field the kind does not have.
+pub fn list_sql(workspace: WorkspaceId, kind: EntityKind, query: &ListQuery) -> Result<String> {
+    read::list_statement(workspace.uuid(), kind, query).map(|s| s.sql)
+}
+
+/// Runs `EXPLAIN` (plain, without executing) on the store's statement for a list query and
+/// returns the plan's text lines; used by the index-coverage tests and handy when tuning.
+///
+/// # Errors
+/// Storage failures, or `InvalidQuery`.
+pub async fn explain_list(
+    store: &PgStore,
+    workspace: WorkspaceId,
+    kind: EntityKind,
+    query: &ListQuery,
+) -> Result<Vec<String>> {
+    let mut st = read::list_statement(workspace.uuid(), kind, query)?;
+    st.sql = format!("EXPLAIN {}", st.sql);
+    let rows = st.query().fetch_all(&store.pool).await.map_err(error::db)?;
+    rows.iter()
+        .map(|r| sqlx::Row::try_get::<String, _>(r, 0).map_err(error::db))
+        .collect()
+}
