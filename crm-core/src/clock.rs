@@ -11,7 +11,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub mod iso_date;
+
 /// A calendar date without time (due dates, closing dates), ISO `YYYY-MM-DD` on the wire.
+///
+/// `time::Date`'s own serde form is a `[year, ordinal]` tuple; fields of this type go through
+/// [`iso_date`] (`#[serde(with = "crate::clock::iso_date")]`, or its `option` / `nullable`
+/// submodules) to get the ISO string.
 pub type Date = time::Date;
 
 /// An instant in UTC with microsecond precision; RFC 3339 on the wire.

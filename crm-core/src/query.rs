@@ -42,8 +42,8 @@ pub enum Value {
     Id(Uuid),
     /// Instant.
     Time(Timestamp),
-    /// Calendar date.
-    Date(Date),
+    /// Calendar date (ISO `YYYY-MM-DD` when serialized, e.g. inside cursors).
+    Date(#[serde(with = "crate::clock::iso_date")] Date),
     /// Several values (multi-valued fields such as tags); a filter matches if any element does.
     List(Vec<Value>),
 }
@@ -197,10 +197,8 @@ impl FieldSpec {
             }
             FieldType::Id => Value::Id(Uuid::parse_str(raw).map_err(|_| bad())?),
             FieldType::Time => Value::Time(Timestamp::parse_rfc3339(raw).ok_or_else(bad)?),
-            FieldType::Date => Value::Date(
-                Date::parse(raw, &time::format_description::well_known::Iso8601::DATE)
-                    .map_err(|_| bad())?,
-            ),
+            // Exactly the form request bodies and responses use (YYYY-MM-DD).
+            FieldType::Date => Value::Date(crate::clock::iso_date::parse(raw).ok_or_else(bad)?),
         })
     }
 }

@@ -29,6 +29,7 @@ pub struct Deal {
     /// Amount in minor units of the workspace currency.
     pub amount: i64,
     /// Expected closing date.
+    #[serde(default, with = "crate::clock::iso_date::option")]
     pub expected_closing_date: Option<Date>,
     /// Order inside the stage (ascending); maintained by moves.
     pub index: i64,
@@ -59,6 +60,7 @@ pub struct DealInput {
     pub stage: Option<String>,
     pub description: Option<String>,
     pub amount: i64,
+    #[serde(with = "crate::clock::iso_date::option")]
     pub expected_closing_date: Option<Date>,
     /// Default: the creator.
     pub sales_id: Option<UserId>,
@@ -80,7 +82,7 @@ pub struct DealPatch {
     #[serde(deserialize_with = "super::nullable")]
     pub description: Option<Option<String>>,
     pub amount: Option<i64>,
-    #[serde(deserialize_with = "super::nullable")]
+    #[serde(with = "crate::clock::iso_date::nullable")]
     pub expected_closing_date: Option<Option<Date>>,
     #[serde(deserialize_with = "super::nullable")]
     pub sales_id: Option<Option<UserId>>,

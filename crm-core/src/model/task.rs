@@ -47,6 +47,7 @@ pub struct Task {
     #[serde(rename = "type")]
     pub task_type: Option<String>,
     /// Due date.
+    #[serde(default, with = "crate::clock::iso_date::option")]
     pub due_date: Option<Date>,
     /// Priority.
     pub priority: Option<Priority>,
@@ -80,6 +81,7 @@ pub struct TaskInput {
     pub text: String,
     #[serde(rename = "type")]
     pub task_type: Option<String>,
+    #[serde(with = "crate::clock::iso_date::option")]
     pub due_date: Option<Date>,
     pub priority: Option<Priority>,
     pub contact_id: Option<ContactId>,
@@ -96,7 +98,7 @@ pub struct TaskPatch {
     pub text: Option<String>,
     #[serde(rename = "type", deserialize_with = "super::nullable")]
     pub task_type: Option<Option<String>>,
-    #[serde(deserialize_with = "super::nullable")]
+    #[serde(with = "crate::clock::iso_date::nullable")]
     pub due_date: Option<Option<Date>>,
     #[serde(deserialize_with = "super::nullable")]
     pub priority: Option<Option<Priority>>,
