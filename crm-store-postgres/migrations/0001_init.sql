@@ -9,11 +9,13 @@
 --   words      tsvector of the record's search words (prefix search, GIN);
 --   points     text: the contact points (email words, phone digits) for substring search
 --              (pg_trgm, GIN).
--- Every index is scoped by workspace first and ends with the id, the keyset tie-breaker; a
--- partial index on the soft-deleted rows serves the trash.
+-- Every b-tree index is scoped by workspace first and ends with the id, the keyset
+-- tie-breaker; a partial index on the soft-deleted rows serves the trash. The GIN indexes
+-- (words, points, members) hold no workspace column: in a GIN index it would be a posting
+-- list of every row of the workspace, read by every search; matches of other workspaces are
+-- dropped by the heap recheck instead (member ids are unique across workspaces anyway).
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE EXTENSION IF NOT EXISTS btree_gin;
 
 CREATE TABLE crm_workspace (
     workspace_id uuid NOT NULL,
@@ -72,8 +74,8 @@ CREATE INDEX crm_company_by_updated_at ON crm_company (workspace_id, k_updated_a
 CREATE INDEX crm_company_by_name ON crm_company (workspace_id, k_name, id);
 CREATE INDEX crm_company_by_sales_id_name ON crm_company (workspace_id, k_sales_id, k_name, id);
 CREATE INDEX crm_company_trash ON crm_company (workspace_id, id) WHERE deleted;
-CREATE INDEX crm_company_words_gin ON crm_company USING gin (workspace_id, words);
-CREATE INDEX crm_company_points_trgm ON crm_company USING gin (workspace_id, points gin_trgm_ops);
+CREATE INDEX crm_company_words_gin ON crm_company USING gin (words);
+CREATE INDEX crm_company_points_trgm ON crm_company USING gin (points gin_trgm_ops);
 
 CREATE TABLE crm_contact (
     workspace_id uuid NOT NULL,
@@ -103,9 +105,9 @@ CREATE INDEX crm_contact_by_last_seen ON crm_contact (workspace_id, k_last_seen,
 CREATE INDEX crm_contact_by_company_id_last_seen ON crm_contact (workspace_id, k_company_id, k_last_seen, id);
 CREATE INDEX crm_contact_by_sales_id_last_seen ON crm_contact (workspace_id, k_sales_id, k_last_seen, id);
 CREATE INDEX crm_contact_trash ON crm_contact (workspace_id, id) WHERE deleted;
-CREATE INDEX crm_contact_tags_gin ON crm_contact USING gin (workspace_id, m_tags);
-CREATE INDEX crm_contact_words_gin ON crm_contact USING gin (workspace_id, words);
-CREATE INDEX crm_contact_points_trgm ON crm_contact USING gin (workspace_id, points gin_trgm_ops);
+CREATE INDEX crm_contact_tags_gin ON crm_contact USING gin (m_tags);
+CREATE INDEX crm_contact_words_gin ON crm_contact USING gin (words);
+CREATE INDEX crm_contact_points_trgm ON crm_contact USING gin (points gin_trgm_ops);
 
 CREATE TABLE crm_deal (
     workspace_id uuid NOT NULL,
@@ -138,8 +140,8 @@ CREATE INDEX crm_deal_by_index ON crm_deal (workspace_id, k_index, id);
 CREATE INDEX crm_deal_by_stage_index ON crm_deal (workspace_id, k_stage, k_index, id);
 CREATE INDEX crm_deal_by_company_id_created_at ON crm_deal (workspace_id, k_company_id, k_created_at, id);
 CREATE INDEX crm_deal_trash ON crm_deal (workspace_id, id) WHERE deleted;
-CREATE INDEX crm_deal_contact_ids_gin ON crm_deal USING gin (workspace_id, m_contact_ids);
-CREATE INDEX crm_deal_words_gin ON crm_deal USING gin (workspace_id, words);
+CREATE INDEX crm_deal_contact_ids_gin ON crm_deal USING gin (m_contact_ids);
+CREATE INDEX crm_deal_words_gin ON crm_deal USING gin (words);
 
 CREATE TABLE crm_note (
     workspace_id uuid NOT NULL,

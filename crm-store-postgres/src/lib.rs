@@ -44,6 +44,20 @@
 //! holds unique values (user emails, tag names, token hashes) under a primary key, and
 //! `crm_audit` the audit log keyed by its time-ordered ids.
 //!
+//! ## Search
+//!
+//! A query matches as [`crm_core::search`] defines: terms as prefixes of `words` (GIN) or,
+//! from three chars, inside `points` (trigram GIN), written in disjunctive form so that
+//! PostgreSQL can combine the bitmaps. Nothing ranks or counts the matches. The planner has
+//! no statistics for rare words (it guesses 0.5% of the rows and may then walk the sort
+//! index through a million rows to find none), so a search runs in bounded steps: first the
+//! matches among the first 2,048 rows of the sort order (dense matches — a one-letter
+//! prefix — fill the page there and stop early); if the page is not full and there are more
+//! rows, the matches are sparse and are collected from the GIN indexes alone (plain index
+//! walks and sequential scans turned off for that one statement), then sorted. The GIN
+//! indexes hold no workspace column (it would be a posting list of every row of the
+//! workspace, read by every search): other workspaces' matches fall to the heap recheck.
+//!
 //! ## Transactions and concurrency
 //!
 //! Every [`Commit`](crm_core::Commit) is one transaction; see [`write`] for the locking that
@@ -317,8 +331,12 @@ pub fn list_sql(workspace: WorkspaceId, kind: EntityKind, query: &ListQuery) -> 
     read::list_statement(workspace.uuid(), kind, query).map(|s| s.sql)
 }
 
-/// Runs `EXPLAIN` (plain, without executing) on the store's statement for a list query and
-/// returns the plan's text lines; used by the index-coverage tests and handy when tuning.
+/// Runs `EXPLAIN` (plain, without executing) on every statement the store may run for a list
+/// query and returns the plans' text lines, one plan after the other, each headed by a line
+/// naming the step; used by the index-coverage tests and handy when tuning. A search has
+/// three steps (see the crate's read path): the windowed walk, the exhaustion check, and the
+/// index-collected matches (planned as they run, with plain index walks and sequential
+/// scans off).
 ///
 /// # Errors
 /// Storage failures, or `InvalidQuery`.
@@ -328,10 +346,40 @@ pub async fn explain_list(
     kind: EntityKind,
     query: &ListQuery,
 ) -> Result<Vec<String>> {
-    let mut st = read::list_statement(workspace.uuid(), kind, query)?;
-    st.sql = format!("EXPLAIN {}", st.sql);
-    let rows = st.query().fetch_all(&store.pool).await.map_err(error::db)?;
-    rows.iter()
-        .map(|r| sqlx::Row::try_get::<String, _>(r, 0).map_err(error::db))
-        .collect()
+    let st = read::list_statement(workspace.uuid(), kind, query)?;
+    let mut steps = vec![("list", st.sql.clone(), false)];
+    if let Some(w) = &st.window {
+        steps = vec![
+            ("search window", w.sql.clone(), false),
+            ("search window exhausted?", w.exhausted_sql.clone(), false),
+            ("search by index", st.sql.clone(), true),
+        ];
+    }
+    let mut out = Vec::new();
+    let mut tx = store.pool.begin().await.map_err(error::db)?;
+    for (name, sql, bitmap_only) in steps {
+        if bitmap_only {
+            for set in [
+                "SET LOCAL enable_indexscan = off",
+                "SET LOCAL enable_seqscan = off",
+            ] {
+                sqlx::query(set)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error::db)?;
+            }
+        }
+        let explain = format!("EXPLAIN {sql}");
+        let rows = st
+            .query_text(&explain)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(error::db)?;
+        out.push(format!("-- {name}"));
+        for r in &rows {
+            out.push(sqlx::Row::try_get::<String, _>(r, 0).map_err(error::db)?);
+        }
+    }
+    tx.rollback().await.map_err(error::db)?;
+    Ok(out)
 }

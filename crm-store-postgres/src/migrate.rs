@@ -13,8 +13,7 @@ use std::pin::Pin;
 
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The embedded migrations: `(version, description, SQL)`, in order. Never edit one that has
 /// shipped: add the next.
@@ -51,19 +50,20 @@ impl MigrationSource<'static> for Embedded {
 /// Applies every embedded migration not yet applied, on a connection of its own.
 ///
 /// The migrator holds a session-level advisory lock while it works and does not release it
-/// when it refuses a database; a dedicated connection, closed (or dropped) afterwards, makes
-/// sure the lock never outlives the call, so other instances are never left waiting.
+/// when it refuses a database; a dedicated one-connection pool, closed afterwards whatever
+/// the outcome, makes sure the lock never outlives the call, so other instances are never
+/// left waiting.
 ///
 /// # Errors
 /// The migrator's error: a migration failed (its transaction is rolled back), the database
 /// has a migration this build does not know, or an applied migration's SQL changed.
 pub(crate) async fn run(connect: &PgConnectOptions) -> Result<(), sqlx::migrate::MigrateError> {
     let migrator = Migrator::new(Embedded).await?;
-    let mut conn = connect.connect().await?;
-    let outcome = migrator.run(&mut conn).await;
-    if outcome.is_ok() {
-        conn.close().await?;
-    }
-    // On failure the connection is dropped, which ends the session and its lock.
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(connect.clone())
+        .await?;
+    let outcome = migrator.run(&pool).await;
+    pool.close().await;
     outcome
 }

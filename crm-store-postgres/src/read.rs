@@ -120,6 +120,8 @@ pub(crate) enum Param {
 pub(crate) struct Statement {
     pub(crate) sql: String,
     pub(crate) params: Vec<Param>,
+    /// For searches: the windowed statements tried first.
+    pub(crate) window: Option<Window>,
 }
 
 impl Statement {
@@ -131,7 +133,12 @@ impl Statement {
 
     /// The statement with its parameters bound.
     pub(crate) fn query(&self) -> Query<'_, Postgres, PgArguments> {
-        let mut q = sqlx::query(&self.sql);
+        self.query_text(&self.sql)
+    }
+
+    /// Another SQL text taking the same parameters, with them bound.
+    pub(crate) fn query_text<'s>(&'s self, sql: &'s str) -> Query<'s, Postgres, PgArguments> {
+        let mut q = sqlx::query(sql);
         for p in &self.params {
             q = match p {
                 Param::Uuid(v) => q.bind(*v),
@@ -155,9 +162,10 @@ impl Statement {
 /// range). The sort is `ORDER BY k_<sort>, id` in the query's direction, and the cursor a
 /// row comparison `(k_<sort>, id) > (value, id)`, which the `(workspace_id, [equality
 /// fields,] k_<sort>, id)` indexes serve as a range scan: page 1,000 costs what page 1 costs.
-/// Search terms become `words @@ 'term':*` (GIN prefix match) or, for terms of at least
-/// [`MIN_SUBSTRING`](crm_core::search::MIN_SUBSTRING) chars, that or `points LIKE '%term%'` (pg_trgm): nothing ranks or counts
-/// the matches.
+/// Search terms become GIN prefix matches on `words` (`'term':*`) or, for terms of at least
+/// [`MIN_SUBSTRING`](crm_core::search::MIN_SUBSTRING) chars, that or a trigram `points LIKE
+/// '%term%'`, written in disjunctive form so that PostgreSQL can combine the bitmaps; nothing
+/// ranks or counts the matches. How a search runs is explained at [`list`].
 ///
 /// # Errors
 /// `InvalidQuery` for a filter or sort on a field the kind does not have (the core checks
@@ -221,24 +229,66 @@ pub(crate) fn list_statement(ws: Uuid, kind: EntityKind, query: &ListQuery) -> R
             ),
         });
     }
+    let mut search_conds = Vec::new();
+    let mut search_params = Vec::new();
     if let Some(search) = &query.search {
         if !kind.searchable() {
             return Err(Error::new(ErrorKind::InvalidQuery));
         }
         let (short, long): (Vec<&String>, Vec<&String>) =
             search.terms.iter().partition(|t| !is_substring_term(t));
-        if !short.is_empty() {
-            let tsq = short
+        let likes: Vec<String> = long
+            .iter()
+            .map(|t| st.param(Param::Text(format!("%{}%", escape_like(t)))))
+            .collect();
+        search_params.extend(likes.iter().cloned());
+        let mut words_query = |terms: Vec<&String>, st: &mut Statement| {
+            let tsq = terms
                 .iter()
                 .map(|t| prefix_lexeme(t))
                 .collect::<Vec<_>>()
                 .join(" & ");
-            conds.push(format!("words @@ {}::tsquery", st.param(Param::Text(tsq))));
-        }
-        for t in long {
-            let tsq = st.param(Param::Text(prefix_lexeme(t)));
-            let like = st.param(Param::Text(format!("%{}%", escape_like(t))));
-            conds.push(format!("(words @@ {tsq}::tsquery OR points LIKE {like})"));
+            let p = st.param(Param::Text(tsq));
+            search_params.push(p.clone());
+            format!("words @@ {p}::tsquery")
+        };
+        if long.len() <= MAX_EXPANDED_TERMS {
+            // Disjunctive form: one disjunct per choice of which long terms match inside a
+            // contact point; the others, with the short terms, make one tsquery. PostgreSQL
+            // then combines the GIN and trigram bitmaps (a conjunction of ORs it would
+            // rather filter row by row).
+            let mut disjuncts = Vec::new();
+            for mask in 0..(1_usize << long.len()) {
+                let mut parts = Vec::new();
+                let as_words: Vec<&String> = short
+                    .iter()
+                    .copied()
+                    .chain(
+                        long.iter()
+                            .enumerate()
+                            .filter(|(i, _)| mask & (1 << i) == 0)
+                            .map(|(_, t)| *t),
+                    )
+                    .collect();
+                if !as_words.is_empty() {
+                    parts.push(words_query(as_words, &mut st));
+                }
+                for (i, like) in likes.iter().enumerate() {
+                    if mask & (1 << i) != 0 {
+                        parts.push(format!("points LIKE {like}"));
+                    }
+                }
+                disjuncts.push(format!("({})", parts.join(" AND ")));
+            }
+            search_conds.push(format!("({})", disjuncts.join(" OR ")));
+        } else {
+            if !short.is_empty() {
+                search_conds.push(words_query(short.clone(), &mut st));
+            }
+            for (t, like) in long.iter().zip(&likes) {
+                let w = words_query(vec![*t], &mut st);
+                search_conds.push(format!("({w} OR points LIKE {like})"));
+            }
         }
     }
     let sort_col = key_col(&query.sort.field)?;
@@ -254,12 +304,55 @@ pub(crate) fn list_statement(ws: Uuid, kind: EntityKind, query: &ListQuery) -> R
         ));
     }
     let limit = st.param(Param::Int(i64::try_from(query.limit).unwrap_or(i64::MAX)));
-    st.sql = format!(
-        "SELECT data::text FROM {} WHERE {} ORDER BY {sort_col} {dir}, id {dir} LIMIT {limit}",
-        table(kind),
-        conds.join(" AND ")
-    );
+    let t = table(kind);
+    let order = format!("ORDER BY {sort_col} {dir}, id {dir}");
+    let all_conds = conds
+        .iter()
+        .chain(&search_conds)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    st.sql = format!("SELECT data::text FROM {t} WHERE {all_conds} {order} LIMIT {limit}");
+    if !search_conds.is_empty() {
+        let conds = conds.join(" AND ");
+        let search = search_conds.join(" AND ");
+        st.window = Some(Window {
+            sql: format!(
+                "SELECT data::text FROM (SELECT data, words, points, {sort_col}, id FROM {t} \
+                 WHERE {conds} {order} LIMIT {SEARCH_WINDOW}) AS w \
+                 WHERE {search} {order} LIMIT {limit}"
+            ),
+            exhausted_sql: format!(
+                "SELECT count(*) < {SEARCH_WINDOW} FROM (SELECT 1 FROM {t} WHERE {conds} \
+                 {order} LIMIT {SEARCH_WINDOW}) AS w \
+                 WHERE {limit}::bigint IS NOT NULL AND {search_params_used}",
+                search_params_used = search_params
+                    .iter()
+                    .map(|p| format!("{p}::text IS NOT NULL"))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            ),
+        });
+    }
     Ok(st)
+}
+
+/// Up to this many terms of [`MIN_SUBSTRING`](crm_core::search::MIN_SUBSTRING)+ chars, a
+/// search condition is written in disjunctive form (2^n disjuncts); beyond, as a conjunction.
+const MAX_EXPANDED_TERMS: usize = 3;
+
+/// Rows of the sort order a search first looks through (see [`list`]).
+pub(crate) const SEARCH_WINDOW: usize = 2_048;
+
+/// The two extra statements of a search (see [`list`]); they take the same parameters as the
+/// main statement.
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    /// The matches among the first [`SEARCH_WINDOW`] rows of the sort order.
+    pub(crate) sql: String,
+    /// Whether the sort order has fewer than [`SEARCH_WINDOW`] rows (then the window was
+    /// everything, and its matches are all the matches).
+    pub(crate) exhausted_sql: String,
 }
 
 /// `'term':*` — a quoted tsquery lexeme matched as a prefix. Terms are runs of letters and
@@ -282,6 +375,18 @@ fn escape_like(term: &str) -> String {
 }
 
 /// [`crm_core::Storage::list`].
+///
+/// A search cannot rely on the planner alone: PostgreSQL estimates a word it has no
+/// statistics for (a rare name, an email part) at 0.5% of the rows, and may then walk the
+/// sort index through all of them looking for matches that are not there. So a search runs
+/// in up to three steps, each bounded:
+///
+/// 1. the matches among the first [`SEARCH_WINDOW`] rows of the sort order (a walk that stops
+///    as soon as the page is full: dense matches, such as a one-letter prefix, end here);
+/// 2. if the page is not full, whether those rows were all there is (then it is complete);
+/// 3. otherwise the matches are sparse (under `limit` in [`SEARCH_WINDOW`] rows): they are
+///    collected from the GIN/trigram indexes (plain index walks and sequential scans turned
+///    off for this one statement) and sorted.
 pub(crate) async fn list(
     pool: &PgPool,
     ws: Uuid,
@@ -292,7 +397,42 @@ pub(crate) async fn list(
         return Ok(Vec::new());
     }
     let st = list_statement(ws, kind, query)?;
-    let rows = st.query().fetch_all(pool).await.map_err(db)?;
+    let rows = match &st.window {
+        None => st.query().fetch_all(pool).await.map_err(db)?,
+        Some(window) => {
+            let rows = st
+                .query_text(&window.sql)
+                .fetch_all(pool)
+                .await
+                .map_err(db)?;
+            if rows.len() >= query.limit {
+                rows
+            } else {
+                let exhausted: bool = st
+                    .query_text(&window.exhausted_sql)
+                    .fetch_one(pool)
+                    .await
+                    .and_then(|r| r.try_get(0))
+                    .map_err(db)?;
+                if exhausted {
+                    rows
+                } else {
+                    let mut tx = pool.begin().await.map_err(db)?;
+                    sqlx::query("SET LOCAL enable_indexscan = off")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    sqlx::query("SET LOCAL enable_seqscan = off")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    let rows = st.query().fetch_all(&mut *tx).await.map_err(db)?;
+                    tx.commit().await.map_err(db)?;
+                    rows
+                }
+            }
+        }
+    };
     rows.iter().map(|r| decode(kind, r)).collect()
 }
 
@@ -361,6 +501,36 @@ mod tests {
         assert_eq!(prefix_lexeme("smi"), "'smi':*");
         assert_eq!(prefix_lexeme("o'n"), "'o''n':*");
         assert_eq!(escape_like("a%b_c\\"), "a\\%b\\_c\\\\");
+    }
+
+    #[test]
+    fn search_conditions_are_disjunctive_over_substring_terms() {
+        let mut q = ListQuery::new(crm_core::query::Sort::asc("last_name"), 10);
+        q.search = Some(crm_core::query::SearchQuery {
+            terms: vec!["ab".into(), "cde".into()],
+        });
+        let st = list_statement(Uuid::nil(), EntityKind::Contact, &q).unwrap();
+        // ab & cde as words, or ab as a word with cde inside a contact point.
+        assert!(
+            st.sql
+                .contains("((words @@ $3::tsquery) OR (words @@ $4::tsquery AND points LIKE $2))"),
+            "{}",
+            st.sql
+        );
+        let texts: Vec<&str> = st
+            .params
+            .iter()
+            .filter_map(|p| match p {
+                Param::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, ["%cde%", "'ab':* & 'cde':*", "'ab':*"]);
+        let w = st.window.as_ref().unwrap();
+        for n in 1..=st.params.len() {
+            let p = format!("${n}");
+            assert!(w.sql.contains(&p) && w.exhausted_sql.contains(&p), "{p}");
+        }
     }
 
     #[test]

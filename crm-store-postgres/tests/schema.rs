@@ -66,7 +66,7 @@ fn migrated_schema_has_a_column_and_an_index_for_every_field_and_index_of_the_mo
                     let m = index
                         .iter()
                         .find(|f| kind.fields().iter().any(|s| s.name == **f && s.multi));
-                    format!("USING gin (workspace_id, m_{})", m.unwrap())
+                    format!("USING gin (m_{})", m.unwrap())
                 } else {
                     let keys: Vec<String> = index.iter().map(|f| format!("k_{f}")).collect();
                     format!("(workspace_id, {}, id)", keys.join(", "))
@@ -77,7 +77,7 @@ fn migrated_schema_has_a_column_and_an_index_for_every_field_and_index_of_the_mo
                 );
             }
             if kind.searchable() {
-                assert!(defs.iter().any(|d| d.contains("gin (workspace_id, words)")));
+                assert!(defs.iter().any(|d| d.contains("gin (words)")));
             }
         }
         // The task list's own paths (the task API's indexes).
@@ -97,6 +97,17 @@ fn migrated_schema_has_a_column_and_an_index_for_every_field_and_index_of_the_mo
             assert!(task.iter().any(|d| d.contains(wanted)), "{wanted}");
         }
     });
+}
+
+/// Hosts spawn these on multi-threaded runtimes: their futures must be `Send`.
+#[test]
+fn connecting_and_test_databases_are_send() {
+    fn send<T: Send>(_: &T) {}
+    let connect = PgStore::connect(PgOptions::new("postgres://localhost/x"));
+    send(&connect);
+    let create = TestDatabase::create();
+    send(&create);
+    drop((connect, create));
 }
 
 #[test]

@@ -107,6 +107,15 @@ async fn reachable(url: &str) -> bool {
     )
 }
 
+/// A one-connection pool on the admin database (a pool, unlike a bare connection, keeps the
+/// futures using it `Send`).
+async fn admin_pool(admin: &PgConnectOptions) -> Result<sqlx::PgPool, sqlx::Error> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(admin.clone())
+        .await
+}
+
 /// A database of its own for one test; dropped with the value.
 #[derive(Debug)]
 pub struct TestDatabase {
@@ -128,11 +137,14 @@ impl TestDatabase {
             uuid::Uuid::now_v7().simple()
         );
         let admin = PgConnectOptions::from_str(admin_url).expect("admin URL");
-        let mut conn = admin.connect().await.expect("connect to the test server");
+        let pool = admin_pool(&admin)
+            .await
+            .expect("connect to the test server");
         sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
+            .execute(&pool)
             .await
             .expect("create test database");
+        pool.close().await;
         let url = admin.database(&name).to_url_lossy().to_string();
         TestDatabase { name, url }
     }
@@ -172,11 +184,13 @@ impl Drop for TestDatabase {
         let done = std::thread::spawn(move || {
             block_on(async move {
                 let admin = PgConnectOptions::from_str(&admin_url).ok()?;
-                let mut conn = admin.connect().await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut conn)
+                let pool = admin_pool(&admin).await.ok()?;
+                let done = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&pool)
                     .await
-                    .ok()
+                    .ok();
+                pool.close().await;
+                done
             })
         })
         .join();
