@@ -1,0 +1,236 @@
+//! Settings of the HTTP adapter: [`HttpConfig`] and its parts.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use crm_core::identity::Secret;
+use crm_core::ratelimit::RateLimitConfig;
+
+/// Default largest accepted request body: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Settings of [`crate::router`]. `HttpConfig::default()` is safe for production behind
+/// HTTPS: closed sign-up after the first workspace, no CORS origins, no trusted proxies,
+/// `Secure` cookies.
+#[derive(Clone)]
+pub struct HttpConfig {
+    /// Largest accepted request body in bytes (default 1 MiB); larger bodies are refused
+    /// with `413` / `E4003` before they are read.
+    pub body_limit: usize,
+    /// Whether `POST /auth/signup` may create workspaces after the first one (default
+    /// `false`: only the first workspace of an installation is created by sign-up, see
+    /// [`crate::AppState::with_default_workspace`]).
+    pub open_signup: bool,
+    /// Peers whose forwarding headers (`X-Forwarded-For`, `X-Request-Id`) are believed
+    /// (default: none, so the TCP peer address is the client address). Requests must be
+    /// served with connect info (`into_make_service_with_connect_info::<SocketAddr>()`) for
+    /// any address to be known.
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// Origins allowed to call the API from a browser (exact match, e.g.
+    /// `https://app.example.com`). Empty (the default): no CORS headers at all, so browsers
+    /// refuse cross-origin calls.
+    pub cors_allowed_origins: Vec<String>,
+    /// The refresh-token and CSRF cookies.
+    pub cookies: CookieConfig,
+    /// Quotas of the rate limiter that [`crate::AppState::new`] builds. The adapter applies
+    /// two of them to every request: `user` per authenticated user, `address` per client
+    /// address otherwise. The stricter login, refresh and password-reset quotas are applied
+    /// by the identity layer (`IdentityConfig::rate_limits`). Ignored by
+    /// [`crate::AppState::with_limiter`].
+    pub rate_limits: RateLimitConfig,
+    /// `max-age` of `Strict-Transport-Security`, in seconds (default one year).
+    pub hsts_max_age_secs: u64,
+    /// Compress responses (gzip) for clients that accept it (default `true`).
+    pub compression: bool,
+    /// Serve `GET /metrics` (default `true`). Hosts that expose the API publicly may prefer
+    /// to turn it off and scrape [`crate::AppState::metrics_text`] on an internal port.
+    pub expose_metrics: bool,
+    /// Key signing CSRF tokens. `None` (the default): a random key per process, which is
+    /// right for one instance; several instances behind a load balancer must share one.
+    pub csrf_secret: Option<Secret>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            body_limit: DEFAULT_BODY_LIMIT,
+            open_signup: false,
+            trusted_proxies: Vec::new(),
+            cors_allowed_origins: Vec::new(),
+            cookies: CookieConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            hsts_max_age_secs: 31_536_000,
+            compression: true,
+            expose_metrics: true,
+            csrf_secret: None,
+        }
+    }
+}
+
+impl fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("body_limit", &self.body_limit)
+            .field("open_signup", &self.open_signup)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("cookies", &self.cookies)
+            .field("rate_limits", &self.rate_limits)
+            .field("hsts_max_age_secs", &self.hsts_max_age_secs)
+            .field("compression", &self.compression)
+            .field("expose_metrics", &self.expose_metrics)
+            .field(
+                "csrf_secret",
+                &self.csrf_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// The cookies of browser sessions: the refresh token (`HttpOnly; Secure; SameSite=Strict`,
+/// scoped to the auth routes) and the CSRF token (readable by scripts, so they can echo it
+/// in `X-CSRF-Token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    /// Name of the refresh-token cookie (default `crm_refresh`).
+    pub refresh_name: String,
+    /// Name of the CSRF cookie (default `crm_csrf`).
+    pub csrf_name: String,
+    /// `Path` of the refresh-token cookie. `None` (the default): the auth routes' path as the
+    /// client sees it, derived per request from where the router is mounted (a router
+    /// nested at `/api/v1` scopes it to `/api/v1/auth`).
+    pub refresh_path: Option<String>,
+    /// `Path` of the CSRF cookie (default `/`, so pages anywhere on the site can read it).
+    pub csrf_path: String,
+    /// Add `Secure` (default `true`). Turn off only for local development over plain HTTP.
+    pub secure: bool,
+    /// `Domain` attribute, if any (default none: host-only cookies).
+    pub domain: Option<String>,
+    /// `Max-Age` in seconds (default 30 days, the core's refresh-token lifetime); `None`
+    /// makes them browser-session cookies.
+    pub max_age_secs: Option<u64>,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig {
+            refresh_name: "crm_refresh".into(),
+            csrf_name: "crm_csrf".into(),
+            refresh_path: None,
+            csrf_path: "/".into(),
+            secure: true,
+            domain: None,
+            max_age_secs: Some(30 * 24 * 3600),
+        }
+    }
+}
+
+/// An IP network in CIDR notation (`10.0.0.0/8`, `::1/128`; a bare address is a /32 or
+/// /128), used for trusted proxies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNetwork {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNetwork {
+    /// A network from an address and prefix length.
+    ///
+    /// # Errors
+    /// [`InvalidNetwork`] when the prefix is longer than the address.
+    pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, InvalidNetwork> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(InvalidNetwork);
+        }
+        Ok(IpNetwork { addr, prefix })
+    }
+
+    /// Whether `ip` is inside the network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (canonical(self.addr), ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Maps IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) to IPv4.
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// A string that is not an IP network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidNetwork;
+
+impl fmt::Display for InvalidNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not an IP network (expected an address or address/prefix)")
+    }
+}
+
+impl std::error::Error for InvalidNetwork {}
+
+impl FromStr for IpNetwork {
+    type Err = InvalidNetwork;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| InvalidNetwork)?;
+        let prefix = match prefix {
+            Some(p) => p.trim().parse().map_err(|_| InvalidNetwork)?,
+            None if addr.is_ipv4() => 32,
+            None => 128,
+        };
+        IpNetwork::new(addr, prefix)
+    }
+}
+
+impl fmt::Display for IpNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_parse_and_match() {
+        let net: IpNetwork = "10.1.0.0/16".parse().unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one: IpNetwork = "127.0.0.1".parse().unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let all: IpNetwork = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        let v6: IpNetwork = "fd00::/8".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("fe80::1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<IpNetwork>().is_err());
+        assert!("nope".parse::<IpNetwork>().is_err());
+    }
+}

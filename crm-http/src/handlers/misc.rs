@@ -1,0 +1,184 @@
+//! `/configuration`, `/search`, `/activity`, `/audit`, and the operational endpoints
+//! `/health`, `/ready`, `/metrics`, `/openapi.json`, plus the fallbacks.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use crm_core::audit::{AuditAction, AuditQuery};
+use crm_core::id::AuditId;
+use crm_core::model::{ConfigurationPatch, EntityKind};
+use crm_core::query::DEFAULT_LIMIT;
+use crm_core::{ErrorKind, FieldIssue};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Auth, IfMatch, IfNoneMatch, QueryArgs, RequiredIfMatch};
+use crate::respond::{self, precondition};
+use crate::state::AppState;
+
+/// `GET /configuration`, with `ETag` and `304`.
+pub(crate) async fn get_configuration(
+    State(state): State<AppState>,
+    auth: Auth,
+    inm: IfNoneMatch,
+) -> Result<Response, ApiError> {
+    let config = state.crm().configuration().get(&auth.actor).await?;
+    if inm.matches(config.version) {
+        return Ok(respond::not_modified(config.version));
+    }
+    Ok(respond::record(StatusCode::OK, &config, config.version))
+}
+
+/// `PATCH /configuration` with `If-Match` (admins).
+pub(crate) async fn update_configuration(
+    State(state): State<AppState>,
+    auth: Auth,
+    RequiredIfMatch(m): RequiredIfMatch,
+    ApiJson(patch): ApiJson<ConfigurationPatch>,
+) -> Result<Response, ApiError> {
+    let service = state.crm().configuration();
+    let version = match m {
+        IfMatch::Version(v) => v,
+        IfMatch::Never => return Err(respond::precondition_failed()),
+        IfMatch::Any => service.get(&auth.actor).await?.version,
+    };
+    let config = service
+        .update(&auth.actor, version, patch)
+        .await
+        .map_err(precondition)?;
+    Ok(respond::record(StatusCode::OK, &config, config.version))
+}
+
+/// `GET /search?q=...&limit=...`: companies, contacts and deals at once.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    auth: Auth,
+    args: QueryArgs,
+) -> Result<Response, ApiError> {
+    args.only(&["q", "limit"])?;
+    let q = args
+        .0
+        .get("q")
+        .ok_or_else(|| ApiError::invalid_query("q", FieldIssue::Required))?;
+    let limit = args.limit(DEFAULT_LIMIT)?;
+    let results = state.crm().search(&auth.actor, q, limit).await?;
+    Ok(respond::json(StatusCode::OK, &results))
+}
+
+fn audit_id(v: &str) -> Option<AuditId> {
+    Uuid::parse_str(v).ok().map(AuditId::from_uuid)
+}
+
+/// A paged list of items whose cursor is the last item's audit id: a next page exists when
+/// the page is full.
+fn audit_page<T: serde::Serialize>(items: &[T], limit: usize, last: Option<AuditId>) -> Response {
+    let next = (items.len() == limit).then_some(last).flatten();
+    respond::json(
+        StatusCode::OK,
+        &serde_json::json!({ "data": items, "next_cursor": next }),
+    )
+}
+
+/// `GET /activity?limit=...&cursor=...`: recent creations, newest first.
+pub(crate) async fn activity(
+    State(state): State<AppState>,
+    auth: Auth,
+    args: QueryArgs,
+) -> Result<Response, ApiError> {
+    args.only(&["limit", "cursor"])?;
+    let limit = args.limit(DEFAULT_LIMIT)?;
+    let before = args.get("cursor", audit_id)?;
+    let items = state
+        .crm()
+        .activity()
+        .list(&auth.actor, before, limit)
+        .await?;
+    let last = items.last().map(|i| i.audit_id);
+    Ok(audit_page(&items, limit, last))
+}
+
+fn parse_list<T: DeserializeOwned>(raw: &str) -> Option<Vec<T>> {
+    raw.split(',')
+        .map(|v| serde_json::from_value(serde_json::Value::String(v.trim().to_owned())).ok())
+        .collect()
+}
+
+/// `GET /audit?record_id=...&entity=contact,deal&action=update&limit=...&cursor=...`
+/// (admins and managers), newest first.
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    auth: Auth,
+    args: QueryArgs,
+) -> Result<Response, ApiError> {
+    args.only(&["record_id", "entity", "action", "limit", "cursor"])?;
+    let limit = args.limit(DEFAULT_LIMIT)?;
+    let query = AuditQuery {
+        record_id: args.get("record_id", |v| Uuid::parse_str(v).ok())?,
+        entities: args
+            .get("entity", parse_list::<EntityKind>)?
+            .unwrap_or_default(),
+        actions: args
+            .get("action", parse_list::<AuditAction>)?
+            .unwrap_or_default(),
+        before: args.get("cursor", audit_id)?,
+        limit: Some(limit),
+    };
+    let entries = state.crm().audit().list(&auth.actor, &query).await?;
+    let last = entries.last().map(|e| e.id);
+    Ok(audit_page(&entries, limit, last))
+}
+
+/// `GET /health`: the process answers; touches no storage.
+pub(crate) async fn health() -> Response {
+    respond::json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /ready`: the storage answers a ping (`503`, `E3001`, when it does not).
+pub(crate) async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.crm().storage().ping().await?;
+    Ok(respond::json(
+        StatusCode::OK,
+        &serde_json::json!({ "status": "ready" }),
+    ))
+}
+
+/// `GET /metrics`: Prometheus text format (404 when the host turned it off).
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    if !state.config().expose_metrics {
+        return Err(not_found_route());
+    }
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics_text(),
+    )
+        .into_response())
+}
+
+/// `GET /openapi.json`: the OpenAPI 3 document of this router.
+pub(crate) async fn openapi() -> Response {
+    respond::json(StatusCode::OK, crate::openapi::document())
+}
+
+/// Message of a request that matches no route.
+pub const NO_SUCH_ENDPOINT: &str = "There is no such endpoint (E5001)";
+
+fn not_found_route() -> ApiError {
+    ApiError::new(ErrorKind::NotFound).with_message(NO_SUCH_ENDPOINT)
+}
+
+/// Fallback: no route matches the path.
+pub(crate) async fn fallback() -> ApiError {
+    not_found_route()
+}
+
+/// Fallback: the path exists but not with this method (`405`, `E2004`).
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorKind::MalformedRequest)
+        .with_status(StatusCode::METHOD_NOT_ALLOWED)
+        .with_message("This method is not allowed on this endpoint (E2004)")
+}

@@ -1,0 +1,310 @@
+//! The record resources (`/companies`, `/contacts`, `/deals`, `/notes`, `/tasks`, `/tags`):
+//! generic list / get / create / update / delete / restore / purge, plus contact merge, deal
+//! archive / unarchive / move and task completion.
+
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use crm_core::Crm;
+use crm_core::id::{ContactId, Id};
+use crm_core::model::{Company, Contact, Deal, Entity, Note, Tag, Task};
+use crm_core::service::{Managed, Records};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{
+    ApiJson, Auth, IfMatch, IfNoneMatch, ListQuery, OptionalIfMatch, PathId, RequiredIfMatch,
+};
+use crate::respond::{self, precondition};
+use crate::state::AppState;
+
+/// A record kind served under its own path.
+pub(crate) trait Resource:
+    Managed<Input: DeserializeOwned, Patch: DeserializeOwned> + Serialize + Send + Sync + 'static
+{
+    /// The collection path, e.g. `/contacts`.
+    const PATH: &'static str;
+    /// The schema name, e.g. `Contact`.
+    const NAME: &'static str;
+    /// The service of the kind.
+    fn records(crm: &Crm) -> Records<'_, Self>;
+}
+
+macro_rules! resource {
+    ($ty:ty, $path:literal, $name:literal, $method:ident) => {
+        impl Resource for $ty {
+            const PATH: &'static str = $path;
+            const NAME: &'static str = $name;
+            fn records(crm: &Crm) -> Records<'_, Self> {
+                crm.$method()
+            }
+        }
+    };
+}
+
+resource!(Company, "/companies", "Company", companies);
+resource!(Contact, "/contacts", "Contact", contacts);
+resource!(Deal, "/deals", "Deal", deals);
+resource!(Note, "/notes", "Note", notes);
+resource!(Task, "/tasks", "Task", tasks);
+resource!(Tag, "/tags", "Tag", tags);
+
+fn version_of<E: Entity>(e: &E) -> u64 {
+    e.meta().version
+}
+
+/// Resolves an `If-Match` into the version the change is based on.
+async fn expected_version<E: Resource>(
+    state: &AppState,
+    auth: &Auth,
+    id: Uuid,
+    if_match: IfMatch,
+) -> Result<u64, ApiError> {
+    match if_match {
+        IfMatch::Version(v) => Ok(v),
+        IfMatch::Never => Err(respond::precondition_failed()),
+        IfMatch::Any => Ok(version_of(
+            &E::records(state.crm())
+                .get(&auth.actor, Id::from_uuid(id))
+                .await?,
+        )),
+    }
+}
+
+/// `GET /{kind}`: a page of records.
+pub(crate) async fn list<E: Resource>(
+    State(state): State<AppState>,
+    auth: Auth,
+    ListQuery(params): ListQuery,
+) -> Result<Response, ApiError> {
+    let page = E::records(state.crm()).list(&auth.actor, &params).await?;
+    Ok(respond::json(StatusCode::OK, &page))
+}
+
+/// `GET /{kind}/{id}`: one record, `304` when `If-None-Match` names its version.
+pub(crate) async fn get<E: Resource>(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    inm: IfNoneMatch,
+) -> Result<Response, ApiError> {
+    let record = E::records(state.crm())
+        .get(&auth.actor, Id::from_uuid(id))
+        .await?;
+    let version = version_of(&record);
+    if inm.matches(version) {
+        return Ok(respond::not_modified(version));
+    }
+    Ok(respond::record(StatusCode::OK, &record, version))
+}
+
+/// `POST /{kind}`: creates a record; `201` with `ETag` and `Location`.
+pub(crate) async fn create<E: Resource>(
+    State(state): State<AppState>,
+    auth: Auth,
+    OriginalUri(uri): OriginalUri,
+    ApiJson(input): ApiJson<E::Input>,
+) -> Result<Response, ApiError> {
+    let record = E::records(state.crm()).create(&auth.actor, input).await?;
+    let meta = record.meta();
+    let mut response = respond::record(StatusCode::CREATED, &record, meta.version);
+    let location = format!("{}/{}", uri.path().trim_end_matches('/'), meta.id);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// `PATCH /{kind}/{id}` with `If-Match`: applies a partial update.
+pub(crate) async fn update<E: Resource>(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    RequiredIfMatch(if_match): RequiredIfMatch,
+    ApiJson(patch): ApiJson<E::Patch>,
+) -> Result<Response, ApiError> {
+    let version = expected_version::<E>(&state, &auth, id, if_match).await?;
+    let record = E::records(state.crm())
+        .update(&auth.actor, Id::from_uuid(id), version, patch)
+        .await
+        .map_err(precondition)?;
+    let v = version_of(&record);
+    Ok(respond::record(StatusCode::OK, &record, v))
+}
+
+/// `DELETE /{kind}/{id}`: soft delete (`204`); an `If-Match` is checked when given.
+pub(crate) async fn delete<E: Resource>(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    OptionalIfMatch(if_match): OptionalIfMatch,
+) -> Result<Response, ApiError> {
+    let records = E::records(state.crm());
+    if let Some(m) = if_match {
+        let current = records.get(&auth.actor, Id::from_uuid(id)).await?;
+        let ok = match m {
+            IfMatch::Any => true,
+            IfMatch::Version(v) => v == version_of(&current),
+            IfMatch::Never => false,
+        };
+        if !ok {
+            return Err(respond::precondition_failed());
+        }
+    }
+    records.delete(&auth.actor, Id::from_uuid(id)).await?;
+    Ok(respond::no_content())
+}
+
+/// `POST /{kind}/{id}/restore`: brings a soft-deleted record back.
+pub(crate) async fn restore<E: Resource>(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    let record = E::records(state.crm())
+        .restore(&auth.actor, Id::from_uuid(id))
+        .await?;
+    let v = version_of(&record);
+    Ok(respond::record(StatusCode::OK, &record, v))
+}
+
+/// `POST /{kind}/{id}/purge`: deletes permanently (admins).
+pub(crate) async fn purge<E: Resource>(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    E::records(state.crm())
+        .purge(&auth.actor, Id::from_uuid(id))
+        .await?;
+    Ok(respond::no_content())
+}
+
+/// Body of `POST /contacts/{id}/merge`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MergeBody {
+    /// The contact merged into `{id}` (then soft deleted).
+    pub loser_id: Uuid,
+}
+
+/// `POST /contacts/{id}/merge`: merges `loser_id` into `{id}`.
+pub(crate) async fn merge_contacts(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<MergeBody>,
+) -> Result<Response, ApiError> {
+    let winner = state
+        .crm()
+        .contacts()
+        .merge(
+            &auth.actor,
+            ContactId::from_uuid(id),
+            ContactId::from_uuid(body.loser_id),
+        )
+        .await?;
+    let v = winner.version;
+    Ok(respond::record(StatusCode::OK, &winner, v))
+}
+
+/// `POST /deals/{id}/archive` with `If-Match`.
+pub(crate) async fn archive_deal(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    RequiredIfMatch(if_match): RequiredIfMatch,
+) -> Result<Response, ApiError> {
+    let version = expected_version::<Deal>(&state, &auth, id, if_match).await?;
+    let deal = state
+        .crm()
+        .deals()
+        .archive(&auth.actor, Id::from_uuid(id), version)
+        .await
+        .map_err(precondition)?;
+    let v = deal.version;
+    Ok(respond::record(StatusCode::OK, &deal, v))
+}
+
+/// `POST /deals/{id}/unarchive` with `If-Match`.
+pub(crate) async fn unarchive_deal(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    RequiredIfMatch(if_match): RequiredIfMatch,
+) -> Result<Response, ApiError> {
+    let version = expected_version::<Deal>(&state, &auth, id, if_match).await?;
+    let deal = state
+        .crm()
+        .deals()
+        .unarchive(&auth.actor, Id::from_uuid(id), version)
+        .await
+        .map_err(precondition)?;
+    let v = deal.version;
+    Ok(respond::record(StatusCode::OK, &deal, v))
+}
+
+/// Body of `POST /deals/{id}/move`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MoveBody {
+    /// Target stage (one of the configuration's deal stages).
+    pub stage: String,
+    /// Position in the stage, 0 = top; past the end = bottom.
+    #[serde(default)]
+    pub position: usize,
+}
+
+/// `POST /deals/{id}/move` with `If-Match`: moves a deal to a stage and position.
+pub(crate) async fn move_deal(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    RequiredIfMatch(if_match): RequiredIfMatch,
+    ApiJson(body): ApiJson<MoveBody>,
+) -> Result<Response, ApiError> {
+    let version = expected_version::<Deal>(&state, &auth, id, if_match).await?;
+    let deal = state
+        .crm()
+        .deals()
+        .move_to(
+            &auth.actor,
+            Id::from_uuid(id),
+            version,
+            &body.stage,
+            body.position,
+        )
+        .await
+        .map_err(precondition)?;
+    let v = deal.version;
+    Ok(respond::record(StatusCode::OK, &deal, v))
+}
+
+/// Body of `POST /tasks/{id}/complete`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompleteBody {
+    /// Done (`true`) or not done.
+    pub completed: bool,
+}
+
+/// `POST /tasks/{id}/complete` with `If-Match`: marks a task done or not done.
+pub(crate) async fn complete_task(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    RequiredIfMatch(if_match): RequiredIfMatch,
+    ApiJson(body): ApiJson<CompleteBody>,
+) -> Result<Response, ApiError> {
+    let version = expected_version::<Task>(&state, &auth, id, if_match).await?;
+    let task = state
+        .crm()
+        .tasks()
+        .complete(&auth.actor, Id::from_uuid(id), version, body.completed)
+        .await
+        .map_err(precondition)?;
+    let v = task.version;
+    Ok(respond::record(StatusCode::OK, &task, v))
+}

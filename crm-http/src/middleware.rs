@@ -1,0 +1,252 @@
+//! The middleware every request passes through.
+//!
+//! * [`frame`] (outermost): resolves the client address (forwarding headers only from a
+//!   trusted proxy) and the request id (a trusted proxy's `X-Request-Id`, or a new UUIDv7),
+//!   opens the tracing span, renders coded error bodies, adds the security headers and
+//!   `X-Request-Id` to every response, logs the request and records its metrics.
+//! * [`guard`] (innermost): authenticates the bearer token once, then applies the rate
+//!   limit — per user when authenticated, per client address otherwise — and adds the
+//!   `RateLimit` / `RateLimit-Policy` headers (and `Retry-After` on a refusal).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use crm_core::ratelimit::Policy;
+use crm_core::{Error, ErrorKind};
+use tracing::Instrument;
+
+use crate::config::{IpNetwork, canonical};
+use crate::error::{ApiError, ErrorReport, render};
+use crate::extract::{Authn, RequestContext, authenticate};
+use crate::state::AppState;
+
+/// Name of the request-id header.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+fn trusted(nets: &[IpNetwork], ip: IpAddr) -> bool {
+    nets.iter().any(|n| n.contains(ip))
+}
+
+/// The client address of a request from a trusted proxy: the right-most `X-Forwarded-For`
+/// entry that is not itself a trusted proxy.
+fn forwarded_client(headers: &HeaderMap, nets: &[IpNetwork]) -> Option<IpAddr> {
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        for part in value.to_str().ok()?.split(',') {
+            hops.push(canonical(part.trim().parse().ok()?));
+        }
+    }
+    let mut candidate = None;
+    for ip in hops.into_iter().rev() {
+        candidate = Some(ip);
+        if !trusted(nets, ip) {
+            break;
+        }
+    }
+    candidate
+}
+
+fn valid_request_id(v: &str) -> bool {
+    (1..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("x-content-type-options", "nosniff"),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+];
+
+/// The outermost middleware; see the [module docs](self).
+pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let nets = &state.config().trusted_proxies;
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| canonical(c.0.ip()));
+    let from_proxy = peer.is_some_and(|p| trusted(nets, p));
+    let client_ip = if from_proxy {
+        forwarded_client(req.headers(), nets).or(peer)
+    } else {
+        peer
+    };
+    let request_id = from_proxy
+        .then(|| req.headers().get(REQUEST_ID_HEADER))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().clone();
+    req.extensions_mut().insert(RequestContext {
+        request_id: request_id.clone(),
+        client_ip,
+    });
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+    );
+    let mut response = next.run(req).instrument(span.clone()).await;
+
+    let status = response.status();
+    let code = match response.extensions_mut().remove::<ErrorReport>() {
+        Some(report) => {
+            if status.is_server_error() {
+                tracing::error!(parent: &span, status = status.as_u16(), error = ?report.error, "request failed");
+            } else {
+                tracing::debug!(parent: &span, status = status.as_u16(), code = %report.code(), "request refused");
+            }
+            let body = render(&report, &request_id);
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.remove(header::CONTENT_LENGTH);
+            *response.body_mut() = Body::from(body);
+            Some(report.code())
+        }
+        None => None,
+    };
+
+    let headers = response.headers_mut();
+    let hsts = format!(
+        "max-age={}; includeSubDomains",
+        state.config().hsts_max_age_secs
+    );
+    if let Ok(v) = HeaderValue::from_str(&hsts) {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, v);
+    }
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), v);
+    }
+
+    let elapsed = started.elapsed();
+    state.metrics().record_request(
+        &route,
+        method.as_str(),
+        status.as_u16(),
+        code.as_deref(),
+        elapsed,
+    );
+    tracing::info!(
+        parent: &span,
+        status = status.as_u16(),
+        elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        "request finished"
+    );
+    response
+}
+
+/// The rate-limit key of an unauthenticated client: its address, IPv6 by /64 (one host
+/// commonly owns a whole /64, so per-address keys would be free to mint).
+fn address_key(ip: Option<IpAddr>) -> String {
+    match ip {
+        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        None => "ip:unknown".to_owned(),
+    }
+}
+
+/// The innermost middleware; see the [module docs](self).
+pub(crate) async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let authn = authenticate(req.headers(), &state).await;
+    let (policy, key) = match &authn {
+        Authn::Valid(v) => (
+            Policy::User,
+            format!("user:{}:{}", v.0.workspace_id(), v.0.user_id()),
+        ),
+        _ => {
+            let ip = req
+                .extensions()
+                .get::<RequestContext>()
+                .and_then(|c| c.client_ip);
+            (Policy::Address, address_key(ip))
+        }
+    };
+    req.extensions_mut().insert(authn);
+    let decision = state.limiter().check(policy, &key).await;
+    let mut response = match decision.retry_after_secs() {
+        None => next.run(req).await,
+        Some(secs) => ApiError::from(Error::new(ErrorKind::RateLimited).with_retry_after(secs))
+            .into_response(),
+    };
+    let headers = response.headers_mut();
+    for (name, value) in decision.headers() {
+        // A refusal from inside (login throttling) keeps its own Retry-After.
+        if name == crm_core::ratelimit::RETRY_AFTER_HEADER
+            && headers.contains_key(header::RETRY_AFTER)
+        {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.insert(n, v);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_client_skips_trusted_hops() {
+        let nets: Vec<IpNetwork> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 203.0.113.9, 10.0.0.2"),
+        );
+        // The right-most untrusted hop: a client cannot spoof past the first real proxy.
+        assert_eq!(
+            forwarded_client(&h, &nets),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(forwarded_client(&h, &nets), None);
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let a = address_key(Some("2001:db8:1:2:aaaa::1".parse().unwrap()));
+        let b = address_key(Some("2001:db8:1:2:bbbb::9".parse().unwrap()));
+        let c = address_key(Some("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(valid_request_id("abc-123_x.y:z"));
+        assert!(!valid_request_id("bad id"));
+        assert!(!valid_request_id(""));
+    }
+}

@@ -1,0 +1,663 @@
+//! The route table: one list that both builds the [`axum::Router`] and generates the
+//! OpenAPI document, so no route can be served without being documented.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter, on};
+use crm_core::model::{Company, Contact, Deal, EntityKind, Note, Tag, Task};
+
+use crate::handlers::records::{self, Resource};
+use crate::handlers::{auth, misc, users};
+use crate::state::AppState;
+
+/// Whether an operation takes `If-Match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Precondition {
+    /// No.
+    None,
+    /// Yes, required (`428` without it).
+    Required,
+    /// Checked when given.
+    Optional,
+}
+
+/// Query parameters of an operation, for the document.
+#[derive(Debug, Clone)]
+pub(crate) enum QueryDoc {
+    /// None.
+    None,
+    /// A list of records of this kind: `q`, `sort`, `limit`, `cursor`, `deleted` and the
+    /// kind's filters.
+    List(EntityKind),
+    /// Named parameters with descriptions.
+    Params(Vec<(&'static str, &'static str)>),
+}
+
+/// Who may call an operation, for the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Anyone.
+    Public,
+    /// A bearer access token.
+    Bearer,
+    /// A bearer token, or a refresh token (body, or cookie with `X-CSRF-Token`).
+    BearerOrRefresh,
+    /// A refresh token (body, or cookie with `X-CSRF-Token`).
+    Refresh,
+}
+
+/// One operation.
+pub(crate) struct RouteDef {
+    pub method: Method,
+    pub path: String,
+    pub operation_id: String,
+    pub summary: String,
+    pub tag: &'static str,
+    pub access: Access,
+    pub body: Option<(String, bool)>,
+    pub query: QueryDoc,
+    pub ok_status: u16,
+    pub ok_schema: Option<String>,
+    pub etag: bool,
+    pub precondition: Precondition,
+    pub handler: MethodRouter<AppState>,
+}
+
+fn filter(method: &Method) -> MethodFilter {
+    MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET)
+}
+
+fn op<H, T>(
+    method: Method,
+    path: impl Into<String>,
+    operation_id: impl Into<String>,
+    summary: impl Into<String>,
+    tag: &'static str,
+    handler: H,
+) -> RouteDef
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let handler = on(filter(&method), handler);
+    RouteDef {
+        method,
+        path: path.into(),
+        operation_id: operation_id.into(),
+        summary: summary.into(),
+        tag,
+        access: Access::Bearer,
+        body: None,
+        query: QueryDoc::None,
+        ok_status: 200,
+        ok_schema: None,
+        etag: false,
+        precondition: Precondition::None,
+        handler,
+    }
+}
+
+impl RouteDef {
+    fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+    fn public(self) -> Self {
+        self.access(Access::Public)
+    }
+    fn body(mut self, schema: impl Into<String>) -> Self {
+        self.body = Some((schema.into(), true));
+        self
+    }
+    fn optional_body(mut self, schema: impl Into<String>) -> Self {
+        self.body = Some((schema.into(), false));
+        self
+    }
+    fn query(mut self, q: QueryDoc) -> Self {
+        self.query = q;
+        self
+    }
+    fn ok(mut self, status: u16, schema: impl Into<String>) -> Self {
+        self.ok_status = status;
+        self.ok_schema = Some(schema.into());
+        self
+    }
+    fn empty(mut self, status: u16) -> Self {
+        self.ok_status = status;
+        self.ok_schema = None;
+        self
+    }
+    fn etag(mut self) -> Self {
+        self.etag = true;
+        self
+    }
+    fn if_match(mut self, p: Precondition) -> Self {
+        self.precondition = p;
+        self
+    }
+}
+
+fn resource<E: Resource>(out: &mut Vec<RouteDef>, tag: &'static str) {
+    let p = E::PATH;
+    let n = E::NAME;
+    let noun = E::KIND.noun();
+    out.push(
+        op(
+            Method::GET,
+            p,
+            format!("list{n}s"),
+            format!("List {noun}s"),
+            tag,
+            records::list::<E>,
+        )
+        .query(QueryDoc::List(E::KIND))
+        .ok(200, format!("{n}Page")),
+    );
+    out.push(
+        op(
+            Method::POST,
+            p,
+            format!("create{n}"),
+            format!("Create a {noun}"),
+            tag,
+            records::create::<E>,
+        )
+        .body(format!("{n}Input"))
+        .ok(201, n)
+        .etag(),
+    );
+    let one = format!("{p}/{{id}}");
+    out.push(
+        op(
+            Method::GET,
+            &one,
+            format!("get{n}"),
+            format!("Get a {noun}"),
+            tag,
+            records::get::<E>,
+        )
+        .ok(200, n)
+        .etag(),
+    );
+    out.push(
+        op(
+            Method::PATCH,
+            &one,
+            format!("update{n}"),
+            format!("Update a {noun}"),
+            tag,
+            records::update::<E>,
+        )
+        .body(format!("{n}Patch"))
+        .ok(200, n)
+        .etag()
+        .if_match(Precondition::Required),
+    );
+    out.push(
+        op(
+            Method::DELETE,
+            &one,
+            format!("delete{n}"),
+            format!("Delete a {noun} (soft)"),
+            tag,
+            records::delete::<E>,
+        )
+        .empty(204)
+        .if_match(Precondition::Optional),
+    );
+    out.push(
+        op(
+            Method::POST,
+            format!("{one}/restore"),
+            format!("restore{n}"),
+            format!("Restore a deleted {noun}"),
+            tag,
+            records::restore::<E>,
+        )
+        .ok(200, n)
+        .etag(),
+    );
+    out.push(
+        op(
+            Method::POST,
+            format!("{one}/purge"),
+            format!("purge{n}"),
+            format!("Delete a {noun} permanently"),
+            tag,
+            records::purge::<E>,
+        )
+        .empty(204),
+    );
+}
+
+/// Every operation of the API.
+pub(crate) fn table() -> Vec<RouteDef> {
+    use Method as M;
+    let mut t = vec![
+        op(
+            M::GET,
+            "/health",
+            "health",
+            "Liveness (no storage access)",
+            "operations",
+            misc::health,
+        )
+        .public()
+        .ok(200, "Status"),
+        op(
+            M::GET,
+            "/ready",
+            "ready",
+            "Readiness (storage reachable)",
+            "operations",
+            misc::ready,
+        )
+        .public()
+        .ok(200, "Status"),
+        op(
+            M::GET,
+            "/metrics",
+            "metrics",
+            "Prometheus metrics (text format)",
+            "operations",
+            misc::metrics,
+        )
+        .public()
+        .ok(200, "MetricsText"),
+        op(
+            M::GET,
+            "/openapi.json",
+            "openapi",
+            "This OpenAPI document",
+            "operations",
+            misc::openapi,
+        )
+        .public()
+        .ok(200, "OpenApiDocument"),
+        op(
+            M::POST,
+            "/auth/signup",
+            "signup",
+            "Create a workspace and its first admin, and sign in",
+            "auth",
+            auth::signup,
+        )
+        .public()
+        .body("SignupRequest")
+        .ok(201, "SignupResponse"),
+        op(
+            M::POST,
+            "/auth/login",
+            "login",
+            "Sign in",
+            "auth",
+            auth::login,
+        )
+        .public()
+        .body("LoginRequest")
+        .ok(200, "TokenResponse"),
+        op(
+            M::POST,
+            "/auth/refresh",
+            "refresh",
+            "Rotate the refresh token",
+            "auth",
+            auth::refresh,
+        )
+        .access(Access::Refresh)
+        .optional_body("RefreshRequest")
+        .ok(200, "TokenResponse"),
+        op(
+            M::POST,
+            "/auth/logout",
+            "logout",
+            "End the current session",
+            "auth",
+            auth::logout,
+        )
+        .access(Access::BearerOrRefresh)
+        .optional_body("RefreshRequest")
+        .empty(204),
+        op(
+            M::POST,
+            "/auth/logout-all",
+            "logoutAll",
+            "End every session of the caller",
+            "auth",
+            auth::logout_all,
+        )
+        .empty(204),
+        op(
+            M::GET,
+            "/auth/sessions",
+            "listSessions",
+            "The caller's active sessions",
+            "auth",
+            auth::sessions,
+        )
+        .ok(200, "SessionList"),
+        op(
+            M::DELETE,
+            "/auth/sessions/{id}",
+            "revokeSession",
+            "End one of the caller's sessions",
+            "auth",
+            auth::revoke_session,
+        )
+        .empty(204),
+        op(
+            M::POST,
+            "/auth/password",
+            "changePassword",
+            "Change the caller's password (other sessions end)",
+            "auth",
+            auth::change_password,
+        )
+        .body("PasswordChangeRequest")
+        .empty(204),
+        op(
+            M::POST,
+            "/auth/password-reset",
+            "requestPasswordReset",
+            "Send a password-reset token (same answer whether or not the email exists)",
+            "auth",
+            auth::request_reset,
+        )
+        .public()
+        .body("PasswordResetRequest")
+        .empty(202),
+        op(
+            M::POST,
+            "/auth/password-reset/confirm",
+            "confirmPasswordReset",
+            "Set a new password with a reset token (every session ends)",
+            "auth",
+            auth::confirm_reset,
+        )
+        .public()
+        .body("PasswordResetConfirm")
+        .empty(204),
+        op(
+            M::GET,
+            "/me",
+            "getMe",
+            "The caller, its workspace and session",
+            "users",
+            users::me,
+        )
+        .ok(200, "Me")
+        .etag(),
+        op(
+            M::PATCH,
+            "/me",
+            "updateMe",
+            "Update the caller's profile",
+            "users",
+            users::update_me,
+        )
+        .body("UserPatch")
+        .ok(200, "User")
+        .etag()
+        .if_match(Precondition::Required),
+        op(
+            M::GET,
+            "/users",
+            "listUsers",
+            "List users",
+            "users",
+            users::list,
+        )
+        .query(QueryDoc::List(EntityKind::User))
+        .ok(200, "UserPage"),
+        op(
+            M::POST,
+            "/users",
+            "createUser",
+            "Create a user (admins)",
+            "users",
+            users::create,
+        )
+        .body("CreateUserRequest")
+        .ok(201, "User")
+        .etag(),
+        op(
+            M::GET,
+            "/users/{id}",
+            "getUser",
+            "Get a user",
+            "users",
+            users::get,
+        )
+        .ok(200, "User")
+        .etag(),
+        op(
+            M::PATCH,
+            "/users/{id}",
+            "updateUser",
+            "Update a user's profile",
+            "users",
+            users::update,
+        )
+        .body("UserPatch")
+        .ok(200, "User")
+        .etag()
+        .if_match(Precondition::Required),
+        op(
+            M::POST,
+            "/users/{id}/role",
+            "setUserRole",
+            "Change a user's role (admins)",
+            "users",
+            users::set_role,
+        )
+        .body("RoleRequest")
+        .ok(200, "User")
+        .etag()
+        .if_match(Precondition::Required),
+        op(
+            M::POST,
+            "/users/{id}/disable",
+            "disableUser",
+            "Disable a user; its sessions end (admins)",
+            "users",
+            users::disable,
+        )
+        .ok(200, "User")
+        .etag()
+        .if_match(Precondition::Required),
+        op(
+            M::POST,
+            "/users/{id}/enable",
+            "enableUser",
+            "Enable a user (admins)",
+            "users",
+            users::enable,
+        )
+        .ok(200, "User")
+        .etag()
+        .if_match(Precondition::Required),
+        op(
+            M::POST,
+            "/users/{id}/password",
+            "setUserPassword",
+            "Set a user's password; its sessions end (admins)",
+            "users",
+            users::set_password,
+        )
+        .body("SetPasswordRequest")
+        .empty(204),
+        op(
+            M::GET,
+            "/configuration",
+            "getConfiguration",
+            "The workspace configuration",
+            "workspace",
+            misc::get_configuration,
+        )
+        .ok(200, "Configuration")
+        .etag(),
+        op(
+            M::PATCH,
+            "/configuration",
+            "updateConfiguration",
+            "Change the workspace configuration (admins)",
+            "workspace",
+            misc::update_configuration,
+        )
+        .body("ConfigurationPatch")
+        .ok(200, "Configuration")
+        .etag()
+        .if_match(Precondition::Required),
+        op(
+            M::GET,
+            "/search",
+            "search",
+            "Search companies, contacts and deals (word prefixes)",
+            "workspace",
+            misc::search,
+        )
+        .query(QueryDoc::Params(vec![
+            (
+                "q",
+                "The words to find (prefixes of words of the records); required.",
+            ),
+            (
+                "limit",
+                "At most this many of each kind (1..=100, default 25).",
+            ),
+        ]))
+        .ok(200, "SearchResults"),
+        op(
+            M::GET,
+            "/activity",
+            "activity",
+            "Recent activity (records created, notes added), newest first",
+            "workspace",
+            misc::activity,
+        )
+        .query(QueryDoc::Params(vec![
+            ("limit", "Page size (1..=100, default 25)."),
+            ("cursor", "`next_cursor` of the previous page."),
+        ]))
+        .ok(200, "ActivityPage"),
+        op(
+            M::GET,
+            "/audit",
+            "audit",
+            "The audit trail, newest first (admins and managers)",
+            "workspace",
+            misc::audit,
+        )
+        .query(QueryDoc::Params(vec![
+            ("record_id", "Only entries about this record."),
+            (
+                "entity",
+                "Only these kinds (comma-separated, e.g. `contact,deal`).",
+            ),
+            (
+                "action",
+                "Only these actions (comma-separated, e.g. `create,update`).",
+            ),
+            ("limit", "Page size (1..=100, default 25)."),
+            ("cursor", "`next_cursor` of the previous page."),
+        ]))
+        .ok(200, "AuditPage"),
+    ];
+    resource::<Company>(&mut t, "companies");
+    resource::<Contact>(&mut t, "contacts");
+    t.push(
+        op(
+            M::POST,
+            "/contacts/{id}/merge",
+            "mergeContacts",
+            "Merge another contact into this one (admins and managers)",
+            "contacts",
+            records::merge_contacts,
+        )
+        .body("MergeRequest")
+        .ok(200, "Contact")
+        .etag(),
+    );
+    resource::<Deal>(&mut t, "deals");
+    t.push(
+        op(
+            M::POST,
+            "/deals/{id}/archive",
+            "archiveDeal",
+            "Archive a deal",
+            "deals",
+            records::archive_deal,
+        )
+        .ok(200, "Deal")
+        .etag()
+        .if_match(Precondition::Required),
+    );
+    t.push(
+        op(
+            M::POST,
+            "/deals/{id}/unarchive",
+            "unarchiveDeal",
+            "Put an archived deal back on the board",
+            "deals",
+            records::unarchive_deal,
+        )
+        .ok(200, "Deal")
+        .etag()
+        .if_match(Precondition::Required),
+    );
+    t.push(
+        op(
+            M::POST,
+            "/deals/{id}/move",
+            "moveDeal",
+            "Move a deal to a stage and position",
+            "deals",
+            records::move_deal,
+        )
+        .body("MoveRequest")
+        .ok(200, "Deal")
+        .etag()
+        .if_match(Precondition::Required),
+    );
+    resource::<Note>(&mut t, "notes");
+    resource::<Task>(&mut t, "tasks");
+    t.push(
+        op(
+            M::POST,
+            "/tasks/{id}/complete",
+            "completeTask",
+            "Mark a task done or not done",
+            "tasks",
+            records::complete_task,
+        )
+        .body("CompleteRequest")
+        .ok(200, "Task")
+        .etag()
+        .if_match(Precondition::Required),
+    );
+    resource::<Tag>(&mut t, "tags");
+    t
+}
+
+/// The routes of the table, each path's methods merged into one method router.
+pub(crate) fn build(table: Vec<RouteDef>) -> Router<AppState> {
+    let mut by_path: BTreeMap<String, MethodRouter<AppState>> = BTreeMap::new();
+    for def in table {
+        let merged = match by_path.remove(&def.path) {
+            Some(existing) => existing.merge(def.handler),
+            None => def.handler,
+        };
+        by_path.insert(def.path, merged);
+    }
+    by_path
+        .into_iter()
+        .fold(Router::new(), |r, (path, mr)| r.route(&path, mr))
+}
+
+/// Every operation as `(method, path)`, in table order.
+pub fn operations() -> Vec<(Method, String)> {
+    table().into_iter().map(|d| (d.method, d.path)).collect()
+}

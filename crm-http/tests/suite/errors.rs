@@ -1,0 +1,237 @@
+//! Each bad input answered with its coded error — never a bare framework text or a 500.
+
+use serde_json::json;
+
+use super::{Options, Server, StoreFactory, id};
+
+pub async fn bad_inputs_are_coded(store: StoreFactory) {
+    let server = Server::start(store).await;
+    let admin = server.bootstrap().await;
+
+    // Bodies.
+    let r = admin
+        .post("/contacts")
+        .raw("{\"first_name\": ", Some("application/json"))
+        .send()
+        .await;
+    r.assert_error(400, "E2004");
+    assert_eq!(r.fields(), vec!["body"]);
+    admin
+        .post("/contacts")
+        .raw("{}{}", Some("application/json"))
+        .send()
+        .await
+        .assert_error(400, "E2004");
+    admin
+        .post("/contacts")
+        .raw("first_name=x", Some("application/x-www-form-urlencoded"))
+        .send()
+        .await
+        .assert_error(415, "E4004");
+    admin
+        .post("/contacts")
+        .raw("{\"first_name\": \"A\", \"last_name\": \"B\"}", None)
+        .send()
+        .await
+        .assert_error(415, "E4004");
+    // `application/json; charset=utf-8` and `+json` types are JSON.
+    let r = admin
+        .post("/contacts")
+        .raw(
+            "{\"first_name\": \"A\", \"last_name\": \"B\"}",
+            Some("application/json; charset=utf-8"),
+        )
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = admin
+        .post("/contacts")
+        .json(json!({"first_name": "A", "last_name": "B", "nickname": "x"}))
+        .send()
+        .await;
+    r.assert_error(400, "E2004");
+    assert_eq!(r.fields(), vec!["nickname"]);
+    assert_eq!(r.body["error"]["fields"][0]["issue"], "not_allowed");
+    let r = admin
+        .post("/contacts")
+        .json(json!({"first_name": 5, "last_name": "B"}))
+        .send()
+        .await;
+    r.assert_error(400, "E2004");
+    assert_eq!(r.fields(), vec!["first_name"]);
+    let r = admin
+        .post("/contacts")
+        .json(json!({"first_name": "A", "emails": [{"email": "a@b.test", "type": "Pager"}]}))
+        .send()
+        .await;
+    r.assert_error(400, "E2004");
+    assert_eq!(r.fields(), vec!["emails[0].type"]);
+    let r = server
+        .client()
+        .post("/auth/login")
+        .json(json!({"email": "admin@acme.test"}))
+        .send()
+        .await;
+    r.assert_error(400, "E2004");
+    assert_eq!(r.fields(), vec!["password"]);
+    assert_eq!(r.body["error"]["fields"][0]["issue"], "required");
+    // The submitted value is never echoed back.
+    let r = admin
+        .post("/contacts")
+        .json(json!({"first_name": ["s3cr3t-value"], "last_name": "B"}))
+        .send()
+        .await;
+    r.assert_error(400, "E2004");
+    assert!(!r.text.contains("s3cr3t-value"), "{}", r.text);
+
+    // Query strings.
+    for q in [
+        "limit=abc",
+        "limit=0",
+        "limit=1000",
+        "sort=shoe_size",
+        "shoe_size=42",
+        "status=warm&status=hot",
+        "deleted=sometimes",
+        "has_newsletter=maybe",
+        "company_id=not-a-uuid",
+    ] {
+        admin
+            .get(&format!("/contacts?{q}"))
+            .send()
+            .await
+            .assert_error(400, "E2003");
+    }
+    admin
+        .get("/contacts?cursor=!!garbage!!")
+        .send()
+        .await
+        .assert_error(400, "E2002");
+    admin
+        .get("/activity?cursor=nope")
+        .send()
+        .await
+        .assert_error(400, "E2003");
+
+    // Path ids and preconditions.
+    let r = admin.get("/contacts/not-a-uuid").send().await;
+    r.assert_error(400, "E2004");
+    assert_eq!(r.fields(), vec!["id"]);
+    let c = admin.create("/companies", json!({"name": "Initech"})).await;
+    let path = format!("/companies/{}", id(&c));
+    admin
+        .patch(&path)
+        .header("if-match", "W/\"1\"")
+        .json(json!({"name": "Initrode"}))
+        .send()
+        .await
+        .assert_error(412, "E5002");
+    admin
+        .patch(&path)
+        .header("if-match", "\"1\", \"2\"")
+        .json(json!({"name": "Initrode"}))
+        .send()
+        .await
+        .assert_error(400, "E2004");
+    // Unknown records.
+    admin
+        .get(&format!("/companies/{}", uuid::Uuid::now_v7()))
+        .send()
+        .await
+        .assert_error(404, "E5001");
+    admin
+        .patch(&format!("/companies/{}", uuid::Uuid::now_v7()))
+        .if_match(1)
+        .json(json!({"name": "x"}))
+        .send()
+        .await
+        .assert_error(404, "E5001");
+    // Validation lists every failing field.
+    let r = admin
+        .post("/tags")
+        .json(json!({"name": "", "color": "red"}))
+        .send()
+        .await;
+    r.assert_error(422, "E2001");
+    let mut fields = r.fields();
+    fields.sort();
+    assert_eq!(fields, vec!["color", "name"]);
+}
+
+pub async fn oversized_bodies_are_413(store: StoreFactory) {
+    let server = Server::with(
+        store,
+        Options {
+            http: crm_http::HttpConfig {
+                body_limit: 2048,
+                ..Options::default().http
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let admin = server.bootstrap().await;
+    let big = format!(
+        "{{\"first_name\": \"{}\", \"last_name\": \"B\"}}",
+        "x".repeat(4096)
+    );
+    admin
+        .post("/contacts")
+        .raw(big, Some("application/json"))
+        .send()
+        .await
+        .assert_error(413, "E4003");
+    // Under the limit, the same request is fine.
+    let r = admin
+        .post("/contacts")
+        .json(json!({"first_name": "x".repeat(100), "last_name": "B"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // The default limit is 1 MiB.
+    let server = Server::start(store).await;
+    let admin = server.bootstrap().await;
+    let big = format!(
+        "{{\"first_name\": \"{}\", \"last_name\": \"B\"}}",
+        "x".repeat(1024 * 1024 + 10)
+    );
+    admin
+        .post("/contacts")
+        .raw(big, Some("application/json"))
+        .send()
+        .await
+        .assert_error(413, "E4003");
+}
+
+pub async fn unknown_routes_and_methods(store: StoreFactory) {
+    let server = Server::start(store).await;
+    let admin = server.bootstrap().await;
+    let r = admin.get("/spaceships").send().await;
+    r.assert_error(404, "E5001");
+    assert_eq!(
+        r.body["error"]["message"],
+        crm_http::handlers::misc::NO_SUCH_ENDPOINT
+    );
+    let r = admin.request_put("/contacts").await;
+    r.assert_error(405, "E2004");
+    let allow = r.header("allow").unwrap_or_default();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow:?}");
+    // Even unauthenticated.
+    server
+        .client()
+        .get("/nowhere")
+        .send()
+        .await
+        .assert_error(404, "E5001");
+}
+
+impl super::Session {
+    async fn request_put(&self, path: &str) -> super::Response {
+        self.client
+            .request(reqwest::Method::PUT, path)
+            .bearer(&self.access)
+            .send()
+            .await
+    }
+}
