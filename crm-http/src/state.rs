@@ -104,6 +104,25 @@ impl AppState {
         self.inner.default_workspace.read().ok().and_then(|w| *w)
     }
 
+    /// The installation's workspace: the one named by
+    /// [`AppState::with_default_workspace`] or claimed by sign-up, else the oldest workspace
+    /// in storage (found once, then remembered). This is how an installation that restarts,
+    /// or runs several instances on one database, keeps sign-up closed and keeps logins that
+    /// name no workspace working.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn installation_workspace(&self) -> Result<Option<WorkspaceId>> {
+        if let Some(ws) = self.default_workspace() {
+            return Ok(Some(ws));
+        }
+        let Some(first) = self.crm().storage().workspaces(1).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        self.claim_first_workspace(first);
+        Ok(self.default_workspace())
+    }
+
     /// Records the first workspace created by sign-up; answers whether it was the first.
     pub(crate) fn claim_first_workspace(&self, workspace: WorkspaceId) -> bool {
         match self.inner.default_workspace.write() {

@@ -313,6 +313,17 @@ impl Storage for PgStore {
         read::audit(&self.pool, workspace.uuid(), query).await
     }
 
+    async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT workspace_id FROM crm_workspace ORDER BY workspace_id LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::db)?;
+        Ok(ids.into_iter().map(WorkspaceId::from_uuid).collect())
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

@@ -82,6 +82,25 @@ pub(crate) fn get(
     load_record(&records, kind, ws, id)
 }
 
+/// [`crm_core::Storage::workspaces`]: the workspace records' keys are
+/// `[workspace tag][id][id]`, so one range over the tag lists them in id order.
+pub(crate) fn workspaces(txn: &ReadTransaction, limit: usize) -> StoreResult<Vec<WorkspaceId>> {
+    let records = txn.open_table(RECORDS)?;
+    let lower = vec![EntityKind::Workspace.tag()];
+    let upper = upper_of(&lower);
+    let mut out = Vec::new();
+    for entry in records.range::<&[u8]>((Bound::Included(lower.as_slice()), as_slice(&upper)))? {
+        if out.len() >= limit {
+            break;
+        }
+        let (key, _) = entry?;
+        let id = schema::trailing_id(key.value())
+            .ok_or(StoreError::DanglingEntry { table: "records" })?;
+        out.push(WorkspaceId::from_uuid(id));
+    }
+    Ok(out)
+}
+
 /// [`crm_core::Storage::get_many`].
 pub(crate) fn get_many(
     txn: &ReadTransaction,

@@ -299,6 +299,10 @@ impl Storage for RedbStore {
             .await
     }
 
+    async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>> {
+        self.read(move |txn| read::workspaces(txn, limit)).await
+    }
+
     async fn ping(&self) -> Result<()> {
         let writer_alive = self
             .inner

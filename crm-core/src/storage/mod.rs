@@ -165,6 +165,15 @@ pub trait Storage: Send + Sync + 'static {
     /// Storage failures (E3xxx).
     async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
 
+    /// Ids of the installation's workspaces in id order (oldest first: ids are UUIDv7), at
+    /// most `limit`. The one read that spans workspaces: a host uses it at start-up to find
+    /// the workspace of a single-tenant installation (e.g. the standalone server after a
+    /// restart). It returns ids only, never data.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>>;
+
     /// Checks that the backend is reachable.
     ///
     /// # Errors

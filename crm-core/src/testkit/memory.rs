@@ -217,6 +217,17 @@ impl Storage for MemoryStore {
         Ok(rows)
     }
 
+    async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>> {
+        Ok(self
+            .lock()
+            .records
+            .keys()
+            .filter(|(w, k, id)| *k == EntityKind::Workspace && w == id)
+            .map(|(w, _, _)| WorkspaceId::from_uuid(*w))
+            .take(limit)
+            .collect())
+    }
+
     async fn ping(&self) -> Result<()> {
         Ok(())
     }

@@ -100,6 +100,7 @@ macro_rules! conformance_tests {
     ($fixture:path) => {
         $crate::conformance_tests!(@tests $fixture;
             bootstrap_makes_first_user_admin,
+            workspaces_are_listed_by_id,
             crud_lifecycle_of_every_kind,
             validation_reports_every_field_and_writes_nothing,
             unknown_and_foreign_ids_are_not_found,

@@ -169,6 +169,33 @@ pub async fn bootstrap_makes_first_user_admin(f: Fixture) {
     );
 }
 
+pub async fn workspaces_are_listed_by_id(f: Fixture) {
+    let crm = Crm::new(f.storage.clone(), CrmConfig::default());
+    assert!(f.storage.workspaces(10).await.unwrap().is_empty());
+    let mut created = Vec::new();
+    for name in ["One", "Two", "Three"] {
+        let email = format!("admin@{}.test", name.to_lowercase());
+        created.push(
+            crm.bootstrap(name, user(&email, Role::Admin))
+                .await
+                .unwrap()
+                .0
+                .id,
+        );
+    }
+    // A refused bootstrap leaves no workspace behind.
+    assert!(
+        crm.bootstrap("Bad", user("not-an-email", Role::Admin))
+            .await
+            .is_err()
+    );
+    created.sort();
+    assert_eq!(f.storage.workspaces(10).await.unwrap(), created);
+    assert_eq!(f.storage.workspaces(2).await.unwrap(), created[..2]);
+    assert!(f.storage.workspaces(0).await.unwrap().is_empty());
+    assert_eq!(f.peer().workspaces(10).await.unwrap(), created);
+}
+
 pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
     let w = world(&f).await;
     let a = &w.sales;

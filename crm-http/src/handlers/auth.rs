@@ -127,12 +127,16 @@ fn client_info(ctx: &RequestContext, headers: &HeaderMap) -> ClientInfo {
     }
 }
 
-fn workspace_or_default(
+async fn workspace_or_default(
     state: &AppState,
     given: Option<WorkspaceId>,
 ) -> Result<WorkspaceId, ApiError> {
-    given
-        .or_else(|| state.default_workspace())
+    if let Some(ws) = given {
+        return Ok(ws);
+    }
+    state
+        .installation_workspace()
+        .await?
         .ok_or_else(|| ApiError::malformed("workspace_id", FieldIssue::Required))
 }
 
@@ -341,7 +345,9 @@ pub(crate) async fn signup(
     } else {
         Some(state.signup_lock().lock().await)
     };
-    if !open && state.default_workspace().is_some() {
+    // Closed sign-up asks storage too: after a restart, or on another instance, the
+    // installation's workspace may exist without this process having created it.
+    if !open && state.installation_workspace().await?.is_some() {
         return Err(ApiError::new(ErrorKind::AlreadyInitialized));
     }
     let admin = UserInput {
@@ -379,7 +385,7 @@ pub(crate) async fn login(
     uri: Uri,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let workspace_id = workspace_or_default(&state, body.workspace_id)?;
+    let workspace_id = workspace_or_default(&state, body.workspace_id).await?;
     let result = state
         .identity()
         .login(LoginRequest {
@@ -552,7 +558,7 @@ pub(crate) async fn request_reset(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ResetRequestBody>,
 ) -> Result<Response, ApiError> {
-    let workspace = workspace_or_default(&state, body.workspace_id)?;
+    let workspace = workspace_or_default(&state, body.workspace_id).await?;
     state
         .identity()
         .request_password_reset(workspace, &body.email, &client_info(&ctx, &headers))

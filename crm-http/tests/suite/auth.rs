@@ -28,6 +28,26 @@ pub async fn signup_bootstraps_then_closes(store: StoreFactory) {
         .await;
     r.assert_error(409, "E5006");
 
+    // A restarted server (or a second instance) on the same store knows the installation's
+    // workspace from storage: sign-up stays closed and logins need no workspace id.
+    let restarted = Server::on(server.storage.clone(), Box::new(()), Options::default()).await;
+    assert_eq!(restarted.state.default_workspace(), None);
+    let r = restarted
+        .client()
+        .post("/auth/signup")
+        .json(json!({"workspace_name": "Evil", "email": "e@evil.test", "password": "pw"}))
+        .send()
+        .await;
+    r.assert_error(409, "E5006");
+    let r = restarted
+        .client()
+        .post("/auth/login")
+        .json(json!({"email": "admin@acme.test", "password": "admin password"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["user"]["role"], "admin");
+
     // With open sign-up, each sign-up is a new workspace whose first user is its admin.
     let open = Server::with(
         store,

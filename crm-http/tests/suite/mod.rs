@@ -138,6 +138,9 @@ impl Storage for Unreachable {
     ) -> crm_core::Result<Vec<crm_core::audit::AuditEntry>> {
         self.0.audit(workspace, query).await
     }
+    async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
+        self.0.workspaces(limit).await
+    }
     async fn ping(&self) -> crm_core::Result<()> {
         Err(
             crm_core::Error::new(crm_core::ErrorKind::StorageUnavailable)
@@ -203,6 +206,7 @@ impl Default for Options {
 
 /// A running server.
 pub struct Server {
+    pub storage: Arc<dyn Storage>,
     pub addr: SocketAddr,
     pub base: String,
     pub state: AppState,
@@ -224,8 +228,18 @@ impl Server {
 
     pub async fn with(factory: StoreFactory, options: Options) -> Server {
         let StoreHandle { storage, guard } = factory().await;
+        Self::on(storage, guard, options).await
+    }
+
+    /// A server on a given store (e.g. a second instance, or a restart, on the store of
+    /// another server).
+    pub async fn on(
+        storage: Arc<dyn Storage>,
+        guard: Box<dyn Any + Send>,
+        options: Options,
+    ) -> Server {
         let storage = (options.wrap)(storage);
-        let crm = Crm::new(storage, CrmConfig::default());
+        let crm = Crm::new(storage.clone(), CrmConfig::default());
         let mut config = IdentityConfig::new(Secret::new(
             b"crm-http test secret, 32+ bytes long!!".to_vec(),
         ));
@@ -253,6 +267,7 @@ impl Server {
             .expect("serve");
         });
         Server {
+            storage,
             addr,
             base: format!("http://{addr}{}", options.prefix),
             state,
