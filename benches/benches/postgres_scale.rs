@@ -3,7 +3,7 @@
 //!
 //! 1. **Seed** (once; reused while the database `crm_bench_scale` exists and is complete):
 //!    the volume above (plus 100k notes) written through the store's own commits
-//!    (`crm_store_postgres::testing::bulk`), then `ANALYZE`. The seed time is printed.
+//!    (`crm_core::demo`), then `ANALYZE`. The seed time is printed.
 //! 2. **Engine**: through `Crm` as a host calls it — get a contact by id (random ids), list
 //!    100 tasks (by due date, and one owner's), search contacts for a narrow word
 //!    (`okafor`), a unique email part, and one- and two-letter prefixes (`a`, `jo`). Each
@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crm_benches::{Percentiles, ms};
+use crm_core::demo::{Volume, seed};
 use crm_core::id::Id;
 use crm_core::model::{Role, UserInput};
 use crm_core::{Actor, Crm, CrmConfig, ListParams};
-use crm_store_postgres::testing::bulk::{Volume, seed};
 use crm_store_postgres::{PgOptions, PgStore};
 use sqlx::Row;
 

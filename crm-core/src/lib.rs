@@ -29,6 +29,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod demo;
 pub mod error;
 pub mod id;
 pub mod identity;

@@ -9,11 +9,11 @@
 use std::sync::Arc;
 
 use crm_core::audit::AuditQuery;
+use crm_core::demo::{Volume, seed};
 use crm_core::model::{EntityKind, Role, UserInput};
 use crm_core::query::{Cursor, Deleted, Filter, FilterOp, ListQuery, SearchQuery, Sort, Value};
 use crm_core::{Crm, CrmConfig, Storage};
 use crm_store_postgres::testing::TestDatabase;
-use crm_store_postgres::testing::bulk::{Volume, seed};
 use crm_store_postgres::{PgStore, explain_list};
 
 const VOLUME: Volume = Volume {

@@ -6,11 +6,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crm_core::demo::{Volume, seed};
 use crm_core::model::{ContactInput, EmailEntry, EmailKind, EntityKind, UserInput};
 use crm_core::query::{Deleted, ListQuery, SearchQuery, Sort};
 use crm_core::{Crm, CrmConfig, Storage};
 use crm_store_postgres::testing::TestDatabase;
-use crm_store_postgres::testing::bulk::{Volume, seed};
 
 #[test]
 fn every_search_path_returns_exactly_the_matches_in_order() {

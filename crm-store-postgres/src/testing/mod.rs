@@ -38,8 +38,6 @@ use sqlx::postgres::PgConnectOptions;
 
 use crate::{PgOptions, PgStore};
 
-pub mod bulk;
-
 /// The server tests use: an admin URL (a database on it to connect to for `CREATE
 /// DATABASE`).
 #[derive(Debug)]

@@ -1,18 +1,20 @@
-//! Fast, realistic bulk data written straight through [`Storage::commit`] in large commits —
-//! for the index-coverage tests and the million-row benchmarks, where creating records one
-//! by one through the core would take most of the run.
+//! Realistic demo data, fast: records written straight through [`Storage::commit`] in large
+//! commits — for the standalone server's `seed` command, the index-coverage tests and the
+//! million-row benchmarks, where creating records one by one through the services would
+//! take most of the run. Works on every store.
 //!
 //! Records are built as the core would build them (valid, with denormalized company names,
 //! owners, tags) and inserted with a `create` audit entry each, so every table — audit log
 //! included — has realistic contents. Generation is deterministic for a given seed.
 
-use crm_core::audit::{AuditAction, AuditEntry};
-use crm_core::clock::{Date, Timestamp};
-use crm_core::id::{Id, UserId, WorkspaceId};
-use crm_core::model::{
+use crate::audit::{AuditAction, AuditEntry};
+use crate::clock::{Date, Timestamp};
+use crate::error::Result;
+use crate::id::{Id, UserId, WorkspaceId};
+use crate::model::{
     Company, Contact, Deal, EmailEntry, EmailKind, Note, PhoneEntry, PhoneKind, Record, Tag, Task,
 };
-use crm_core::{Commit, Result, Storage, Write};
+use crate::storage::{Commit, Storage, Write};
 
 const FIRST: &[&str] = &[
     "James",
