@@ -118,6 +118,8 @@ error_kinds! {
     PayloadTooLarge = 4003, 413, "The request is too large", "The request body exceeds the configured size limit.", "Send less data at once.";
     /// The request's media type is not supported.
     UnsupportedMediaType = 4004, 415, "The request format is not supported", "The request's Content-Type is not application/json.", "Send JSON with Content-Type: application/json.";
+    /// The request came over plain HTTP where only HTTPS is accepted.
+    HttpsRequired = 4005, 403, "A secure connection is required", "The request came over plain HTTP, and this server accepts only HTTPS.", "Use the https:// address of the service.";
     /// The record does not exist (or is not visible to the caller).
     NotFound = 5001, 404, "The record was not found", "The record does not exist, was deleted, or is not visible to you.", "Reload; the record may have been removed.";
     /// The record changed since the caller read it.

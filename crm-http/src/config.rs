@@ -46,6 +46,12 @@ pub struct HttpConfig {
     /// Serve `GET /metrics` (default `true`). Hosts that expose the API publicly may prefer
     /// to turn it off and scrape [`crate::AppState::metrics_text`] on an internal port.
     pub expose_metrics: bool,
+    /// Refuse requests that did not arrive over HTTPS (`403`, `E4005`). A request counts as
+    /// HTTPS when the host marked it with [`SecureTransport`] (it terminated TLS itself) or
+    /// when it comes from a trusted proxy that says `X-Forwarded-Proto: https`. Default
+    /// `false`: the host decides (the standalone server turns it on outside local mode when
+    /// it does not serve TLS itself).
+    pub require_https: bool,
     /// Key signing CSRF tokens. `None` (the default): a random key per process, which is
     /// right for one instance; several instances behind a load balancer must share one.
     pub csrf_secret: Option<Secret>,
@@ -63,6 +69,7 @@ impl Default for HttpConfig {
             hsts_max_age_secs: 31_536_000,
             compression: true,
             expose_metrics: true,
+            require_https: false,
             csrf_secret: None,
         }
     }
@@ -80,6 +87,7 @@ impl fmt::Debug for HttpConfig {
             .field("hsts_max_age_secs", &self.hsts_max_age_secs)
             .field("compression", &self.compression)
             .field("expose_metrics", &self.expose_metrics)
+            .field("require_https", &self.require_https)
             .field(
                 "csrf_secret",
                 &self.csrf_secret.as_ref().map(|_| "<redacted>"),
@@ -87,6 +95,11 @@ impl fmt::Debug for HttpConfig {
             .finish()
     }
 }
+
+/// A request extension a host inserts when the request arrived over a TLS connection it
+/// terminated itself; see [`HttpConfig::require_https`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecureTransport;
 
 /// The cookies of browser sessions: the refresh token (`HttpOnly; Secure; SameSite=Strict`,
 /// scoped to the auth routes) and the CSRF token (readable by scripts, so they can echo it

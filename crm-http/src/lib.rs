@@ -79,7 +79,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use config::{CookieConfig, HttpConfig, IpNetwork};
+pub use config::{CookieConfig, HttpConfig, IpNetwork, SecureTransport};
 pub use error::ApiError;
 pub use routes::operations;
 pub use state::AppState;

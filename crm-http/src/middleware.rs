@@ -3,7 +3,8 @@
 //! * [`frame`] (outermost): resolves the client address (forwarding headers only from a
 //!   trusted proxy) and the request id (a trusted proxy's `X-Request-Id`, or a new UUIDv7),
 //!   opens the tracing span, renders coded error bodies, adds the security headers and
-//!   `X-Request-Id` to every response, logs the request and records its metrics.
+//!   `X-Request-Id` to every response, logs the request and records its metrics; with
+//!   [`HttpConfig::require_https`](crate::HttpConfig::require_https) it refuses plain HTTP.
 //! * [`guard`] (innermost): authenticates the bearer token once, then applies the rate
 //!   limit — per user when authenticated, per client address otherwise — and adds the
 //!   `RateLimit` / `RateLimit-Policy` headers (and `Retry-After` on a refusal).
@@ -20,7 +21,7 @@ use crm_core::ratelimit::Policy;
 use crm_core::{Error, ErrorKind};
 use tracing::Instrument;
 
-use crate::config::{IpNetwork, canonical};
+use crate::config::{IpNetwork, SecureTransport, canonical};
 use crate::error::{ApiError, ErrorReport, render};
 use crate::extract::{Authn, RequestContext, authenticate};
 use crate::state::AppState;
@@ -102,7 +103,18 @@ pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next:
         method = %method,
         route = %route,
     );
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let secure = req.extensions().get::<SecureTransport>().is_some()
+        || (from_proxy
+            && req
+                .headers()
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https")));
+    let mut response = if state.config().require_https && !secure {
+        ApiError::from(Error::new(ErrorKind::HttpsRequired)).into_response()
+    } else {
+        next.run(req).instrument(span.clone()).await
+    };
 
     let status = response.status();
     let code = match response.extensions_mut().remove::<ErrorReport>() {

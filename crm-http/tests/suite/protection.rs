@@ -601,3 +601,59 @@ pub async fn openapi_covers_every_route(store: StoreFactory) {
         assert!(r.status < 500, "{m} {p}: {}", r.text);
     }
 }
+
+pub async fn plain_http_refused_when_https_is_required(store: StoreFactory) {
+    // Not behind a trusted proxy: every plain-HTTP request is refused, with the security
+    // headers and a coded body, and nothing is written.
+    let server = Server::with(
+        store,
+        Options {
+            http: crm_http::HttpConfig {
+                require_https: true,
+                ..Options::default().http
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let c = server.client();
+    let r = c.get("/health").send().await;
+    r.assert_error(403, "E4005");
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    let r = c
+        .post("/auth/signup")
+        .header("x-forwarded-proto", "https")
+        .json(json!({"workspace_name": "Acme", "email": "admin@acme.test", "password": "pw"}))
+        .send()
+        .await;
+    r.assert_error(403, "E4005");
+    assert!(server.storage.workspaces(1).await.unwrap().is_empty());
+
+    // Behind a trusted proxy that says the client used HTTPS: served; plain HTTP through
+    // the same proxy: refused.
+    let server = Server::with(
+        store,
+        Options {
+            http: crm_http::HttpConfig {
+                require_https: true,
+                trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+                ..Options::default().http
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let c = server.client();
+    let r = c
+        .get("/health")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = c
+        .get("/health")
+        .header("x-forwarded-proto", "http")
+        .send()
+        .await;
+    r.assert_error(403, "E4005");
+}
