@@ -1,0 +1,255 @@
+//! Command-line settings: every flag also reads an environment variable (shown by `--help`).
+//! The defaults are the seeds' values and safe local settings.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use crm_http::IpNetwork;
+
+/// `crm-server`: the crm engine as a REST API (mounted at `/api/v1`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "crm-server",
+    version,
+    about = "The crm engine as a REST API at /api/v1, on an embedded redb store (default) or PostgreSQL (DATABASE_URL).",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings of `serve` when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API (the default).
+    Serve(ServeArgs),
+    /// Fill the installation's workspace with realistic demo data (creating the workspace
+    /// and its admin first if the store has none).
+    Seed(SeedArgs),
+}
+
+/// Where the data lives: the embedded store in a data directory, or PostgreSQL.
+#[derive(Clone, Args)]
+pub struct StoreArgs {
+    /// Data directory: the embedded store (`crm.redb`) and, in local mode, the generated JWT
+    /// secret live here. Created (owner-only) if missing.
+    #[arg(long, env = "CRM_DATA_DIR", default_value = "./crm-data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL connection URL; when set, PostgreSQL replaces the embedded store. TLS to
+    /// the database is chosen by the URL's `sslmode` (e.g. `?sslmode=verify-full`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Largest number of PostgreSQL connections this instance opens.
+    #[arg(long, env = "CRM_DB_POOL_SIZE", default_value_t = 10)]
+    pub db_pool_size: u32,
+    /// How long a request waits for a free PostgreSQL connection, in seconds.
+    #[arg(long, env = "CRM_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5)]
+    pub db_acquire_timeout_secs: u64,
+    /// PostgreSQL statement timeout in seconds (0: none).
+    #[arg(long, env = "CRM_DB_STATEMENT_TIMEOUT_SECS", default_value_t = 30)]
+    pub db_statement_timeout_secs: u64,
+}
+
+impl fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreArgs")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("db_pool_size", &self.db_pool_size)
+            .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
+            .field("db_statement_timeout_secs", &self.db_statement_timeout_secs)
+            .finish()
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging settings (logs go to standard error).
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, env = "CRM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter: a level (`error`, `warn`, `info`, `debug`) or `tracing` directives such
+    /// as `info,crm_http=debug`. `info` logs every request.
+    #[arg(long, env = "CRM_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+/// Settings of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. A loopback address is local mode: plain HTTP is fine and a JWT
+    /// secret is generated if none is given. Any other address requires HTTPS: TLS served
+    /// here (`--tls-cert`/`--tls-key`) or a trusted proxy that terminates it.
+    #[arg(long, env = "CRM_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// TLS certificate chain (PEM); with `--tls-key`, the server speaks HTTPS itself.
+    #[arg(long, env = "CRM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "CRM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Proxies (addresses or CIDR networks, comma-separated) whose `X-Forwarded-For`,
+    /// `X-Forwarded-Proto` and `X-Request-Id` are believed.
+    #[arg(
+        long = "trusted-proxy",
+        env = "CRM_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// Origins allowed to call the API from a browser (comma-separated; default none).
+    #[arg(long = "cors-origin", env = "CRM_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "CRM_BODY_LIMIT", default_value_t = crm_http::config::DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+    /// Let anyone create a new workspace by signing up (default: only the first one).
+    #[arg(long, env = "CRM_OPEN_SIGNUP")]
+    pub open_signup: bool,
+    /// Requests per minute per signed-in user.
+    #[arg(long, env = "CRM_RATE_USER_PER_MINUTE", default_value_t = 100)]
+    pub rate_user_per_minute: u32,
+    /// Unauthenticated requests per minute per client address.
+    #[arg(long, env = "CRM_RATE_ADDRESS_PER_MINUTE", default_value_t = 60)]
+    pub rate_address_per_minute: u32,
+    /// Login attempts per minute per client address.
+    #[arg(long, env = "CRM_RATE_LOGIN_PER_MINUTE", default_value_t = 10)]
+    pub rate_login_per_minute: u32,
+    /// Token refreshes per minute per client address.
+    #[arg(long, env = "CRM_RATE_REFRESH_PER_MINUTE", default_value_t = 30)]
+    pub rate_refresh_per_minute: u32,
+    /// Password-reset requests per hour per client address and per email.
+    #[arg(long, env = "CRM_RATE_RESET_PER_HOUR", default_value_t = 5)]
+    pub rate_reset_per_hour: u32,
+    /// bcrypt cost of new password hashes (12 as the seeds ask; 4..=31).
+    #[arg(long, env = "CRM_BCRYPT_COST", default_value_t = 12)]
+    pub bcrypt_cost: u32,
+    /// How long shutdown waits for in-flight requests, in seconds.
+    #[arg(long, env = "CRM_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+    /// Start of the password-reset link printed for each reset request (the token is
+    /// appended). The server prints links on standard output instead of mailing them.
+    #[arg(
+        long,
+        env = "CRM_RESET_LINK",
+        default_value = "http://localhost:8080/reset-password?token="
+    )]
+    pub reset_link: String,
+}
+
+/// Settings of `seed`.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Name of the workspace, if the store has none yet.
+    #[arg(long, env = "CRM_SEED_WORKSPACE", default_value = "Demo")]
+    pub workspace_name: String,
+    /// Email of the workspace's admin: created with `--admin-password` if the store has no
+    /// workspace yet; otherwise an existing user of the installation's workspace, recorded
+    /// as the author of the demo data.
+    #[arg(
+        long,
+        env = "CRM_SEED_ADMIN_EMAIL",
+        default_value = "admin@example.com"
+    )]
+    pub admin_email: String,
+    /// Password of the new admin (needed only when the store has no workspace yet).
+    #[arg(long, env = "CRM_SEED_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// bcrypt cost of the new admin's password hash.
+    #[arg(long, env = "CRM_BCRYPT_COST", default_value_t = 12)]
+    pub bcrypt_cost: u32,
+    /// Companies to add.
+    #[arg(long, default_value_t = 1_000)]
+    pub companies: usize,
+    /// Contacts to add.
+    #[arg(long, default_value_t = 10_000)]
+    pub contacts: usize,
+    /// Deals to add.
+    #[arg(long, default_value_t = 2_000)]
+    pub deals: usize,
+    /// Tasks to add.
+    #[arg(long, default_value_t = 5_000)]
+    pub tasks: usize,
+    /// Notes to add.
+    #[arg(long, default_value_t = 20_000)]
+    pub notes: usize,
+    /// Seed of the generator (the same seed gives the same names and values).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_is_the_default_and_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "crm-server",
+            "--bind",
+            "0.0.0.0:9000",
+            "--trusted-proxy",
+            "10.0.0.0/8,127.0.0.1",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.bind.port(), 9000);
+        assert_eq!(cli.serve.trusted_proxies.len(), 2);
+        assert_eq!(cli.serve.rate_user_per_minute, 100);
+        let cli = Cli::try_parse_from(["crm-server", "seed", "--contacts", "5"]).unwrap();
+        match cli.command {
+            Some(Command::Seed(s)) => assert_eq!(s.contacts, 5),
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["crm-server", "--tls-cert", "c.pem"]).is_err());
+        assert!(Cli::try_parse_from(["crm-server", "--trusted-proxy", "nope"]).is_err());
+    }
+
+    #[test]
+    fn database_urls_do_not_print() {
+        let cli = Cli::try_parse_from([
+            "crm-server",
+            "--database-url",
+            "postgres://crm:hunter2@db/crm",
+        ])
+        .unwrap();
+        assert!(!format!("{cli:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,281 @@
+//! `crm-server serve`: builds the engine on the chosen store, mounts the [`crm_http`] router
+//! at `/api/v1`, and serves it over HTTP or HTTPS until SIGINT or SIGTERM.
+//!
+//! Shutdown is graceful: the listener closes at once, in-flight requests finish (up to
+//! `--shutdown-timeout-secs`), idle keep-alive connections are closed, then the store is
+//! closed (redb commits every queued write first) and the process exits with status 0.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use crm_core::identity::{Identity, IdentityConfig, PasswordConfig, ResetDelivery, SecretToken};
+use crm_core::model::User;
+use crm_core::ratelimit::{Quota, RateLimitConfig};
+use crm_core::{Crm, CrmConfig, Timestamp};
+use crm_http::{AppState, HttpConfig, SecureTransport};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::Service;
+
+use crate::BoxError;
+use crate::cli::ServeArgs;
+use crate::secret;
+use crate::store::OpenStore;
+
+/// Where the router is mounted.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// Prints password-reset links on standard output (never in the logs) — the stand-in for
+/// the mail a real deployment would send.
+#[derive(Debug, Clone)]
+pub struct PrintResetLink {
+    /// The link's start; the token is appended.
+    pub link: String,
+}
+
+#[async_trait::async_trait]
+impl ResetDelivery for PrintResetLink {
+    async fn deliver(
+        &self,
+        user: &User,
+        token: &SecretToken,
+        expires_at: Timestamp,
+    ) -> crm_core::Result<()> {
+        println!(
+            "password reset for {}: {}{} (valid until {})",
+            user.email,
+            self.link,
+            token.expose(),
+            expires_at
+        );
+        Ok(())
+    }
+}
+
+/// The rate limits of the settings.
+pub fn rate_limits(args: &ServeArgs) -> RateLimitConfig {
+    RateLimitConfig {
+        user: Quota::per_minute(args.rate_user_per_minute),
+        address: Quota::per_minute(args.rate_address_per_minute),
+        login: Quota::per_minute(args.rate_login_per_minute),
+        refresh: Quota::per_minute(args.rate_refresh_per_minute),
+        password_reset: Quota::per_hour(args.rate_reset_per_hour),
+        ..RateLimitConfig::default()
+    }
+}
+
+/// Runs the server until a shutdown signal; see the [module docs](self).
+///
+/// # Errors
+/// Invalid settings, a store that cannot be opened, an address that cannot be bound, or a
+/// store that fails to close cleanly.
+pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
+    crate::logging::init(&args.log)?;
+    let local = args.bind.ip().is_loopback();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let require_https = !local && tls.is_none();
+    if require_https && args.trusted_proxies.is_empty() {
+        return Err(format!(
+            "{} is not a loopback address, so plain HTTP is refused: give --tls-cert and --tls-key, \
+             or --trusted-proxy for the TLS-terminating proxy in front of this server",
+            args.bind
+        )
+        .into());
+    }
+    let (jwt_secret, origin) =
+        secret::load(std::env::var(secret::ENV).ok(), &args.store.data_dir, local)?;
+    if origin != secret::Origin::Environment {
+        tracing::warn!(
+            file = %args.store.data_dir.join(secret::FILE).display(),
+            generated = origin == secret::Origin::Generated,
+            "no {} set: using the local secret file (local mode only; set the variable in production)",
+            secret::ENV
+        );
+    }
+
+    let store = OpenStore::open(&args.store).await?;
+    let crm = Crm::new(store.storage(), CrmConfig::default());
+    let limits = rate_limits(&args);
+    let mut identity_config = IdentityConfig::new(jwt_secret);
+    identity_config.password = PasswordConfig {
+        cost: args.bcrypt_cost,
+        ..PasswordConfig::default()
+    };
+    identity_config.rate_limits = limits.clone();
+    let delivery = Arc::new(PrintResetLink {
+        link: args.reset_link.clone(),
+    });
+    let identity = Identity::new(crm, identity_config, delivery)
+        .map_err(|e| format!("identity settings: {}", crate::chain(&e)))?;
+    let http = HttpConfig {
+        body_limit: args.body_limit,
+        open_signup: args.open_signup,
+        trusted_proxies: args.trusted_proxies.clone(),
+        cors_allowed_origins: args.cors_origins.clone(),
+        rate_limits: limits,
+        require_https,
+        ..HttpConfig::default()
+    };
+    let state = AppState::new(identity, http)
+        .map_err(|e| format!("HTTP settings: {}", crate::chain(&e)))?;
+    match state.installation_workspace().await {
+        Ok(Some(ws)) => tracing::info!(workspace = %ws, "installation workspace found"),
+        Ok(None) => tracing::info!(
+            "no workspace yet: POST {API_PREFIX}/auth/signup creates it and its first admin"
+        ),
+        Err(e) => tracing::warn!(error = %crate::chain(&e), "storage not reachable at start"),
+    }
+    let app = Router::new().nest(API_PREFIX, crm_http::router(state));
+
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(
+        store = store.name(),
+        %addr,
+        local,
+        "crm-server listening on {scheme}://{addr}{API_PREFIX}"
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    let drain = Duration::from_secs(args.shutdown_timeout_secs);
+    match tls {
+        Some(acceptor) => serve_tls(listener, app, acceptor, stop_rx, drain).await,
+        None => serve_plain(listener, app, stop_rx, drain).await,
+    }
+    store
+        .close()
+        .await
+        .map_err(|e| format!("closing the store: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves when `stop` turns true.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Plain HTTP with axum's server, stopped gracefully.
+async fn serve_plain(
+    listener: TcpListener,
+    app: Router,
+    stop: watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped(stop.clone()));
+    let deadline = async {
+        stopped(stop).await;
+        tokio::time::sleep(drain).await;
+    };
+    tokio::select! {
+        outcome = server => {
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "server failed");
+            }
+        }
+        () = deadline => tracing::warn!("shutdown timeout: abandoning unfinished requests"),
+    }
+}
+
+/// HTTPS: rustls over each accepted connection, HTTP/1.1 by hyper; every request is marked
+/// [`SecureTransport`] and carries the peer address.
+async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    acceptor: tokio_rustls::TlsAcceptor,
+    stop: watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop_accepting = std::pin::pin!(stopped(stop));
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop_accepting => break,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                let mut app = app.clone();
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(SecureTransport);
+                async move { Ok::<_, Infallible>(app.call(req).await.unwrap_or_else(|e| match e {})) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timeout: abandoning unfinished requests");
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,502 @@
+//! The real `crm-server` binary, started on a free port and driven over HTTP(S): local mode
+//! on redb (seed, sign-in, CRUD, restart with the same data and secret, graceful shutdown
+//! with a request in flight), PostgreSQL through `DATABASE_URL`, HTTPS with rustls, and the
+//! refusals outside local mode.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_crm-server");
+const SECRET: &str = "a test secret that is long enough for HS256!";
+
+/// A running server process; killed if the test ends without stopping it.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .args(args)
+        .env_remove("CRM_JWT_SECRET")
+        .env_remove("DATABASE_URL")
+        .env("CRM_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+fn collect(pipe: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut s = into.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+}
+
+/// Starts `crm-server serve` and waits until it says where it listens.
+fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut all = vec!["serve", "--bind", "127.0.0.1:0", "--bcrypt-cost", "4"];
+    all.extend_from_slice(args);
+    start_raw(dir, &all, env)
+}
+
+fn start_raw(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut child = command(dir, args, env).spawn().expect("spawn crm-server");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let stdout = Arc::new(Mutex::new(String::new()));
+    collect(child.stderr.take().unwrap(), stderr.clone());
+    collect(child.stdout.take().unwrap(), stdout.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = stderr.lock().unwrap().clone();
+        if let Some(rest) = log.split("listening on ").nth(1) {
+            let url = rest.split_whitespace().next().unwrap();
+            let host = url.split("://").nth(1).unwrap().trim_end_matches("/api/v1");
+            return Server {
+                child,
+                addr: host.parse().expect("address"),
+                stderr,
+                stdout,
+            };
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("crm-server exited ({status}) before listening:\n{log}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "crm-server did not start:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}/api/v1{path}", self.addr)
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    fn terminate(&mut self) -> ExitStatus {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Reply {
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn login(server: &Server, email: &str, password: &str) -> Reply {
+    send(
+        http()
+            .post(server.url("/auth/login"))
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await
+}
+
+fn bearer(reply: &Reply) -> String {
+    format!("Bearer {}", reply.body["access_token"].as_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_mode_on_redb_seeds_serves_restarts_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    // Seed a small workspace (the store is created in ./crm-data).
+    let out = command(
+        dir.path(),
+        &[
+            "seed",
+            "--admin-password",
+            "demo pass",
+            "--bcrypt-cost",
+            "4",
+            "--companies",
+            "20",
+            "--contacts",
+            "130",
+            "--deals",
+            "10",
+            "--tasks",
+            "10",
+            "--notes",
+            "10",
+        ],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = dir.path().join("crm-data");
+    assert!(data.join("crm.redb").is_file());
+
+    let mut server = start(dir.path(), &[], &[]);
+    assert!(
+        server.log().contains("no CRM_JWT_SECRET set"),
+        "{}",
+        server.log()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("jwt-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the secret file is owner-only");
+    }
+
+    // The seeded admin signs in; sign-up is closed.
+    let r = send(http().post(server.url("/auth/signup")).json(&json!({
+        "workspace_name": "Other", "email": "x@other.test", "password": "pw"
+    })))
+    .await;
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "E5006");
+    let session = login(&server, "admin@example.com", "demo pass").await;
+    assert_eq!(session.status, 200, "{:?}", session.body);
+    let auth = bearer(&session);
+
+    // Page through every seeded contact.
+    let mut seen = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = server.url("/contacts?limit=100");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page = send(http().get(url).header("authorization", &auth)).await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        seen += page.body["data"].as_array().unwrap().len();
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 130);
+
+    // Create, then stop with SIGTERM: exit status 0.
+    let created = send(
+        http()
+            .post(server.url("/contacts"))
+            .header("authorization", &auth)
+            .json(&json!({"first_name": "Grace", "last_name": "Hopper"})),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.headers["etag"], "\"1\"");
+    assert_eq!(created.headers["x-content-type-options"], "nosniff");
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let status = server.terminate();
+    assert!(status.success(), "{status}\n{}", server.log());
+    assert!(server.log().contains("stopped"));
+
+    // Restarted on the same directory: the same secret (the old token still works), the
+    // same data, sign-up still closed.
+    let mut server = start_raw(
+        dir.path(),
+        &["serve", "--bind", "127.0.0.1:0", "--bcrypt-cost", "12"],
+        &[],
+    );
+    let r = send(
+        http()
+            .get(server.url(&format!("/contacts/{id}")))
+            .header("authorization", &auth),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["last_name"], "Hopper");
+
+    // Graceful shutdown with a request in flight: this login re-hashes the cost-4 password
+    // at cost 12 (hundreds of milliseconds); SIGTERM arrives meanwhile and the request still
+    // completes before the process exits 0.
+    let url = server.url("/auth/login");
+    let in_flight = tokio::spawn(async move {
+        send(
+            http()
+                .post(url)
+                .json(&json!({"email": "admin@example.com", "password": "demo pass"})),
+        )
+        .await
+        .status
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = server.terminate();
+    assert_eq!(in_flight.await.unwrap(), 200, "{}", server.log());
+    assert!(status.success(), "{status}\n{}", server.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_links_go_to_stdout_not_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &["--reset-link", "https://crm.test/reset?t="],
+        &[],
+    );
+    let r = send(http().post(server.url("/auth/signup")).json(&json!({
+        "workspace_name": "Acme", "email": "ada@acme.test", "password": "pw"
+    })))
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = send(
+        http()
+            .post(server.url("/auth/password-reset"))
+            .json(&json!({"email": "ada@acme.test"})),
+    )
+    .await;
+    assert!(r.status < 300, "{:?}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let token = loop {
+        let out = server.stdout.lock().unwrap().clone();
+        if let Some(rest) = out.split("https://crm.test/reset?t=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no reset link printed");
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    assert!(token.len() > 20);
+    assert!(!server.log().contains(&token), "the token reached the log");
+    let r = send(
+        http()
+            .post(server.url("/auth/password-reset/confirm"))
+            .json(&json!({"token": token, "new_password": "new pw"})),
+    )
+    .await;
+    assert!(r.status < 300, "{:?}", r.body);
+    assert_eq!(login(&server, "ada@acme.test", "new pw").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_through_database_url() {
+    let db = crm_store_postgres::testing::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(
+        dir.path(),
+        &["--db-pool-size", "4"],
+        &[("DATABASE_URL", db.url()), ("CRM_JWT_SECRET", SECRET)],
+    );
+    assert!(
+        server.log().contains("store=\"postgres\""),
+        "{}",
+        server.log()
+    );
+    assert!(
+        !server.log().contains(db.url()),
+        "the database URL reached the log"
+    );
+    let r = send(http().post(server.url("/auth/signup")).json(&json!({
+        "workspace_name": "Acme", "email": "ada@acme.test", "password": "pw"
+    })))
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let auth = bearer(&r);
+    let r = send(
+        http()
+            .post(server.url("/companies"))
+            .header("authorization", &auth)
+            .json(&json!({"name": "Initech"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = send(
+        http()
+            .get(server.url("/companies?q=init"))
+            .header("authorization", &auth),
+    )
+    .await;
+    assert_eq!(r.body["data"][0]["name"], "Initech", "{:?}", r.body);
+    let r = send(http().get(server.url("/ready"))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // No data directory is needed with an explicit secret.
+    assert!(!dir.path().join("crm-data").join("jwt-secret").exists());
+    let status = server.terminate();
+    assert!(status.success(), "{status}\n{}", server.log());
+}
+
+#[test]
+fn outside_local_mode_the_server_refuses_to_start_unsafely() {
+    let dir = tempfile::tempdir().unwrap();
+    // Plain HTTP on a public address with nobody terminating TLS.
+    let out = command(
+        dir.path(),
+        &["--bind", "0.0.0.0:0"],
+        &[("CRM_JWT_SECRET", SECRET)],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--tls-cert"), "{err}");
+    // No generated secret outside local mode.
+    let out = command(
+        dir.path(),
+        &["--bind", "0.0.0.0:0", "--trusted-proxy", "127.0.0.1"],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CRM_JWT_SECRET"), "{err}");
+    assert!(!dir.path().join("crm-data").join("jwt-secret").exists());
+    // A short secret is refused, and not echoed.
+    let out = command(dir.path(), &[], &[("CRM_JWT_SECRET", "tiny-secret")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("tiny-secret"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_only_forwarded_https_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_raw(
+        dir.path(),
+        &["--bind", "0.0.0.0:0", "--trusted-proxy", "127.0.0.1"],
+        &[("CRM_JWT_SECRET", SECRET)],
+    );
+    let url = format!("http://127.0.0.1:{}/api/v1/health", server.addr.port());
+    let r = send(http().get(&url)).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.body["error"]["code"], "E4005");
+    let r = send(http().get(&url).header("x-forwarded-proto", "https")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_rustls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let cert = fixtures.join("cert.pem");
+    let key = fixtures.join("key.pem");
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(server.log().contains("https://"), "{}", server.log());
+
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(fixtures.join("ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    tls.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tls.read_to_string(&mut response).await.ok();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response
+            .to_lowercase()
+            .contains("strict-transport-security")
+    );
+
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = http()
+        .get(format!("http://{}/api/v1/health", server.addr))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(plain.is_err() || plain.unwrap().status().as_u16() != 200);
+}
+
+#[test]
+fn help_lists_every_setting_with_its_variable() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for v in [
+        "CRM_BIND",
+        "CRM_DATA_DIR",
+        "DATABASE_URL",
+        "CRM_DB_POOL_SIZE",
+        "CRM_BODY_LIMIT",
+        "CRM_RATE_USER_PER_MINUTE",
+        "CRM_TLS_CERT",
+        "CRM_TRUSTED_PROXIES",
+        "CRM_LOG_FORMAT",
+    ] {
+        assert!(help.contains(v), "{v} missing from --help:\n{help}");
+    }
+}
