@@ -339,8 +339,8 @@ impl Identity {
         k
     }
 
-    /// Creates a workspace whose first user (its admin) signs in with `password`, in one
-    /// commit, and opens a session for it.
+    /// Creates a workspace whose first user (its admin) signs in with `password`, together
+    /// with that admin's first session, in one commit: all of it or nothing.
     ///
     /// # Errors
     /// `Validation`, `Busy`; storage failures.
@@ -353,18 +353,23 @@ impl Identity {
     ) -> Result<(Workspace, TokenResponse)> {
         let hash = self.inner.hasher.hash(password).await?;
         let now = self.now();
+        // Workspace, admin, password and first session: one commit, so a failure leaves
+        // nothing behind (a workspace whose sign-up "failed" would close sign-up for good).
+        let mut opened = None;
         let (workspace, user) = self
             .inner
             .crm
-            .bootstrap_with(workspace_name, admin, |user| {
-                vec![Write::Insert(
+            .bootstrap_with(workspace_name, admin, |user, commit| {
+                commit.writes.push(Write::Insert(
                     credential(user, hash.clone(), now).into_record(),
-                )]
+                ));
+                opened = Some(self.new_session(user, client, commit)?);
+                Ok(())
             })
             .await?;
-        let tokens = self
-            .open_session(&user, client, Commit::new(workspace.id))
-            .await?;
+        let (session, refresh) = opened.ok_or_else(|| Error::new(ErrorKind::StorageFailure))?;
+        self.cache(session.workspace_id.uuid(), session.id.uuid(), true, now);
+        let tokens = self.respond(user, &session, refresh)?;
         Ok((workspace, tokens))
     }
 
@@ -511,6 +516,24 @@ impl Identity {
         client: ClientInfo,
         mut commit: Commit,
     ) -> Result<TokenResponse> {
+        let (session, refresh) = self.new_session(user, client, &mut commit)?;
+        self.inner.crm.storage().commit(commit).await?;
+        self.cache(
+            session.workspace_id.uuid(),
+            session.id.uuid(),
+            true,
+            self.now(),
+        );
+        self.respond(user.clone(), &session, refresh)
+    }
+
+    /// A new session for `user`: its insert and audit entry go into `commit`.
+    fn new_session(
+        &self,
+        user: &User,
+        client: ClientInfo,
+        commit: &mut Commit,
+    ) -> Result<(Session, SecretToken)> {
         let now = self.now();
         let refresh = SecretToken::generate(user.workspace_id)?;
         let client = ClientInfo {
@@ -540,9 +563,7 @@ impl Identity {
             Some(&record),
         ));
         commit.writes.push(Write::Insert(record));
-        self.inner.crm.storage().commit(commit).await?;
-        self.cache(session.workspace_id.uuid(), session.id.uuid(), true, now);
-        self.respond(user.clone(), &session, refresh)
+        Ok((session, refresh))
     }
 
     fn respond(

@@ -35,16 +35,16 @@ impl Crm {
     /// # Errors
     /// `Validation` for a bad name or user input; storage failures.
     pub async fn bootstrap(&self, name: &str, admin: UserInput) -> Result<(Workspace, User)> {
-        self.bootstrap_with(name, admin, |_| Vec::new()).await
+        self.bootstrap_with(name, admin, |_, _| Ok(())).await
     }
 
-    /// [`Crm::bootstrap`] with extra writes for the new admin in the same commit (its
-    /// password, for sign-up).
+    /// [`Crm::bootstrap`] with extra writes (and their audit entries) for the new admin in
+    /// the same commit: its password and first session, for sign-up.
     pub(crate) async fn bootstrap_with(
         &self,
         name: &str,
         admin: UserInput,
-        extra: impl FnOnce(&User) -> Vec<Write>,
+        extra: impl FnOnce(&User, &mut Commit) -> Result<()>,
     ) -> Result<(Workspace, User)> {
         let now = self.now();
         let id = WorkspaceId::generate();
@@ -76,7 +76,7 @@ impl Crm {
                 .push(self.audit_entry(None, AuditAction::Create, None, Some(&record)));
             commit.writes.push(Write::Insert(record));
         }
-        commit.writes.extend(extra(&user));
+        extra(&user, &mut commit)?;
         let user = self
             .users()
             .insert(None, user, commit)

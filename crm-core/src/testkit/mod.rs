@@ -17,6 +17,7 @@
 //! records are being inserted), soft delete, restore, purge and merge. [`MemoryStore`] is the
 //! reference implementation the suite is first run against.
 
+pub mod faults;
 pub mod identity_suite;
 mod memory;
 pub mod suite;
@@ -141,6 +142,17 @@ macro_rules! conformance_tests {
             external_tokens_map_to_users,
             login_is_throttled_and_limited_but_reset_is_not,
         );
+        $crate::conformance_tests!(@faults $fixture;
+            every_storage_failure_is_coded_and_changes_nothing,
+        );
+    };
+    (@faults $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run(async { $crate::testkit::faults::$name($fixture().await).await });
+            }
+        )*
     };
     (@identity $fixture:path; $($name:ident),* $(,)?) => {
         $(

@@ -1,0 +1,409 @@
+//! Fault injection: [`FailNth`], a [`Storage`] wrapper that fails one chosen call, and the
+//! conformance test that drives a workload through it with a failure at every call of every
+//! step in turn.
+//!
+//! The property checked (for every backend): a storage failure anywhere inside an operation
+//! surfaces as a coded `E3xxx` error and leaves the stored state exactly as it was before the
+//! operation — no operation is made of two commits that a failure could split.
+
+#![allow(missing_docs, clippy::missing_panics_doc)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::Fixture;
+use super::identity_suite::{CollectingDelivery, SECRET, client, login_req};
+use crate::audit::{AuditEntry, AuditQuery};
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::{Id, WorkspaceId};
+use crate::identity::{Identity, IdentityConfig, PasswordConfig, Secret};
+use crate::model::{
+    CompanyInput, ContactInput, DealInput, EntityKind, NoteInput, Record, Role, TaskInput,
+    UserInput,
+};
+use crate::query::{Deleted, ListQuery, Sort};
+use crate::storage::{Commit, Storage};
+use crate::{Actor, Crm, CrmConfig};
+
+/// A store that passes every call through, except the one it is armed to fail: that call
+/// returns a `StorageFailure` (E3xxx) without reaching the inner store.
+pub struct FailNth {
+    inner: Arc<dyn Storage>,
+    calls: AtomicU64,
+    fail_at: AtomicU64,
+    tripped: AtomicBool,
+}
+
+impl FailNth {
+    /// A wrapper that fails nothing until armed.
+    pub fn new(inner: Arc<dyn Storage>) -> Self {
+        FailNth {
+            inner,
+            calls: AtomicU64::new(0),
+            fail_at: AtomicU64::new(u64::MAX),
+            tripped: AtomicBool::new(false),
+        }
+    }
+
+    /// Fails the `n`-th call from now (0: the next one); `None` disarms.
+    pub fn arm(&self, n: Option<u64>) {
+        self.tripped.store(false, Ordering::SeqCst);
+        let base = self.calls.load(Ordering::SeqCst);
+        self.fail_at
+            .store(n.map_or(u64::MAX, |n| base + n), Ordering::SeqCst);
+    }
+
+    /// Whether the armed failure happened.
+    pub fn tripped(&self) -> bool {
+        self.tripped.load(Ordering::SeqCst)
+    }
+
+    fn tick(&self) -> Result<()> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n == self.fail_at.load(Ordering::SeqCst) {
+            self.tripped.store(true, Ordering::SeqCst);
+            return Err(Error::new(ErrorKind::StorageFailure).with_source("injected fault"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Storage for FailNth {
+    async fn get(&self, ws: WorkspaceId, kind: EntityKind, id: Uuid) -> Result<Option<Record>> {
+        self.tick()?;
+        self.inner.get(ws, kind, id).await
+    }
+    async fn get_many(
+        &self,
+        ws: WorkspaceId,
+        kind: EntityKind,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>> {
+        self.tick()?;
+        self.inner.get_many(ws, kind, ids).await
+    }
+    async fn list(&self, ws: WorkspaceId, kind: EntityKind, q: &ListQuery) -> Result<Vec<Record>> {
+        self.tick()?;
+        self.inner.list(ws, kind, q).await
+    }
+    async fn find_unique(
+        &self,
+        ws: WorkspaceId,
+        kind: EntityKind,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<Record>> {
+        self.tick()?;
+        self.inner.find_unique(ws, kind, key, value).await
+    }
+    async fn commit(&self, commit: Commit) -> Result<()> {
+        self.tick()?;
+        self.inner.commit(commit).await
+    }
+    async fn audit(&self, ws: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.tick()?;
+        self.inner.audit(ws, query).await
+    }
+    async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>> {
+        self.tick()?;
+        self.inner.workspaces(limit).await
+    }
+    async fn ping(&self) -> Result<()> {
+        self.tick()?;
+        self.inner.ping().await
+    }
+}
+
+/// Everything stored for a workspace (every kind, soft-deleted and internal records
+/// included, and the audit log), as comparable JSON.
+async fn snapshot(storage: &dyn Storage, ws: Option<WorkspaceId>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let ids = storage.workspaces(1_000).await.unwrap();
+    out.insert("workspaces".into(), format!("{ids:?}"));
+    let Some(ws) = ws else { return out };
+    for kind in EntityKind::ALL {
+        let mut q = ListQuery::new(Sort::asc("created_at"), 100_000);
+        q.deleted = Deleted::Include;
+        let rows = storage.list(ws, kind, &q).await.unwrap();
+        let mut rows: Vec<String> = rows
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        rows.sort();
+        out.insert(format!("{kind:?}"), rows.join("\n"));
+    }
+    let audit = storage
+        .audit(
+            ws,
+            &AuditQuery {
+                limit: Some(100_000),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    out.insert("audit".into(), format!("{} entries", audit.len()));
+    out.insert(
+        "audit ids".into(),
+        audit
+            .iter()
+            .map(|e| e.id.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    out
+}
+
+/// What the workload has built so far (updated only by steps that succeeded).
+#[derive(Default)]
+struct Ctx {
+    ws: Option<WorkspaceId>,
+    admin: Option<crate::id::UserId>,
+    ids: BTreeMap<&'static str, Uuid>,
+    refresh: Option<String>,
+    session: Option<crate::model::SessionId>,
+}
+
+impl Ctx {
+    fn id<T>(&self, name: &str) -> Id<T> {
+        Id::from_uuid(self.ids[name])
+    }
+}
+
+/// Runs step `i` of the workload; `Ok(false)` when there is none.
+///
+/// Each step assigns to `ctx` only after its last fallible call, so a failed step can be
+/// run again as if for the first time.
+async fn step(i: usize, crm: &Crm, identity: &Identity, ctx: &mut Ctx) -> Result<bool> {
+    if i == 0 {
+        let (ws, tokens) = identity
+            .sign_up(
+                "Faulty",
+                UserInput {
+                    email: "admin@faulty.test".into(),
+                    ..Default::default()
+                },
+                "admin password",
+                client(),
+            )
+            .await?;
+        ctx.ws = Some(ws.id);
+        ctx.admin = Some(tokens.user.id);
+        return Ok(true);
+    }
+    // Resolving the actor reads storage too: part of every step.
+    let admin: Actor = crm.actor(ctx.ws.unwrap(), ctx.admin.unwrap()).await?;
+    let admin = &admin;
+    match i {
+        1 => {
+            let u = crm
+                .users()
+                .create(
+                    admin,
+                    UserInput {
+                        email: "sales@faulty.test".into(),
+                        role: Some(Role::Sales),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            ctx.ids.insert("sales", u.id.uuid());
+        }
+        2 => {
+            let c = crm
+                .companies()
+                .create(
+                    admin,
+                    CompanyInput {
+                        name: "Initech".into(),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            ctx.ids.insert("company", c.id.uuid());
+        }
+        3 | 4 => {
+            let name = if i == 3 { "winner" } else { "loser" };
+            let c = crm
+                .contacts()
+                .create(
+                    admin,
+                    ContactInput {
+                        first_name: name.into(),
+                        last_name: "Lumbergh".into(),
+                        company_id: Some(ctx.id("company")),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            ctx.ids.insert(name, c.id.uuid());
+        }
+        5 => {
+            let d = crm
+                .deals()
+                .create(
+                    admin,
+                    DealInput {
+                        name: "TPS reports".into(),
+                        company_id: Some(ctx.id("company")),
+                        contact_ids: vec![ctx.id("loser")],
+                        amount: 10_000,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            ctx.ids.insert("deal", d.id.uuid());
+        }
+        6 => {
+            let n = crm
+                .notes()
+                .create(
+                    admin,
+                    NoteInput {
+                        contact_id: Some(ctx.id("loser")),
+                        text: "Called about the stapler".into(),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            ctx.ids.insert("note", n.id.uuid());
+        }
+        7 => {
+            let t = crm
+                .tasks()
+                .create(
+                    admin,
+                    TaskInput {
+                        text: "Follow up".into(),
+                        contact_id: Some(ctx.id("loser")),
+                        owner_id: Some(ctx.id("sales")),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            ctx.ids.insert("task", t.id.uuid());
+        }
+        8 => {
+            let v = crm.contacts().get(admin, ctx.id("winner")).await?.version;
+            let patch = crate::model::ContactPatch {
+                title: Some(Some("Boss".into())),
+                ..Default::default()
+            };
+            crm.contacts()
+                .update(admin, ctx.id("winner"), v, patch)
+                .await?;
+        }
+        9 => {
+            crm.contacts()
+                .merge(admin, ctx.id("winner"), ctx.id("loser"))
+                .await?;
+        }
+        10 => {
+            let d = crm.deals().get(admin, ctx.id("deal")).await?;
+            crm.deals()
+                .move_to(admin, d.id, d.version, "won", 0)
+                .await?;
+        }
+        11 => {
+            let t = crm.tasks().get(admin, ctx.id("task")).await?;
+            crm.tasks().complete(admin, t.id, t.version, true).await?;
+        }
+        12 => crm.notes().delete(admin, ctx.id("note")).await?,
+        13 => {
+            crm.notes().restore(admin, ctx.id("note")).await?;
+        }
+        14 => {
+            let tokens = identity
+                .login(login_req(
+                    ctx.ws.unwrap(),
+                    "admin@faulty.test",
+                    "admin password",
+                ))
+                .await?;
+            ctx.refresh = Some(tokens.refresh_token.expose().to_owned());
+            ctx.session = Some(tokens.session_id);
+        }
+        15 => {
+            let tokens = identity
+                .refresh(ctx.refresh.as_deref().unwrap(), &client())
+                .await?;
+            ctx.refresh = Some(tokens.refresh_token.expose().to_owned());
+        }
+        16 => {
+            identity.logout(admin, ctx.session.unwrap()).await?;
+        }
+        17 => {
+            identity
+                .change_password(admin, None, "admin password", "new password")
+                .await?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+pub async fn every_storage_failure_is_coded_and_changes_nothing(f: Fixture) {
+    let faulty = Arc::new(FailNth::new(f.storage.clone()));
+    let crm = Crm::new(faulty.clone(), CrmConfig::default());
+    let mut config = IdentityConfig::new(Secret::new(SECRET.to_vec()));
+    config.password = PasswordConfig {
+        cost: 4,
+        workers: 2,
+        queue: 64,
+    };
+    config.refresh_grace = std::time::Duration::ZERO;
+    let plenty = crate::ratelimit::Quota::per_minute(100_000);
+    config.rate_limits = crate::ratelimit::RateLimitConfig {
+        user: plenty,
+        address: plenty,
+        login: plenty,
+        refresh: plenty,
+        password_reset: plenty,
+        ..Default::default()
+    };
+    let identity =
+        Identity::new(crm.clone(), config, Arc::new(CollectingDelivery::default())).unwrap();
+    let mut ctx = Ctx::default();
+    let mut injected = 0;
+    for i in 0.. {
+        let before = snapshot(f.storage.as_ref(), ctx.ws).await;
+        let mut n = 0;
+        let more = loop {
+            faulty.arm(Some(n));
+            let outcome = step(i, &crm, &identity, &mut ctx).await;
+            let tripped = faulty.tripped();
+            faulty.arm(None);
+            if !tripped {
+                // The step made fewer than n + 1 calls: this run had no failure.
+                break outcome.unwrap_or_else(|e| panic!("step {i} failed unfaulted: {e:?}"));
+            }
+            match outcome {
+                Err(e) => {
+                    injected += 1;
+                    assert!(
+                        e.code().starts_with("E3"),
+                        "step {i}, failure at call {n}: {} is not a storage error",
+                        e.code()
+                    );
+                    let after = snapshot(f.storage.as_ref(), ctx.ws).await;
+                    assert_eq!(
+                        before, after,
+                        "step {i}, failure at call {n} changed the stored state"
+                    );
+                }
+                // A call whose failure the core tolerates (best effort): the step succeeded.
+                Ok(more) => break more,
+            }
+            n += 1;
+        };
+        if !more {
+            break;
+        }
+    }
+    assert!(injected > 40, "only {injected} failures injected");
+}
