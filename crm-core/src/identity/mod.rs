@@ -502,7 +502,7 @@ impl Identity {
             record: seen.clone().into_record(),
             expected_version: user.version,
         });
-        let user = if crm.storage().commit(stamp).await.is_ok() {
+        let user = if crm.commit(stamp).await.is_ok() {
             seen
         } else {
             user
@@ -517,7 +517,7 @@ impl Identity {
         mut commit: Commit,
     ) -> Result<TokenResponse> {
         let (session, refresh) = self.new_session(user, client, &mut commit)?;
-        self.inner.crm.storage().commit(commit).await?;
+        self.inner.crm.commit(commit).await?;
         self.cache(
             session.workspace_id.uuid(),
             session.id.uuid(),
@@ -644,7 +644,7 @@ impl Identity {
                     record: next.clone().into_record(),
                     expected_version: session.version,
                 });
-                match crm.storage().commit(commit).await {
+                match crm.commit(commit).await {
                     Ok(()) => return self.respond(user, &next, child),
                     // Someone rotated it meanwhile (another tab): look again, now inside grace.
                     Err(e) if e.kind() == ErrorKind::VersionConflict && attempts < 10 => {
@@ -782,7 +782,7 @@ impl Identity {
             actor,
             self.now(),
         );
-        self.inner.crm.storage().commit(commit).await?;
+        self.inner.crm.commit(commit).await?;
         self.cache(
             session.workspace_id.uuid(),
             session.id.uuid(),
@@ -834,7 +834,7 @@ impl Identity {
             Some(actor.user_id()),
         )
         .await?;
-        self.inner.crm.storage().commit(commit).await?;
+        self.inner.crm.commit(commit).await?;
         for sid in ended {
             self.cache(actor.workspace_id().uuid(), sid, false, self.now());
         }
@@ -978,7 +978,7 @@ impl Identity {
             None,
         )
         .await?;
-        crm.storage().commit(commit).await?;
+        crm.commit(commit).await?;
         for sid in ended {
             self.cache(user.workspace_id.uuid(), sid, false, now);
         }
@@ -1034,7 +1034,7 @@ impl Identity {
         };
         let mut commit = Commit::new(workspace);
         commit.writes.push(Write::Insert(reset.into_record()));
-        crm.storage().commit(commit).await?;
+        crm.commit(commit).await?;
         self.inner.delivery.deliver(&user, &token, expires_at).await
     }
 

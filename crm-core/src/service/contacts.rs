@@ -79,7 +79,7 @@ impl Records<'_, Contact> {
                             .push_update(&mut commit, actor, &row, moved, AuditAction::Update);
                     }
                 }
-                self.crm.storage().commit(commit).await?;
+                self.crm.commit(commit).await?;
                 let mut out = merged;
                 out.version = w.version + 1;
                 out.updated_at = now;

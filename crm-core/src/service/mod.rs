@@ -29,7 +29,7 @@ use crate::id::{AuditId, UserId, WorkspaceId};
 use crate::model::{
     Company, Configuration, Contact, Deal, Entity, EntityKind, Note, Record, Role, Tag, Task, User,
 };
-use crate::storage::Storage;
+use crate::storage::{Commit, Storage, Write};
 
 /// Settings of the engine.
 #[derive(Clone)]
@@ -39,6 +39,11 @@ pub struct CrmConfig {
     pub conflict_retries: u32,
     /// Where reads of single records are reported, if anywhere (off by default).
     pub access_log: Option<Arc<dyn AccessLog>>,
+    /// How long a resolved [`Actor`] (the user's role and enabled state) is reused by
+    /// [`Crm::actor`] before it is read again (default 2 s; zero: read every time). A change
+    /// made through this engine applies at once; one made through another instance on the
+    /// same database applies within this time — as the identity layer's revocation cache.
+    pub actor_cache_ttl: std::time::Duration,
 }
 
 impl Default for CrmConfig {
@@ -46,6 +51,7 @@ impl Default for CrmConfig {
         CrmConfig {
             conflict_retries: 5,
             access_log: None,
+            actor_cache_ttl: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -55,6 +61,7 @@ impl std::fmt::Debug for CrmConfig {
         f.debug_struct("CrmConfig")
             .field("conflict_retries", &self.conflict_retries)
             .field("access_log", &self.access_log.is_some())
+            .field("actor_cache_ttl", &self.actor_cache_ttl)
             .finish()
     }
 }
@@ -112,7 +119,20 @@ struct Inner {
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
     config: CrmConfig,
+    actors: ActorCache,
 }
+
+/// Recently resolved actors, by (workspace, user), with the time they were read.
+#[derive(Default)]
+struct ActorCache {
+    entries: std::sync::RwLock<std::collections::HashMap<(uuid::Uuid, uuid::Uuid), (Actor, i64)>>,
+    /// Bumped by every commit that writes a user: a read that started before it must not
+    /// be cached after it.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// Entries beyond which the actor cache starts over (it only saves reads).
+const ACTOR_CACHE_MAX: usize = 100_000;
 
 /// The CRM engine: cheap to clone, shareable across tasks.
 #[derive(Clone)]
@@ -141,6 +161,7 @@ impl Crm {
                 storage,
                 clock,
                 config,
+                actors: ActorCache::default(),
             }),
         }
     }
@@ -179,6 +200,18 @@ impl Crm {
     /// `Unauthenticated` if the user does not exist in the workspace, `AccountDisabled` if it
     /// is disabled, storage failures.
     pub async fn actor(&self, workspace: WorkspaceId, user: UserId) -> Result<Actor> {
+        use std::sync::atomic::Ordering;
+        let key = (workspace.uuid(), user.uuid());
+        let ttl = i64::try_from(self.inner.config.actor_cache_ttl.as_micros()).unwrap_or(i64::MAX);
+        let now = self.now().as_micros();
+        if ttl > 0
+            && let Ok(entries) = self.inner.actors.entries.read()
+            && let Some((actor, at)) = entries.get(&key)
+            && now.saturating_sub(*at) <= ttl
+        {
+            return Ok(actor.clone());
+        }
+        let generation = self.inner.actors.generation.load(Ordering::SeqCst);
         let record = self
             .storage()
             .get(workspace, EntityKind::User, user.uuid())
@@ -189,11 +222,63 @@ impl Crm {
         if user.disabled {
             return Err(Error::new(ErrorKind::AccountDisabled));
         }
-        Ok(Actor {
+        let actor = Actor {
             workspace_id: workspace,
             user_id: user.id,
             role: user.role,
-        })
+        };
+        if ttl > 0
+            && let Ok(mut entries) = self.inner.actors.entries.write()
+            && self.inner.actors.generation.load(Ordering::SeqCst) == generation
+        {
+            if entries.len() >= ACTOR_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(key, (actor.clone(), now));
+        }
+        Ok(actor)
+    }
+
+    /// Applies `commit` through the storage, keeping the actor cache coherent: the users it
+    /// writes are forgotten, whatever the outcome. Every write of the engine goes through
+    /// here.
+    pub(crate) async fn commit(&self, commit: Commit) -> Result<()> {
+        let users: Vec<(uuid::Uuid, uuid::Uuid)> = commit
+            .writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Insert(r) | Write::Update { record: r, .. }
+                    if r.kind() == EntityKind::User =>
+                {
+                    Some(r.id())
+                }
+                Write::Delete {
+                    kind: EntityKind::User,
+                    id,
+                    ..
+                } => Some(*id),
+                _ => None,
+            })
+            .map(|id| (commit.workspace_id.uuid(), id))
+            .collect();
+        let forget = |actors: &ActorCache| {
+            actors
+                .generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Ok(mut entries) = actors.entries.write() {
+                for key in &users {
+                    entries.remove(key);
+                }
+            }
+        };
+        if !users.is_empty() {
+            forget(&self.inner.actors);
+        }
+        let outcome = self.inner.storage.commit(commit).await;
+        if !users.is_empty() {
+            forget(&self.inner.actors);
+        }
+        outcome
     }
 
     /// Companies.

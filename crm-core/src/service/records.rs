@@ -235,7 +235,7 @@ impl<'a, E: Managed> Records<'a, E> {
                         Some(&after),
                     ));
                     commit.writes.insert(0, Write::Insert(after));
-                    self.crm.storage().commit(commit).await?;
+                    self.crm.commit(commit).await?;
                     Ok(record)
                 }
             })
@@ -329,7 +329,6 @@ impl<'a, E: Managed> Records<'a, E> {
             },
         );
         self.crm
-            .storage()
             .commit(commit)
             .await
             .map_err(|e| e.with_context(op, E::KIND))?;
@@ -431,7 +430,6 @@ impl<'a, E: Managed> Records<'a, E> {
                     }
                 }
                 self.crm
-                    .storage()
                     .commit(commit)
                     .await
                     .map_err(|e| e.with_context(Operation::Delete, E::KIND))

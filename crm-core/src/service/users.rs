@@ -144,7 +144,7 @@ impl Users<'_> {
                 .audit_entry(actor, AuditAction::Create, None, Some(&record)),
         );
         commit.writes.push(Write::Insert(record));
-        self.crm.storage().commit(commit).await?;
+        self.crm.commit(commit).await?;
         Ok(user)
     }
 
@@ -321,7 +321,7 @@ impl Users<'_> {
         });
         commit.writes.extend(checks);
         commit.audit.extend(audit);
-        self.crm.storage().commit(commit).await?;
+        self.crm.commit(commit).await?;
         Ok(user)
     }
 }

@@ -198,7 +198,7 @@ impl ConfigurationService<'_> {
             record: after,
             expected_version,
         });
-        self.crm.storage().commit(commit).await.map_err(ctx)?;
+        self.crm.commit(commit).await.map_err(ctx)?;
         Ok(config)
     }
 }
