@@ -73,9 +73,16 @@ impl Validator {
         }
     }
 
-    /// A text of at most `max` chars (empty allowed).
+    /// A text of at most `max` chars (empty allowed), without NUL characters (no store can
+    /// keep them everywhere: PostgreSQL's text and jsonb cannot).
     pub fn text(&mut self, field: &str, value: &str, max: usize) {
-        if value.chars().count() > max {
+        if value.contains('\0') {
+            self.push_msg(
+                field,
+                FieldIssue::InvalidFormat,
+                "Must not contain NUL characters.",
+            );
+        } else if value.chars().count() > max {
             self.push_msg(
                 field,
                 FieldIssue::TooLong,

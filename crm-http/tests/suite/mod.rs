@@ -16,6 +16,7 @@ pub mod errors;
 pub mod matrix;
 pub mod protection;
 pub mod resources;
+pub mod security;
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -79,6 +80,8 @@ macro_rules! http_suite {
             protection::compression_and_request_ids,
             protection::health_ready_metrics,
             protection::openapi_covers_every_route,
+            security::every_route_refuses_anonymous_tampered_and_foreign_callers,
+            security::hostile_payloads_are_stored_and_returned_as_data,
         );
     };
     (@tests $factory:path; $($module:ident :: $test:ident),* $(,)?) => {
