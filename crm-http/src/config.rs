@@ -52,6 +52,11 @@ pub struct HttpConfig {
     /// `false`: the host decides (the standalone server turns it on outside local mode when
     /// it does not serve TLS itself).
     pub require_https: bool,
+    /// Most requests worked on at once; further ones wait (in arrival order) for a free slot
+    /// before their handler runs. `/health` and `/metrics` never wait, so they stay fast
+    /// while the API is saturated. `None` (the default): no limit. Under a load beyond what
+    /// the machine can serve, a limit of a few dozen per core keeps the run queue short.
+    pub max_concurrent_requests: Option<usize>,
     /// Key signing CSRF tokens. `None` (the default): a random key per process, which is
     /// right for one instance; several instances behind a load balancer must share one.
     pub csrf_secret: Option<Secret>,
@@ -70,6 +75,7 @@ impl Default for HttpConfig {
             compression: true,
             expose_metrics: true,
             require_https: false,
+            max_concurrent_requests: None,
             csrf_secret: None,
         }
     }
@@ -88,6 +94,7 @@ impl fmt::Debug for HttpConfig {
             .field("compression", &self.compression)
             .field("expose_metrics", &self.expose_metrics)
             .field("require_https", &self.require_https)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field(
                 "csrf_secret",
                 &self.csrf_secret.as_ref().map(|_| "<redacted>"),

@@ -69,9 +69,8 @@ impl Metrics {
         let Ok(mut t) = self.tables.lock() else {
             return;
         };
-        *t.requests
-            .entry((route.to_owned(), method.to_owned(), status))
-            .or_default() += 1;
+        let key = (route.to_owned(), method.to_owned(), status);
+        *t.requests.entry(key).or_default() += 1;
         if let Some(code) = code {
             *t.errors
                 .entry((route.to_owned(), code.to_owned()))
@@ -82,7 +81,10 @@ impl Metrics {
                 _ => {}
             }
         }
-        let h = t.latency.entry(route.to_owned()).or_default();
+        let h = match t.latency.get_mut(route) {
+            Some(h) => h,
+            None => t.latency.entry(route.to_owned()).or_default(),
+        };
         h.count += 1;
         h.sum += secs;
         for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {

@@ -113,6 +113,13 @@ pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next:
     let mut response = if state.config().require_https && !secure {
         ApiError::from(Error::new(ErrorKind::HttpsRequired)).into_response()
     } else {
+        // Probes never queue behind the API's work.
+        let probe = route.ends_with("/health") || route.ends_with("/metrics");
+        let _slot = if probe {
+            None
+        } else {
+            state.request_slot().await
+        };
         next.run(req).instrument(span.clone()).await
     };
 

@@ -17,6 +17,8 @@ struct Inner {
     metrics: Metrics,
     csrf_key: Vec<u8>,
     default_workspace: RwLock<Option<WorkspaceId>>,
+    /// Slots of [`HttpConfig::max_concurrent_requests`], if limited.
+    slots: Option<Arc<tokio::sync::Semaphore>>,
     /// Serializes closed sign-ups, so two racing requests cannot both create "the first"
     /// workspace.
     signup: tokio::sync::Mutex<()>,
@@ -74,8 +76,12 @@ impl AppState {
                 key
             }
         };
+        let slots = config
+            .max_concurrent_requests
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
         Ok(AppState {
             inner: Arc::new(Inner {
+                slots,
                 identity,
                 config,
                 limiter,
@@ -131,6 +137,15 @@ impl AppState {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Waits for a request slot, if requests are limited (see
+    /// [`HttpConfig::max_concurrent_requests`]); the slot is held until the permit drops.
+    pub(crate) async fn request_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match &self.inner.slots {
+            Some(s) => s.clone().acquire_owned().await.ok(),
+            None => None,
         }
     }
 

@@ -76,6 +76,7 @@ macro_rules! http_suite {
             protection::rate_limit_429_with_headers,
             protection::forwarded_headers_only_from_trusted_proxies,
             protection::plain_http_refused_when_https_is_required,
+            protection::concurrent_requests_are_limited_but_health_never_waits,
             protection::cors_allow_list,
             protection::compression_and_request_ids,
             protection::health_ready_metrics,

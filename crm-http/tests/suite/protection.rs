@@ -657,3 +657,100 @@ pub async fn plain_http_refused_when_https_is_required(store: StoreFactory) {
         .await;
     r.assert_error(403, "E4005");
 }
+
+/// Holds contact lists until the test opens the gate.
+static GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+
+struct Gated(std::sync::Arc<dyn crm_core::Storage>);
+
+#[async_trait::async_trait]
+impl crm_core::Storage for Gated {
+    async fn get(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        kind: crm_core::model::EntityKind,
+        id: uuid::Uuid,
+    ) -> crm_core::Result<Option<crm_core::model::Record>> {
+        self.0.get(ws, kind, id).await
+    }
+    async fn get_many(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        kind: crm_core::model::EntityKind,
+        ids: &[uuid::Uuid],
+    ) -> crm_core::Result<Vec<crm_core::model::Record>> {
+        self.0.get_many(ws, kind, ids).await
+    }
+    async fn list(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        kind: crm_core::model::EntityKind,
+        q: &crm_core::query::ListQuery,
+    ) -> crm_core::Result<Vec<crm_core::model::Record>> {
+        if kind == crm_core::model::EntityKind::Contact {
+            GATE.acquire().await.expect("gate").forget();
+        }
+        self.0.list(ws, kind, q).await
+    }
+    async fn find_unique(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        kind: crm_core::model::EntityKind,
+        key: &str,
+        value: &str,
+    ) -> crm_core::Result<Option<crm_core::model::Record>> {
+        self.0.find_unique(ws, kind, key, value).await
+    }
+    async fn commit(&self, commit: crm_core::Commit) -> crm_core::Result<()> {
+        self.0.commit(commit).await
+    }
+    async fn audit(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        q: &crm_core::audit::AuditQuery,
+    ) -> crm_core::Result<Vec<crm_core::audit::AuditEntry>> {
+        self.0.audit(ws, q).await
+    }
+    async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
+        self.0.workspaces(limit).await
+    }
+    async fn ping(&self) -> crm_core::Result<()> {
+        self.0.ping().await
+    }
+}
+
+pub async fn concurrent_requests_are_limited_but_health_never_waits(store: StoreFactory) {
+    let server = Server::with(
+        store,
+        Options {
+            http: crm_http::HttpConfig {
+                max_concurrent_requests: Some(1),
+                ..Options::default().http
+            },
+            wrap: |s| std::sync::Arc::new(Gated(s)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let admin = server.bootstrap().await;
+    // The only slot is taken by a contact list held at the gate.
+    let held = tokio::spawn(admin.get("/contacts").send());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let waiting = tokio::spawn(admin.get("/companies").send());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a second request ran beside the first"
+    );
+    // Probes do not queue.
+    let health = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        server.client().get("/health").send(),
+    )
+    .await
+    .expect("health waited for a slot");
+    assert_eq!(health.status, 200);
+    GATE.add_permits(1);
+    assert_eq!(held.await.unwrap().status, 200);
+    assert_eq!(waiting.await.unwrap().status, 200);
+}

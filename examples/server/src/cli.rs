@@ -55,6 +55,13 @@ pub struct StoreArgs {
     /// PostgreSQL statement timeout in seconds (0: none).
     #[arg(long, env = "CRM_DB_STATEMENT_TIMEOUT_SECS", default_value_t = 30)]
     pub db_statement_timeout_secs: u64,
+    /// Page cache of the embedded store, in MiB (redb's own default would be 1 GiB).
+    #[arg(long, env = "CRM_REDB_CACHE_MB", default_value_t = 64)]
+    pub redb_cache_mb: usize,
+    /// Most threads for blocking work (the embedded store's reads). Default: one per core;
+    /// more only add contention and starve the threads that answer requests.
+    #[arg(long, env = "CRM_STORE_THREADS")]
+    pub store_threads: Option<usize>,
 }
 
 impl fmt::Debug for StoreArgs {
@@ -68,6 +75,8 @@ impl fmt::Debug for StoreArgs {
             .field("db_pool_size", &self.db_pool_size)
             .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
             .field("db_statement_timeout_secs", &self.db_statement_timeout_secs)
+            .field("redb_cache_mb", &self.redb_cache_mb)
+            .field("store_threads", &self.store_threads)
             .finish()
     }
 }
@@ -91,6 +100,29 @@ pub struct LogArgs {
     /// as `info,crm_http=debug`. `info` logs every request.
     #[arg(long, env = "CRM_LOG", default_value = "info")]
     pub log_level: String,
+}
+
+/// The number of cores this process may use (at least 1).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+impl StoreArgs {
+    /// `--store-threads`, or its default: one per core, at least 2.
+    pub fn store_threads(&self) -> usize {
+        self.store_threads.unwrap_or_else(|| cores().max(2)).max(1)
+    }
+}
+
+impl ServeArgs {
+    /// `--max-concurrent-requests`, or its default (8 per core); `None` for no limit.
+    pub fn request_limit(&self) -> Option<usize> {
+        match self.max_concurrent_requests {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some(8 * cores()),
+        }
+    }
 }
 
 /// Settings of `serve`.
@@ -127,6 +159,10 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "CRM_BODY_LIMIT", default_value_t = crm_http::config::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Most API requests worked on at once; more wait their turn, and `/health` never
+    /// waits, so it stays fast under any load. Default: 8 per core; 0: no limit.
+    #[arg(long, env = "CRM_MAX_CONCURRENT_REQUESTS")]
+    pub max_concurrent_requests: Option<usize>,
     /// Let anyone create a new workspace by signing up (default: only the first one).
     #[arg(long, env = "CRM_OPEN_SIGNUP")]
     pub open_signup: bool,

@@ -8,7 +8,13 @@ use crm_server::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let store_threads = match &cli.command {
+        Some(Command::Seed(args)) => args.store.store_threads(),
+        Some(Command::Serve(args)) => args.store.store_threads(),
+        None => cli.serve.store.store_threads(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(store_threads)
         .enable_all()
         .build()
     {

@@ -121,6 +121,7 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         cors_allowed_origins: args.cors_origins.clone(),
         rate_limits: limits,
         require_https,
+        max_concurrent_requests: args.request_limit(),
         ..HttpConfig::default()
     };
     let state = AppState::new(identity, http)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crm_core::Storage;
 use crm_store_postgres::{PgOptions, PgStore};
-use crm_store_redb::RedbStore;
+use crm_store_redb::{RedbOptions, RedbStore};
 
 use crate::BoxError;
 use crate::cli::StoreArgs;
@@ -52,7 +52,11 @@ impl OpenStore {
             None => {
                 create_private_dir(&args.data_dir)?;
                 let path = args.data_dir.join("crm.redb");
-                let store = RedbStore::open(&path)
+                let options = RedbOptions {
+                    cache_size: Some(args.redb_cache_mb.max(1) * 1024 * 1024),
+                    ..RedbOptions::default()
+                };
+                let store = RedbStore::open_with(&path, options)
                     .map_err(|e| format!("cannot open {}: {}", path.display(), crate::chain(&e)))?;
                 Ok(OpenStore::Redb(store))
             }
