@@ -260,6 +260,21 @@ impl PgStore {
         &self.pool
     }
 
+    /// Refreshes the planner's statistics of every table (`ANALYZE`). Autovacuum does it
+    /// after enough changes, but right after a bulk load the planner still believes the
+    /// tables nearly empty and may pick plans that read every row (seen: a search at 25 ms
+    /// instead of 1.5 ms on 20k contacts); call this after seeding or importing.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn analyze(&self) -> Result<()> {
+        sqlx::query("ANALYZE")
+            .execute(&self.pool)
+            .await
+            .map_err(error::db)?;
+        Ok(())
+    }
+
     /// Closes every connection; calls made afterwards fail with `StorageUnavailable`.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -149,7 +149,7 @@ fn every_list_filter_sort_and_search_uses_an_index_at_100k_contacts() {
                 .await
                 .unwrap();
         }
-        sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
+        store.analyze().await.unwrap();
 
         let mut checked = 0;
         let mut failures = Vec::new();

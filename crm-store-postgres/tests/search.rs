@@ -66,7 +66,7 @@ fn every_search_path_returns_exactly_the_matches_in_order() {
                 .await
                 .unwrap();
         }
-        sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
+        store.analyze().await.unwrap();
 
         // Every contact, read once without search, to compute the expected answers.
         let mut everyone = Vec::new();

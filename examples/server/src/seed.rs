@@ -146,6 +146,10 @@ async fn fill(args: &SeedArgs, store: &OpenStore) -> Result<(), BoxError> {
     seed(storage.as_ref(), workspace, &owners, volume, args.seed)
         .await
         .map_err(|e| crate::chain(&e))?;
+    if let OpenStore::Postgres(pg) = store {
+        // Fresh statistics, so that the planner knows the tables are no longer empty.
+        pg.analyze().await.map_err(|e| crate::chain(&e))?;
+    }
     println!(
         "seeded {} companies, {} contacts, {} deals, {} tasks, {} notes in {:.1} s",
         volume.companies,
