@@ -360,6 +360,24 @@ impl ThrowawayCluster {
         &self.dir
     }
 
+    /// Restarts the server abruptly (`pg_ctl restart -m immediate`: every connection cut, no
+    /// checkpoint, crash recovery before it accepts connections again), with the options it
+    /// was started with.
+    ///
+    /// # Errors
+    /// A description of what failed.
+    pub fn crash_and_restart(&self) -> Result<(), String> {
+        let mut restart = pg_command(&self.bin, "pg_ctl", self.as_postgres);
+        restart
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .args(["-m", "immediate", "-w", "-t", "30", "restart"])
+            .stdout(Stdio::null());
+        run(restart, "pg_ctl restart")
+    }
+
     /// Shell commands that stop the cluster and remove its directory.
     fn stop_script(&self) -> String {
         let pg_ctl = pg_command(&self.bin, "pg_ctl", self.as_postgres);
