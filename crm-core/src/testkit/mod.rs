@@ -20,6 +20,7 @@
 pub mod faults;
 pub mod identity_suite;
 mod memory;
+pub mod session_model;
 pub mod suite;
 
 pub use memory::MemoryStore;
