@@ -37,11 +37,16 @@
 #   LOAD_OUTPUT=benches/load/last-run.md
 #   CRM_TEST_DATABASE_URL        PostgreSQL server for the fresh database
 #                                (default postgres://postgres@127.0.0.1:5432/postgres)
+#
+# Helpers shared with soak.sh (the soak test) are in lib.sh.
 
 set -euo pipefail
 
 LOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$LOAD_DIR/../.." && pwd)
+LOG_TAG=load
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$LOAD_DIR/lib.sh"
 
 LOAD_DURATION=${LOAD_DURATION:-10s}
 LOAD_WARMUP=${LOAD_WARMUP:-3s}
@@ -73,38 +78,12 @@ SEED_DEALS=${LOAD_DEALS:-$(scaled 4000)}
 SEED_TASKS=${LOAD_TASKS:-$(scaled 10000)}
 SEED_NOTES=${LOAD_NOTES:-$(scaled 20000)}
 
-# Rate limits are raised out of the way: this measures throughput, not the limiter's quotas.
-RATE_BIG=1000000000
-
-log() { printf '[load %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
-
 # ---------------------------------------------------------------------------------------
 # Tools
 
-for tool in curl jq awk; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
-if ! command -v wrk >/dev/null; then
-    log "wrk not found: installing it with apt-get"
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-        apt-get install -y wrk >/dev/null 2>&1 ||
-            { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1; } ||
-            die "apt-get install wrk failed"
-    else
-        die "install wrk (Debian/Ubuntu: apt-get install wrk)"
-    fi
-fi
-WRK_VERSION=$(wrk --version 2>&1 | head -1 | awk '{print $1, $2}' || true)
-
-# 1000 connections, on both ends, need file descriptors.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [[ $(ulimit -n) != unlimited && $(ulimit -n) -lt 4096 ]]; then
-    log "warning: only $(ulimit -n) file descriptors: 1000-connection runs may fail"
-fi
+require_tools curl jq awk
+ensure_wrk
+raise_fd_limit
 
 # ---------------------------------------------------------------------------------------
 # Build
@@ -123,65 +102,13 @@ FLOOR_BIN=${LOAD_FLOOR_BIN:-$TARGET_DIR/release/load-floor}
 # ---------------------------------------------------------------------------------------
 # Work dir, secrets, cleanup
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/crm-load.XXXXXX")
-chmod 700 "$WORK"
+make_work_dir crm-load
 RAW=$WORK/raw
 mkdir -p "$RAW"
+init_secrets load-admin@load.test
 
-random_alnum() { head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c "$1"; }
-# Fresh for every run and never printed: the JWT secret (crm-server and the floor share it),
-# the admin's password, the access tokens.
-JWT_SECRET=$(random_alnum 48)
-ADMIN_EMAIL=load-admin@load.test
-ADMIN_PASSWORD="Ld-$(random_alnum 24)-9x"
-LOGIN_JSON=$WORK/login.json
-AUTH_HEADER=$WORK/auth.header # "Authorization: Bearer ..." for curl -H @file
-(
-    umask 077
-    jq -nc --arg e "$ADMIN_EMAIL" --arg p "$ADMIN_PASSWORD" '{email: $e, password: $p}' >"$LOGIN_JSON"
-)
-TOKEN=
-
-SERVER_PID=
 FLOOR_PID=
 BG_PIDS=()
-PG_DB=
-
-pg_url_for() { # the admin URL with its database replaced by $1
-    local base=${PG_ADMIN_URL%%\?*}
-    local query=${PG_ADMIN_URL#"$base"}
-    local rest=${base#*://}
-    if [[ $rest == */* ]]; then base=${base%/*}; fi
-    printf '%s/%s%s' "$base" "$1" "$query"
-}
-
-drop_pg_db() {
-    [[ -n $PG_DB ]] || return 0
-    psql "$PG_ADMIN_URL" -qAtX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 ||
-        psql "$PG_ADMIN_URL" -qAtX -c "DROP DATABASE IF EXISTS \"$PG_DB\"" >/dev/null 2>&1 ||
-        log "warning: could not drop database $PG_DB"
-    PG_DB=
-}
-
-stop_pid() { # pid: TERM, up to 15 s, then KILL; reaps it
-    local pid=$1 i
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do
-        alive "$pid" || break
-        sleep 0.1
-    done
-    if alive "$pid"; then
-        log "pid $pid did not stop on SIGTERM: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-alive() { # running (a zombie is not)
-    [[ -r /proc/$1/status ]] || return 1
-    ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
-}
 
 cleanup() {
     local rc=$?
@@ -205,49 +132,6 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------------------------------
 # Helpers
 
-free_port() {
-    local p _
-    for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 10000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-wait_http() { # url pid log: waits up to 60 s for a 200
-    local url=$1 pid=$2 logf=$3 i
-    for ((i = 0; i < 600; i++)); do
-        if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then return 0; fi
-        if ! alive "$pid"; then
-            log "process $pid exited before answering $url; last log lines:"
-            tail -n 20 "$logf" >&2 || true
-            return 1
-        fi
-        sleep 0.1
-    done
-    log "$url did not answer within 60 s"
-    return 1
-}
-
-login() { # sets TOKEN and the curl header file; never prints them
-    local body
-    body=$(curl -fsS --max-time 30 -H 'Content-Type: application/json' \
-        --data-binary @"$LOGIN_JSON" "$BASE/api/v1/auth/login") || return 1
-    TOKEN=$(jq -r '.access_token // empty' <<<"$body")
-    [[ -n $TOKEN ]] || return 1
-    (
-        umask 077
-        printf 'Authorization: Bearer %s\n' "$TOKEN" >"$AUTH_HEADER"
-    )
-}
-
-api_get() { # path, with the token
-    curl -fsS --max-time 30 -H @"$AUTH_HEADER" "$BASE$1"
-}
-
 collect_ids() { # file: up to LOAD_IDS lines "<id> <version>"; also $WORK/names
     local out=$1 cursor="" page
     : >"$out"
@@ -265,22 +149,6 @@ collect_ids() { # file: up to LOAD_IDS lines "<id> <version>"; also $WORK/names
     wc -l <"$out" | tr -d ' '
 }
 
-rss_sampler() { # pid stopfile outfile: peak VmRSS (kB) until stopfile exists
-    local pid=$1 stop=$2 out=$3 peak=0 k v _
-    while [[ ! -e $stop ]]; do
-        if [[ -r /proc/$pid/status ]]; then
-            while read -r k v _; do
-                if [[ $k == VmRSS: ]]; then
-                    if ((v > peak)); then peak=$v; fi
-                    break
-                fi
-            done <"/proc/$pid/status" 2>/dev/null || true
-        fi
-        sleep 0.2
-    done
-    echo "$peak" >"$out"
-}
-
 declare -A R=()   # results: R[<key>.<field>]
 ROWS=()           # "store|workload|conns|key"
 NOTES=()          # free-text notes for the report
@@ -290,14 +158,6 @@ FLOOR_KEYS=()     # "conns|key"
 FAILED_STORES=()  # "store: why"
 GLOBAL_PEAK_KB=0
 
-parse_result() { # key "@@RESULT k=v ...": into R
-    local key=$1 kv
-    for kv in ${2#@@RESULT }; do
-        R[$key.${kv%%=*}]=${kv#*=}
-    done
-    R[$key.sockerr]=$((${R[$key.connect]:-0} + ${R[$key.read]:-0} + ${R[$key.write]:-0} + ${R[$key.timeout]:-0}))
-}
-
 # run_wrk key script conns url [duration] [pid to sample]: one wrk run, parsed into R.
 run_wrk() {
     local key=$1 script=$2 conns=$3 url=$4 dur=${5:-$LOAD_DURATION} pid=${6:-}
@@ -305,7 +165,7 @@ run_wrk() {
     if ((conns < threads)); then threads=$conns; fi
     local out=$RAW/$key.txt stop=$RAW/$key.stop peakf=$RAW/$key.rss sampler=
     if [[ -n $pid ]]; then
-        rss_sampler "$pid" "$stop" "$peakf" &
+        rss_peak_sampler "$pid" "$stop" "$peakf" &
         sampler=$!
     fi
     LOAD_LUA_DIR=$LOAD_DIR LOAD_TOKEN=$TOKEN LOAD_WRK_THREADS=$threads \
@@ -343,39 +203,19 @@ BASE=
 
 run_store() { # store
     local store=$1
-    local store_env=() store_flags=()
-    case $store in
-    redb)
-        local data_dir=$WORK/redb-data
-        mkdir -p "$data_dir"
-        store_env=(-u DATABASE_URL -u CRM_DATA_DIR)
-        store_flags=(--data-dir "$data_dir")
-        ;;
-    postgres)
-        if ! command -v psql >/dev/null; then
-            FAILED_STORES+=("postgres: psql not found (Debian: apt-get install postgresql-client)")
-            return 0
-        fi
-        if ! psql "$PG_ADMIN_URL" -qAtX -c 'select 1' >/dev/null 2>&1; then
-            FAILED_STORES+=("postgres: no server at CRM_TEST_DATABASE_URL or 127.0.0.1:5432 (.ci/postgres starts one)")
-            return 0
-        fi
-        PG_DB="crm_load_$(date +%s)_$$"
-        psql "$PG_ADMIN_URL" -qAtX -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
-        store_env=(-u CRM_DATA_DIR "DATABASE_URL=$(pg_url_for "$PG_DB")")
-        R[postgres.server]=$(psql "$PG_ADMIN_URL" -qAtX -c 'show server_version' 2>/dev/null || echo '?')
-        ;;
-    *) die "unknown store $store (redb, postgres)" ;;
-    esac
+    local data_dir=$WORK/redb-data
+    if ! prepare_store "$store" "$data_dir" crm_load; then
+        FAILED_STORES+=("$store: $STORE_ERROR")
+        return 0
+    fi
+    if [[ $store == postgres ]]; then R[postgres.server]=$(pg_version); fi
 
     # Seed.
     log "$store: seeding $SEED_CONTACTS contacts, $SEED_COMPANIES companies, $SEED_DEALS deals, $SEED_TASKS tasks, $SEED_NOTES notes"
     local t0 t1
     t0=$(date +%s.%N)
-    if ! env "${store_env[@]}" CRM_BCRYPT_COST="$LOAD_BCRYPT_COST" "$SERVER_BIN" seed "${store_flags[@]}" \
-        --admin-email "$ADMIN_EMAIL" --admin-password "$ADMIN_PASSWORD" \
-        --contacts "$SEED_CONTACTS" --companies "$SEED_COMPANIES" --deals "$SEED_DEALS" \
-        --tasks "$SEED_TASKS" --notes "$SEED_NOTES" >"$WORK/$store-seed.log" 2>&1; then
+    if ! seed_store "$SERVER_BIN" "$WORK/$store-seed.log" "$LOAD_BCRYPT_COST" "$SEED_CONTACTS" \
+        "$SEED_COMPANIES" "$SEED_DEALS" "$SEED_TASKS" "$SEED_NOTES"; then
         log "$store: seed failed; last lines:"
         tail -n 20 "$WORK/$store-seed.log" >&2
         FAILED_STORES+=("$store: \`crm-server seed\` failed: $(tail -n 1 "$WORK/$store-seed.log")")
@@ -388,22 +228,13 @@ run_store() { # store
     # Serve.
     local port serve_log=$WORK/$store-serve.log
     port=$(free_port)
-    BASE=http://127.0.0.1:$port
-    local serve_args=(serve "${store_flags[@]}" --bind "127.0.0.1:$port"
-        --log-level warn --log-format text --bcrypt-cost "$LOAD_BCRYPT_COST"
-        --rate-user-per-minute "$RATE_BIG" --rate-address-per-minute "$RATE_BIG"
-        --rate-login-per-minute "$RATE_BIG" --rate-refresh-per-minute "$RATE_BIG"
-        --rate-reset-per-hour "$RATE_BIG")
+    local serve_args=()
     if [[ -n $LOAD_DB_POOL_SIZE ]]; then serve_args+=(--db-pool-size "$LOAD_DB_POOL_SIZE"); fi
     # shellcheck disable=SC2206 # word splitting intended
     serve_args+=($LOAD_SERVER_ARGS)
-    log "$store: starting crm-server on $BASE"
-    env "${store_env[@]}" CRM_JWT_SECRET="$JWT_SECRET" "$SERVER_BIN" "${serve_args[@]}" >"$serve_log" 2>&1 &
-    SERVER_PID=$!
-    if ! wait_http "$BASE/api/v1/health" "$SERVER_PID" "$serve_log"; then
+    log "$store: starting crm-server on 127.0.0.1:$port"
+    if ! start_server "$SERVER_BIN" "$port" "$serve_log" "$LOAD_BCRYPT_COST" "${serve_args[@]}"; then
         FAILED_STORES+=("$store: crm-server did not come up: $(tail -n 1 "$serve_log")")
-        stop_pid "$SERVER_PID"
-        SERVER_PID=
         drop_pg_db
         return 0
     fi
