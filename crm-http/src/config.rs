@@ -54,7 +54,9 @@ pub struct HttpConfig {
     pub require_https: bool,
     /// Most requests worked on at once; further ones wait (in arrival order) for a free slot
     /// before their handler runs. `/health` and `/metrics` never wait, so they stay fast
-    /// while the API is saturated. `None` (the default): no limit. Under a load beyond what
+    /// while the API is saturated; nor do the routes that hash passwords (`/auth/*`,
+    /// `.../password`, creating users), which the password hasher's own bounded queue limits
+    /// and which must not hold slots while they wait for it. `None` (the default): no limit. Under a load beyond what
     /// the machine can serve, a limit of a few dozen per core keeps the run queue short.
     pub max_concurrent_requests: Option<usize>,
     /// Key signing CSRF tokens. `None` (the default): a random key per process, which is

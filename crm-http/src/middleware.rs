@@ -113,9 +113,15 @@ pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next:
     let mut response = if state.config().require_https && !secure {
         ApiError::from(Error::new(ErrorKind::HttpsRequired)).into_response()
     } else {
-        // Probes never queue behind the API's work.
-        let probe = route.ends_with("/health") || route.ends_with("/metrics");
-        let _slot = if probe {
+        // Probes never queue behind the API's work; nor do the routes that hash passwords:
+        // the hasher's own bounded queue limits them, and they must not hold slots while
+        // they wait for it (a login flood would otherwise stall the whole API).
+        let unqueued = route.ends_with("/health")
+            || route.ends_with("/metrics")
+            || route.contains("/auth/")
+            || route.ends_with("/password")
+            || (method == axum::http::Method::POST && route.ends_with("/users"));
+        let _slot = if unqueued {
             None
         } else {
             state.request_slot().await

@@ -750,6 +750,18 @@ pub async fn concurrent_requests_are_limited_but_health_never_waits(store: Store
     .await
     .expect("health waited for a slot");
     assert_eq!(health.status, 200);
+    // Nor do logins (they wait for the password hasher, not for a slot).
+    let login = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        server
+            .client()
+            .post("/auth/login")
+            .json(serde_json::json!({"email": "admin@acme.test", "password": "admin password"}))
+            .send(),
+    )
+    .await
+    .expect("login waited for a slot");
+    assert_eq!(login.status, 200, "{}", login.text);
     GATE.add_permits(1);
     assert_eq!(held.await.unwrap().status, 200);
     assert_eq!(waiting.await.unwrap().status, 200);
