@@ -49,17 +49,7 @@ pub async fn signup_bootstraps_then_closes(store: StoreFactory) {
     assert_eq!(r.body["user"]["role"], "admin");
 
     // With open sign-up, each sign-up is a new workspace whose first user is its admin.
-    let open = Server::with(
-        store,
-        Options {
-            http: crm_http::HttpConfig {
-                open_signup: true,
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
-    )
-    .await;
+    let open = Server::with(store, Options::http(|h| h.open_signup = true)).await;
     let a = open.bootstrap().await;
     let r = open
         .client()

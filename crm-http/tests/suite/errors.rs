@@ -159,17 +159,7 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
 }
 
 pub async fn oversized_bodies_are_413(store: StoreFactory) {
-    let server = Server::with(
-        store,
-        Options {
-            http: crm_http::HttpConfig {
-                body_limit: 2048,
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = Server::with(store, Options::http(|h| h.body_limit = 2048)).await;
     let admin = server.bootstrap().await;
     let big = format!(
         "{{\"first_name\": \"{}\", \"last_name\": \"B\"}}",

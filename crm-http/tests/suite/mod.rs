@@ -209,6 +209,15 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The default options with the HTTP settings changed by `change`.
+    pub fn http(change: impl FnOnce(&mut HttpConfig)) -> Options {
+        let mut options = Options::default();
+        change(&mut options.http);
+        options
+    }
+}
+
 /// A running server.
 pub struct Server {
     pub storage: Arc<dyn Storage>,

@@ -278,13 +278,7 @@ pub async fn cors_allow_list(store: StoreFactory) {
 
     let server = Server::with(
         store,
-        Options {
-            http: crm_http::HttpConfig {
-                cors_allowed_origins: vec!["https://app.test".into()],
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
+        Options::http(|h| h.cors_allowed_origins = vec!["https://app.test".into()]),
     )
     .await;
     let pre = server
@@ -420,17 +414,7 @@ pub async fn health_ready_metrics(store: StoreFactory) {
     );
     assert_eq!(down.client().get("/health").send().await.status, 200);
 
-    let hidden = Server::with(
-        store,
-        Options {
-            http: crm_http::HttpConfig {
-                expose_metrics: false,
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
-    )
-    .await;
+    let hidden = Server::with(store, Options::http(|h| h.expose_metrics = false)).await;
     hidden
         .client()
         .get("/metrics")
@@ -605,17 +589,7 @@ pub async fn openapi_covers_every_route(store: StoreFactory) {
 pub async fn plain_http_refused_when_https_is_required(store: StoreFactory) {
     // Not behind a trusted proxy: every plain-HTTP request is refused, with the security
     // headers and a coded body, and nothing is written.
-    let server = Server::with(
-        store,
-        Options {
-            http: crm_http::HttpConfig {
-                require_https: true,
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = Server::with(store, Options::http(|h| h.require_https = true)).await;
     let c = server.client();
     let r = c.get("/health").send().await;
     r.assert_error(403, "E4005");

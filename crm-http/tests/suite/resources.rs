@@ -605,17 +605,7 @@ pub async fn configuration_with_etags(store: StoreFactory) {
 }
 
 pub async fn workspace_isolation(store: StoreFactory) {
-    let server = Server::with(
-        store,
-        Options {
-            http: crm_http::HttpConfig {
-                open_signup: true,
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = Server::with(store, Options::http(|h| h.open_signup = true)).await;
     let a = server.bootstrap().await;
     let c = server.client();
     let r = c

@@ -116,17 +116,7 @@ fn request(s: &super::Client, method: &Method, path: &str) -> super::Request {
 }
 
 pub async fn every_route_refuses_anonymous_tampered_and_foreign_callers(store: StoreFactory) {
-    let server = Server::with(
-        store,
-        Options {
-            http: crm_http::HttpConfig {
-                open_signup: true,
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = Server::with(store, Options::http(|h| h.open_signup = true)).await;
     let admin = server.bootstrap().await;
     let records = Records::create(&admin).await;
     let c = server.client();
