@@ -184,6 +184,10 @@ pub struct ServeArgs {
     /// bcrypt cost of new password hashes (12 as the seeds ask; 4..=31).
     #[arg(long, env = "CRM_BCRYPT_COST", default_value_t = 12)]
     pub bcrypt_cost: u32,
+    /// How long a client has to send a request's headers (and, over HTTPS, to finish the
+    /// TLS handshake), in seconds; slower connections are closed.
+    #[arg(long, env = "CRM_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests, in seconds.
     #[arg(long, env = "CRM_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,

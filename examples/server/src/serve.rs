@@ -1,9 +1,12 @@
 //! `crm-server serve`: builds the engine on the chosen store, mounts the [`crm_http`] router
 //! at `/api/v1`, and serves it over HTTP or HTTPS until SIGINT or SIGTERM.
 //!
-//! Shutdown is graceful: the listener closes at once, in-flight requests finish (up to
-//! `--shutdown-timeout-secs`), idle keep-alive connections are closed, then the store is
-//! closed (redb commits every queued write first) and the process exits with status 0.
+//! Connections are served by hyper (HTTP/1.1, over rustls with `--tls-cert`); a client has
+//! `--header-timeout-secs` to send its request headers, so idle half-open connections
+//! cannot pile up. Shutdown is graceful: the listener closes at once, in-flight requests
+//! finish (up to `--shutdown-timeout-secs`), idle keep-alive connections are closed, then
+//! the store is closed (redb commits every queued write first) and the process exits with
+//! status 0.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -154,10 +157,8 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         let _ = stop_tx.send(true);
     });
     let drain = Duration::from_secs(args.shutdown_timeout_secs);
-    match tls {
-        Some(acceptor) => serve_tls(listener, app, acceptor, stop_rx, drain).await,
-        None => serve_plain(listener, app, stop_rx, drain).await,
-    }
+    let header_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
+    serve(listener, app, tls, stop_rx, drain, header_timeout).await;
     store
         .close()
         .await
@@ -171,40 +172,19 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Plain HTTP with axum's server, stopped gracefully.
-async fn serve_plain(
+/// The accept loop, for HTTP and HTTPS alike: each connection is served by hyper (HTTP/1.1)
+/// on a task of its own, with `header_timeout` to send its request headers (a slow client
+/// cannot hold a connection open without sending a request). Every request carries the
+/// peer address, and [`SecureTransport`] when it came over TLS. When `stop` turns true the
+/// listener closes, idle connections are closed, and in-flight requests get `drain` to
+/// finish.
+async fn serve(
     listener: TcpListener,
     app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: watch::Receiver<bool>,
     drain: Duration,
-) {
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopped(stop.clone()));
-    let deadline = async {
-        stopped(stop).await;
-        tokio::time::sleep(drain).await;
-    };
-    tokio::select! {
-        outcome = server => {
-            if let Err(e) = outcome {
-                tracing::error!(error = %e, "server failed");
-            }
-        }
-        () = deadline => tracing::warn!("shutdown timeout: abandoning unfinished requests"),
-    }
-}
-
-/// HTTPS: rustls over each accepted connection, HTTP/1.1 by hyper; every request is marked
-/// [`SecureTransport`] and carries the peer address.
-async fn serve_tls(
-    listener: TcpListener,
-    app: Router,
-    acceptor: tokio_rustls::TlsAcceptor,
-    stop: watch::Receiver<bool>,
-    drain: Duration,
+    header_timeout: Duration,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop_accepting = std::pin::pin!(stopped(stop));
@@ -221,30 +201,20 @@ async fn serve_tls(
             },
             () = &mut stop_accepting => break,
         };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let watcher = graceful.watcher();
+        let _ = tcp.set_nodelay(true);
+        let (app, tls, watcher) = (app.clone(), tls.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
+            match tls {
+                None => connection(tcp, app, peer, false, watcher, header_timeout).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            connection(stream, app, peer, true, watcher, header_timeout).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
-                    Err(_) => return,
-                };
-            let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
-                let mut app = app.clone();
-                let mut req = req.map(axum::body::Body::new);
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req.extensions_mut().insert(SecureTransport);
-                async move { Ok::<_, Infallible>(app.call(req).await.unwrap_or_else(|e| match e {})) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
             }
         });
     }
@@ -254,6 +224,35 @@ async fn serve_tls(
         .is_err()
     {
         tracing::warn!("shutdown timeout: abandoning unfinished requests");
+    }
+}
+
+/// Serves one connection until the client closes it, it times out, or shutdown.
+async fn connection<I>(
+    io: I,
+    app: Router,
+    peer: SocketAddr,
+    secure: bool,
+    watcher: hyper_util::server::graceful::Watcher,
+    header_timeout: Duration,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+        let mut app = app.clone();
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        if secure {
+            req.extensions_mut().insert(SecureTransport);
+        }
+        async move { Ok::<_, Infallible>(app.call(req).await.unwrap_or_else(|e| match e {})) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
