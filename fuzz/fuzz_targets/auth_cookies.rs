@@ -6,18 +6,16 @@
 //! so often).
 #![no_main]
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, header};
-use crm_core::identity::{Identity, IdentityConfig, PasswordConfig, Secret};
-use crm_core::ratelimit::{Quota, RateLimitConfig};
-use crm_core::testkit::MemoryStore;
-use crm_core::{Crm, CrmConfig};
-use crm_http::{AppState, HttpConfig};
 use libfuzzer_sys::fuzz_target;
-use tower::ServiceExt;
+
+#[path = "common/app.rs"]
+mod app;
+use app::runtime;
 
 struct Genuine {
     app: Router,
@@ -27,21 +25,8 @@ struct Genuine {
     checks: u64,
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-}
-
 async fn call(app: &Router, req: Request<Body>) -> (u16, HeaderMap, serde_json::Value) {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+    let (status, headers, body) = app::call(app, req).await;
     (status, headers, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
 }
 
@@ -72,45 +57,7 @@ fn refresh_request(cookies: Option<String>, csrf: Option<&str>, body: serde_json
 }
 
 async fn build() -> Genuine {
-    let plenty = Quota::per_minute(1_000_000_000);
-    let limits = RateLimitConfig {
-        user: plenty,
-        address: plenty,
-        login: plenty,
-        refresh: plenty,
-        password_reset: plenty,
-        ..RateLimitConfig::default()
-    };
-    let crm = Crm::new(Arc::new(MemoryStore::new()), CrmConfig::default());
-    let mut config = IdentityConfig::new(Secret::new(b"fuzz secret, long enough for HS256".to_vec()));
-    config.password = PasswordConfig { cost: 4, workers: 1, queue: 16 };
-    config.rate_limits = limits.clone();
-    config.refresh_grace = std::time::Duration::ZERO;
-    struct Nowhere;
-    #[async_trait::async_trait]
-    impl crm_core::identity::ResetDelivery for Nowhere {
-        async fn deliver(
-            &self,
-            _: &crm_core::model::User,
-            _: &crm_core::identity::SecretToken,
-            _: crm_core::Timestamp,
-        ) -> crm_core::Result<()> {
-            Ok(())
-        }
-    }
-    let identity = Identity::new(crm, config, Arc::new(Nowhere)).unwrap();
-    let http = HttpConfig { rate_limits: limits, ..HttpConfig::default() };
-    let app = Router::new().nest("/api/v1", crm_http::router(AppState::new(identity, http).unwrap()));
-    let req = Request::builder()
-        .method("POST")
-        .uri("/api/v1/auth/signup")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(
-            serde_json::json!({"workspace_name": "Fuzz", "email": "a@fuzz.test", "password": "pw"}).to_string(),
-        ))
-        .unwrap();
-    let (status, headers, v) = call(&app, req).await;
-    assert_eq!(status, 201, "{v}");
+    let (app, headers, v) = app::app_with_admin(std::time::Duration::ZERO).await;
     Genuine {
         refresh: cookie(&headers, "crm_refresh"),
         csrf: cookie(&headers, "crm_csrf"),

@@ -5,18 +5,16 @@
 //! panic or a bare framework text, and it always carries the security headers.
 #![no_main]
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
-use crm_core::identity::{Identity, IdentityConfig, PasswordConfig, Secret};
-use crm_core::ratelimit::{Quota, RateLimitConfig};
-use crm_core::testkit::MemoryStore;
-use crm_core::{Crm, CrmConfig};
-use crm_http::{AppState, HttpConfig};
 use libfuzzer_sys::fuzz_target;
-use tower::ServiceExt;
+
+#[path = "common/app.rs"]
+mod app;
+use app::{call, json_req, runtime};
 
 /// The app under test, the admin's bearer token and some real record ids; rebuilt every
 /// `REBUILD` inputs so that the store does not grow without bound.
@@ -29,79 +27,8 @@ struct World {
 
 const REBUILD: usize = 2_000;
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-}
-
-async fn call(app: &Router, req: Request<Body>) -> (u16, axum::http::HeaderMap, Vec<u8>) {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let body = axum::body::to_bytes(res.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
-    (status, headers, body)
-}
-
-fn json_req(method: &str, uri: &str, bearer: Option<&str>, body: serde_json::Value) -> Request<Body> {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json");
-    if let Some(t) = bearer {
-        b = b.header(header::AUTHORIZATION, t);
-    }
-    b.body(Body::from(body.to_string())).unwrap()
-}
-
 async fn build() -> World {
-    let plenty = Quota::per_minute(1_000_000_000);
-    let limits = RateLimitConfig {
-        user: plenty,
-        address: plenty,
-        login: plenty,
-        refresh: plenty,
-        password_reset: plenty,
-        ..RateLimitConfig::default()
-    };
-    let crm = Crm::new(Arc::new(MemoryStore::new()), CrmConfig::default());
-    let mut config = IdentityConfig::new(Secret::new(b"fuzz secret, long enough for HS256".to_vec()));
-    config.password = PasswordConfig { cost: 4, workers: 1, queue: 16 };
-    config.rate_limits = limits.clone();
-    struct Drop;
-    #[async_trait::async_trait]
-    impl crm_core::identity::ResetDelivery for Drop {
-        async fn deliver(
-            &self,
-            _: &crm_core::model::User,
-            _: &crm_core::identity::SecretToken,
-            _: crm_core::Timestamp,
-        ) -> crm_core::Result<()> {
-            Ok(())
-        }
-    }
-    let identity = Identity::new(crm, config, Arc::new(Drop)).unwrap();
-    let http = HttpConfig { rate_limits: limits, ..HttpConfig::default() };
-    let state = AppState::new(identity, http).unwrap();
-    let app = Router::new().nest("/api/v1", crm_http::router(state));
-    let (_, _, body) = call(
-        &app,
-        json_req(
-            "POST",
-            "/api/v1/auth/signup",
-            None,
-            serde_json::json!({"workspace_name": "Fuzz", "email": "admin@fuzz.test", "password": "pw"}),
-        ),
-    )
-    .await;
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let (app, _, v) = app::app_with_admin(std::time::Duration::from_secs(10)).await;
     let bearer = format!("Bearer {}", v["access_token"].as_str().unwrap());
     let mut ids = vec![v["user"]["id"].as_str().unwrap().to_owned()];
     for (path, body) in [
