@@ -16,8 +16,9 @@
 //!   session in a small cache in front of the store. Revocations made through this instance
 //!   update the cache immediately; another instance's revocation is seen within
 //!   [`IdentityConfig::revocation_cache_ttl`] (so are revocations made by the users service
-//!   when it disables someone). Disabling a user or changing a role still applies to the
-//!   next request everywhere, because [`Identity::authenticate`] re-reads the user.
+//!   when it disables someone). Disabling a user or changing a role applies to the next
+//!   request on this instance and within [`crate::CrmConfig::actor_cache_ttl`] on others,
+//!   because [`Identity::authenticate`] resolves the user through [`Crm::actor`].
 //! * **Password change** needs the current password and revokes every other session;
 //!   **reset** uses a single-use 256-bit token (stored hashed, valid 1 hour) delivered by
 //!   the host's [`ResetDelivery`], and revokes every session.
@@ -697,8 +698,9 @@ impl Identity {
         Ok(claims)
     }
 
-    /// Verifies an access token and resolves the acting user (re-read: a role change or
-    /// disabling applies at once).
+    /// Verifies an access token and resolves the acting user through [`Crm::actor`] (a role
+    /// change or disabling applies at once on this instance, within the actor cache's TTL on
+    /// others).
     ///
     /// # Errors
     /// As [`Identity::verify_access_token`], plus `AccountDisabled`/`Unauthenticated`.

@@ -195,6 +195,9 @@ impl Crm {
     }
 
     /// Resolves the acting user of a request: it must exist in the workspace and be enabled.
+    /// A resolved actor is reused for [`CrmConfig::actor_cache_ttl`]; a change to the user
+    /// made through this engine (role, disabling) is seen at once, one made through another
+    /// instance within that time.
     ///
     /// # Errors
     /// `Unauthenticated` if the user does not exist in the workspace, `AccountDisabled` if it
