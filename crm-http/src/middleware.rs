@@ -1,11 +1,11 @@
 //! The middleware every request passes through.
 //!
-//! * [`frame`] (outermost): resolves the client address (forwarding headers only from a
+//! * `frame` (outermost): resolves the client address (forwarding headers only from a
 //!   trusted proxy) and the request id (a trusted proxy's `X-Request-Id`, or a new UUIDv7),
 //!   opens the tracing span, renders coded error bodies, adds the security headers and
 //!   `X-Request-Id` to every response, logs the request and records its metrics; with
 //!   [`HttpConfig::require_https`](crate::HttpConfig::require_https) it refuses plain HTTP.
-//! * [`guard`] (innermost): authenticates the bearer token once, then applies the rate
+//! * `guard` (innermost): authenticates the bearer token once, then applies the rate
 //!   limit — per user when authenticated, per client address otherwise — and adds the
 //!   `RateLimit` / `RateLimit-Policy` headers (and `Retry-After` on a refusal).
 

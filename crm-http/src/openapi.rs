@@ -1,5 +1,5 @@
 //! The OpenAPI 3.0 document of the router, generated from the route table
-//! ([`crate::routes`]) and from the core's types: request schemas come from serializing each
+//! (`routes`) and from the core's types: request schemas come from serializing each
 //! input type's default value (so a field added to `ContactInput` appears here), list
 //! parameters from each kind's filterable fields ([`EntityKind::fields`]), roles from
 //! [`Role::ALL`], error codes from [`ErrorKind::ALL`].

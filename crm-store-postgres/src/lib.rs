@@ -60,7 +60,7 @@
 //!
 //! ## Transactions and concurrency
 //!
-//! Every [`Commit`](crm_core::Commit) is one transaction; see [`write`] for the locking that
+//! Every [`Commit`] is one transaction; see [`mod@write`] for the locking that
 //! keeps each assertion true until commit under any number of connections and instances. A
 //! lost race surfaces as `VersionConflict` (the core re-reads and retries where the
 //! operation allows) or `Duplicate`, never as a partial write.

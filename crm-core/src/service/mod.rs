@@ -1,7 +1,7 @@
 //! The facade a host application calls: [`Crm`].
 //!
 //! Every operation takes the acting [`Actor`], checks the permission matrix
-//! ([`crate::permission`]), validates input, and hands the storage one atomic [`Commit`](crate::Commit)
+//! ([`crate::permission`]), validates input, and hands the storage one atomic [`Commit`]
 //! holding the change, the assertions it depends on and its audit entries.
 //!
 //! ```text
