@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use crm_benches::{Percentiles, ms};
 use crm_core::demo::{Volume, seed};
 use crm_core::id::Id;
-use crm_core::model::{Role, UserInput};
 use crm_core::{Actor, Crm, CrmConfig, ListParams};
 use crm_store_postgres::{PgOptions, PgStore};
 use sqlx::Row;
@@ -179,44 +178,15 @@ async fn setup() -> (Crm, Actor, Vec<uuid::Uuid>, Id<crm_core::model::User>) {
             .await
             .expect("connect");
         let crm = Crm::new(Arc::new(store.clone()), CrmConfig::default());
-        let (ws, admin_user) = crm
-            .bootstrap(
-                "Scale",
-                UserInput {
-                    email: "admin@scale.test".into(),
-                    first_name: "Ada".into(),
-                    last_name: "Admin".into(),
-                    ..Default::default()
-                },
-            )
+        let (actor, owners) = crm_core::demo::workspace(&crm, "Scale", "scale.test", 9)
             .await
-            .expect("bootstrap");
-        let actor = crm.actor(ws.id, admin_user.id).await.expect("actor");
-        let mut owners = vec![admin_user.id];
-        for n in 0..9 {
-            let u = crm
-                .users()
-                .create(
-                    &actor,
-                    UserInput {
-                        email: format!("sales{n}@scale.test"),
-                        first_name: "Sam".into(),
-                        last_name: format!("Seller{n}"),
-                        role: Some(Role::Sales),
-                        avatar: None,
-                    },
-                )
-                .await
-                .expect("user");
-            owners.push(u.id);
-        }
+            .expect("workspace and users");
         let t = Instant::now();
-        seed(&store, ws.id, &owners, v, 42).await.expect("seed");
-        println!("seeded {v:?} in {:.0} s", t.elapsed().as_secs_f64());
-        sqlx::query("ANALYZE")
-            .execute(store.pool())
+        seed(&store, actor.workspace_id(), &owners, v, 42)
             .await
-            .expect("analyze");
+            .expect("seed");
+        println!("seeded {v:?} in {:.0} s", t.elapsed().as_secs_f64());
+        store.analyze().await.expect("analyze");
         sqlx::query(&format!("COMMENT ON TABLE crm_contact IS '{marker}'"))
             .execute(store.pool())
             .await

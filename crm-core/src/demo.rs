@@ -14,7 +14,9 @@ use crate::id::{Id, UserId, WorkspaceId};
 use crate::model::{
     Company, Contact, Deal, EmailEntry, EmailKind, Note, PhoneEntry, PhoneKind, Record, Tag, Task,
 };
+use crate::model::{Role, UserInput};
 use crate::storage::{Commit, Storage, Write};
+use crate::{Actor, Crm};
 
 const FIRST: &[&str] = &[
     "James",
@@ -236,6 +238,66 @@ impl Rng {
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
     }
+}
+
+/// Adds `count` sales users (`sales0@<domain>`, ...) to the admin's workspace, to own demo
+/// records; their ids, in order.
+///
+/// # Errors
+/// As [`crate::service::Users::create`] (e.g. `Duplicate` if they exist already).
+pub async fn add_sales_users(
+    crm: &Crm,
+    admin: &Actor,
+    domain: &str,
+    count: usize,
+) -> Result<Vec<UserId>> {
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        let user = crm
+            .users()
+            .create(
+                admin,
+                UserInput {
+                    email: format!("sales{n}@{domain}"),
+                    first_name: "Sam".into(),
+                    last_name: format!("Seller {n}"),
+                    role: Some(Role::Sales),
+                    avatar: None,
+                },
+            )
+            .await?;
+        ids.push(user.id);
+    }
+    Ok(ids)
+}
+
+/// A new workspace named `name` whose admin is `admin@<domain>`, with `sales` sales users
+/// (see [`add_sales_users`]): the admin as an actor, and every user's id (the admin
+/// first) — the owners to give [`seed`].
+///
+/// # Errors
+/// As [`Crm::bootstrap`] and [`add_sales_users`].
+pub async fn workspace(
+    crm: &Crm,
+    name: &str,
+    domain: &str,
+    sales: usize,
+) -> Result<(Actor, Vec<UserId>)> {
+    let (ws, admin) = crm
+        .bootstrap(
+            name,
+            UserInput {
+                email: format!("admin@{domain}"),
+                first_name: "Ada".into(),
+                last_name: "Admin".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let actor = crm.actor(ws.id, admin.id).await?;
+    let mut owners = vec![admin.id];
+    owners.extend(add_sales_users(crm, &actor, domain, sales).await?);
+    Ok((actor, owners))
 }
 
 /// Writes `volume` records into `workspace` (which must exist, with `owners` among its

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use crm_core::demo::{Volume, seed};
-use crm_core::model::UserInput;
 use crm_core::testkit::{MemoryStore, run};
 use crm_core::{Crm, CrmConfig, ListParams};
 
@@ -12,17 +11,9 @@ fn seeded_records_are_listed_searchable_and_audited() {
     run(async {
         let store = Arc::new(MemoryStore::new());
         let crm = Crm::new(store.clone(), CrmConfig::default());
-        let (ws, admin) = crm
-            .bootstrap(
-                "Demo",
-                UserInput {
-                    email: "admin@demo.test".into(),
-                    ..Default::default()
-                },
-            )
+        let (actor, owners) = crm_core::demo::workspace(&crm, "Demo", "demo.test", 2)
             .await
             .unwrap();
-        let actor = crm.actor(ws.id, admin.id).await.unwrap();
         let volume = Volume {
             companies: 30,
             contacts: 120,
@@ -30,7 +21,7 @@ fn seeded_records_are_listed_searchable_and_audited() {
             tasks: 50,
             notes: 60,
         };
-        let seeded = seed(store.as_ref(), ws.id, &[admin.id], volume, 7)
+        let seeded = seed(store.as_ref(), actor.workspace_id(), &owners, volume, 7)
             .await
             .unwrap();
         assert_eq!(seeded.contacts.len(), 120);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crm_core::audit::AuditQuery;
 use crm_core::demo::{Volume, seed};
-use crm_core::model::{EntityKind, Role, UserInput};
+use crm_core::model::EntityKind;
 use crm_core::query::{Cursor, Deleted, Filter, FilterOp, ListQuery, SearchQuery, Sort, Value};
 use crm_core::{Crm, CrmConfig, Storage};
 use crm_store_postgres::testing::TestDatabase;
@@ -110,38 +110,11 @@ fn every_list_filter_sort_and_search_uses_an_index_at_100k_contacts() {
         let db = TestDatabase::create().await;
         let store: PgStore = db.store().await;
         let crm = Crm::new(Arc::new(store.clone()), CrmConfig::default());
-        let (ws, admin) = crm
-            .bootstrap(
-                "Scale",
-                UserInput {
-                    email: "admin@scale.test".into(),
-                    first_name: "Ada".into(),
-                    last_name: "Admin".into(),
-                    ..Default::default()
-                },
-            )
+        let (actor, owners) = crm_core::demo::workspace(&crm, "Scale", "scale.test", 3)
             .await
             .unwrap();
-        let actor = crm.actor(ws.id, admin.id).await.unwrap();
-        let mut owners = vec![admin.id];
-        for n in 0..3 {
-            let u = crm
-                .users()
-                .create(
-                    &actor,
-                    UserInput {
-                        email: format!("sales{n}@scale.test"),
-                        first_name: "Sam".into(),
-                        last_name: format!("Seller {n}"),
-                        role: Some(Role::Sales),
-                        avatar: None,
-                    },
-                )
-                .await
-                .unwrap();
-            owners.push(u.id);
-        }
-        let seeded = seed(&store, ws.id, &owners, VOLUME, 7).await.unwrap();
+        let ws = actor.workspace_id();
+        let seeded = seed(&store, ws, &owners, VOLUME, 7).await.unwrap();
         // A little trash, as a real workspace has.
         for id in seeded.contacts.iter().step_by(997) {
             crm.contacts()
@@ -162,15 +135,15 @@ fn every_list_filter_sort_and_search_uses_an_index_at_100k_contacts() {
             EntityKind::Note,
         ] {
             let sample = store
-                .list(ws.id, kind, &ListQuery::new(Sort::asc("updated_at"), 1))
+                .list(ws, kind, &ListQuery::new(Sort::asc("updated_at"), 1))
                 .await
                 .unwrap()
                 .pop()
                 .expect("seeded records");
             for (name, q) in shapes(kind, &sample) {
-                let plan = explain_list(&store, ws.id, kind, &q).await.unwrap();
+                let plan = explain_list(&store, ws, kind, &q).await.unwrap();
                 // The query itself must run too, and agree with its limit.
-                let rows = store.list(ws.id, kind, &q).await.unwrap();
+                let rows = store.list(ws, kind, &q).await.unwrap();
                 assert!(rows.len() <= q.limit);
                 checked += 1;
                 if plan.iter().any(|l| l.contains("Seq Scan")) {
@@ -191,7 +164,7 @@ fn every_list_filter_sort_and_search_uses_an_index_at_100k_contacts() {
             }
         }
         // The audit log (every seeded record has its create entry).
-        let audit = store.audit(ws.id, &AuditQuery::default()).await.unwrap();
+        let audit = store.audit(ws, &AuditQuery::default()).await.unwrap();
         assert_eq!(audit.len(), 25);
         assert!(checked > 150, "{checked} shapes");
         for report in &small_table_scans {

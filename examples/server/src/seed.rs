@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crm_core::demo::{Volume, seed};
 use crm_core::identity::{Identity, IdentityConfig, PasswordConfig, Secret};
-use crm_core::model::{ClientInfo, EntityKind, Record, Role, UserInput};
+use crm_core::model::{ClientInfo, EntityKind, Record, UserInput};
 use crm_core::{Crm, CrmConfig, ListParams};
 
 use crate::BoxError;
@@ -98,21 +98,9 @@ async fn fill(args: &SeedArgs, store: &OpenStore) -> Result<(), BoxError> {
                 .actor(ws.id, admin)
                 .await
                 .map_err(|e| crate::chain(&e))?;
-            for n in 1..=4 {
-                crm.users()
-                    .create(
-                        &actor,
-                        UserInput {
-                            email: format!("sales{n}@{}", domain(&args.admin_email)),
-                            first_name: "Sales".into(),
-                            last_name: format!("Rep {n}"),
-                            role: Some(Role::Sales),
-                            avatar: None,
-                        },
-                    )
-                    .await
-                    .map_err(|e| crate::chain(&e))?;
-            }
+            crm_core::demo::add_sales_users(&crm, &actor, domain(&args.admin_email), 4)
+                .await
+                .map_err(|e| crate::chain(&e))?;
             println!(
                 "created workspace {} ({}) with admin {}",
                 ws.id, ws.name, args.admin_email
