@@ -31,13 +31,23 @@ struct Histogram {
     sum: f64,
 }
 
+/// The series, nested by label (route, then method or code, then status) so that
+/// recording a request on a series that exists looks it up by `&str` and allocates nothing.
 #[derive(Default)]
 struct Tables {
-    requests: BTreeMap<(String, String, u16), u64>,
-    errors: BTreeMap<(String, String), u64>,
+    requests: BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>,
+    errors: BTreeMap<String, BTreeMap<String, u64>>,
     latency: BTreeMap<String, Histogram>,
     rate_limited: BTreeMap<String, u64>,
     forbidden: BTreeMap<String, u64>,
+}
+
+/// The entry of `key`, created (the one allocation) only the first time.
+fn entry<'a, V: Default>(map: &'a mut BTreeMap<String, V>, key: &str) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("just inserted")
 }
 
 /// The adapter's metrics. One per [`crate::AppState`].
@@ -69,22 +79,18 @@ impl Metrics {
         let Ok(mut t) = self.tables.lock() else {
             return;
         };
-        let key = (route.to_owned(), method.to_owned(), status);
-        *t.requests.entry(key).or_default() += 1;
+        *entry(entry(&mut t.requests, route), method)
+            .entry(status)
+            .or_default() += 1;
         if let Some(code) = code {
-            *t.errors
-                .entry((route.to_owned(), code.to_owned()))
-                .or_default() += 1;
+            *entry(entry(&mut t.errors, route), code) += 1;
             match code {
-                "E4001" => *t.rate_limited.entry(route.to_owned()).or_default() += 1,
-                "E1002" => *t.forbidden.entry(route.to_owned()).or_default() += 1,
+                "E4001" => *entry(&mut t.rate_limited, route) += 1,
+                "E1002" => *entry(&mut t.forbidden, route) += 1,
                 _ => {}
             }
         }
-        let h = match t.latency.get_mut(route) {
-            Some(h) => h,
-            None => t.latency.entry(route.to_owned()).or_default(),
-        };
+        let h = entry(&mut t.latency, route);
         h.count += 1;
         h.sum += secs;
         for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
@@ -112,23 +118,29 @@ impl Metrics {
         };
         out.push_str("# HELP crm_http_requests_total HTTP requests answered.\n");
         out.push_str("# TYPE crm_http_requests_total counter\n");
-        for ((route, method, status), n) in &t.requests {
-            let _ = writeln!(
-                out,
-                "crm_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(method),
-                escape(route)
-            );
+        for (route, methods) in &t.requests {
+            for (method, statuses) in methods {
+                for (status, n) in statuses {
+                    let _ = writeln!(
+                        out,
+                        "crm_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                        escape(method),
+                        escape(route)
+                    );
+                }
+            }
         }
         out.push_str("# HELP crm_http_errors_total Error responses by route and error code.\n");
         out.push_str("# TYPE crm_http_errors_total counter\n");
-        for ((route, code), n) in &t.errors {
-            let _ = writeln!(
-                out,
-                "crm_http_errors_total{{route=\"{}\",code=\"{}\"}} {n}",
-                escape(route),
-                escape(code)
-            );
+        for (route, codes) in &t.errors {
+            for (code, n) in codes {
+                let _ = writeln!(
+                    out,
+                    "crm_http_errors_total{{route=\"{}\",code=\"{}\"}} {n}",
+                    escape(route),
+                    escape(code)
+                );
+            }
         }
         out.push_str(
             "# HELP crm_http_request_duration_seconds Time from request to response headers.\n",

@@ -58,6 +58,38 @@ fn valid_request_id(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// A new request id: a UUIDv7 (time-ordered, unique across instances) whose random bits
+/// come from a per-process random seed mixed with a counter, so that no id costs a
+/// `getrandom` system call (the operating system's randomness is drawn once).
+fn new_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut b = [0u8; 8];
+        // Without randomness the ids stay unique per process (the counter), which is all a
+        // request id needs; across instances the timestamp and the seed separate them.
+        let _ = getrandom::fill(&mut b);
+        u64::from_le_bytes(b)
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // SplitMix64 of seed + counter: distinct for every counter value, well spread.
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&z.to_le_bytes());
+    random[8..].copy_from_slice(&(n as u16).to_le_bytes());
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    uuid::Builder::from_unix_timestamp_millis(millis, &random)
+        .into_uuid()
+        .to_string()
+}
+
 const SECURITY_HEADERS: [(&str, &str); 4] = [
     ("x-content-type-options", "nosniff"),
     (
@@ -87,11 +119,10 @@ pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next:
         .flatten()
         .and_then(|v| v.to_str().ok())
         .filter(|v| valid_request_id(v))
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+        .map_or_else(new_request_id, str::to_owned);
+    // `MatchedPath` is a shared string: cloning it allocates nothing.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
     req.extensions_mut().insert(RequestContext {
         request_id: request_id.clone(),
@@ -151,13 +182,9 @@ pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next:
     };
 
     let headers = response.headers_mut();
-    let hsts = format!(
-        "max-age={}; includeSubDomains",
-        state.config().hsts_max_age_secs
-    );
-    if let Ok(v) = HeaderValue::from_str(&hsts) {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, v);
-    }
+    // Room for the headers below at once, instead of regrowing the map while adding them.
+    headers.reserve(SECURITY_HEADERS.len() + 3);
+    headers.insert(header::STRICT_TRANSPORT_SECURITY, state.hsts().clone());
     for (name, value) in SECURITY_HEADERS {
         headers.insert(
             HeaderName::from_static(name),
@@ -173,7 +200,7 @@ pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next:
 
     let elapsed = started.elapsed();
     state.metrics().record_request(
-        &route,
+        route,
         method.as_str(),
         status.as_u16(),
         code.as_deref(),
@@ -232,11 +259,21 @@ pub(crate) async fn guard(State(state): State<AppState>, mut req: Request, next:
         {
             continue;
         }
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            headers.insert(n, v);
+        // Known names are static, and the value's string becomes the header's bytes
+        // without a copy: this runs on every request.
+        let name = match name {
+            crm_core::ratelimit::RATELIMIT_HEADER => HeaderName::from_static("ratelimit"),
+            crm_core::ratelimit::RATELIMIT_POLICY_HEADER => {
+                HeaderName::from_static("ratelimit-policy")
+            }
+            crm_core::ratelimit::RETRY_AFTER_HEADER => header::RETRY_AFTER,
+            other => match HeaderName::from_bytes(other.to_ascii_lowercase().as_bytes()) {
+                Ok(n) => n,
+                Err(_) => continue,
+            },
+        };
+        if let Ok(v) = HeaderValue::try_from(value) {
+            headers.insert(name, v);
         }
     }
     response
@@ -273,5 +310,17 @@ mod tests {
         assert!(valid_request_id("abc-123_x.y:z"));
         assert!(!valid_request_id("bad id"));
         assert!(!valid_request_id(""));
+    }
+
+    #[test]
+    fn request_ids_are_distinct_uuid_v7s() {
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids.iter().take(10) {
+            let u = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(u.get_version_num(), 7, "{id}");
+            assert!(valid_request_id(id));
+        }
     }
 }

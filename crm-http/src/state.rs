@@ -2,6 +2,8 @@
 
 use std::sync::{Arc, RwLock};
 
+use axum::http::HeaderValue;
+
 use crm_core::id::WorkspaceId;
 use crm_core::identity::Identity;
 use crm_core::ratelimit::{CoreClock, InProcessLimiter, RateLimiter};
@@ -19,6 +21,8 @@ struct Inner {
     limiter: Arc<dyn RateLimiter>,
     metrics: Metrics,
     csrf_key: Vec<u8>,
+    /// `Strict-Transport-Security`, built once from the configuration.
+    hsts: HeaderValue,
     default_workspace: RwLock<Option<WorkspaceId>>,
     /// Slots of [`HttpConfig::max_concurrent_requests`], if limited.
     slots: Option<Arc<tokio::sync::Semaphore>>,
@@ -76,9 +80,15 @@ impl AppState {
         let slots = config
             .max_concurrent_requests
             .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+        let hsts = HeaderValue::from_str(&format!(
+            "max-age={}; includeSubDomains",
+            config.hsts_max_age_secs
+        ))
+        .expect("digits and ASCII make a valid header value");
         Ok(AppState {
             inner: Arc::new(Inner {
                 slots,
+                hsts,
                 identity,
                 config,
                 limiter,
@@ -178,6 +188,10 @@ impl AppState {
     /// The metrics in the Prometheus text format (what `GET /metrics` answers).
     pub fn metrics_text(&self) -> String {
         self.inner.metrics.render()
+    }
+
+    pub(crate) fn hsts(&self) -> &HeaderValue {
+        &self.inner.hsts
     }
 
     pub(crate) fn csrf_key(&self) -> &[u8] {
