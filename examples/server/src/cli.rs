@@ -145,6 +145,12 @@ pub struct ServeArgs {
     /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "CRM_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Serve `/metrics` on this address instead of the API's (e.g. `127.0.0.1:9464`, kept
+    /// internal). Otherwise, outside local mode, the API's `/metrics` needs the bearer token
+    /// of `CRM_METRICS_TOKEN` (environment only, 32+ characters), and without a token it is
+    /// not served at all.
+    #[arg(long, env = "CRM_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
     /// Proxies (addresses or CIDR networks, comma-separated) whose `X-Forwarded-For`,
     /// `X-Forwarded-Proto` and `X-Request-Id` are believed.
     #[arg(

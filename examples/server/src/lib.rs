@@ -23,6 +23,8 @@
 
 pub mod cli;
 pub mod logging;
+pub mod metrics;
+pub mod refusal;
 pub mod secret;
 pub mod seed;
 pub mod serve;

@@ -92,6 +92,7 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         )
         .into());
     }
+    let metrics_token = crate::metrics::token(std::env::var(crate::metrics::TOKEN_ENV).ok())?;
     let (jwt_secret, origin) =
         secret::load(std::env::var(secret::ENV).ok(), &args.store.data_dir, local)?;
     if origin != secret::Origin::Environment {
@@ -102,6 +103,13 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
             secret::ENV
         );
     }
+
+    let exposure = crate::metrics::plan(local, metrics_token.is_some(), args.metrics_bind);
+    // Bound before the store opens, so a taken address fails fast.
+    let metrics_listener = match exposure {
+        crate::metrics::Exposure::Listener(addr) => Some(crate::metrics::bind(addr).await?),
+        _ => None,
+    };
 
     let store = OpenStore::open(&args.store).await?;
     let crm = Crm::new(store.storage(), CrmConfig::default());
@@ -125,6 +133,11 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         rate_limits: limits,
         require_https,
         max_concurrent_requests: args.request_limit(),
+        expose_metrics: matches!(
+            exposure,
+            crate::metrics::Exposure::Public | crate::metrics::Exposure::Token
+        ),
+        metrics_token: metrics_token.clone(),
         ..HttpConfig::default()
     };
     let state = AppState::new(identity, http)
@@ -136,7 +149,7 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         ),
         Err(e) => tracing::warn!(error = %crate::chain(&e), "storage not reachable at start"),
     }
-    let app = Router::new().nest(API_PREFIX, crm_http::router(state));
+    let app = Router::new().nest(API_PREFIX, crm_http::router(state.clone()));
 
     let listener = TcpListener::bind(args.bind)
         .await
@@ -156,6 +169,29 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
+    match (exposure, metrics_listener) {
+        (_, Some(listener)) => {
+            let at = listener.local_addr()?;
+            tracing::info!(%at, token = metrics_token.is_some(), "metrics served on http://{at}/metrics");
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                state.clone(),
+                metrics_token,
+                stop_rx.clone(),
+            ));
+        }
+        (crate::metrics::Exposure::Off, None) => tracing::warn!(
+            "{API_PREFIX}/metrics is off: outside local mode it needs {} (a bearer token) or --metrics-bind",
+            crate::metrics::TOKEN_ENV
+        ),
+        (crate::metrics::Exposure::Token, None) => {
+            tracing::info!(
+                "{API_PREFIX}/metrics requires the bearer token of {}",
+                crate::metrics::TOKEN_ENV
+            );
+        }
+        _ => {}
+    }
     let drain = Duration::from_secs(args.shutdown_timeout_secs);
     let header_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
     serve(listener, app, tls, stop_rx, drain, header_timeout).await;
