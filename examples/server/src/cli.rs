@@ -145,6 +145,11 @@ pub struct ServeArgs {
     /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "CRM_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Also listen for plain HTTP on this port (same address as `--bind`), answering `GET`
+    /// and `HEAD` with `308` to the `https://` URL and anything else with `403` (`E4005`).
+    /// Needs `--tls-cert`: the redirect goes to this server's HTTPS port.
+    #[arg(long, env = "CRM_REDIRECT_HTTP", requires = "tls_cert")]
+    pub redirect_http: Option<u16>,
     /// Serve `/metrics` on this address instead of the API's (e.g. `127.0.0.1:9464`, kept
     /// internal). Otherwise, outside local mode, the API's `/metrics` needs the bearer token
     /// of `CRM_METRICS_TOKEN` (environment only, 32+ characters), and without a token it is

@@ -24,6 +24,7 @@
 pub mod cli;
 pub mod logging;
 pub mod metrics;
+pub mod redirect;
 pub mod refusal;
 pub mod secret;
 pub mod seed;

@@ -21,7 +21,6 @@ use crm_core::ErrorKind;
 use crm_core::identity::Secret;
 use crm_http::AppState;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::BoxError;
 
@@ -121,26 +120,13 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BoxError> {
         .map_err(|e| format!("cannot listen on --metrics-bind {addr}: {e}").into())
 }
 
-/// Serves `GET /metrics` (and nothing else) on `listener` until `stop` turns true.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    token: Option<Secret>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let app = Router::new()
+/// The service of the metrics listener: `GET /metrics` (with `token` if given), and `404`
+/// for anything else.
+pub fn router(state: AppState, token: Option<Secret>) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
         .fallback(not_found)
-        .with_state(Listener { state, token });
-    let shutdown = async move {
-        let _ = stop.wait_for(|s| *s).await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::warn!(error = %e, "the metrics listener stopped");
-    }
+        .with_state(Listener { state, token })
 }
 
 #[cfg(test)]

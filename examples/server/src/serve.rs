@@ -173,11 +173,13 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         (_, Some(listener)) => {
             let at = listener.local_addr()?;
             tracing::info!(%at, token = metrics_token.is_some(), "metrics served on http://{at}/metrics");
-            tokio::spawn(crate::metrics::serve(
+            tokio::spawn(serve(
                 listener,
-                state.clone(),
-                metrics_token,
+                crate::metrics::router(state.clone(), metrics_token),
+                None,
                 stop_rx.clone(),
+                Duration::from_secs(args.shutdown_timeout_secs),
+                Duration::from_secs(args.header_timeout_secs.max(1)),
             ));
         }
         (crate::metrics::Exposure::Off, None) => tracing::warn!(
@@ -194,6 +196,22 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     }
     let drain = Duration::from_secs(args.shutdown_timeout_secs);
     let header_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
+    if let Some(port) = args.redirect_http {
+        let at = SocketAddr::new(args.bind.ip(), port);
+        let plain = TcpListener::bind(at)
+            .await
+            .map_err(|e| format!("cannot listen on --redirect-http {at}: {e}"))?;
+        let at = plain.local_addr()?;
+        tracing::info!(%at, "redirecting http://{at} to https on port {}", addr.port());
+        tokio::spawn(serve(
+            plain,
+            crate::redirect::router(addr.port()),
+            None,
+            stop_rx.clone(),
+            drain,
+            header_timeout,
+        ));
+    }
     serve(listener, app, tls, stop_rx, drain, header_timeout).await;
     store
         .close()
@@ -214,7 +232,7 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 /// peer address, and [`SecureTransport`] when it came over TLS. When `stop` turns true the
 /// listener closes, idle connections are closed, and in-flight requests get `drain` to
 /// finish.
-async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,

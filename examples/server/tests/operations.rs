@@ -122,3 +122,113 @@ fn a_malformed_metrics_token_stops_the_server() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }
+
+fn fixture(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Sends `raw` to `addr` and answers the whole response.
+async fn raw_http(addr: std::net::SocketAddr, raw: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(raw.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).await.ok();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_is_redirected_to_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (fixture("cert.pem"), fixture("key.pem"));
+    let server = start(
+        dir.path(),
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--redirect-http",
+            "0",
+        ],
+        &[],
+    );
+    let plain = server.logged_addr("redirecting http://");
+    assert_ne!(plain.port(), server.addr.port());
+    let https = server.addr.port();
+
+    let r = send(
+        http()
+            .get(format!(
+                "http://{plain}/api/v1/contacts?q=gr%C3%A4ce&limit=5"
+            ))
+            .header("host", format!("localhost:{}", plain.port())),
+    )
+    .await;
+    assert_eq!(r.status, 308, "{:?}", r.body);
+    assert_eq!(
+        r.headers["location"],
+        format!("https://localhost:{https}/api/v1/contacts?q=gr%C3%A4ce&limit=5").as_str()
+    );
+    assert!(r.headers.get("strict-transport-security").is_none());
+    let r = send(
+        http()
+            .head(format!("http://{plain}/"))
+            .header("host", "crm.example.com"),
+    )
+    .await;
+    assert_eq!(r.status, 308);
+    assert_eq!(
+        r.headers["location"],
+        format!("https://crm.example.com:{https}/").as_str()
+    );
+
+    // Anything but GET and HEAD: the coded refusal, no redirect.
+    let r = send(
+        http()
+            .post(format!("http://{plain}/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": "a@b.c", "password": "pw"})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "E4005");
+    assert!(r.headers.get("location").is_none());
+
+    // Absurd Host headers are refused, never echoed into a Location.
+    for host in [
+        "evil.example/x",
+        "user@evil.example",
+        "a..b",
+        "x:99999",
+        &"a".repeat(300),
+    ] {
+        let answer = raw_http(
+            plain,
+            &format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{host}: {answer}");
+        assert!(answer.contains("E2004"), "{answer}");
+        assert!(
+            !answer.to_ascii_lowercase().contains("location:"),
+            "{answer}"
+        );
+    }
+    let answer = raw_http(plain, "GET / HTTP/1.0\r\n\r\n").await;
+    assert!(
+        answer.starts_with("HTTP/1.0 400") || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn the_redirect_needs_tls_served_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = refused(dir.path(), &["--redirect-http", "8081"], &[]);
+    assert!(err.contains("--tls-cert"), "{err}");
+}
