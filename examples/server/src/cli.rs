@@ -43,9 +43,15 @@ pub struct StoreArgs {
     #[arg(long, env = "CRM_DATA_DIR", default_value = "./crm-data")]
     pub data_dir: PathBuf,
     /// PostgreSQL connection URL; when set, PostgreSQL replaces the embedded store. TLS to
-    /// the database is chosen by the URL's `sslmode` (e.g. `?sslmode=verify-full`).
+    /// the database follows the URL's `sslmode` (e.g. `?sslmode=verify-full`); without
+    /// one, outside local mode a database on another machine is reached with
+    /// `sslmode=require` (`verify-full` with `--database-ca`), never in plaintext.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// CA certificate(s) (PEM) that the PostgreSQL server's certificate must chain to;
+    /// a URL without `sslmode` then connects with `verify-full`.
+    #[arg(long, env = "CRM_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
     /// Largest number of PostgreSQL connections this instance opens.
     #[arg(long, env = "CRM_DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
@@ -72,6 +78,7 @@ impl fmt::Debug for StoreArgs {
                 "database_url",
                 &self.database_url.as_ref().map(|_| "<redacted>"),
             )
+            .field("database_ca", &self.database_ca)
             .field("db_pool_size", &self.db_pool_size)
             .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
             .field("db_statement_timeout_secs", &self.db_statement_timeout_secs)

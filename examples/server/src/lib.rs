@@ -22,6 +22,7 @@
 //! `--tls-key` the server speaks HTTPS itself.
 
 pub mod cli;
+pub mod dbtls;
 pub mod logging;
 pub mod metrics;
 pub mod redirect;

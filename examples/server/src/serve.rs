@@ -93,6 +93,9 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         .into());
     }
     let metrics_token = crate::metrics::token(std::env::var(crate::metrics::TOKEN_ENV).ok())?;
+    if let Some(ca) = &args.store.database_ca {
+        crate::dbtls::check_ca(ca)?;
+    }
     let (jwt_secret, origin) =
         secret::load(std::env::var(secret::ENV).ok(), &args.store.data_dir, local)?;
     if origin != secret::Origin::Environment {
@@ -111,7 +114,7 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         _ => None,
     };
 
-    let store = OpenStore::open(&args.store).await?;
+    let store = OpenStore::open(&args.store, local).await?;
     let crm = Crm::new(store.storage(), CrmConfig::default());
     let limits = rate_limits(&args);
     let mut identity_config = IdentityConfig::new(jwt_secret);

@@ -232,3 +232,102 @@ fn the_redirect_needs_tls_served_here() {
     let err = refused(dir.path(), &["--redirect-http", "8081"], &[]);
     assert!(err.contains("--tls-cert"), "{err}");
 }
+
+#[test]
+fn an_unreadable_or_empty_database_ca_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-ca.pem");
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "just text\n").unwrap();
+    for ca in [&missing, &not_pem] {
+        let err = refused(
+            dir.path(),
+            &["--database-ca", ca.to_str().unwrap()],
+            &[
+                ("CRM_JWT_SECRET", SECRET),
+                ("DATABASE_URL", "postgres://crm:hunter2@db.invalid/crm"),
+            ],
+        );
+        assert!(err.contains("--database-ca"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!err.contains("hunter2"));
+    }
+}
+
+/// `url` without its `sslmode` parameter (the test databases' URLs name one).
+fn without_sslmode(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|kv| !kv.to_ascii_lowercase().starts_with("sslmode="))
+        .collect();
+    if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_tls_is_required_off_this_machine_and_verified_with_a_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    fn public_with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec!["--bind", "0.0.0.0:0", "--trusted-proxy", "127.0.0.1"];
+        v.extend_from_slice(extra);
+        v.extend_from_slice(&["--db-acquire-timeout-secs", "1"]);
+        v
+    }
+    // Another machine, no sslmode: TLS required (the name never resolves, so the start
+    // fails after the decision is logged), the URL and its password never printed.
+    let err = refused(
+        dir.path(),
+        &public_with(&[]),
+        &[
+            ("CRM_JWT_SECRET", SECRET),
+            ("DATABASE_URL", "postgres://crm:hunter2@db.invalid:5432/crm"),
+        ],
+    );
+    assert!(err.contains("sslmode=require"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    // An explicit mode is the operator's.
+    let err = refused(
+        dir.path(),
+        &public_with(&[]),
+        &[
+            ("CRM_JWT_SECRET", SECRET),
+            (
+                "DATABASE_URL",
+                "postgres://crm@db.invalid/crm?sslmode=disable",
+            ),
+        ],
+    );
+    assert!(err.contains("sslmode=disable"), "{err}");
+
+    // The database on this machine: unchanged, and served.
+    let db = crm_store_postgres::testing::TestDatabase::create().await;
+    let url = without_sslmode(db.url());
+    let server = start_raw(
+        dir.path(),
+        &public_with(&[]),
+        &[("CRM_JWT_SECRET", SECRET), ("DATABASE_URL", &url)],
+    );
+    assert!(
+        server.log().contains("sslmode=prefer") && server.log().contains("on this machine"),
+        "{}",
+        server.log()
+    );
+    drop(server);
+
+    // With a CA, verify-full: the test server's certificate is not signed by this CA (or
+    // it offers no TLS at all), so the connection is refused instead of falling back.
+    let ca = fixture("ca.pem");
+    let err = refused(
+        dir.path(),
+        &public_with(&["--database-ca", &ca]),
+        &[("CRM_JWT_SECRET", SECRET), ("DATABASE_URL", &url)],
+    );
+    assert!(err.contains("sslmode=verify-full"), "{err}");
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+}

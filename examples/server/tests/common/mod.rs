@@ -98,11 +98,28 @@ pub fn start_raw(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     }
 }
 
-/// Runs the binary with `args`, expecting it to refuse to start: answers its standard error.
+/// Runs the binary with `args`, expecting it to refuse to start (within a minute): answers
+/// its standard error.
 pub fn refused(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = command(dir, args, env).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "crm-server started:\n{err}");
+    let mut child = command(dir, args, env).spawn().expect("spawn crm-server");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    collect(child.stderr.take().unwrap(), stderr.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("crm-server did not stop:\n{}", stderr.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    // The pipe's last lines may still be in flight.
+    std::thread::sleep(Duration::from_millis(100));
+    let err = stderr.lock().unwrap().clone();
+    assert!(!status.success(), "crm-server succeeded:\n{err}");
     err
 }
 
