@@ -146,4 +146,5 @@ mod tests;
 
 pub use error::StoreError;
 pub use schema::FORMAT_VERSION;
-pub use store::{RedbOptions, RedbStore};
+pub use store::{RedbOptions, RedbStore, WriterStats};
+pub use writer::BATCH_SIZE_BOUNDS;

@@ -27,6 +27,7 @@ pub mod logging;
 pub mod metrics;
 pub mod redirect;
 pub mod refusal;
+pub mod resources;
 pub mod secret;
 pub mod seed;
 pub mod serve;

@@ -26,6 +26,7 @@ use tower::Service;
 
 use crate::BoxError;
 use crate::cli::ServeArgs;
+use crate::resources::Connections;
 use crate::secret;
 use crate::store::OpenStore;
 
@@ -153,6 +154,24 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         Err(e) => tracing::warn!(error = %crate::chain(&e), "storage not reachable at start"),
     }
     let app = Router::new().nest(API_PREFIX, crm_http::router(state.clone()));
+    let (api_conns, redirect_conns, metrics_conns) = (
+        Connections::default(),
+        Connections::default(),
+        Connections::default(),
+    );
+    {
+        let store = store.clone();
+        let listeners = [
+            ("api", api_conns.clone()),
+            ("redirect", redirect_conns.clone()),
+            ("metrics", metrics_conns.clone()),
+        ];
+        state.add_metrics_collector(move |out| {
+            crate::resources::render_process(out);
+            crate::resources::render_connections(out, &listeners);
+            crate::resources::render_store(out, &store);
+        });
+    }
 
     let listener = TcpListener::bind(args.bind)
         .await
@@ -183,6 +202,7 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
                 stop_rx.clone(),
                 Duration::from_secs(args.shutdown_timeout_secs),
                 Duration::from_secs(args.header_timeout_secs.max(1)),
+                metrics_conns,
             ));
         }
         (crate::metrics::Exposure::Off, None) => tracing::warn!(
@@ -213,9 +233,19 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
             stop_rx.clone(),
             drain,
             header_timeout,
+            redirect_conns,
         ));
     }
-    serve(listener, app, tls, stop_rx, drain, header_timeout).await;
+    serve(
+        listener,
+        app,
+        tls,
+        stop_rx,
+        drain,
+        header_timeout,
+        api_conns,
+    )
+    .await;
     store
         .close()
         .await
@@ -242,6 +272,7 @@ pub(crate) async fn serve(
     stop: watch::Receiver<bool>,
     drain: Duration,
     header_timeout: Duration,
+    connections: Connections,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop_accepting = std::pin::pin!(stopped(stop));
@@ -260,7 +291,9 @@ pub(crate) async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let (app, tls, watcher) = (app.clone(), tls.clone(), graceful.watcher());
+        let open = connections.open();
         tokio::spawn(async move {
+            let _open = open;
             match tls {
                 None => connection(tcp, app, peer, false, watcher, header_timeout).await,
                 Some(acceptor) => {

@@ -331,3 +331,76 @@ async fn database_tls_is_required_off_this_machine_and_verified_with_a_ca() {
     assert!(err.contains("sslmode=verify-full"), "{err}");
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
 }
+
+/// The value of the series `series` (name and labels, exactly) in a metrics text.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{series} missing:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_process_connections_and_the_redb_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[], &[]);
+    let auth = signup(&server, "ada@acme.test").await;
+    for i in 0..5 {
+        let r = send(
+            http()
+                .post(server.url("/contacts"))
+                .header("authorization", &auth)
+                .json(&serde_json::json!({"first_name": format!("C{i}"), "last_name": "X"})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+    // Two more connections held open while the metrics are read.
+    let idle: Vec<tokio::net::TcpStream> = vec![
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+    ];
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let text = send(http().get(server.url("/metrics"))).await.body;
+    let text = text.as_str().unwrap();
+    assert!(metric(text, "process_resident_memory_bytes") > 1e6);
+    assert!(metric(text, "process_cpu_seconds_total") > 0.0);
+    assert!(metric(text, "process_open_fds") >= 3.0);
+    assert!(metric(text, "process_max_fds") >= metric(text, "process_open_fds"));
+    // This scrape is the one request in flight; its connection and the two idle ones are open.
+    assert_eq!(metric(text, "crm_http_requests_in_flight"), 1.0);
+    assert!(metric(text, "crm_server_open_connections{listener=\"api\"}") >= 3.0);
+    assert_eq!(metric(text, "crm_redb_write_queue_depth"), 0.0);
+    assert!(metric(text, "crm_redb_write_queue_capacity") > 0.0);
+    // Sign-up and the five contacts were committed in at least one batch, at most six.
+    let commits = metric(text, "crm_redb_commit_batch_size_sum");
+    let batches = metric(text, "crm_redb_commit_batch_size_count");
+    assert!(commits >= 6.0, "{text}");
+    assert!((1.0..=commits).contains(&batches));
+    assert_eq!(
+        metric(text, "crm_redb_commit_batch_size_bucket{le=\"+Inf\"}"),
+        batches
+    );
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_postgres_pool() {
+    let db = crm_store_postgres::testing::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &["--db-pool-size", "3"],
+        &[("DATABASE_URL", db.url()), ("CRM_JWT_SECRET", SECRET)],
+    );
+    signup(&server, "ada@acme.test").await;
+    let text = send(http().get(server.url("/metrics"))).await.body;
+    let text = text.as_str().unwrap();
+    assert_eq!(metric(text, "crm_db_pool_max_connections"), 3.0);
+    let idle = metric(text, "crm_db_pool_connections{state=\"idle\"}");
+    let in_use = metric(text, "crm_db_pool_connections{state=\"in_use\"}");
+    assert!((1.0..=3.0).contains(&(idle + in_use)), "{text}");
+    assert_eq!(metric(text, "crm_db_pool_waiting"), 0.0);
+    assert!(!text.contains("crm_redb_"));
+}
