@@ -404,3 +404,199 @@ async fn metrics_show_the_postgres_pool() {
     assert_eq!(metric(text, "crm_db_pool_waiting"), 0.0);
     assert!(!text.contains("crm_redb_"));
 }
+
+/// One alerting rule of `prometheus/alerts.yml`, as the test reads it.
+#[derive(Debug, Default)]
+struct Rule {
+    alert: String,
+    expr: String,
+    for_: String,
+    severity: String,
+    summary: String,
+}
+
+/// Reads the rules of the alerts file. The file keeps to a plain YAML subset (one
+/// `key: value` per line, one-line expressions), which this reader checks as it goes.
+fn read_rules(text: &str) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        assert!(!line.contains('\t'), "tab in {line:?}");
+        if let Some(name) = t.strip_prefix("- alert:") {
+            rules.push(Rule {
+                alert: name.trim().to_owned(),
+                ..Rule::default()
+            });
+            continue;
+        }
+        let Some(rule) = rules.last_mut() else {
+            continue;
+        };
+        let value = |key: &str| t.strip_prefix(key).map(|v| v.trim().to_owned());
+        if let Some(v) = value("expr:") {
+            assert!(
+                !v.starts_with('|') && !v.starts_with('>'),
+                "one-line exprs only"
+            );
+            rule.expr = v;
+        } else if let Some(v) = value("for:") {
+            rule.for_ = v;
+        } else if let Some(v) = value("severity:") {
+            rule.severity = v;
+        } else if let Some(v) = value("summary:") {
+            rule.summary = v;
+        }
+    }
+    rules
+}
+
+/// The metric names an expression uses (this project's: `crm_*` and `process_*`), after
+/// checking that its brackets and quotes balance and its ranges are durations.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = Vec::new();
+    let mut chars = expr.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => {
+                let mut closed = false;
+                while let Some((_, q)) = chars.next() {
+                    if q == '\\' {
+                        chars.next();
+                    } else if q == '"' {
+                        closed = true;
+                        break;
+                    }
+                }
+                assert!(closed, "unclosed string in {expr}");
+            }
+            '(' | '[' | '{' => {
+                stack.push(c);
+                if c == '[' {
+                    let end = expr[i..].find(']').expect("range end") + i;
+                    let range = &expr[i + 1..end];
+                    let (n, unit) = range.split_at(range.len() - 1);
+                    assert!(
+                        n.parse::<u32>().is_ok() && "smhd".contains(unit),
+                        "bad range [{range}] in {expr}"
+                    );
+                }
+            }
+            ')' | ']' | '}' => {
+                let open = stack.pop().unwrap_or_else(|| panic!("unbalanced {expr}"));
+                assert_eq!(
+                    (open, c),
+                    match open {
+                        '(' => ('(', ')'),
+                        '[' => ('[', ']'),
+                        _ => ('{', '}'),
+                    },
+                    "mismatched brackets in {expr}"
+                );
+            }
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                let mut word = String::from(c);
+                while let Some((_, n)) = chars.peek() {
+                    if n.is_ascii_alphanumeric() || *n == '_' || *n == ':' {
+                        word.push(*n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                if word.starts_with("crm_") || word.starts_with("process_") {
+                    names.push(word);
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(stack.is_empty(), "unbalanced {expr}");
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_alert_rule_uses_metrics_the_server_exposes() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prometheus/alerts.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rules = read_rules(&text);
+    let names: Vec<&str> = rules.iter().map(|r| r.alert.as_str()).collect();
+    for wanted in [
+        "CrmApiLatencyHigh",
+        "CrmSearchLatencyHigh",
+        "CrmHealthLatencyHigh",
+        "CrmStorageErrors",
+        "CrmErrorCodeRateHigh",
+        "CrmLoginFailuresHigh",
+        "CrmRateLimitRefusalsHigh",
+    ] {
+        assert!(names.contains(&wanted), "{wanted} missing");
+    }
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "duplicate alert names");
+
+    // The metrics of a real server on each store (the pool's and the writer's differ).
+    let dir = tempfile::tempdir().unwrap();
+    let redb = start(dir.path(), &[], &[]);
+    let db = crm_store_postgres::testing::TestDatabase::create().await;
+    let pg_dir = tempfile::tempdir().unwrap();
+    let pg = start(
+        pg_dir.path(),
+        &[],
+        &[("DATABASE_URL", db.url()), ("CRM_JWT_SECRET", SECRET)],
+    );
+    let mut exposed = String::new();
+    for server in [&redb, &pg] {
+        let r = send(http().get(server.url("/metrics"))).await;
+        exposed.push_str(r.body.as_str().unwrap());
+    }
+    let declared = |name: &str| {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|b| exposed.contains(&format!("# TYPE {b} histogram")));
+        exposed.contains(&format!("# TYPE {name} ")) || base.is_some()
+    };
+
+    for rule in &rules {
+        assert!(
+            ["info", "warning", "critical"].contains(&rule.severity.as_str()),
+            "{rule:?}"
+        );
+        assert!(
+            rule.summary.starts_with('"') && rule.summary.len() > 10,
+            "{rule:?}"
+        );
+        let (n, unit) = rule.for_.split_at(rule.for_.len().saturating_sub(1));
+        assert!(n.parse::<u32>().is_ok() && "smh".contains(unit), "{rule:?}");
+        let used = metric_names(&rule.expr);
+        assert!(!used.is_empty(), "{rule:?} uses no crm metric");
+        for name in used {
+            assert!(declared(&name), "{}: {name} is not in /metrics", rule.alert);
+        }
+    }
+    // The thresholds are the seeds'.
+    let expr = |alert: &str| &rules.iter().find(|r| r.alert == alert).unwrap().expr;
+    assert!(expr("CrmApiLatencyHigh").ends_with("> 0.3"));
+    assert!(expr("CrmSearchLatencyHigh").ends_with("> 0.5"));
+    assert!(expr("CrmHealthLatencyHigh").ends_with("> 0.1"));
+
+    // promtool, where installed, checks the whole file (PromQL included).
+    if let Ok(out) = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&path)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
