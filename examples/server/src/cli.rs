@@ -163,6 +163,9 @@ pub struct ServeArgs {
     /// not served at all.
     #[arg(long, env = "CRM_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
+    /// Tokens of another identity provider.
+    #[command(flatten)]
+    pub external: crate::external::ExternalArgs,
     /// Proxies (addresses or CIDR networks, comma-separated) whose `X-Forwarded-For`,
     /// `X-Forwarded-Proto` and `X-Request-Id` are believed.
     #[arg(

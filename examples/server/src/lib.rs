@@ -23,6 +23,7 @@
 
 pub mod cli;
 pub mod dbtls;
+pub mod external;
 pub mod logging;
 pub mod metrics;
 pub mod redirect;

@@ -115,6 +115,12 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         _ => None,
     };
 
+    let external = crate::external::config(
+        std::env::var(crate::external::SECRET_ENV).ok(),
+        &jwt_secret,
+        &args.external,
+    )?;
+
     let store = OpenStore::open(&args.store, local).await?;
     let crm = Crm::new(store.storage(), CrmConfig::default());
     let limits = rate_limits(&args);
@@ -124,6 +130,16 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         ..PasswordConfig::default()
     };
     identity_config.rate_limits = limits.clone();
+    if let Some(external) = external {
+        tracing::info!(
+            issuer = external.issuer.as_deref().unwrap_or("(any)"),
+            audience = external.audience.as_deref().unwrap_or("(any)"),
+            user_claim = ?external.user_claim,
+            provision = external.provision,
+            "accepting external identity tokens (HS256)"
+        );
+        identity_config.external_default = Some(external);
+    }
     let delivery = Arc::new(PrintResetLink {
         link: args.reset_link.clone(),
     });

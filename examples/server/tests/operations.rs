@@ -600,3 +600,395 @@ async fn every_alert_rule_uses_metrics_the_server_exposes() {
         );
     }
 }
+
+const EXTERNAL_SECRET: &str = "the identity provider's own secret, 32+ bytes";
+
+/// A JWT built by hand (base64url JSON, HMAC over `header.payload`), independent of the
+/// crate's own JWT code. `alg` is whatever `header` says; the MAC is HS256 unless `hs512`.
+fn jwt(header: serde_json::Value, claims: serde_json::Value, secret: &str, hs512: bool) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signing = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims.to_string())
+    );
+    let mac = if hs512 {
+        let mut m = Hmac::<sha2::Sha512>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(signing.as_bytes());
+        m.finalize().into_bytes().to_vec()
+    } else {
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(signing.as_bytes());
+        m.finalize().into_bytes().to_vec()
+    };
+    format!("{signing}.{}", b64.encode(mac))
+}
+
+fn now_secs() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+async fn me(server: &Server, token: &str) -> Reply {
+    send(
+        http()
+            .get(server.url("/me"))
+            .header("authorization", format!("Bearer {token}")),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_tokens_of_another_identity_provider_are_accepted_strictly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &[
+            "--external-jwt-issuer",
+            "better-auth",
+            "--external-jwt-audience",
+            "crm-api",
+        ],
+        &[
+            ("CRM_JWT_SECRET", SECRET),
+            ("CRM_EXTERNAL_JWT_SECRET", EXTERNAL_SECRET),
+        ],
+    );
+    assert!(!server.log().contains(EXTERNAL_SECRET));
+    let admin = signup(&server, "ada@acme.test").await;
+    let r = send(
+        http()
+            .get(server.url("/me"))
+            .header("authorization", &admin),
+    )
+    .await;
+    let ada = r.body["user"]["id"].as_str().unwrap().to_owned();
+
+    let hs256 = serde_json::json!({"alg": "HS256", "typ": "JWT"});
+    let now = now_secs();
+    let good = serde_json::json!({
+        "sub": ada, "iat": now, "exp": now + 300, "iss": "better-auth", "aud": "crm-api",
+        "email": "ada@acme.test", "session": {"id": "abc"}
+    });
+    let token = jwt(hs256.clone(), good.clone(), EXTERNAL_SECRET, false);
+    let r = me(&server, &token).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["user"]["email"], "ada@acme.test");
+    // No crm session stands behind it.
+    assert_eq!(r.body["session_id"], "00000000-0000-0000-0000-000000000000");
+    let r = send(
+        http()
+            .post(server.url("/companies"))
+            .header("authorization", format!("Bearer {token}"))
+            .json(&serde_json::json!({"name": "Initech"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+
+    let with = |key: &str, value: serde_json::Value| {
+        let mut c = good.clone();
+        if value.is_null() {
+            c.as_object_mut().unwrap().remove(key);
+        } else {
+            c[key] = value;
+        }
+        c
+    };
+    let refused: Vec<(&str, String, &str)> = vec![
+        (
+            "another secret",
+            jwt(
+                hs256.clone(),
+                good.clone(),
+                "not the provider's secret at all!!",
+                false,
+            ),
+            "E1006",
+        ),
+        (
+            "crm's own secret",
+            jwt(hs256.clone(), good.clone(), SECRET, false),
+            "E1006",
+        ),
+        (
+            "HS512",
+            jwt(
+                serde_json::json!({"alg": "HS512"}),
+                good.clone(),
+                EXTERNAL_SECRET,
+                true,
+            ),
+            "E1006",
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.",
+                jwt(
+                    serde_json::json!({"alg": "none"}),
+                    good.clone(),
+                    EXTERNAL_SECRET,
+                    false
+                )
+                .rsplit_once('.')
+                .unwrap()
+                .0
+            ),
+            "E1006",
+        ),
+        (
+            "RS256 header",
+            jwt(
+                serde_json::json!({"alg": "RS256"}),
+                good.clone(),
+                EXTERNAL_SECRET,
+                false,
+            ),
+            "E1006",
+        ),
+        (
+            "expired a second ago",
+            jwt(
+                hs256.clone(),
+                with("exp", (now - 1).into()),
+                EXTERNAL_SECRET,
+                false,
+            ),
+            "E1005",
+        ),
+        (
+            "no exp",
+            jwt(
+                hs256.clone(),
+                with("exp", serde_json::Value::Null),
+                EXTERNAL_SECRET,
+                false,
+            ),
+            "E1006",
+        ),
+        (
+            "issued in the future",
+            jwt(
+                hs256.clone(),
+                with("iat", (now + 3600).into()),
+                EXTERNAL_SECRET,
+                false,
+            ),
+            "E1006",
+        ),
+        (
+            "other issuer",
+            jwt(
+                hs256.clone(),
+                with("iss", "someone-else".into()),
+                EXTERNAL_SECRET,
+                false,
+            ),
+            "E1006",
+        ),
+        (
+            "no audience",
+            jwt(
+                hs256.clone(),
+                with("aud", serde_json::Value::Null),
+                EXTERNAL_SECRET,
+                false,
+            ),
+            "E1006",
+        ),
+        (
+            "other audience",
+            jwt(
+                hs256.clone(),
+                with("aud", "other-api".into()),
+                EXTERNAL_SECRET,
+                false,
+            ),
+            "E1006",
+        ),
+        (
+            "sub not a user id",
+            jwt(
+                hs256.clone(),
+                with("sub", "user_123".into()),
+                EXTERNAL_SECRET,
+                false,
+            ),
+            "E1006",
+        ),
+        (
+            "sub a number",
+            jwt(
+                hs256.clone(),
+                with("sub", 42.into()),
+                EXTERNAL_SECRET,
+                false,
+            ),
+            "E1006",
+        ),
+        (
+            "unknown user",
+            jwt(
+                hs256.clone(),
+                with("sub", "0190f0e0-0000-7000-8000-000000000001".into()),
+                EXTERNAL_SECRET,
+                false,
+            ),
+            "E1001",
+        ),
+    ];
+    for (what, token, code) in refused {
+        let r = me(&server, &token).await;
+        assert_eq!(r.status, 401, "{what}: {:?}", r.body);
+        assert_eq!(r.body["error"]["code"], code, "{what}: {:?}", r.body);
+    }
+    // Unknown users are not created without provisioning.
+    let r = send(
+        http()
+            .get(server.url("/users"))
+            .header("authorization", &admin),
+    )
+    .await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1, "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_users_by_email_are_provisioned_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &[
+            "--external-jwt-issuer",
+            "better-auth",
+            "--external-jwt-user-claim",
+            "email",
+            "--external-jwt-provision",
+        ],
+        &[
+            ("CRM_JWT_SECRET", SECRET),
+            ("CRM_EXTERNAL_JWT_SECRET", EXTERNAL_SECRET),
+        ],
+    );
+    let admin = signup(&server, "ada@acme.test").await;
+    let hs256 = serde_json::json!({"alg": "HS256", "typ": "JWT"});
+    let now = now_secs();
+    let claims = |email: &str, verified: bool| {
+        serde_json::json!({
+            "sub": "ba_user_7", "iat": now, "exp": now + 300, "iss": "better-auth",
+            "email": email, "email_verified": verified, "name": "Grace Hopper"
+        })
+    };
+    // The admin, found by e-mail (case-insensitive).
+    let r = me(
+        &server,
+        &jwt(
+            hs256.clone(),
+            claims("ADA@acme.test", true),
+            EXTERNAL_SECRET,
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["user"]["role"], "admin");
+    // A new user: created read_only, once.
+    let grace = jwt(
+        hs256.clone(),
+        claims("grace@acme.test", true),
+        EXTERNAL_SECRET,
+        false,
+    );
+    let (a, b) = tokio::join!(me(&server, &grace), me(&server, &grace));
+    assert_eq!(
+        (a.status, b.status),
+        (200, 200),
+        "{:?} {:?}",
+        a.body,
+        b.body
+    );
+    assert_eq!(a.body["user"]["id"], b.body["user"]["id"]);
+    assert_eq!(a.body["user"]["role"], "read_only");
+    assert_eq!(a.body["user"]["first_name"], "Grace");
+    let r = send(
+        http()
+            .post(server.url("/companies"))
+            .header("authorization", format!("Bearer {grace}"))
+            .json(&serde_json::json!({"name": "Initech"})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "E1002");
+    // An unverified address is neither matched nor provisioned.
+    let r = me(
+        &server,
+        &jwt(
+            hs256.clone(),
+            claims("ada@acme.test", false),
+            EXTERNAL_SECRET,
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{:?}", r.body);
+    let r = me(
+        &server,
+        &jwt(
+            hs256,
+            claims("mallory@acme.test", false),
+            EXTERNAL_SECRET,
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{:?}", r.body);
+    let r = send(
+        http()
+            .get(server.url("/users"))
+            .header("authorization", &admin),
+    )
+    .await;
+    let emails: Vec<&str> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    assert!(emails.contains(&"grace@acme.test"));
+}
+
+#[test]
+fn bad_external_token_settings_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
+        (
+            &[],
+            &[("CRM_EXTERNAL_JWT_SECRET", "short")],
+            "CRM_EXTERNAL_JWT_SECRET",
+        ),
+        (&[], &[("CRM_EXTERNAL_JWT_SECRET", SECRET)], "must differ"),
+        (
+            &["--external-jwt-issuer", "x"],
+            &[],
+            "CRM_EXTERNAL_JWT_SECRET",
+        ),
+    ];
+    for (args, env, says) in cases {
+        let mut all = vec!["--bind", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut env = env.to_vec();
+        env.push(("CRM_JWT_SECRET", SECRET));
+        let err = refused(dir.path(), &all, &env);
+        assert!(err.contains(says), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!err.contains("short\n") && !err.contains(SECRET));
+    }
+}
