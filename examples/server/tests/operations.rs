@@ -992,3 +992,124 @@ fn bad_external_token_settings_stop_the_server() {
         assert!(!err.contains("short\n") && !err.contains(SECRET));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_fields_are_masked_for_read_only_on_every_read_path() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[], &[]);
+    let admin = signup(&server, "ada@acme.test").await;
+    let post = |path: &str, body: serde_json::Value| {
+        http()
+            .post(server.url(path))
+            .header("authorization", &admin)
+            .json(&body)
+    };
+    let r = send(post(
+        "/users",
+        json!({"email": "rita@acme.test", "role": "read_only", "password": "reader pw"}),
+    ))
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let company = send(post(
+        "/companies",
+        json!({"name": "Initech", "phone_number": "+1 (520) 555-0100", "address": "1 Main St",
+               "zipcode": "85001", "city": "Phoenix", "tax_identifier": "US-98-7654321"}),
+    ))
+    .await;
+    assert_eq!(company.status, 201, "{:?}", company.body);
+    let contact = send(post(
+        "/contacts",
+        json!({"first_name": "Jane", "last_name": "Doe",
+               "emails": [{"email": "jdoe1975@example.com", "type": "Work"}],
+               "phones": [{"number": "+1 520 555 0199", "type": "Work"}]}),
+    ))
+    .await;
+    assert_eq!(contact.status, 201, "{:?}", contact.body);
+    let contact_id = contact.body["id"].as_str().unwrap().to_owned();
+    let company_id = company.body["id"].as_str().unwrap().to_owned();
+
+    // Mask every kind of personal field for read_only.
+    let config = send(
+        http()
+            .get(server.url("/configuration"))
+            .header("authorization", &admin),
+    )
+    .await;
+    assert_eq!(config.body["masked_fields"], json!([]));
+    let etag = config.headers["etag"].to_str().unwrap().to_owned();
+    let r = send(
+        http()
+            .patch(server.url("/configuration"))
+            .header("authorization", &admin)
+            .header("if-match", etag)
+            .json(&json!({"masked_fields": ["emails", "phone_numbers", "addresses", "tax_identifier"]})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    let reader = {
+        let r = send(http().post(server.url("/auth/login")).json(&json!({
+            "email": "rita@acme.test", "password": "reader pw"
+        })))
+        .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        format!("Bearer {}", r.body["access_token"].as_str().unwrap())
+    };
+    let get = |auth: &str, path: &str| {
+        let req = http().get(server.url(path)).header("authorization", auth);
+        async move { send(req).await.body }
+    };
+    let masked_contact = |c: &serde_json::Value| {
+        assert_eq!(c["emails"][0]["email"], "j***@example.com", "{c}");
+        assert_eq!(c["phones"][0]["number"], "+1 ••• ••• 0199", "{c}");
+        assert_eq!(c["first_name"], "Jane");
+    };
+    let masked_company = |c: &serde_json::Value| {
+        assert_eq!(c["phone_number"], "+1 ••• ••• 0100", "{c}");
+        assert_eq!(c["address"], "•••", "{c}");
+        assert_eq!(c["zipcode"], "•••", "{c}");
+        assert_eq!(c["tax_identifier"], "•••21", "{c}");
+        assert_eq!(c["city"], "Phoenix");
+    };
+    // get, list, list with q, /search.
+    masked_contact(&get(&reader, &format!("/contacts/{contact_id}")).await);
+    masked_company(&get(&reader, &format!("/companies/{company_id}")).await);
+    masked_contact(&get(&reader, "/contacts").await["data"][0]);
+    masked_company(&get(&reader, "/companies").await["data"][0]);
+    masked_contact(&get(&reader, "/contacts?q=jane").await["data"][0]);
+    let found = get(&reader, "/search?q=doe").await;
+    masked_contact(&found["contacts"][0]);
+    masked_company(&get(&reader, "/search?q=initech").await["companies"][0]);
+
+    // Found by the hidden values only by those who may see them.
+    for q in [
+        "jdoe1975",
+        "doe1975",
+        "5550199",
+        "0199",
+        "85001",
+        "5205550100",
+    ] {
+        let reader_hits = get(&reader, &format!("/search?q={q}")).await;
+        let admin_hits = get(&admin, &format!("/search?q={q}")).await;
+        let n = |v: &serde_json::Value| {
+            v["contacts"].as_array().unwrap().len() + v["companies"].as_array().unwrap().len()
+        };
+        assert_eq!(n(&admin_hits), 1, "admin, {q}: {admin_hits}");
+        // The last four digits stay visible, so they still find the record.
+        let expected = usize::from(q == "0199");
+        assert_eq!(n(&reader_hits), expected, "reader, {q}: {reader_hits}");
+    }
+    let r = get(&reader, "/contacts?q=jdoe1975%40example.com").await;
+    assert_eq!(r["data"].as_array().unwrap().len(), 0, "{r}");
+    let r = get(&admin, "/contacts?q=jdoe1975%40example.com").await;
+    assert_eq!(r["data"].as_array().unwrap().len(), 1, "{r}");
+
+    // Other roles see everything, and the stored record is unchanged.
+    let c = get(&admin, &format!("/contacts/{contact_id}")).await;
+    assert_eq!(c["emails"][0]["email"], "jdoe1975@example.com");
+    assert_eq!(c["phones"][0]["number"], "+1 520 555 0199");
+    let c = get(&admin, &format!("/companies/{company_id}")).await;
+    assert_eq!(c["tax_identifier"], "US-98-7654321");
+}
