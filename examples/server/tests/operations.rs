@@ -1113,3 +1113,29 @@ async fn personal_fields_are_masked_for_read_only_on_every_read_path() {
     let c = get(&admin, &format!("/companies/{company_id}")).await;
     assert_eq!(c["tax_identifier"], "US-98-7654321");
 }
+
+#[test]
+fn help_lists_the_new_settings() {
+    let out = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for v in [
+        "CRM_METRICS_TOKEN",
+        "CRM_METRICS_BIND",
+        "CRM_REDIRECT_HTTP",
+        "CRM_DATABASE_CA",
+        "CRM_EXTERNAL_JWT_SECRET",
+        "CRM_EXTERNAL_JWT_ISSUER",
+        "CRM_EXTERNAL_JWT_AUDIENCE",
+        "CRM_EXTERNAL_JWT_USER_CLAIM",
+        "CRM_EXTERNAL_JWT_PROVISION",
+        "--metrics-bind",
+        "--redirect-http",
+        "--database-ca",
+        "--external-jwt-provision",
+    ] {
+        assert!(help.contains(v), "{v} missing from --help:\n{help}");
+    }
+}
