@@ -995,9 +995,20 @@ fn bad_external_token_settings_stop_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn personal_fields_are_masked_for_read_only_on_every_read_path() {
+    masking_on(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_fields_are_masked_for_read_only_on_postgres_too() {
+    let db = crm_store_postgres::testing::TestDatabase::create().await;
+    masking_on(&[("DATABASE_URL", db.url()), ("CRM_JWT_SECRET", SECRET)]).await;
+}
+
+/// The masking scenario on the store `env` selects (its own search index included).
+async fn masking_on(env: &[(&str, &str)]) {
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &[], &[]);
+    let server = start(dir.path(), &[], env);
     let admin = signup(&server, "ada@acme.test").await;
     let post = |path: &str, body: serde_json::Value| {
         http()
