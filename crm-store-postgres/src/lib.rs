@@ -224,7 +224,9 @@ pub struct PgPoolStats {
     pub max: u32,
     /// Storage calls waiting for a connection: calls in progress beyond the connections in
     /// use (a call holds at most one connection at a time, so this is the pool's queue,
-    /// give or take a call between two of its queries).
+    /// give or take a call between two of its queries). An estimate: connections a host
+    /// holds itself through [`PgStore::pool`] count as used by calls, hiding as many
+    /// waiters.
     pub waiting: u32,
 }
 

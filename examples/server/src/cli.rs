@@ -49,7 +49,8 @@ pub struct StoreArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// CA certificate(s) (PEM) that the PostgreSQL server's certificate must chain to;
-    /// a URL without `sslmode` then connects with `verify-full`.
+    /// a URL without `sslmode` then connects with `verify-full`. Default: libpq's
+    /// `PGSSLROOTCERT`, if set.
     #[arg(long, env = "CRM_DATABASE_CA")]
     pub database_ca: Option<PathBuf>,
     /// Largest number of PostgreSQL connections this instance opens.
@@ -115,6 +116,14 @@ pub fn cores() -> usize {
 }
 
 impl StoreArgs {
+    /// `--database-ca`, or else the `PGSSLROOTCERT` environment variable.
+    pub fn database_ca(&self) -> Option<PathBuf> {
+        self.database_ca
+            .clone()
+            .or_else(|| std::env::var_os("PGSSLROOTCERT").map(PathBuf::from))
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+
     /// `--store-threads`, or its default: one per core, at least 2.
     pub fn store_threads(&self) -> usize {
         self.store_threads.unwrap_or_else(|| cores().max(2)).max(1)

@@ -6,7 +6,7 @@
 //! | `DATABASE_URL` | `--database-ca` | effective |
 //! |---|---|---|
 //! | says `sslmode=...` | any | the URL's mode (the CA added as `sslrootcert` if the URL names none) |
-//! | no `sslmode` | set | `verify-full` against that CA (also on loopback: a CA is an explicit wish) |
+//! | no `sslmode` | set (or `PGSSLROOTCERT`) | `verify-full` against that CA (also on loopback: a CA is an explicit wish) |
 //! | no `sslmode`, host is a loopback address, `localhost` or a Unix socket | unset | the driver's `prefer` (nothing travels over a network) |
 //! | no `sslmode`, any other host, outside local mode | unset | `require` (encrypted; set a CA to verify the server too) |
 //! | no `sslmode`, local mode | unset | the driver's `prefer` |

@@ -94,8 +94,10 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         .into());
     }
     let metrics_token = crate::metrics::token(std::env::var(crate::metrics::TOKEN_ENV).ok())?;
-    if let Some(ca) = &args.store.database_ca {
-        crate::dbtls::check_ca(ca)?;
+    if args.store.database_url.is_some()
+        && let Some(ca) = args.store.database_ca()
+    {
+        crate::dbtls::check_ca(&ca)?;
     }
     let (jwt_secret, origin) =
         secret::load(std::env::var(secret::ENV).ok(), &args.store.data_dir, local)?;
@@ -210,6 +212,9 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     match (exposure, metrics_listener) {
         (_, Some(listener)) => {
             let at = listener.local_addr()?;
+            if !at.ip().is_loopback() && metrics_token.is_none() {
+                tracing::warn!(%at, "the metrics listener is not on a loopback address and needs no token: keep it off public networks, or set {}", crate::metrics::TOKEN_ENV);
+            }
             tracing::info!(%at, token = metrics_token.is_some(), "metrics served on http://{at}/metrics");
             tokio::spawn(serve(
                 listener,

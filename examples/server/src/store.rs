@@ -39,10 +39,11 @@ impl OpenStore {
     pub async fn open(args: &StoreArgs, local: bool) -> Result<OpenStore, BoxError> {
         match &args.database_url {
             Some(url) => {
-                if let Some(ca) = &args.database_ca {
+                let ca = args.database_ca();
+                if let Some(ca) = &ca {
                     crate::dbtls::check_ca(ca)?;
                 }
-                let tls = crate::dbtls::effective(url, local, args.database_ca.as_deref())?;
+                let tls = crate::dbtls::effective(url, local, ca.as_deref())?;
                 tracing::info!(
                     reason = tls.reason,
                     "PostgreSQL connection TLS: sslmode={}",

@@ -330,6 +330,17 @@ async fn database_tls_is_required_off_this_machine_and_verified_with_a_ca() {
     );
     assert!(err.contains("sslmode=verify-full"), "{err}");
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    // libpq's PGSSLROOTCERT counts as a configured CA.
+    let err = refused(
+        dir.path(),
+        &public_with(&[]),
+        &[
+            ("CRM_JWT_SECRET", SECRET),
+            ("DATABASE_URL", &url),
+            ("PGSSLROOTCERT", &ca),
+        ],
+    );
+    assert!(err.contains("sslmode=verify-full"), "{err}");
 }
 
 /// The value of the series `series` (name and labels, exactly) in a metrics text.
