@@ -33,6 +33,7 @@ pub mod demo;
 pub mod error;
 pub mod id;
 pub mod identity;
+pub mod mask;
 pub mod model;
 pub mod permission;
 pub mod query;

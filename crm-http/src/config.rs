@@ -46,6 +46,11 @@ pub struct HttpConfig {
     /// Serve `GET /metrics` (default `true`). Hosts that expose the API publicly may prefer
     /// to turn it off and scrape [`crate::AppState::metrics_text`] on an internal port.
     pub expose_metrics: bool,
+    /// Bearer token `GET /metrics` requires (`Authorization: Bearer <token>`, compared in
+    /// constant time); without it or with another one the answer is `401` (`E1001`).
+    /// `None` (the default): `/metrics` is public, which suits a loopback-only server or a
+    /// router that is not reachable from outside.
+    pub metrics_token: Option<Secret>,
     /// Refuse requests that did not arrive over HTTPS (`403`, `E4005`). A request counts as
     /// HTTPS when the host marked it with [`SecureTransport`] (it terminated TLS itself) or
     /// when it comes from a trusted proxy that says `X-Forwarded-Proto: https`. Default
@@ -79,6 +84,7 @@ impl Default for HttpConfig {
             hsts_max_age_secs: 31_536_000,
             compression: true,
             expose_metrics: true,
+            metrics_token: None,
             require_https: false,
             max_concurrent_requests: None,
             csrf_secret: None,
@@ -98,6 +104,10 @@ impl fmt::Debug for HttpConfig {
             .field("hsts_max_age_secs", &self.hsts_max_age_secs)
             .field("compression", &self.compression)
             .field("expose_metrics", &self.expose_metrics)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("require_https", &self.require_https)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field(

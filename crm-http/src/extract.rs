@@ -113,7 +113,15 @@ pub(crate) async fn authenticate(headers: &HeaderMap, state: &AppState) -> Authn
     else {
         return Authn::Invalid(ErrorKind::TokenInvalid);
     };
-    match state.identity().authenticate(token).await {
+    let mut outcome = state.identity().authenticate(token).await;
+    if outcome
+        .as_ref()
+        .is_err_and(|e| e.kind() == ErrorKind::TokenInvalid)
+        && let Some(result) = authenticate_external(token, state).await
+    {
+        outcome = result;
+    }
+    match outcome {
         Ok(pair) => Authn::Valid(Arc::new(pair)),
         Err(e) => {
             if !matches!(
@@ -130,6 +138,40 @@ pub(crate) async fn authenticate(headers: &HeaderMap, state: &AppState) -> Authn
         }
     }
 }
+
+/// A bearer token that is not one of ours, tried as another identity provider's in the
+/// installation's workspace, when that workspace accepts them (`None` otherwise). Such a
+/// token opens no crm session: its claims carry the nil session id, and its own `exp`.
+async fn authenticate_external(
+    token: &str,
+    state: &AppState,
+) -> Option<crm_core::Result<(Actor, Claims)>> {
+    let workspace = state.installation_workspace().await.ok().flatten()?;
+    if !state.identity().accepts_external(workspace) {
+        return None;
+    }
+    let result = state
+        .identity()
+        .authenticate_external_claims(workspace, token)
+        .await
+        .map(|(actor, external)| {
+            let claims = Claims {
+                sub: actor.user_id().uuid(),
+                ws: workspace.uuid(),
+                role: actor.role(),
+                sid: Uuid::nil(),
+                iat: external.iat,
+                exp: external.exp,
+                iss: EXTERNAL_ISSUER.to_owned(),
+                aud: EXTERNAL_ISSUER.to_owned(),
+            };
+            (actor, claims)
+        });
+    Some(result)
+}
+
+/// `iss` and `aud` of the claims that stand for an external token.
+pub const EXTERNAL_ISSUER: &str = "external";
 
 fn is_json(headers: &HeaderMap) -> Option<bool> {
     let ct = headers.get(header::CONTENT_TYPE)?;

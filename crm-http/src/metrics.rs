@@ -9,6 +9,10 @@
 //! | `crm_http_logins_total` | counter | `result` (`success`, `failure`) |
 //! | `crm_http_rate_limited_total` | counter | `route` |
 //! | `crm_http_forbidden_total` | counter | `route` |
+//! | `crm_http_requests_in_flight` | gauge | |
+//!
+//! Hosts add their own series (process, connections, store) with
+//! [`crate::AppState::add_metrics_collector`].
 //!
 //! `route` is the route template (`/contacts/{id}`), never the concrete path, so the number
 //! of series stays bounded; requests that match no route are labelled `unmatched`.
@@ -16,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
@@ -56,6 +60,17 @@ pub struct Metrics {
     tables: Mutex<Tables>,
     login_success: AtomicU64,
     login_failure: AtomicU64,
+    in_flight: AtomicI64,
+}
+
+/// One request being worked on, counted in `crm_http_requests_in_flight` until dropped
+/// (also when the client goes away and the request's future is dropped).
+pub struct InFlight<'a>(&'a AtomicI64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -98,6 +113,12 @@ impl Metrics {
                 h.buckets[i] += 1;
             }
         }
+    }
+
+    /// Counts a request as in flight until the answer is dropped.
+    pub fn start_request(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
     }
 
     /// Counts one login attempt.
@@ -192,6 +213,13 @@ impl Metrics {
                 escape(route)
             );
         }
+        out.push_str("# HELP crm_http_requests_in_flight Requests being worked on.\n");
+        out.push_str("# TYPE crm_http_requests_in_flight gauge\n");
+        let _ = writeln!(
+            out,
+            "crm_http_requests_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed).max(0)
+        );
         out.push_str(
             "# HELP crm_http_forbidden_total Requests refused by the permission matrix.\n",
         );
@@ -229,7 +257,11 @@ mod tests {
             Duration::from_micros(100),
         );
         m.record_login(false);
+        let busy = m.start_request();
+        assert!(m.render().contains("crm_http_requests_in_flight 1\n"));
+        drop(busy);
         let text = m.render();
+        assert!(text.contains("crm_http_requests_in_flight 0\n"));
         assert!(text.contains(
             "crm_http_requests_total{method=\"GET\",route=\"/contacts\",status=\"200\"} 1"
         ));

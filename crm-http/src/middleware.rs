@@ -103,6 +103,7 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
 /// The outermost middleware; see the [module docs](self).
 pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    let _in_flight = state.metrics().start_request();
     let nets = &state.config().trusted_proxies;
     let peer = req
         .extensions()

@@ -29,7 +29,12 @@ struct Inner {
     /// Serializes closed sign-ups, so two racing requests cannot both create "the first"
     /// workspace.
     signup: tokio::sync::Mutex<()>,
+    /// The host's extra metrics (see [`AppState::add_metrics_collector`]).
+    collectors: RwLock<Vec<MetricsCollector>>,
 }
+
+/// Appends series in the Prometheus text format to `/metrics`.
+pub type MetricsCollector = Arc<dyn Fn(&mut String) + Send + Sync>;
 
 /// The state of [`crate::router`]: the identity layer (and through it the [`Crm`] engine),
 /// the settings, the rate limiter and the metrics. Cheap to clone.
@@ -96,6 +101,7 @@ impl AppState {
                 csrf_key,
                 default_workspace: RwLock::new(None),
                 signup: tokio::sync::Mutex::new(()),
+                collectors: RwLock::new(Vec::new()),
             }),
         })
     }
@@ -185,9 +191,29 @@ impl AppState {
         &self.inner.metrics
     }
 
-    /// The metrics in the Prometheus text format (what `GET /metrics` answers).
+    /// Adds series of the host's own (process resources, connections, the store's pool) to
+    /// every rendering of the metrics: `collector` appends complete `# HELP`/`# TYPE` blocks
+    /// in the Prometheus text format. It runs on each scrape, so it must be quick.
+    pub fn add_metrics_collector(&self, collector: impl Fn(&mut String) + Send + Sync + 'static) {
+        if let Ok(mut c) = self.inner.collectors.write() {
+            c.push(Arc::new(collector));
+        }
+    }
+
+    /// The metrics in the Prometheus text format (what `GET /metrics` answers), with the
+    /// host's collectors' series after the adapter's own.
     pub fn metrics_text(&self) -> String {
-        self.inner.metrics.render()
+        let mut text = self.inner.metrics.render();
+        let collectors = self
+            .inner
+            .collectors
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        for collector in collectors {
+            collector(&mut text);
+        }
+        text
     }
 
     pub(crate) fn hsts(&self) -> &HeaderValue {

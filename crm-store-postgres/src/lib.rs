@@ -82,6 +82,8 @@ pub mod write;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -207,6 +209,34 @@ impl PgOptions {
 pub struct PgStore {
     pool: sqlx::PgPool,
     connect: PgConnectOptions,
+    /// Storage calls in progress (see [`PgStore::pool_stats`]).
+    calls: Arc<AtomicUsize>,
+}
+
+/// A snapshot of the connection pool, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgPoolStats {
+    /// Connections open (idle or in use).
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// Most connections the pool opens.
+    pub max: u32,
+    /// Storage calls waiting for a connection: calls in progress beyond the connections in
+    /// use (a call holds at most one connection at a time, so this is the pool's queue,
+    /// give or take a call between two of its queries). An estimate: connections a host
+    /// holds itself through [`PgStore::pool`] count as used by calls, hiding as many
+    /// waiters.
+    pub waiting: u32,
+}
+
+/// Counts one storage call while alive.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl fmt::Debug for PgStore {
@@ -235,7 +265,11 @@ impl PgStore {
             .connect_with(connect.clone())
             .await
             .map_err(PgStoreError::from)?;
-        let store = PgStore { pool, connect };
+        let store = PgStore {
+            pool,
+            connect,
+            calls: Arc::new(AtomicUsize::new(0)),
+        };
         if options.migrate_on_connect {
             store.migrate().await?;
         }
@@ -252,6 +286,26 @@ impl PgStore {
         migrate::run(&self.connect)
             .await
             .map_err(|e| PgStoreError::from(e).into())
+    }
+
+    /// The pool's size, idle connections and waiting calls, for metrics.
+    pub fn pool_stats(&self) -> PgPoolStats {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle())
+            .unwrap_or(u32::MAX)
+            .min(size);
+        let calls = u32::try_from(self.calls.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+        PgPoolStats {
+            size,
+            idle,
+            max: self.pool.options().get_max_connections(),
+            waiting: calls.saturating_sub(size - idle),
+        }
+    }
+
+    fn busy(&self) -> Busy<'_> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        Busy(&self.calls)
     }
 
     /// The connection pool, for hosts that want to run their own queries (reports over the
@@ -289,6 +343,7 @@ impl Storage for PgStore {
         kind: EntityKind,
         id: Uuid,
     ) -> Result<Option<Record>> {
+        let _busy = self.busy();
         read::get(&self.pool, workspace.uuid(), kind, id).await
     }
 
@@ -298,6 +353,7 @@ impl Storage for PgStore {
         kind: EntityKind,
         ids: &[Uuid],
     ) -> Result<Vec<Record>> {
+        let _busy = self.busy();
         read::get_many(&self.pool, workspace.uuid(), kind, ids).await
     }
 
@@ -307,6 +363,7 @@ impl Storage for PgStore {
         kind: EntityKind,
         query: &ListQuery,
     ) -> Result<Vec<Record>> {
+        let _busy = self.busy();
         read::list(&self.pool, workspace.uuid(), kind, query).await
     }
 
@@ -317,18 +374,22 @@ impl Storage for PgStore {
         key: &str,
         value: &str,
     ) -> Result<Option<Record>> {
+        let _busy = self.busy();
         read::find_unique(&self.pool, workspace.uuid(), kind, key, value).await
     }
 
     async fn commit(&self, commit: Commit) -> Result<()> {
+        let _busy = self.busy();
         write::commit(&self.pool, commit).await
     }
 
     async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let _busy = self.busy();
         read::audit(&self.pool, workspace.uuid(), query).await
     }
 
     async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>> {
+        let _busy = self.busy();
         let ids: Vec<Uuid> = sqlx::query_scalar(
             "SELECT workspace_id FROM crm_workspace ORDER BY workspace_id LIMIT $1",
         )
@@ -340,6 +401,7 @@ impl Storage for PgStore {
     }
 
     async fn ping(&self) -> Result<()> {
+        let _busy = self.busy();
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await

@@ -165,4 +165,5 @@ mod tests;
 
 pub use error::StoreError;
 pub use schema::FORMAT_VERSION;
-pub use store::{INLINE_MANY_MAX, RedbOptions, RedbStore};
+pub use store::{INLINE_MANY_MAX, RedbOptions, RedbStore, WriterStats};
+pub use writer::BATCH_SIZE_BOUNDS;

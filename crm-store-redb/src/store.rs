@@ -64,6 +64,21 @@ impl Default for RedbOptions {
     }
 }
 
+/// The writer thread's queue and group commits (see [`RedbStore::writer_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Commits queued for the writer thread now.
+    pub queued: usize,
+    /// Most commits the queue holds before callers wait.
+    pub queue_capacity: usize,
+    /// Batches (write transactions) committed or attempted so far.
+    pub batches: u64,
+    /// Commits in those batches.
+    pub commits: u64,
+    /// Cumulative batch-size histogram: (upper bound, batches of at most that many commits).
+    pub batch_size_buckets: Vec<(u64, u64)>,
+}
+
 /// `crm-core` storage in one redb file, with group commit. See the [crate docs](crate).
 ///
 /// Cheap to clone (all clones share one database and one writer thread). The file is closed
@@ -151,6 +166,28 @@ impl RedbStore {
                 path,
             }),
         })
+    }
+
+    /// The write queue and the group commits so far, for metrics.
+    pub fn writer_stats(&self) -> WriterStats {
+        let (queued, capacity) = self
+            .inner
+            .sender
+            .read()
+            .ok()
+            .and_then(|s| {
+                s.as_ref()
+                    .map(|tx| (tx.max_capacity() - tx.capacity(), tx.max_capacity()))
+            })
+            .unwrap_or((0, 0));
+        let (batch_size_buckets, batches, commits) = self.inner.shared.batches.snapshot();
+        WriterStats {
+            queued,
+            queue_capacity: capacity,
+            batches,
+            commits,
+            batch_size_buckets,
+        }
     }
 
     /// The path of the database file.

@@ -7,6 +7,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -60,12 +61,55 @@ pub(crate) struct Job {
 /// file after a failed commit, or after the store was closed.
 pub(crate) struct Shared {
     db: RwLock<Option<Arc<Database>>>,
+    /// Group-commit batch sizes, for [`crate::RedbStore::writer_stats`].
+    pub(crate) batches: BatchSizes,
+}
+
+/// Upper bounds of the batch-size histogram of [`crate::WriterStats`].
+pub const BATCH_SIZE_BOUNDS: [u64; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+/// Counts of batch sizes (lock-free: the writer thread adds, metrics readers load).
+#[derive(Default)]
+pub(crate) struct BatchSizes {
+    buckets: [AtomicU64; BATCH_SIZE_BOUNDS.len()],
+    count: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl BatchSizes {
+    fn record(&self, size: usize) {
+        let size = u64::try_from(size).unwrap_or(u64::MAX);
+        if let Some(i) = BATCH_SIZE_BOUNDS.iter().position(|b| size <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum.fetch_add(size, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bound, the number of batches and the commits in them.
+    pub(crate) fn snapshot(&self) -> (Vec<(u64, u64)>, u64, u64) {
+        let mut running = 0;
+        let buckets = BATCH_SIZE_BOUNDS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(bound, n)| {
+                running += n.load(Ordering::Relaxed);
+                (*bound, running)
+            })
+            .collect();
+        (
+            buckets,
+            self.count.load(Ordering::Relaxed),
+            self.sum.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl Shared {
     pub(crate) fn new(db: Database) -> Self {
         Shared {
             db: RwLock::new(Some(Arc::new(db))),
+            batches: BatchSizes::default(),
         }
     }
 
@@ -198,6 +242,7 @@ impl Writer {
             if batch.is_empty() {
                 continue;
             }
+            self.shared.batches.record(batch.len());
             // A bug must not take the writer down with it: the callers of the batch see their
             // reply dropped (a storage failure), and the file is reopened, since the state of
             // a transaction that panicked is unknown.

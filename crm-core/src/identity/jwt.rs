@@ -42,12 +42,23 @@ pub struct Claims {
     pub aud: String,
 }
 
-/// Claims accepted from an external identity provider (Better Auth style): only `sub`
-/// (a crm user id), `exp` and `iat` are required.
+/// Claims accepted from an external identity provider (Better Auth style): `sub`, `exp`
+/// and `iat` are required (plus `iss`/`aud` when configured); `email`, `email_verified` and
+/// `name` are read when present. Other claims are ignored; a claim of the wrong JSON type
+/// makes the token invalid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalClaims {
-    /// The crm user id.
-    pub sub: Uuid,
+    /// The provider's subject: a crm user id when users are mapped by id.
+    pub sub: String,
+    /// The user's e-mail address, if the provider says it.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Whether the provider verified that address (`false` refuses mapping by e-mail).
+    #[serde(default)]
+    pub email_verified: Option<bool>,
+    /// The user's display name, if any (used to name a provisioned user).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Issued at.
     pub iat: i64,
     /// Expires at.

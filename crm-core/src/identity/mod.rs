@@ -53,7 +53,7 @@ use crate::ratelimit::{
 use crate::service::{Actor, Crm};
 use crate::storage::{Commit, Write};
 
-pub use jwt::{AccessTokens, Claims, ExternalTokens};
+pub use jwt::{AccessTokens, Claims, ExternalClaims, ExternalTokens};
 pub use password::{PasswordConfig, PasswordHasher, Verification};
 pub use token::SecretToken;
 
@@ -81,7 +81,22 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Which claim of an external token names the crm user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExternalUserClaim {
+    /// `sub` is the crm user id (Better Auth sharing the user table).
+    #[default]
+    Id,
+    /// `email` is the crm user's e-mail address (case-insensitive); a token whose
+    /// `email_verified` is `false` is refused.
+    Email,
+}
+
 /// Accepting another identity provider's tokens in a workspace.
+///
+/// The provider's token is taken as it is: HS256 only (the algorithm is pinned, `none` and
+/// asymmetric algorithms are refused), its own `exp` with no leeway and no extension (there
+/// is no refresh: the client gets a new token from its provider), `iat` not in the future.
 #[derive(Debug, Clone)]
 pub struct ExternalTokenConfig {
     /// The shared HS256 secret.
@@ -90,6 +105,25 @@ pub struct ExternalTokenConfig {
     pub issuer: Option<String>,
     /// Required `aud`, if any.
     pub audience: Option<String>,
+    /// The claim naming the user (default: `sub` is the user id).
+    pub user_claim: ExternalUserClaim,
+    /// Create a user the workspace does not know yet, as `read_only`, from the token's
+    /// `email` (and `name`); an admin grants more. Default `false`: unknown users are
+    /// refused (`Unauthenticated`).
+    pub provision: bool,
+}
+
+impl ExternalTokenConfig {
+    /// Tokens signed with `secret`, any issuer and audience, users by id, no provisioning.
+    pub fn new(secret: Secret) -> Self {
+        ExternalTokenConfig {
+            secret,
+            issuer: None,
+            audience: None,
+            user_claim: ExternalUserClaim::Id,
+            provision: false,
+        }
+    }
 }
 
 /// Settings of the identity layer.
@@ -117,6 +151,10 @@ pub struct IdentityConfig {
     pub password: PasswordConfig,
     /// External identity providers, per workspace.
     pub external: HashMap<WorkspaceId, ExternalTokenConfig>,
+    /// The external identity provider of every workspace without an entry in
+    /// [`IdentityConfig::external`] (a host that configures one provider before its
+    /// workspace exists). Default none.
+    pub external_default: Option<ExternalTokenConfig>,
     /// Quotas of the in-process limiter (login, refresh and reset per address; reset also
     /// per email). Ignored when a limiter is supplied.
     pub rate_limits: RateLimitConfig,
@@ -138,6 +176,7 @@ impl IdentityConfig {
             revocation_cache_ttl: Duration::from_secs(2),
             password: PasswordConfig::default(),
             external: HashMap::new(),
+            external_default: None,
             rate_limits: RateLimitConfig::default(),
             login_throttle: LoginThrottleConfig::default(),
         }
@@ -213,7 +252,8 @@ struct Inner {
     crm: Crm,
     config: IdentityConfig,
     tokens: AccessTokens,
-    external: HashMap<WorkspaceId, ExternalTokens>,
+    external: HashMap<WorkspaceId, (ExternalTokens, ExternalTokenConfig)>,
+    external_default: Option<(ExternalTokens, ExternalTokenConfig)>,
     hasher: PasswordHasher,
     delivery: Arc<dyn ResetDelivery>,
     limiter: Arc<dyn RateLimiter>,
@@ -276,20 +316,22 @@ impl Identity {
             &config.audience,
             secs(config.access_ttl),
         );
+        let verifier = |c: &ExternalTokenConfig| {
+            (
+                ExternalTokens::new(
+                    c.secret.expose(),
+                    c.issuer.as_deref(),
+                    c.audience.as_deref(),
+                ),
+                c.clone(),
+            )
+        };
         let external = config
             .external
             .iter()
-            .map(|(ws, c)| {
-                (
-                    *ws,
-                    ExternalTokens::new(
-                        c.secret.expose(),
-                        c.issuer.as_deref(),
-                        c.audience.as_deref(),
-                    ),
-                )
-            })
+            .map(|(ws, c)| (*ws, verifier(c)))
             .collect();
+        let external_default = config.external_default.as_ref().map(verifier);
         let hasher = PasswordHasher::new(&config.password);
         Ok(Identity {
             inner: Arc::new(Inner {
@@ -297,6 +339,7 @@ impl Identity {
                 config,
                 tokens,
                 external,
+                external_default,
                 hasher,
                 delivery,
                 limiter,
@@ -735,26 +778,162 @@ impl Identity {
         Ok((actor, claims))
     }
 
-    /// Resolves the user of an external identity provider's token in `workspace`.
+    /// Whether tokens of an external identity provider are accepted in `workspace`.
+    pub fn accepts_external(&self, workspace: WorkspaceId) -> bool {
+        self.inner.external.contains_key(&workspace) || self.inner.external_default.is_some()
+    }
+
+    /// Resolves the user of an external identity provider's token in `workspace` (see
+    /// [`ExternalTokenConfig`]): verifies it, finds the user its claim names, and — when
+    /// provisioning is on — creates an unknown user as `read_only`.
     ///
     /// # Errors
-    /// `TokenInvalid` (also when the workspace accepts no external tokens), `TokenExpired`,
-    /// `Unauthenticated` for an unknown user, `AccountDisabled`.
+    /// `TokenInvalid` (also when the workspace accepts no external tokens, the naming claim
+    /// is missing or malformed, or the e-mail is unverified), `TokenExpired`,
+    /// `Unauthenticated` for an unknown user (without provisioning, or without an e-mail to
+    /// provision from), `AccountDisabled`; storage failures.
     pub async fn authenticate_external(
         &self,
         workspace: WorkspaceId,
         token: &str,
     ) -> Result<Actor> {
-        let verifier = self
+        self.authenticate_external_claims(workspace, token)
+            .await
+            .map(|(actor, _)| actor)
+    }
+
+    /// [`Identity::authenticate_external`], answering the token's claims too.
+    ///
+    /// # Errors
+    /// As [`Identity::authenticate_external`].
+    pub async fn authenticate_external_claims(
+        &self,
+        workspace: WorkspaceId,
+        token: &str,
+    ) -> Result<(Actor, jwt::ExternalClaims)> {
+        let (verifier, config) = self
             .inner
             .external
             .get(&workspace)
+            .or(self.inner.external_default.as_ref())
             .ok_or_else(|| Error::new(ErrorKind::TokenInvalid))?;
         let claims = verifier.verify(token, self.now())?;
-        self.inner
+        let email = claims
+            .email
+            .as_deref()
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| e.contains('@'));
+        let found = match config.user_claim {
+            ExternalUserClaim::Id => {
+                let id = Uuid::parse_str(&claims.sub)
+                    .map_err(|_| Error::new(ErrorKind::TokenInvalid))?;
+                self.inner.crm.actor(workspace, UserId::from_uuid(id)).await
+            }
+            ExternalUserClaim::Email => {
+                let email = email
+                    .as_deref()
+                    .ok_or_else(|| Error::new(ErrorKind::TokenInvalid))?;
+                if claims.email_verified == Some(false) {
+                    return Err(Error::new(ErrorKind::TokenInvalid));
+                }
+                self.external_user_by_email(workspace, email).await
+            }
+        };
+        let actor = match found {
+            Err(e) if e.kind() == ErrorKind::Unauthenticated && config.provision => {
+                self.provision_external(workspace, config.user_claim, &claims, email)
+                    .await
+            }
+            other => other,
+        }?;
+        Ok((actor, claims))
+    }
+
+    async fn external_user_by_email(&self, workspace: WorkspaceId, email: &str) -> Result<Actor> {
+        let user = self
+            .inner
             .crm
-            .actor(workspace, UserId::from_uuid(claims.sub))
-            .await
+            .storage()
+            .find_unique(workspace, EntityKind::User, "email", email)
+            .await?
+            .and_then(User::from_record)
+            .ok_or_else(|| Error::new(ErrorKind::Unauthenticated))?;
+        self.inner.crm.actor(workspace, user.id).await
+    }
+
+    /// Creates the user of an external token as `read_only`. Two first requests of the same
+    /// new user may race: the loser's insert fails on the unique e-mail, and it then finds
+    /// the winner's user.
+    async fn provision_external(
+        &self,
+        workspace: WorkspaceId,
+        claim: ExternalUserClaim,
+        claims: &jwt::ExternalClaims,
+        email: Option<String>,
+    ) -> Result<Actor> {
+        if claims.email_verified == Some(false) {
+            return Err(Error::new(ErrorKind::Unauthenticated));
+        }
+        let Some(email) = email else {
+            return Err(Error::new(ErrorKind::Unauthenticated));
+        };
+        if self
+            .inner
+            .crm
+            .storage()
+            .get(workspace, EntityKind::Workspace, workspace.uuid())
+            .await?
+            .is_none()
+        {
+            return Err(Error::new(ErrorKind::Unauthenticated));
+        }
+        let (first_name, last_name) = match claims.name.as_deref().map(str::trim) {
+            Some(n) if !n.is_empty() => match n.split_once(' ') {
+                Some((f, l)) => (f.to_owned(), l.trim().to_owned()),
+                None => (n.to_owned(), String::new()),
+            },
+            _ => (String::new(), String::new()),
+        };
+        let input = UserInput {
+            email: email.clone(),
+            first_name,
+            last_name,
+            role: Some(crate::model::Role::ReadOnly),
+            avatar: None,
+        };
+        let mut user = User::from_input(input, crate::model::Role::ReadOnly);
+        if claim == ExternalUserClaim::Id {
+            user.id = UserId::from_uuid(
+                Uuid::parse_str(&claims.sub).map_err(|_| Error::new(ErrorKind::TokenInvalid))?,
+            );
+        }
+        let now = self.now();
+        user.workspace_id = workspace;
+        user.created_at = now;
+        user.updated_at = now;
+        user.version = 1;
+        let inserted = self
+            .inner
+            .crm
+            .users()
+            .insert(None, user, Commit::new(workspace))
+            .await;
+        match inserted {
+            Ok(user) => self.inner.crm.actor(workspace, user.id).await,
+            Err(e)
+                if matches!(e.kind(), ErrorKind::Validation | ErrorKind::Duplicate)
+                    && claim == ExternalUserClaim::Email =>
+            {
+                // Lost a race to the same user's other first request (or the e-mail is
+                // invalid, and the lookup fails again).
+                self.external_user_by_email(workspace, &email).await
+            }
+            // The e-mail belongs to another user, or is invalid.
+            Err(e) if matches!(e.kind(), ErrorKind::Validation | ErrorKind::Duplicate) => {
+                Err(Error::new(ErrorKind::Unauthenticated))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn session_active(&self, ws: Uuid, sid: Uuid, now: Timestamp) -> Result<bool> {

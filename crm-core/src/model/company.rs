@@ -200,6 +200,24 @@ impl Entity for Company {
             _ => Value::Null,
         }
     }
+    fn mask(&mut self, masking: &crate::mask::Masking) {
+        use crate::mask::{PersonalField, mask_address, mask_phone, mask_tax_identifier};
+        if masking.masks(PersonalField::PhoneNumbers)
+            && let Some(p) = &mut self.phone_number
+        {
+            *p = mask_phone(p);
+        }
+        if masking.masks(PersonalField::Addresses) {
+            for f in [&mut self.address, &mut self.zipcode].into_iter().flatten() {
+                *f = mask_address(f);
+            }
+        }
+        if masking.masks(PersonalField::TaxIdentifier)
+            && let Some(t) = &mut self.tax_identifier
+        {
+            *t = mask_tax_identifier(t);
+        }
+    }
     fn search_words(&self, out: &mut Vec<String>) {
         use crate::search::{phone_tokens_into, tokenize_into};
         tokenize_into(&self.name, out);

@@ -51,6 +51,9 @@ pub struct Configuration {
     pub company_sectors: Vec<String>,
     /// ISO 4217 currency of deal amounts.
     pub currency: String,
+    /// Personal fields the `read_only` role sees masked (see [`crate::mask`]; default none).
+    #[serde(default)]
+    pub masked_fields: Vec<crate::mask::PersonalField>,
     /// Creation instant.
     pub created_at: Timestamp,
     /// Last update instant.
@@ -77,6 +80,8 @@ pub struct ConfigurationPatch {
     pub company_sectors: Option<Vec<String>>,
     /// Currency.
     pub currency: Option<String>,
+    /// Personal fields masked for `read_only`.
+    pub masked_fields: Option<Vec<crate::mask::PersonalField>>,
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -145,6 +150,7 @@ impl Configuration {
                 "Utilities",
             ]),
             currency: "USD".into(),
+            masked_fields: Vec::new(),
             created_at: now,
             updated_at: now,
             version: 1,
@@ -159,6 +165,11 @@ impl Configuration {
         super::set(&mut self.task_types, p.task_types);
         super::set(&mut self.company_sectors, p.company_sectors);
         super::set(&mut self.currency, p.currency);
+        if let Some(mut fields) = p.masked_fields {
+            fields.sort_unstable();
+            fields.dedup();
+            self.masked_fields = fields;
+        }
     }
 
     /// Stage values, in order.

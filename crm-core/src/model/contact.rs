@@ -278,6 +278,19 @@ impl Entity for Contact {
             _ => Value::Null,
         }
     }
+    fn mask(&mut self, masking: &crate::mask::Masking) {
+        use crate::mask::{PersonalField, mask_email, mask_phone};
+        if masking.masks(PersonalField::Emails) {
+            for e in &mut self.emails {
+                e.email = mask_email(&e.email);
+            }
+        }
+        if masking.masks(PersonalField::PhoneNumbers) {
+            for p in &mut self.phones {
+                p.number = mask_phone(&p.number);
+            }
+        }
+    }
     fn search_words(&self, out: &mut Vec<String>) {
         use crate::search::{phone_tokens_into, tokenize_into};
         tokenize_into(&self.first_name, out);

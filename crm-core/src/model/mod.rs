@@ -378,6 +378,9 @@ pub trait Entity: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + '
     /// runs, which a query term of at least [`crate::search::MIN_SUBSTRING`] chars also
     /// matches anywhere inside (see [`crate::search`]). None by default.
     fn contact_points(&self, _out: &mut Vec<String>) {}
+    /// Masks the personal fields `masking` names (see [`crate::mask`]); kinds without
+    /// personal fields keep the default, which changes nothing.
+    fn mask(&mut self, _masking: &crate::mask::Masking) {}
     /// Values that must be unique in the workspace, as (constraint name, normalized value).
     fn unique_keys(&self) -> Vec<(&'static str, String)> {
         Vec::new()
@@ -435,6 +438,10 @@ macro_rules! records {
             /// Appends the contact points the record is found by (substring-matched).
             pub fn contact_points(&self, out: &mut Vec<String>) {
                 match self { $(Record::$variant(r) => r.contact_points(out),)* }
+            }
+            /// Masks its personal fields (see [`crate::mask`]).
+            pub fn mask(&mut self, masking: &crate::mask::Masking) {
+                match self { $(Record::$variant(r) => r.mask(masking),)* }
             }
             /// Values that must be unique in the workspace (none while soft deleted: a
             /// deleted tag's name can be reused; restoring it then checks again).

@@ -128,7 +128,10 @@ impl<'a, E: Managed> Records<'a, E> {
     pub async fn get(&self, actor: &Actor, id: Id<E>) -> Result<E> {
         let record = self.load(actor, id.uuid(), false, Operation::Load).await?;
         self.crm.log_read(actor, E::KIND, id.uuid());
-        Ok(record)
+        let mut shown = self.crm.present_all(actor, vec![record], None).await?;
+        shown
+            .pop()
+            .ok_or_else(|| Error::new(ErrorKind::NotFound).with_context(Operation::Load, E::KIND))
     }
 
     /// A page of records matching `params` (filters, `q`, sort, limit, cursor).
@@ -156,8 +159,12 @@ impl<'a, E: Managed> Records<'a, E> {
             .crm
             .list_scoped(actor, E::KIND, E::RESOURCE, E::OWNER_FIELD, query)
             .await?;
+        let data = page.data.into_iter().filter_map(E::from_record).collect();
         Ok(Page {
-            data: page.data.into_iter().filter_map(E::from_record).collect(),
+            data: self
+                .crm
+                .present_all(actor, data, query.search.as_ref())
+                .await?,
             next_cursor: page.next_cursor,
         })
     }

@@ -114,9 +114,8 @@ pub async fn id_world(f: &Fixture) -> IdWorld {
     config.external.insert(
         ws.id,
         ExternalTokenConfig {
-            secret: Secret::new(EXTERNAL_SECRET),
             issuer: Some("better-auth".into()),
-            audience: None,
+            ..ExternalTokenConfig::new(Secret::new(EXTERNAL_SECRET))
         },
     );
     let peer_crm = Crm::with_clock(f.peer(), CrmConfig::default(), Arc::new(clock.clone()));

@@ -143,10 +143,19 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Response, Api
     ))
 }
 
-/// `GET /metrics`: Prometheus text format (404 when the host turned it off).
-pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// `GET /metrics`: Prometheus text format (404 when the host turned it off; `401` without
+/// the configured [`crate::HttpConfig::metrics_token`]).
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     if !state.config().expose_metrics {
         return Err(not_found_route());
+    }
+    if let Some(expected) = &state.config().metrics_token
+        && !metrics_token_matches(&headers, expected.expose())
+    {
+        return Err(ApiError::new(ErrorKind::Unauthenticated));
     }
     Ok((
         StatusCode::OK,
@@ -157,6 +166,30 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         state.metrics_text(),
     )
         .into_response())
+}
+
+/// Whether `headers` carry `Authorization: Bearer <expected>`. Every byte is compared
+/// whatever the first difference, so the time taken says nothing about the token.
+pub fn metrics_token_matches(headers: &axum::http::HeaderMap, expected: &[u8]) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().as_bytes())
+    else {
+        return false;
+    };
+    if given.len() != expected.len() {
+        return false;
+    }
+    given
+        .iter()
+        .zip(expected)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
 }
 
 /// `GET /openapi.json`: the OpenAPI 3 document of this router.

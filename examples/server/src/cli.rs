@@ -43,9 +43,16 @@ pub struct StoreArgs {
     #[arg(long, env = "CRM_DATA_DIR", default_value = "./crm-data")]
     pub data_dir: PathBuf,
     /// PostgreSQL connection URL; when set, PostgreSQL replaces the embedded store. TLS to
-    /// the database is chosen by the URL's `sslmode` (e.g. `?sslmode=verify-full`).
+    /// the database follows the URL's `sslmode` (e.g. `?sslmode=verify-full`); without
+    /// one, outside local mode a database on another machine is reached with
+    /// `sslmode=require` (`verify-full` with `--database-ca`), never in plaintext.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// CA certificate(s) (PEM) that the PostgreSQL server's certificate must chain to;
+    /// a URL without `sslmode` then connects with `verify-full`. Default: libpq's
+    /// `PGSSLROOTCERT`, if set.
+    #[arg(long, env = "CRM_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
     /// Largest number of PostgreSQL connections this instance opens.
     #[arg(long, env = "CRM_DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
@@ -72,6 +79,7 @@ impl fmt::Debug for StoreArgs {
                 "database_url",
                 &self.database_url.as_ref().map(|_| "<redacted>"),
             )
+            .field("database_ca", &self.database_ca)
             .field("db_pool_size", &self.db_pool_size)
             .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
             .field("db_statement_timeout_secs", &self.db_statement_timeout_secs)
@@ -108,6 +116,14 @@ pub fn cores() -> usize {
 }
 
 impl StoreArgs {
+    /// `--database-ca`, or else the `PGSSLROOTCERT` environment variable.
+    pub fn database_ca(&self) -> Option<PathBuf> {
+        self.database_ca
+            .clone()
+            .or_else(|| std::env::var_os("PGSSLROOTCERT").map(PathBuf::from))
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+
     /// `--store-threads`, or its default: one per core, at least 2.
     pub fn store_threads(&self) -> usize {
         self.store_threads.unwrap_or_else(|| cores().max(2)).max(1)
@@ -145,6 +161,20 @@ pub struct ServeArgs {
     /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "CRM_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Also listen for plain HTTP on this port (same address as `--bind`), answering `GET`
+    /// and `HEAD` with `308` to the `https://` URL and anything else with `403` (`E4005`).
+    /// Needs `--tls-cert`: the redirect goes to this server's HTTPS port.
+    #[arg(long, env = "CRM_REDIRECT_HTTP", requires = "tls_cert")]
+    pub redirect_http: Option<u16>,
+    /// Serve `/metrics` on this address instead of the API's (e.g. `127.0.0.1:9464`, kept
+    /// internal). Otherwise, outside local mode, the API's `/metrics` needs the bearer token
+    /// of `CRM_METRICS_TOKEN` (environment only, 32+ characters), and without a token it is
+    /// not served at all.
+    #[arg(long, env = "CRM_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Tokens of another identity provider.
+    #[command(flatten)]
+    pub external: crate::external::ExternalArgs,
     /// Proxies (addresses or CIDR networks, comma-separated) whose `X-Forwarded-For`,
     /// `X-Forwarded-Proto` and `X-Request-Id` are believed.
     #[arg(

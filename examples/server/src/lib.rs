@@ -11,9 +11,13 @@
 //! ```
 //!
 //! The pieces, each its own module: [`cli`] (settings from flags and environment variables),
-//! [`store`] (opening the chosen store, closing it on shutdown), [`secret`] (the JWT secret:
-//! environment, or generated once in local mode), [`tls`] (HTTPS with rustls), [`serve`]
-//! (the HTTP server, graceful shutdown), [`seed`] (demo data) and [`logging`].
+//! [`store`] (opening the chosen store, closing it on shutdown), [`dbtls`] (TLS to
+//! PostgreSQL), [`secret`] (the JWT secret: environment, or generated once in local mode),
+//! [`external`] (another identity provider's tokens), [`tls`] (HTTPS with rustls),
+//! [`redirect`] (plain HTTP to HTTPS), [`metrics`] (who may read `/metrics`),
+//! [`resources`] (process, connection and store series in `/metrics`), [`refusal`] (coded
+//! errors of the small listeners), [`serve`] (the HTTP server, graceful shutdown), [`seed`]
+//! (demo data) and [`logging`].
 //!
 //! **Local mode** is a loopback `--bind` address (the default): plain HTTP, and a JWT secret
 //! generated on first start into the data directory (owner-only) with a warning. Outside it,
@@ -22,7 +26,13 @@
 //! `--tls-key` the server speaks HTTPS itself.
 
 pub mod cli;
+pub mod dbtls;
+pub mod external;
 pub mod logging;
+pub mod metrics;
+pub mod redirect;
+pub mod refusal;
+pub mod resources;
 pub mod secret;
 pub mod seed;
 pub mod serve;

@@ -23,7 +23,7 @@ use crate::store::OpenStore;
 /// not a user of an existing workspace; a write fails.
 pub async fn run(args: SeedArgs) -> Result<(), BoxError> {
     crate::logging::init(&args.log)?;
-    let store = OpenStore::open(&args.store).await?;
+    let store = OpenStore::open(&args.store, false).await?;
     let outcome = fill(&args, &store).await;
     store.close().await?;
     outcome

@@ -26,6 +26,7 @@ use tower::Service;
 
 use crate::BoxError;
 use crate::cli::ServeArgs;
+use crate::resources::Connections;
 use crate::secret;
 use crate::store::OpenStore;
 
@@ -92,6 +93,12 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         )
         .into());
     }
+    let metrics_token = crate::metrics::token(std::env::var(crate::metrics::TOKEN_ENV).ok())?;
+    if args.store.database_url.is_some()
+        && let Some(ca) = args.store.database_ca()
+    {
+        crate::dbtls::check_ca(&ca)?;
+    }
     let (jwt_secret, origin) =
         secret::load(std::env::var(secret::ENV).ok(), &args.store.data_dir, local)?;
     if origin != secret::Origin::Environment {
@@ -103,7 +110,20 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         );
     }
 
-    let store = OpenStore::open(&args.store).await?;
+    let exposure = crate::metrics::plan(local, metrics_token.is_some(), args.metrics_bind);
+    // Bound before the store opens, so a taken address fails fast.
+    let metrics_listener = match exposure {
+        crate::metrics::Exposure::Listener(addr) => Some(crate::metrics::bind(addr).await?),
+        _ => None,
+    };
+
+    let external = crate::external::config(
+        std::env::var(crate::external::SECRET_ENV).ok(),
+        &jwt_secret,
+        &args.external,
+    )?;
+
+    let store = OpenStore::open(&args.store, local).await?;
     let crm = Crm::new(store.storage(), CrmConfig::default());
     let limits = rate_limits(&args);
     let mut identity_config = IdentityConfig::new(jwt_secret);
@@ -112,6 +132,16 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         ..PasswordConfig::default()
     };
     identity_config.rate_limits = limits.clone();
+    if let Some(external) = external {
+        tracing::info!(
+            issuer = external.issuer.as_deref().unwrap_or("(any)"),
+            audience = external.audience.as_deref().unwrap_or("(any)"),
+            user_claim = ?external.user_claim,
+            provision = external.provision,
+            "accepting external identity tokens (HS256)"
+        );
+        identity_config.external_default = Some(external);
+    }
     let delivery = Arc::new(PrintResetLink {
         link: args.reset_link.clone(),
     });
@@ -125,6 +155,11 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         rate_limits: limits,
         require_https,
         max_concurrent_requests: args.request_limit(),
+        expose_metrics: matches!(
+            exposure,
+            crate::metrics::Exposure::Public | crate::metrics::Exposure::Token
+        ),
+        metrics_token: metrics_token.clone(),
         ..HttpConfig::default()
     };
     let state = AppState::new(identity, http)
@@ -136,7 +171,25 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         ),
         Err(e) => tracing::warn!(error = %crate::chain(&e), "storage not reachable at start"),
     }
-    let app = Router::new().nest(API_PREFIX, crm_http::router(state));
+    let app = Router::new().nest(API_PREFIX, crm_http::router(state.clone()));
+    let (api_conns, redirect_conns, metrics_conns) = (
+        Connections::default(),
+        Connections::default(),
+        Connections::default(),
+    );
+    {
+        let store = store.clone();
+        let listeners = [
+            ("api", api_conns.clone()),
+            ("redirect", redirect_conns.clone()),
+            ("metrics", metrics_conns.clone()),
+        ];
+        state.add_metrics_collector(move |out| {
+            crate::resources::render_process(out);
+            crate::resources::render_connections(out, &listeners);
+            crate::resources::render_store(out, &store);
+        });
+    }
 
     let listener = TcpListener::bind(args.bind)
         .await
@@ -156,9 +209,64 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
+    match (exposure, metrics_listener) {
+        (_, Some(listener)) => {
+            let at = listener.local_addr()?;
+            if !at.ip().is_loopback() && metrics_token.is_none() {
+                tracing::warn!(%at, "the metrics listener is not on a loopback address and needs no token: keep it off public networks, or set {}", crate::metrics::TOKEN_ENV);
+            }
+            tracing::info!(%at, token = metrics_token.is_some(), "metrics served on http://{at}/metrics");
+            tokio::spawn(serve(
+                listener,
+                crate::metrics::router(state.clone(), metrics_token),
+                None,
+                stop_rx.clone(),
+                Duration::from_secs(args.shutdown_timeout_secs),
+                Duration::from_secs(args.header_timeout_secs.max(1)),
+                metrics_conns,
+            ));
+        }
+        (crate::metrics::Exposure::Off, None) => tracing::warn!(
+            "{API_PREFIX}/metrics is off: outside local mode it needs {} (a bearer token) or --metrics-bind",
+            crate::metrics::TOKEN_ENV
+        ),
+        (crate::metrics::Exposure::Token, None) => {
+            tracing::info!(
+                "{API_PREFIX}/metrics requires the bearer token of {}",
+                crate::metrics::TOKEN_ENV
+            );
+        }
+        _ => {}
+    }
     let drain = Duration::from_secs(args.shutdown_timeout_secs);
     let header_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
-    serve(listener, app, tls, stop_rx, drain, header_timeout).await;
+    if let Some(port) = args.redirect_http {
+        let at = SocketAddr::new(args.bind.ip(), port);
+        let plain = TcpListener::bind(at)
+            .await
+            .map_err(|e| format!("cannot listen on --redirect-http {at}: {e}"))?;
+        let at = plain.local_addr()?;
+        tracing::info!(%at, "redirecting http://{at} to https on port {}", addr.port());
+        tokio::spawn(serve(
+            plain,
+            crate::redirect::router(addr.port()),
+            None,
+            stop_rx.clone(),
+            drain,
+            header_timeout,
+            redirect_conns,
+        ));
+    }
+    serve(
+        listener,
+        app,
+        tls,
+        stop_rx,
+        drain,
+        header_timeout,
+        api_conns,
+    )
+    .await;
     store
         .close()
         .await
@@ -178,13 +286,14 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 /// peer address, and [`SecureTransport`] when it came over TLS. When `stop` turns true the
 /// listener closes, idle connections are closed, and in-flight requests get `drain` to
 /// finish.
-async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     stop: watch::Receiver<bool>,
     drain: Duration,
     header_timeout: Duration,
+    connections: Connections,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop_accepting = std::pin::pin!(stopped(stop));
@@ -203,7 +312,9 @@ async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let (app, tls, watcher) = (app.clone(), tls.clone(), graceful.watcher());
+        let open = connections.open();
         tokio::spawn(async move {
+            let _open = open;
             match tls {
                 None => connection(tcp, app, peer, false, watcher, header_timeout).await,
                 Some(acceptor) => {

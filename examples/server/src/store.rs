@@ -28,15 +28,28 @@ impl std::fmt::Debug for OpenStore {
 }
 
 impl OpenStore {
-    /// Opens the store of `args`: connects to PostgreSQL (applying the migrations), or opens
+    /// Opens the store of `args`: connects to PostgreSQL (applying the migrations) with the
+    /// TLS mode [`crate::dbtls::effective`] decides for `local` mode (and logs), or opens
     /// (creating if needed) the redb file in the data directory.
     ///
     /// # Errors
-    /// The database is unreachable or refuses the URL, or the data directory or file cannot
-    /// be created or opened (e.g. another process holds it).
-    pub async fn open(args: &StoreArgs) -> Result<OpenStore, BoxError> {
+    /// An unreadable `--database-ca`, a database that is unreachable or refuses the URL or
+    /// the TLS handshake, or a data directory or file that cannot be created or opened (e.g.
+    /// another process holds it).
+    pub async fn open(args: &StoreArgs, local: bool) -> Result<OpenStore, BoxError> {
         match &args.database_url {
             Some(url) => {
+                let ca = args.database_ca();
+                if let Some(ca) = &ca {
+                    crate::dbtls::check_ca(ca)?;
+                }
+                let tls = crate::dbtls::effective(url, local, ca.as_deref())?;
+                tracing::info!(
+                    reason = tls.reason,
+                    "PostgreSQL connection TLS: sslmode={}",
+                    tls.mode
+                );
+                let url = &tls.url;
                 let statement_timeout = (args.db_statement_timeout_secs > 0)
                     .then(|| Duration::from_secs(args.db_statement_timeout_secs));
                 let options = PgOptions::new(url.clone())
