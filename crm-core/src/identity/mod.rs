@@ -352,6 +352,37 @@ impl Identity {
         password: &str,
         client: ClientInfo,
     ) -> Result<(Workspace, TokenResponse)> {
+        self.sign_up_as(workspace_name, admin, password, client, false)
+            .await
+    }
+
+    /// [`Identity::sign_up`] for an installation whose sign-up closes after the first
+    /// workspace: the commit also asserts [`Write::FirstWorkspace`], so the storage itself
+    /// decides which of several concurrent first sign-ups (on any number of instances
+    /// sharing the database) wins; the others change nothing.
+    ///
+    /// # Errors
+    /// `AlreadyInitialized` (E5006) when the installation already has a workspace; as
+    /// [`Identity::sign_up`] otherwise.
+    pub async fn sign_up_first(
+        &self,
+        workspace_name: &str,
+        admin: UserInput,
+        password: &str,
+        client: ClientInfo,
+    ) -> Result<(Workspace, TokenResponse)> {
+        self.sign_up_as(workspace_name, admin, password, client, true)
+            .await
+    }
+
+    async fn sign_up_as(
+        &self,
+        workspace_name: &str,
+        admin: UserInput,
+        password: &str,
+        client: ClientInfo,
+        first: bool,
+    ) -> Result<(Workspace, TokenResponse)> {
         let hash = self.inner.hasher.hash(password).await?;
         let now = self.now();
         // Workspace, admin, password and first session: one commit, so a failure leaves
@@ -361,6 +392,9 @@ impl Identity {
             .inner
             .crm
             .bootstrap_with(workspace_name, admin, |user, commit| {
+                if first {
+                    commit.writes.insert(0, Write::FirstWorkspace);
+                }
                 commit.writes.push(Write::Insert(
                     credential(user, hash.clone(), now).into_record(),
                 ));

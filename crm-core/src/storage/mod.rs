@@ -71,6 +71,14 @@ pub enum Write {
         /// The referring field, for the error.
         field: &'static str,
     },
+    /// Assert that the installation holds no workspace other than the commit's own: "this
+    /// commit creates the first workspace". Sign-up uses it when sign-up closes after the
+    /// first workspace, so two instances racing on a fresh database cannot both create one.
+    /// Checked against committed state *and* commits in flight: a backend decides it
+    /// atomically with the rest of the commit (PostgreSQL: a transaction-scoped advisory
+    /// lock, then the check; redb: the single writer; the memory store: its lock). Fails
+    /// with [`crate::ErrorKind::AlreadyInitialized`].
+    FirstWorkspace,
 }
 
 /// An atomic unit of work in one workspace: all writes and audit entries, or nothing.
