@@ -76,6 +76,7 @@ pub mod error;
 pub mod migrate;
 mod read;
 pub mod schema;
+pub mod signal;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod write;
@@ -110,6 +111,7 @@ pub struct PgOptions {
     statement_timeout: Option<Duration>,
     migrate_on_connect: bool,
     application_name: String,
+    signals: bool,
 }
 
 impl fmt::Debug for PgOptions {
@@ -124,6 +126,7 @@ impl fmt::Debug for PgOptions {
             .field("statement_timeout", &self.statement_timeout)
             .field("migrate_on_connect", &self.migrate_on_connect)
             .field("application_name", &self.application_name)
+            .field("signals", &self.signals)
             .finish()
     }
 }
@@ -142,6 +145,7 @@ impl PgOptions {
             statement_timeout: Some(Duration::from_secs(30)),
             migrate_on_connect: true,
             application_name: "crm".into(),
+            signals: true,
         }
     }
 
@@ -191,6 +195,15 @@ impl PgOptions {
         self
     }
 
+    /// Whether the store delivers invalidation signals to the core's caches (default
+    /// `true`): one extra connection per store listening on [`signal::CHANNEL`], so a
+    /// revocation or user change made through another instance reaches this one's caches
+    /// at once instead of after their TTL. Commits always send the signals.
+    pub fn invalidation_signals(mut self, yes: bool) -> Self {
+        self.signals = yes;
+        self
+    }
+
     fn connect_options(&self) -> std::result::Result<PgConnectOptions, PgStoreError> {
         let mut opts = PgConnectOptions::from_str(&self.url).map_err(PgStoreError::InvalidUrl)?;
         opts = opts.application_name(&self.application_name);
@@ -207,6 +220,10 @@ impl PgOptions {
 pub struct PgStore {
     pool: sqlx::PgPool,
     connect: PgConnectOptions,
+    signals: bool,
+    /// The invalidation listener, started by the first subscription; shared by the clones
+    /// and stopped with the last one.
+    listener: std::sync::Arc<std::sync::Mutex<Option<signal::Listener>>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -235,7 +252,12 @@ impl PgStore {
             .connect_with(connect.clone())
             .await
             .map_err(PgStoreError::from)?;
-        let store = PgStore { pool, connect };
+        let store = PgStore {
+            pool,
+            connect,
+            signals: options.signals,
+            listener: std::sync::Arc::default(),
+        };
         if options.migrate_on_connect {
             store.migrate().await?;
         }
@@ -337,6 +359,29 @@ impl Storage for PgStore {
         .await
         .map_err(error::db)?;
         Ok(ids.into_iter().map(WorkspaceId::from_uuid).collect())
+    }
+
+    fn subscribe_invalidations(
+        &self,
+        sink: std::sync::Weak<dyn crm_core::storage::InvalidationSink>,
+    ) -> bool {
+        if !self.signals {
+            return false;
+        }
+        let mut listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if listener.is_none() {
+            *listener = signal::Listener::start(&self.connect);
+        }
+        match listener.as_ref() {
+            Some(l) => {
+                l.sinks.add(sink);
+                true
+            }
+            None => false,
+        }
     }
 
     async fn ping(&self) -> Result<()> {

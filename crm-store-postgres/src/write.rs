@@ -17,6 +17,9 @@
 //!   before looking for another workspace, so of two first sign-ups racing on one database
 //!   (from any instances) exactly one commits.
 //!
+//! Revoked sessions and written users are announced to other instances' caches by
+//! notifications queued in the same transaction ([`crate::signal`]): delivered on commit only.
+//!
 //! Assertions run first, against the state the core decided on, then the writes in order,
 //! then the audit entries in one statement. Any failure rolls the whole transaction back.
 
@@ -48,6 +51,7 @@ pub(crate) async fn commit(pool: &sqlx::PgPool, commit: Commit) -> Result<()> {
         }
     }
     let audit = AuditRows::of(&commit.audit)?;
+    let signals = crm_core::storage::invalidation::invalidations_of(&commit);
 
     let mut tx: Transaction<'_, Postgres> = pool.begin().await.map_err(db)?;
     if commit
@@ -151,6 +155,7 @@ pub(crate) async fn commit(pool: &sqlx::PgPool, commit: Commit) -> Result<()> {
         }
     }
     audit.insert(&mut tx, ws).await?;
+    crate::signal::notify(&mut tx, &signals).await?;
     tx.commit().await.map_err(db)
 }
 

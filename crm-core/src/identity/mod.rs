@@ -14,11 +14,14 @@
 //!   revoked (`RefreshTokenReused`). A session that keeps refreshing never expires.
 //! * **Revocation** reaches access tokens at once: every verification checks the token's
 //!   session in a small cache in front of the store. Revocations made through this instance
-//!   update the cache immediately; another instance's revocation is seen within
-//!   [`IdentityConfig::revocation_cache_ttl`] (so are revocations made by the users service
-//!   when it disables someone). Disabling a user or changing a role applies to the next
-//!   request on this instance and within [`crate::CrmConfig::actor_cache_ttl`] on others,
-//!   because [`Identity::authenticate`] resolves the user through [`Crm::actor`].
+//!   update the cache immediately; another instance's revocation is seen at once when the
+//!   storage delivers invalidation signals (PostgreSQL's LISTEN/NOTIFY, see
+//!   [`crate::storage::invalidation`]) and otherwise — or while the signal connection is
+//!   down — within [`IdentityConfig::revocation_cache_ttl`] (so are revocations made by the
+//!   users service when it disables someone). Disabling a user or changing a role applies to
+//!   the next request on this instance, and on others at once with signals, else within
+//!   [`crate::CrmConfig::actor_cache_ttl`], because [`Identity::authenticate`] resolves the
+//!   user through [`Crm::actor`].
 //! * **Password change** needs the current password and revokes every other session;
 //!   **reset** uses a single-use 256-bit token (stored hashed, valid 1 hour) delivered by
 //!   the host's [`ResetDelivery`], and revokes every session.
@@ -111,7 +114,8 @@ pub struct IdentityConfig {
     /// Password-reset token lifetime (1 hour).
     pub reset_ttl: Duration,
     /// How long a session's state may be served from the cache (2 s): the most another
-    /// instance's revocation can take to be seen here.
+    /// instance's revocation can take to be seen here when no invalidation signal reaches
+    /// this instance (a storage without signals, or its signal connection down).
     pub revocation_cache_ttl: Duration,
     /// Password hashing.
     pub password: PasswordConfig,
@@ -218,8 +222,38 @@ struct Inner {
     delivery: Arc<dyn ResetDelivery>,
     limiter: Arc<dyn RateLimiter>,
     throttle: LoginThrottle,
-    /// (Workspace id, session id) -> (active, checked at).
-    sessions: RwLock<HashMap<(Uuid, Uuid), (bool, Timestamp)>>,
+    sessions: Arc<SessionCache>,
+}
+
+/// Session states by (workspace id, session id): (active, checked at).
+#[derive(Default)]
+struct SessionCache {
+    entries: RwLock<HashMap<(Uuid, Uuid), (bool, Timestamp)>>,
+    /// Bumped by every invalidation signal: a storage read that started before one must not
+    /// be cached after it.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// Another instance revoked a session (or signals were lost): forget it (or everything).
+impl crate::storage::InvalidationSink for SessionCache {
+    fn invalidate(&self, signal: &crate::storage::Invalidation) {
+        use crate::storage::Invalidation;
+        let key = match signal {
+            Invalidation::Session { workspace, id } => Some((workspace.uuid(), *id)),
+            Invalidation::All => None,
+            Invalidation::User { .. } => return,
+        };
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut entries) = self.entries.write() {
+            match key {
+                Some(k) => {
+                    entries.remove(&k);
+                }
+                None => entries.clear(),
+            }
+        }
+    }
 }
 
 /// The identity service. Cheap to clone.
@@ -291,6 +325,9 @@ impl Identity {
             })
             .collect();
         let hasher = PasswordHasher::new(&config.password);
+        let sessions = Arc::new(SessionCache::default());
+        let sink: Arc<dyn crate::storage::InvalidationSink> = sessions.clone();
+        crm.storage().subscribe_invalidations(Arc::downgrade(&sink));
         Ok(Identity {
             inner: Arc::new(Inner {
                 crm,
@@ -301,7 +338,7 @@ impl Identity {
                 delivery,
                 limiter,
                 throttle,
-                sessions: RwLock::new(HashMap::new()),
+                sessions,
             }),
         })
     }
@@ -775,12 +812,17 @@ impl Identity {
 
     async fn session_active(&self, ws: Uuid, sid: Uuid, now: Timestamp) -> Result<bool> {
         let ttl = secs_micros(self.inner.config.revocation_cache_ttl);
-        if let Ok(cache) = self.inner.sessions.read()
+        if let Ok(cache) = self.inner.sessions.entries.read()
             && let Some((active, at)) = cache.get(&(ws, sid))
             && now.as_micros() - at.as_micros() <= ttl
         {
             return Ok(*active);
         }
+        let generation = self
+            .inner
+            .sessions
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst);
         let record = self
             .inner
             .crm
@@ -790,12 +832,22 @@ impl Identity {
         let active = record
             .and_then(Session::from_record)
             .is_some_and(|s| s.is_active(now));
-        self.cache(ws, sid, active, now);
+        // An invalidation signal that arrived during the read may concern this very
+        // session: then the state read may be the old one, and is not kept.
+        if self
+            .inner
+            .sessions
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == generation
+        {
+            self.cache(ws, sid, active, now);
+        }
         Ok(active)
     }
 
     fn cache(&self, ws: Uuid, sid: Uuid, active: bool, now: Timestamp) {
-        if let Ok(mut cache) = self.inner.sessions.write() {
+        if let Ok(mut cache) = self.inner.sessions.entries.write() {
             if cache.len() >= SESSION_CACHE_MAX {
                 cache.clear();
             }

@@ -16,7 +16,10 @@
 //! backend on ordering, filtering and paging. The conformance suite (`testkit` feature)
 //! checks that they do.
 
+pub mod invalidation;
 pub mod kv;
+
+pub use invalidation::{Invalidation, InvalidationSink};
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -181,6 +184,16 @@ pub trait Storage: Send + Sync + 'static {
     /// # Errors
     /// Storage failures (E3xxx).
     async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>>;
+
+    /// Registers a cache to hear about changes committed through *other* handles on the same
+    /// data (other instances of the host on one database), at once — see [`invalidation`].
+    /// Answers whether the backend delivers such signals; the default (a backend only one
+    /// process uses) does not, and caches rely on their TTL. Never fails: a backend that
+    /// loses its signal connection reports [`Invalidation::All`] when it listens again.
+    fn subscribe_invalidations(&self, sink: std::sync::Weak<dyn InvalidationSink>) -> bool {
+        let _ = sink;
+        false
+    }
 
     /// Checks that the backend is reachable.
     ///
