@@ -74,6 +74,7 @@
 
 pub mod error;
 pub mod migrate;
+pub mod ratelimit;
 mod read;
 pub mod schema;
 pub mod signal;
@@ -95,6 +96,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
 pub use error::PgStoreError;
+pub use ratelimit::PgRateLimiter;
 
 /// Connection and pool settings. Build with [`PgOptions::new`] and the setters.
 ///
