@@ -17,9 +17,10 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use crm_core::identity::{Identity, IdentityConfig, PasswordConfig, ResetDelivery, SecretToken};
 use crm_core::model::User;
-use crm_core::ratelimit::{Quota, RateLimitConfig};
+use crm_core::ratelimit::{CoreClock, InProcessLimiter, Quota, RateLimitConfig, RateLimiter};
 use crm_core::{Crm, CrmConfig, Timestamp};
 use crm_http::{AppState, HttpConfig, SecureTransport};
+use crm_store_postgres::PgRateLimiter;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Service;
@@ -112,10 +113,24 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         ..PasswordConfig::default()
     };
     identity_config.rate_limits = limits.clone();
+    identity_config.refresh_grace = Duration::from_secs(args.refresh_grace_secs);
     let delivery = Arc::new(PrintResetLink {
         link: args.reset_link.clone(),
     });
-    let identity = Identity::new(crm, identity_config, delivery)
+    // One limiter for the identity layer and the router: shared through PostgreSQL unless
+    // asked to stay local, else in this process.
+    let limiter: Arc<dyn RateLimiter> = match &store {
+        OpenStore::Postgres(pg) if !args.local_rate_limits => Arc::new(
+            PgRateLimiter::new(pg, limits.clone())
+                .map_err(|e| format!("rate limits: {}", crate::chain(&e)))?,
+        ),
+        _ => Arc::new(
+            InProcessLimiter::with_clock(limits.clone(), CoreClock::new(crm.clock()))
+                .map_err(|e| format!("rate limits: {}", crate::chain(&e)))?,
+        ),
+    };
+    let shared_limits = matches!(store, OpenStore::Postgres(_)) && !args.local_rate_limits;
+    let identity = Identity::with_limiter(crm, identity_config, delivery, limiter.clone())
         .map_err(|e| format!("identity settings: {}", crate::chain(&e)))?;
     let http = HttpConfig {
         body_limit: args.body_limit,
@@ -127,7 +142,7 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         max_concurrent_requests: args.request_limit(),
         ..HttpConfig::default()
     };
-    let state = AppState::new(identity, http)
+    let state = AppState::with_limiter(identity, http, limiter)
         .map_err(|e| format!("HTTP settings: {}", crate::chain(&e)))?;
     match state.installation_workspace().await {
         Ok(Some(ws)) => tracing::info!(workspace = %ws, "installation workspace found"),
@@ -145,6 +160,7 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         store = store.name(),
+        rate_limits = if shared_limits { "shared" } else { "local" },
         %addr,
         local,
         "crm-server listening on {scheme}://{addr}{API_PREFIX}"
