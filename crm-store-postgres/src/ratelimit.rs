@@ -152,6 +152,16 @@ impl PgRateLimiter {
         let Some(lease) = leases.get_mut(id) else {
             return Err(0);
         };
+        // Leased tokens first: a concurrent check of the key may have been refused by the
+        // bucket because this lease took its last tokens.
+        if lease.tokens > 0 && lease.expires > now {
+            lease.tokens -= 1;
+            return Ok(RateDecision::allow(
+                quota,
+                lease.tokens.saturating_add(lease.left),
+                lease.full_at.saturating_duration_since(now),
+            ));
+        }
         if let Some(until) = lease.refused_until {
             if until > now {
                 return Ok(RateDecision::refuse(
@@ -161,14 +171,6 @@ impl PgRateLimiter {
                 ));
             }
             lease.refused_until = None;
-        }
-        if lease.tokens > 0 && lease.expires > now {
-            lease.tokens -= 1;
-            return Ok(RateDecision::allow(
-                quota,
-                lease.tokens.saturating_add(lease.left),
-                lease.full_at.saturating_duration_since(now),
-            ));
         }
         let unused = std::mem::take(&mut lease.tokens);
         Err(unused)
@@ -287,7 +289,11 @@ impl RateLimiter for PgRateLimiter {
             });
             lease.left = granted.left;
             lease.full_at = now + granted.full;
-            if granted.granted == 0 {
+            if granted.granted == 0 && lease.tokens > 0 && lease.expires > now {
+                // A concurrent check leased the bucket's last tokens to this instance.
+                lease.tokens -= 1;
+                RateDecision::allow(quota, lease.tokens.saturating_add(lease.left), granted.full)
+            } else if granted.granted == 0 {
                 lease.refused_until = Some(now + granted.next);
                 RateDecision::refuse(quota, granted.next, granted.full)
             } else {
