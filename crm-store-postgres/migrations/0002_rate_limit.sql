@@ -52,3 +52,14 @@ BEGIN
     RETURN NEXT;
 END
 $$;
+
+-- Shared failed-login counts (crm_store_postgres::PgLoginThrottle): one row per account or
+-- client address in a delay or with recent failures, keyed by a SHA-256 digest. UNLOGGED
+-- like the buckets: a crash forgets the counts, as restarting in-process throttles does.
+CREATE UNLOGGED TABLE crm_login_failure (
+    key bytea PRIMARY KEY,
+    failures integer NOT NULL,
+    -- Microseconds since the Unix epoch (the engine's clock of the instance that wrote it).
+    last_failure bigint NOT NULL,
+    blocked_until bigint NOT NULL
+);

@@ -80,6 +80,7 @@ pub mod schema;
 pub mod signal;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod throttle;
 pub mod write;
 
 use std::fmt;
@@ -97,6 +98,7 @@ use uuid::Uuid;
 
 pub use error::PgStoreError;
 pub use ratelimit::PgRateLimiter;
+pub use throttle::PgLoginThrottle;
 
 /// Connection and pool settings. Build with [`PgOptions::new`] and the setters.
 ///

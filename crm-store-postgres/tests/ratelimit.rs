@@ -83,3 +83,59 @@ fn without_its_database_a_limiter_keeps_limiting_per_instance() {
         assert_eq!(decisions, [true, true, true, false, false]);
     });
 }
+
+#[test]
+fn failed_logins_counted_on_one_instance_delay_the_others() {
+    use crm_core::Timestamp;
+    use crm_core::ratelimit::{LoginThrottleConfig, LoginThrottler};
+    use crm_store_postgres::PgLoginThrottle;
+    run(async {
+        let db = TestDatabase::create().await;
+        let config = LoginThrottleConfig::default();
+        let a = PgLoginThrottle::new(&db.store().await, config.clone()).unwrap();
+        let b = PgLoginThrottle::new(&db.store().await, config).unwrap();
+        let t0 = Timestamp::from_micros(1_800_000_000_000_000);
+        let at = |s: i64| Timestamp::from_micros(t0.as_micros() + s * 1_000_000);
+        // Five failures, alternating instances; the fifth starts a 1 s delay, over by t+5.
+        for i in 0..5 {
+            let t = if i % 2 == 0 { &a } else { &b };
+            t.check("ws:ada@acme.test", "10.0.0.1", at(i))
+                .await
+                .unwrap();
+            t.record_failure("ws:ada@acme.test", "10.0.0.1", at(i))
+                .await;
+        }
+        b.check("ws:ada@acme.test", "10.0.0.1", at(5))
+            .await
+            .unwrap();
+        // The sixth failure, on A, delays the account on B (2 s), from another address too.
+        a.record_failure("ws:ada@acme.test", "10.0.0.1", at(5))
+            .await;
+        let e = b
+            .check("ws:ada@acme.test", "10.0.0.9", at(5))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert_eq!(e.retry_after_secs(), Some(2));
+        // ... and the address, for another account.
+        let e = b
+            .check("ws:bob@acme.test", "10.0.0.1", at(5))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        // The delay passes; a success on B clears the counts for A.
+        b.check("ws:ada@acme.test", "10.0.0.1", at(7))
+            .await
+            .unwrap();
+        b.record_success("ws:ada@acme.test", "10.0.0.1").await;
+        a.record_failure("ws:ada@acme.test", "10.0.0.1", at(8))
+            .await;
+        a.check("ws:ada@acme.test", "10.0.0.1", at(8))
+            .await
+            .unwrap();
+        // Unrelated keys were never delayed.
+        a.check("ws:eve@acme.test", "10.0.0.2", at(5))
+            .await
+            .unwrap();
+    });
+}

@@ -50,8 +50,8 @@ use crate::model::{
 };
 use crate::query::{Filter, Value};
 use crate::ratelimit::{
-    CoreClock, InProcessLimiter, LoginThrottle, LoginThrottleConfig, Policy, RateLimitConfig,
-    RateLimiter,
+    CoreClock, InProcessLimiter, LoginThrottle, LoginThrottleConfig, LoginThrottler, Policy,
+    RateLimitConfig, RateLimiter,
 };
 use crate::service::{Actor, Crm};
 use crate::storage::{Commit, Write};
@@ -221,7 +221,7 @@ struct Inner {
     hasher: PasswordHasher,
     delivery: Arc<dyn ResetDelivery>,
     limiter: Arc<dyn RateLimiter>,
-    throttle: LoginThrottle,
+    throttle: Arc<dyn LoginThrottler>,
     sessions: Arc<SessionCache>,
 }
 
@@ -303,7 +303,22 @@ impl Identity {
         delivery: Arc<dyn ResetDelivery>,
         limiter: Arc<dyn RateLimiter>,
     ) -> Result<Self> {
-        let throttle = LoginThrottle::new(config.login_throttle.clone())?;
+        let throttle = Arc::new(LoginThrottle::new(config.login_throttle.clone())?);
+        Self::with_limits(crm, config, delivery, limiter, throttle)
+    }
+
+    /// The identity layer with a given rate limiter and login throttle (e.g. both shared by
+    /// several instances); [`IdentityConfig::login_throttle`] is then ignored.
+    ///
+    /// # Errors
+    /// None today; `Result` for settings checks to come.
+    pub fn with_limits(
+        crm: Crm,
+        config: IdentityConfig,
+        delivery: Arc<dyn ResetDelivery>,
+        limiter: Arc<dyn RateLimiter>,
+        throttle: Arc<dyn LoginThrottler>,
+    ) -> Result<Self> {
         let tokens = AccessTokens::new(
             config.jwt_secret.expose(),
             &config.issuer,
@@ -519,7 +534,8 @@ impl Identity {
             .unwrap_or_else(|| format!("account:{account}"));
         self.inner
             .throttle
-            .check(&account, &address_key, self.now())?;
+            .check(&account, &address_key, self.now())
+            .await?;
         let user = crm
             .storage()
             .find_unique(ws, EntityKind::User, "email", &email)
@@ -537,7 +553,8 @@ impl Identity {
             self.inner.hasher.spend_time().await?;
             self.inner
                 .throttle
-                .record_failure(&account, &address_key, self.now());
+                .record_failure(&account, &address_key, self.now())
+                .await;
             return Err(invalid_credentials());
         };
         let verdict = self
@@ -548,10 +565,14 @@ impl Identity {
         if !verdict.matches || user.disabled {
             self.inner
                 .throttle
-                .record_failure(&account, &address_key, self.now());
+                .record_failure(&account, &address_key, self.now())
+                .await;
             return Err(invalid_credentials());
         }
-        self.inner.throttle.record_success(&account, &address_key);
+        self.inner
+            .throttle
+            .record_success(&account, &address_key)
+            .await;
         let mut commit = Commit::new(ws);
         if verdict.needs_rehash {
             let hash = self.inner.hasher.hash(&request.password).await?;

@@ -181,9 +181,10 @@ pub struct ServeArgs {
     /// Password-reset requests per hour per client address and per email.
     #[arg(long, env = "CRM_RATE_RESET_PER_HOUR", default_value_t = 5)]
     pub rate_reset_per_hour: u32,
-    /// Keep rate limits in this process even on PostgreSQL. By default, with DATABASE_URL,
-    /// every instance on the database shares one set of limits (leased from the database in
-    /// small batches); with this flag each instance enforces its own copy.
+    /// Keep rate limits and the failed-login throttle in this process even on PostgreSQL. By
+    /// default, with DATABASE_URL, every instance on the database shares one set of limits
+    /// (leased from the database in small batches) and one count of failed logins; with this
+    /// flag each instance enforces its own copy.
     #[arg(long, env = "CRM_LOCAL_RATE_LIMITS")]
     pub local_rate_limits: bool,
     /// Seconds a replaced refresh token still answers the session's current token (two tabs

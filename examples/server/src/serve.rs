@@ -17,10 +17,12 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use crm_core::identity::{Identity, IdentityConfig, PasswordConfig, ResetDelivery, SecretToken};
 use crm_core::model::User;
-use crm_core::ratelimit::{CoreClock, InProcessLimiter, Quota, RateLimitConfig, RateLimiter};
+use crm_core::ratelimit::{
+    CoreClock, InProcessLimiter, LoginThrottle, LoginThrottler, Quota, RateLimitConfig, RateLimiter,
+};
 use crm_core::{Crm, CrmConfig, Timestamp};
 use crm_http::{AppState, HttpConfig, SecureTransport};
-use crm_store_postgres::PgRateLimiter;
+use crm_store_postgres::{PgLoginThrottle, PgRateLimiter};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Service;
@@ -130,7 +132,18 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         ),
     };
     let shared_limits = matches!(store, OpenStore::Postgres(_)) && !args.local_rate_limits;
-    let identity = Identity::with_limiter(crm, identity_config, delivery, limiter.clone())
+    // The login throttle's failure counts: shared the same way.
+    let throttle: Arc<dyn LoginThrottler> = match &store {
+        OpenStore::Postgres(pg) if shared_limits => Arc::new(
+            PgLoginThrottle::new(pg, identity_config.login_throttle.clone())
+                .map_err(|e| format!("login throttle: {}", crate::chain(&e)))?,
+        ),
+        _ => Arc::new(
+            LoginThrottle::new(identity_config.login_throttle.clone())
+                .map_err(|e| format!("login throttle: {}", crate::chain(&e)))?,
+        ),
+    };
+    let identity = Identity::with_limits(crm, identity_config, delivery, limiter.clone(), throttle)
         .map_err(|e| format!("identity settings: {}", crate::chain(&e)))?;
     let http = HttpConfig {
         body_limit: args.body_limit,
