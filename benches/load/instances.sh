@@ -20,7 +20,8 @@
 #   INST_OUTPUT=benches/load/instances-last-run.md
 #   CRM_TEST_DATABASE_URL    PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres)
 #
-# Needs cargo, curl, jq, psql and wrk; the helpers are lib.sh's.
+# Needs cargo, curl, jq, psql and wrk; the helpers are lib.sh's. Non-2xx answers are
+# counted (the statuses are in each wrk's raw output, kept with LOAD_KEEP=1).
 
 set -euo pipefail
 
@@ -66,7 +67,7 @@ cleanup() {
     trap - EXIT INT TERM
     stop_all
     drop_pg_db
-    rm -rf "$WORK"
+    if [[ ${LOAD_KEEP:-0} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -97,8 +98,9 @@ collect_ids() { # up to LOAD_IDS lines "<id> <version>" into $WORK/ids
 }
 
 ROWS=()
-for mode in $INST_MODES; do
-    for n in $INST_COUNTS; do
+# Modes alternate within each instance count, so that each pair shares the machine's state.
+for n in $INST_COUNTS; do
+    for mode in $INST_MODES; do
         extra=(--db-pool-size "$INST_DB_POOL_SIZE")
         if [[ $mode == local ]]; then extra+=(--local-rate-limits); fi
         bases=()

@@ -65,6 +65,23 @@
 //! lost race surfaces as `VersionConflict` (the core re-reads and retries where the
 //! operation allows) or `Duplicate`, never as a partial write.
 //!
+//! ## Many instances
+//!
+//! Instances of the host sharing one database act as one server:
+//!
+//! * the **first workspace** is decided by the database ([`mod@write`]: `Write::FirstWorkspace`
+//!   takes a transaction-scoped advisory lock and re-checks), so two first sign-ups racing
+//!   on two instances cannot both succeed;
+//! * **migrations** run under sqlx's database-wide advisory lock: one instance applies
+//!   them, the others wait and find them applied;
+//! * **revocations and user changes** reach every instance's caches at once through
+//!   `LISTEN`/`NOTIFY` ([`signal`]), with the caches' TTLs as the fallback while the signal
+//!   connection is down;
+//! * **rate limits and the login throttle** are shared: [`PgRateLimiter`] leases a key's
+//!   tokens to instances in small batches (the database sees about one call per five
+//!   requests of a user), [`PgLoginThrottle`] keeps the failure counts (`crm_rate_limit` and
+//!   `crm_login_failure`, unlogged tables of migration 0002).
+//!
 //! ## Failures
 //!
 //! See [`PgStoreError`] for how driver errors map to the coded E3xxx kinds. The pool tests

@@ -124,7 +124,8 @@ pub struct IdentityConfig {
     /// Quotas of the in-process limiter (login, refresh and reset per address; reset also
     /// per email). Ignored when a limiter is supplied.
     pub rate_limits: RateLimitConfig,
-    /// Brute-force protection of login, per account and per address.
+    /// Brute-force protection of login, per account and per address (the in-process
+    /// throttle's settings; a throttler given to [`Identity::with_limits`] has its own).
     pub login_throttle: LoginThrottleConfig,
 }
 
