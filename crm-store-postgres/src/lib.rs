@@ -318,8 +318,15 @@ impl PgStore {
         Ok(())
     }
 
-    /// Closes every connection; calls made afterwards fail with `StorageUnavailable`.
+    /// Closes every connection (the invalidation listener's too); calls made afterwards
+    /// fail with `StorageUnavailable`.
     pub async fn close(&self) {
+        let listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        drop(listener);
         self.pool.close().await;
     }
 }
