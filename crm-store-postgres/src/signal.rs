@@ -2,7 +2,7 @@
 //! [`crm_core::storage::invalidation`] for what they are for and why the caches stay
 //! correct).
 //!
-//! * **Sending.** The write path calls [`notify`] inside the commit's transaction with the
+//! * **Sending.** The write path calls `notify` inside the commit's transaction with the
 //!   names [`invalidations_of`](crm_core::storage::invalidation::invalidations_of) gives:
 //!   one `pg_notify` on [`CHANNEL`] per stale entry. PostgreSQL delivers notifications only
 //!   when (and after) the transaction commits, so a signal never announces a change that

@@ -185,7 +185,14 @@ async fn refused_everywhere_by(servers: &[&Server], token: &str, code: &str, dea
 async fn three_instances_on_one_database_act_as_one_server() {
     let db = TestDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
-    let grace = ["--refresh-grace-secs", "1"];
+    // Login quota raised, so that any 429 of a login below comes from the failed-login
+    // throttle.
+    let grace = [
+        "--refresh-grace-secs",
+        "1",
+        "--rate-login-per-minute",
+        "1000",
+    ];
     let (a, b, c) = (
         Server::start(dir.path(), db.url(), &grace),
         Server::start(dir.path(), db.url(), &grace),
@@ -287,6 +294,32 @@ async fn three_instances_on_one_database_act_as_one_server() {
             .to_str()
             .unwrap()
             .contains("remaining=0")
+    );
+
+    // Failed logins, round robin: the throttle counts them together, so the delay after the
+    // fifth failure refuses the next attempt wherever it lands (with per-instance counts,
+    // each instance would need five failures of its own: the first refusal at attempt 16).
+    let mut first_refusal = None;
+    for attempt in 1..=16 {
+        let r = send(
+            http()
+                .post(servers[attempt % 3].url("/auth/login"))
+                .json(&json!({"email": admin_email, "password": "wrong"})),
+        )
+        .await;
+        if r.status == 429 {
+            assert_eq!(r.code(), "E4001", "{:?}", r.body);
+            first_refusal = Some(attempt);
+            break;
+        }
+        assert_eq!((r.status, r.code()), (401, "E1003"), "{:?}", r.body);
+    }
+    let first_refusal = first_refusal.expect("failed logins were never throttled");
+    // Attempt 6 normally; 7 if the 1 s delay ran out before it (then the sixth failure
+    // starts a 2 s one).
+    assert!(
+        (6..=7).contains(&first_refusal),
+        "first throttled at attempt {first_refusal}"
     );
 }
 
