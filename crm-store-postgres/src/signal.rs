@@ -17,6 +17,10 @@
 //!   again reports [`Invalidation::All`], so the caches start over. While it is down, the
 //!   caches' TTLs bound staleness as before.
 //!
+//! PostgreSQL serializes the commits of transactions that notify (a cluster-wide lock taken
+//! at commit): only revocations and user writes notify — a few per second, never the
+//! data writes of the CRM — so this costs nothing measurable.
+//!
 //! The channel is this module's own: other features' notifications (the change feed) use
 //! theirs and never reach these sinks.
 

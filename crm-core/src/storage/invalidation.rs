@@ -193,6 +193,102 @@ impl Sinks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Timestamp;
+    use crate::model::{ClientInfo, Entity, Role, Session, SessionId, TokenHash, User, UserInput};
+
+    fn session(ws: WorkspaceId, revoked: bool) -> Session {
+        let now = Timestamp::from_micros(1_700_000_000_000_000);
+        Session {
+            id: SessionId::generate(),
+            workspace_id: ws,
+            user_id: crate::id::UserId::generate(),
+            current_token: TokenHash("h".into()),
+            generation: 0,
+            retired: Vec::new(),
+            expires_at: now,
+            revoked_at: revoked.then_some(now),
+            revoke_reason: None,
+            client: ClientInfo::default(),
+            created_at: now,
+            updated_at: now,
+            version: 2,
+        }
+    }
+
+    #[test]
+    fn revocations_and_user_writes_are_named_rotations_are_not() {
+        let ws = WorkspaceId::generate();
+        let (revoked, rotated) = (session(ws, true), session(ws, false));
+        let mut user = User::from_input(UserInput::default(), Role::Sales);
+        user.workspace_id = ws;
+        let mut c = Commit::new(ws);
+        for record in [revoked.clone().into_record(), rotated.clone().into_record()] {
+            c.writes.push(Write::Update {
+                record,
+                expected_version: 1,
+            });
+        }
+        c.writes.push(Write::Update {
+            record: user.clone().into_record(),
+            expected_version: 1,
+        });
+        // Twice the same user: named once.
+        c.writes.push(Write::Update {
+            record: user.clone().into_record(),
+            expected_version: 2,
+        });
+        c.writes.push(Write::Delete {
+            kind: EntityKind::Session,
+            id: rotated.id.uuid(),
+            expected_version: 2,
+        });
+        c.writes.push(Write::FirstWorkspace);
+        assert_eq!(
+            invalidations_of(&c),
+            [
+                Invalidation::Session {
+                    workspace: ws,
+                    id: revoked.id.uuid()
+                },
+                Invalidation::User {
+                    workspace: ws,
+                    id: user.id.uuid()
+                },
+                Invalidation::Session {
+                    workspace: ws,
+                    id: rotated.id.uuid()
+                },
+            ]
+        );
+        assert!(invalidations_of(&Commit::new(ws)).is_empty());
+    }
+
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl InvalidationSink for Count {
+        fn invalidate(&self, _: &Invalidation) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn dropped_sinks_unregister_themselves() {
+        let sinks = Sinks::default();
+        let kept = std::sync::Arc::new(Count::default());
+        let dropped = std::sync::Arc::new(Count::default());
+        let (k, d): (
+            std::sync::Arc<dyn InvalidationSink>,
+            std::sync::Arc<dyn InvalidationSink>,
+        ) = (kept.clone(), dropped.clone());
+        sinks.add(std::sync::Arc::downgrade(&k));
+        sinks.add(std::sync::Arc::downgrade(&d));
+        sinks.deliver(&Invalidation::All);
+        drop((d, dropped));
+        assert_eq!(sinks.live(), 1);
+        sinks.deliver(&Invalidation::All);
+        assert_eq!(kept.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
 
     #[test]
     fn text_form_round_trips_and_rejects_garbage() {
