@@ -7,7 +7,7 @@
 --            s2xx=N non2xx=N statuses=200:N,412:N connect=N read=N write=N timeout=N
 --            wrk_status=N extra.<name>=N ...
 -- Environment (set by run.sh): LOAD_TOKEN (access token), LOAD_WRK_THREADS (wrk -t),
--- LOAD_IDS_FILE (lines "<contact id> <version>").
+-- LOAD_IDS_FILE (lines "<contact id> <version>"), LOAD_ACCEPT_ENCODING (default gzip).
 
 local threads = {}
 
@@ -33,9 +33,11 @@ function response(status, headers, body)
    count(status)
 end
 
--- The Authorization header (and any others) for a request.
+-- The Authorization header, the Accept-Encoding every browser sends (LOAD_ACCEPT_ENCODING,
+-- default "gzip"; "identity" for the reference runs), and any others, for a request.
 function auth_headers(more)
-   local h = { ["Authorization"] = "Bearer " .. (os.getenv("LOAD_TOKEN") or "") }
+   local h = { ["Authorization"] = "Bearer " .. (os.getenv("LOAD_TOKEN") or ""),
+               ["Accept-Encoding"] = os.getenv("LOAD_ACCEPT_ENCODING") or "gzip" }
    if more then
       for k, v in pairs(more) do h[k] = v end
    end

@@ -463,7 +463,7 @@ row_notes() { # key
     if ((${#FLOOR_KEYS[@]} == 0)); then
         echo "Not measured (the floor runs with the redb store)."
     else
-        echo "\`load-floor\`: one axum handler that verifies the HS256 JWT (\`jsonwebtoken\`) and reads the contact with \`RedbStore\` + \`Storage::get\` from the redb file crm-server just used, answering it as JSON. Ratio = crm-server req/s / floor req/s (1.00 = crm-server as fast as the floor; the PostgreSQL column compares with the same redb floor)."
+        echo "\`load-floor --db\`: one axum handler that verifies the HS256 JWT (\`jsonwebtoken\`), opens a redb read transaction on the async thread and answers the contact's stored bytes as JSON (no project code), on the redb file crm-server just used. Every request sends \`Accept-Encoding: ${LOAD_ACCEPT_ENCODING:-gzip}\`. Ratio = crm-server req/s / floor req/s (1.00 = crm-server as fast as the floor; the PostgreSQL column compares with the same redb floor)."
         echo
         echo "| conns | floor req/s | floor p50 / p99 ms | crm-server redb req/s | redb / floor | crm-server postgres req/s | postgres / floor |"
         echo "|---:|---:|---:|---:|---:|---:|---:|"

@@ -59,8 +59,11 @@ pub struct HttpConfig {
     /// and which must not hold slots while they wait for it. `None` (the default): no limit. Under a load beyond what
     /// the machine can serve, a limit of a few dozen per core keeps the run queue short.
     pub max_concurrent_requests: Option<usize>,
-    /// Key signing CSRF tokens. `None` (the default): a random key per process, which is
-    /// right for one instance; several instances behind a load balancer must share one.
+    /// Key signing CSRF tokens. `None` (the default): a key derived from the identity
+    /// layer's JWT secret with HKDF-SHA256 and a label of its own
+    /// ([`crm_core::identity::Identity::derive_key`]), so CSRF tokens survive restarts and
+    /// are accepted by every instance that shares the JWT secret. Set it to sign them with an
+    /// independent key instead (every instance must then share that one too).
     pub csrf_secret: Option<Secret>,
 }
 

@@ -55,11 +55,13 @@
 //!   query strings are coded too.
 //! * **Protection.** Rate limits on every route (per user when authenticated, per client
 //!   address otherwise; `429` with `Retry-After`, `RateLimit` and `RateLimit-Policy`),
-//!   security headers on every response, a CORS allow-list (empty by default), gzip, request
+//!   security headers on every response, a CORS allow-list (empty by default), gzip (of the
+//!   answers worth it, see [`compression`]), request
 //!   ids in responses and logs (see [`middleware`]).
 //! * **Operations.** `/health`, `/ready`, `/metrics` (see [`metrics`]) and `/openapi.json`,
 //!   generated from the same route table that builds the router (see [`openapi`]).
 
+pub mod compression;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -76,7 +78,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::{CookieConfig, HttpConfig, IpNetwork, SecureTransport};
@@ -131,7 +132,7 @@ pub fn router(state: AppState) -> Router {
             middleware::frame,
         ));
     if config.compression {
-        router = router.layer(CompressionLayer::new());
+        router = router.layer(axum::middleware::from_fn(compression::compress));
     }
     router.with_state(state)
 }

@@ -10,6 +10,9 @@ use crm_core::{Crm, Result};
 use crate::config::HttpConfig;
 use crate::metrics::Metrics;
 
+/// HKDF label of the CSRF key derived from the JWT secret (see [`Identity::derive_key`]).
+const CSRF_KEY_LABEL: &[u8] = b"crm-http/csrf/v1";
+
 struct Inner {
     identity: Identity,
     config: HttpConfig,
@@ -45,8 +48,7 @@ impl AppState {
     /// from `config.rate_limits`, on the engine's clock.
     ///
     /// # Errors
-    /// `Validation` for invalid quotas; `StorageFailure` when no random key for CSRF tokens
-    /// can be drawn.
+    /// `Validation` for invalid quotas.
     pub fn new(identity: Identity, config: HttpConfig) -> Result<Self> {
         let limiter = InProcessLimiter::with_clock(
             config.rate_limits.clone(),
@@ -59,22 +61,17 @@ impl AppState {
     /// identity layer uses).
     ///
     /// # Errors
-    /// `StorageFailure` when no random key for CSRF tokens can be drawn.
+    /// None today; the `Result` leaves room for settings that can be invalid.
     pub fn with_limiter(
         identity: Identity,
         config: HttpConfig,
         limiter: Arc<dyn RateLimiter>,
     ) -> Result<Self> {
+        // Derived from the JWT secret unless configured: the same on every instance and
+        // after a restart, so a browser's CSRF token stays valid as long as its session.
         let csrf_key = match &config.csrf_secret {
             Some(s) => s.expose().to_vec(),
-            None => {
-                let mut key = vec![0u8; 32];
-                getrandom::fill(&mut key).map_err(|e| {
-                    crm_core::Error::new(crm_core::ErrorKind::StorageFailure)
-                        .with_source(e.to_string())
-                })?;
-                key
-            }
+            None => identity.derive_key(CSRF_KEY_LABEL).to_vec(),
         };
         let slots = config
             .max_concurrent_requests

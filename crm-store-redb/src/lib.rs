@@ -134,6 +134,25 @@
 //!
 //! Both paths return the same rows in the same order (sort value, then id) with the same
 //! cursor semantics.
+//!
+//! ## Where reads run
+//!
+//! redb is synchronous. Lists, searches, audit reads and batches of more than
+//! [`INLINE_MANY_MAX`] ids run on Tokio's blocking pool, so a long scan never holds an async
+//! worker. **Point reads** — one record by id or unique key, a few by id — run on the
+//! calling thread ([`RedbOptions::inline_point_reads`], on by default), because there the
+//! hop costs far more than the read: a warm point read is a few B-tree pages in redb's cache
+//! (about a microsecond), while handing it to the blocking pool and back costs two thread
+//! wake-ups and context switches (tens of microseconds under load; it was the largest item
+//! in crm-server's profile, see `BENCHMARKS.md`, "Request path at the floor").
+//! `tokio::task::block_in_place` is no cheaper: it hands the worker's scheduler to another
+//! thread on every call.
+//!
+//! A cold point read costs one `pread` per B-tree level missing from the cache — a few page
+//! reads from the OS page cache, or from disk for a file larger than memory — which stalls
+//! that async worker for as long. That bound is what inline reads trade for the hop: at most
+//! a handful of page reads per request, never a scan. A host whose database does not fit in
+//! memory on slow disks can turn them off.
 
 mod error;
 mod read;
@@ -146,4 +165,4 @@ mod tests;
 
 pub use error::StoreError;
 pub use schema::FORMAT_VERSION;
-pub use store::{RedbOptions, RedbStore};
+pub use store::{INLINE_MANY_MAX, RedbOptions, RedbStore};

@@ -42,7 +42,15 @@ pub struct RedbOptions {
     pub search_candidates: usize,
     /// redb's page cache in bytes; `None` keeps redb's default (1 GiB, allocated lazily).
     pub cache_size: Option<usize>,
+    /// Run point reads — one record by id or by unique key, or up to
+    /// [`INLINE_MANY_MAX`] records by id — on the calling (async) thread instead of the
+    /// blocking pool. Default `true`. Lists, searches, audit reads and larger batches always
+    /// run on the blocking pool. See the [crate docs](crate#where-reads-run) for why.
+    pub inline_point_reads: bool,
 }
+
+/// Most ids a [`Storage::get_many`] reads inline (see [`RedbOptions::inline_point_reads`]).
+pub const INLINE_MANY_MAX: usize = 32;
 
 impl Default for RedbOptions {
     fn default() -> Self {
@@ -51,6 +59,7 @@ impl Default for RedbOptions {
             queue_capacity: 4096,
             search_candidates: 5_000,
             cache_size: None,
+            inline_point_reads: true,
         }
     }
 }
@@ -59,7 +68,8 @@ impl Default for RedbOptions {
 ///
 /// Cheap to clone (all clones share one database and one writer thread). The file is closed
 /// when the last clone is dropped (after the queued commits finish) or by [`RedbStore::close`].
-/// Every method must be called from within a Tokio runtime (reads run on its blocking pool).
+/// Every method must be called from within a Tokio runtime (scans run on its blocking pool;
+/// point reads inline, see [`RedbOptions::inline_point_reads`]).
 #[derive(Clone)]
 pub struct RedbStore {
     inner: Arc<Inner>,
@@ -70,6 +80,7 @@ struct Inner {
     sender: RwLock<Option<mpsc::Sender<Msg>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     search_candidates: usize,
+    inline_point_reads: bool,
     path: PathBuf,
 }
 
@@ -136,6 +147,7 @@ impl RedbStore {
                 sender: RwLock::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
                 search_candidates: options.search_candidates,
+                inline_point_reads: options.inline_point_reads,
                 path,
             }),
         })
@@ -175,6 +187,22 @@ impl RedbStore {
         .await
         .map_err(StoreError::Task)?;
         Ok(out?)
+    }
+
+    /// Runs `f` in a read transaction on this thread (a point read; see
+    /// [`RedbOptions::inline_point_reads`]), or on the blocking pool when inline point reads
+    /// are off.
+    async fn point_read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        if !self.inner.inline_point_reads {
+            return self.read(f).await;
+        }
+        let db = self.inner.database()?;
+        let txn = db.begin_read().map_err(StoreError::from)?;
+        Ok(f(&txn)?)
     }
 }
 
@@ -233,7 +261,7 @@ impl Storage for RedbStore {
         kind: EntityKind,
         id: Uuid,
     ) -> Result<Option<Record>> {
-        self.read(move |txn| read::get(txn, workspace, kind, id))
+        self.point_read(move |txn| read::get(txn, workspace, kind, id))
             .await
     }
 
@@ -243,9 +271,14 @@ impl Storage for RedbStore {
         kind: EntityKind,
         ids: &[Uuid],
     ) -> Result<Vec<Record>> {
+        let ids_len = ids.len();
         let ids = ids.to_vec();
-        self.read(move |txn| read::get_many(txn, workspace, kind, &ids))
-            .await
+        let read = move |txn: &ReadTransaction| read::get_many(txn, workspace, kind, &ids);
+        if ids_len <= INLINE_MANY_MAX {
+            self.point_read(read).await
+        } else {
+            self.read(read).await
+        }
     }
 
     async fn list(
@@ -268,7 +301,7 @@ impl Storage for RedbStore {
         value: &str,
     ) -> Result<Option<Record>> {
         let (key, value) = (key.to_string(), value.to_string());
-        self.read(move |txn| read::find_unique(txn, workspace, kind, &key, &value))
+        self.point_read(move |txn| read::find_unique(txn, workspace, kind, &key, &value))
             .await
     }
 

@@ -1218,3 +1218,53 @@ async fn usable_as_a_shared_trait_object() {
             .is_some()
     );
 }
+
+/// Point reads answer the same inline (the default) and on the blocking pool, for single
+/// ids, small batches (inline) and large ones (always on the pool), on a current-thread
+/// runtime too.
+#[tokio::test(flavor = "current_thread")]
+async fn point_reads_answer_the_same_inline_and_on_the_blocking_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let inline = RedbStore::open(dir.path().join("inline.redb")).unwrap();
+    let pooled = RedbStore::open_with(
+        dir.path().join("pooled.redb"),
+        RedbOptions {
+            inline_point_reads: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ws = WorkspaceId::generate();
+    let mut c = Commit::new(ws);
+    let mut tags = Vec::new();
+    for i in 0..(crm_store_redb::INLINE_MANY_MAX + 8) {
+        let r = tag(ws, &format!("tag {i}"));
+        c.writes.push(Write::Insert(r.clone()));
+        tags.push(r);
+    }
+    inline.commit(c.clone()).await.unwrap();
+    pooled.commit(c).await.unwrap();
+    let ids: Vec<Uuid> = tags.iter().map(Record::id).collect();
+    let missing = Uuid::now_v7();
+    for store in [&inline, &pooled] {
+        for r in &tags {
+            let got = store.get(ws, EntityKind::Tag, r.id()).await.unwrap();
+            assert_eq!(got.as_ref(), Some(r));
+        }
+        assert_eq!(store.get(ws, EntityKind::Tag, missing).await.unwrap(), None);
+        // Another workspace sees nothing.
+        let other = WorkspaceId::generate();
+        assert_eq!(
+            store.get(other, EntityKind::Tag, ids[0]).await.unwrap(),
+            None
+        );
+        let small: Vec<Uuid> = [ids[3], missing, ids[1]].to_vec();
+        let got = store.get_many(ws, EntityKind::Tag, &small).await.unwrap();
+        assert_eq!(got, vec![tags[3].clone(), tags[1].clone()]);
+        let mut large = ids.clone();
+        large.reverse();
+        let got = store.get_many(ws, EntityKind::Tag, &large).await.unwrap();
+        let want: Vec<Record> = tags.iter().rev().cloned().collect();
+        assert_eq!(got, want);
+    }
+}

@@ -387,6 +387,24 @@ impl Identity {
         self.inner.crm.now()
     }
 
+    /// A 32-byte key for another purpose, derived from the JWT secret with HKDF-SHA256
+    /// (RFC 5869; the secret as input keying material, `label` as the `info`). Distinct
+    /// labels give independent keys, and a key reveals nothing about the secret or the
+    /// other keys. Every instance configured with the same JWT secret derives the same key,
+    /// and so does the same instance after a restart: crm-http signs its CSRF tokens with
+    /// `derive_key(b"crm-http/csrf/v1")` unless the host configures a key of its own.
+    #[must_use]
+    pub fn derive_key(&self, label: &[u8]) -> [u8; 32] {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(
+            Some(b"crm-identity-kdf"),
+            self.inner.config.jwt_secret.expose(),
+        );
+        let mut key = [0u8; 32];
+        hk.expand(label, &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        key
+    }
+
     fn derivation_key(&self) -> Vec<u8> {
         let mut k = b"crm-refresh-successor:".to_vec();
         k.extend_from_slice(self.inner.config.jwt_secret.expose());

@@ -9,7 +9,10 @@
 //!
 //! The CSRF token is a *signed* double submit: `nonce.mac` where `mac` is an HMAC-SHA256,
 //! under the adapter's key, of the nonce and a hash of the refresh token it was issued
-//! with. A refresh or logout that relies on the refresh cookie must send the token in
+//! with. The key is derived from the JWT secret with HKDF-SHA256 under a label of its own
+//! (unless [`crate::HttpConfig::csrf_secret`] sets one), so a token stays valid across
+//! restarts and on every instance that shares the secret — a browser session lives as long
+//! as its refresh token, as "sessions never expire" requires. A refresh or logout that relies on the refresh cookie must send the token in
 //! `X-CSRF-Token`; it must equal the CSRF cookie and its MAC must match the refresh cookie
 //! presented. A site that can make the browser send cookies cannot read them, so it cannot
 //! forge the header; a token planted by a sibling subdomain does not match the refresh

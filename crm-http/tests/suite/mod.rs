@@ -466,6 +466,7 @@ impl Request {
             headers,
             body,
             text,
+            raw: bytes.to_vec(),
         }
     }
 }
@@ -477,6 +478,8 @@ pub struct Response {
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
     pub text: String,
+    /// The body's bytes as they came (still compressed when `Content-Encoding` says so).
+    pub raw: Vec<u8>,
 }
 
 impl Response {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crm_core::ratelimit::Quota;
 use serde_json::{Value, json};
 
-use super::{Options, Server, StoreFactory, generous_limits, login};
+use super::{Options, Server, StoreFactory, generous_limits, id, login};
 
 #[track_caller]
 fn assert_security_headers(r: &super::Response, what: &str) {
@@ -350,6 +350,61 @@ pub async fn compression_and_request_ids(store: StoreFactory) {
         .send()
         .await;
     assert_eq!(r.status, 404);
+
+    // Only answers worth it are compressed: a list, not one small record.
+    let admin = server.bootstrap().await;
+    let mut one = Value::Null;
+    for i in 0..30 {
+        one = admin
+            .create(
+                "/contacts",
+                json!({"first_name": format!("Zipped{i}"), "last_name": "Contact", "background": "x".repeat(40)}),
+            )
+            .await;
+    }
+    let r = admin
+        .get(&format!("/contacts/{}", id(&one)))
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-encoding").is_none(),
+        "{} bytes",
+        r.raw.len()
+    );
+    assert!(r.raw.len() < crm_http::compression::MIN_COMPRESSED_BYTES);
+    assert_eq!(r.header("vary"), Some("accept-encoding"));
+    let list = "/contacts?limit=30";
+    let plain = admin.get(list).send().await;
+    assert!(plain.header("content-encoding").is_none());
+    let zipped = admin
+        .get(list)
+        .header("accept-encoding", "br;q=1.0, gzip;q=0.5")
+        .send()
+        .await;
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(
+        zipped.header("content-length"),
+        Some(zipped.raw.len().to_string().as_str())
+    );
+    assert!(zipped.raw.len() * 3 < plain.raw.len(), "gzip pays on lists");
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(zipped.raw.as_slice()),
+        &mut unzipped,
+    )
+    .unwrap();
+    let unzipped: Value = serde_json::from_slice(&unzipped).unwrap();
+    assert_eq!(unzipped, plain.body);
+    assert_eq!(unzipped["data"].as_array().unwrap().len(), 30);
+    let refused = admin
+        .get(list)
+        .header("accept-encoding", "gzip;q=0")
+        .send()
+        .await;
+    assert!(refused.header("content-encoding").is_none());
+    assert_eq!(refused.body, plain.body);
 
     let ids: BTreeSet<String> = {
         let mut s = BTreeSet::new();

@@ -6,6 +6,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use crm_server::cli::{Cli, Command};
 
+/// mimalloc instead of the system allocator: the request path allocates a few dozen small
+/// blocks per request on two or more threads, where glibc's malloc spends a tenth of the
+/// CPU (see `BENCHMARKS.md`, "Request path at the floor"). A binary chooses its allocator;
+/// the library crates never do.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let store_threads = match &cli.command {

@@ -152,6 +152,17 @@ async fn login(server: &Server, email: &str, password: &str) -> Reply {
     .await
 }
 
+/// The `Cookie` header a browser sends back after this reply's `Set-Cookie` headers.
+fn session_cookies(reply: &Reply) -> String {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn bearer(reply: &Reply) -> String {
     format!("Bearer {}", reply.body["access_token"].as_str().unwrap())
 }
@@ -248,6 +259,11 @@ async fn local_mode_on_redb_seeds_serves_restarts_and_stops_gracefully() {
     assert_eq!(created.headers["etag"], "\"1\"");
     assert_eq!(created.headers["x-content-type-options"], "nosniff");
     let id = created.body["id"].as_str().unwrap().to_owned();
+    // A browser session: the refresh cookie and the CSRF token the page holds.
+    let browser = login(&server, "admin@example.com", "demo pass").await;
+    assert_eq!(browser.status, 200, "{:?}", browser.body);
+    let cookies = session_cookies(&browser);
+    let csrf = browser.body["csrf_token"].as_str().unwrap().to_owned();
     let status = server.terminate();
     assert!(status.success(), "{status}\n{}", server.log());
     assert!(server.log().contains("stopped"));
@@ -267,6 +283,31 @@ async fn local_mode_on_redb_seeds_serves_restarts_and_stops_gracefully() {
     .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["last_name"], "Hopper");
+
+    // The browser session survives the restart: its cookie and CSRF token still refresh
+    // (the CSRF key is derived from the JWT secret, not drawn afresh per process).
+    let refreshed = send(
+        http()
+            .post(server.url("/auth/refresh"))
+            .header("cookie", &cookies)
+            .header("x-csrf-token", &csrf),
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
+    assert_ne!(
+        refreshed.body["refresh_token"],
+        browser.body["refresh_token"]
+    );
+    // A forged CSRF token is still refused.
+    let forged = send(
+        http()
+            .post(server.url("/auth/refresh"))
+            .header("cookie", session_cookies(&refreshed))
+            .header("x-csrf-token", format!("{}x", &csrf[..csrf.len() - 1])),
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{:?}", forged.body);
+    assert_eq!(forged.body["error"]["code"], "E1002");
 
     // Graceful shutdown with a request in flight: this login re-hashes the cost-4 password
     // at cost 12 (hundreds of milliseconds); SIGTERM arrives meanwhile and the request still
