@@ -65,6 +65,23 @@
 //! lost race surfaces as `VersionConflict` (the core re-reads and retries where the
 //! operation allows) or `Duplicate`, never as a partial write.
 //!
+//! ## Many instances
+//!
+//! Instances of the host sharing one database act as one server:
+//!
+//! * the **first workspace** is decided by the database ([`mod@write`]: `Write::FirstWorkspace`
+//!   takes a transaction-scoped advisory lock and re-checks), so two first sign-ups racing
+//!   on two instances cannot both succeed;
+//! * **migrations** run under sqlx's database-wide advisory lock: one instance applies
+//!   them, the others wait and find them applied;
+//! * **revocations and user changes** reach every instance's caches at once through
+//!   `LISTEN`/`NOTIFY` ([`signal`]), with the caches' TTLs as the fallback while the signal
+//!   connection is down;
+//! * **rate limits and the login throttle** are shared: [`PgRateLimiter`] leases a key's
+//!   tokens to instances in small batches (the database sees about one call per five
+//!   requests of a user), [`PgLoginThrottle`] keeps the failure counts (`crm_rate_limit` and
+//!   `crm_login_failure`, unlogged tables of migration 0002).
+//!
 //! ## Failures
 //!
 //! See [`PgStoreError`] for how driver errors map to the coded E3xxx kinds. The pool tests
@@ -74,10 +91,13 @@
 
 pub mod error;
 pub mod migrate;
+pub mod ratelimit;
 mod read;
 pub mod schema;
+pub mod signal;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod throttle;
 pub mod write;
 
 use std::fmt;
@@ -96,6 +116,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
 pub use error::PgStoreError;
+pub use ratelimit::PgRateLimiter;
+pub use throttle::PgLoginThrottle;
 
 /// Connection and pool settings. Build with [`PgOptions::new`] and the setters.
 ///
@@ -112,6 +134,7 @@ pub struct PgOptions {
     statement_timeout: Option<Duration>,
     migrate_on_connect: bool,
     application_name: String,
+    signals: bool,
 }
 
 impl fmt::Debug for PgOptions {
@@ -126,6 +149,7 @@ impl fmt::Debug for PgOptions {
             .field("statement_timeout", &self.statement_timeout)
             .field("migrate_on_connect", &self.migrate_on_connect)
             .field("application_name", &self.application_name)
+            .field("signals", &self.signals)
             .finish()
     }
 }
@@ -144,6 +168,7 @@ impl PgOptions {
             statement_timeout: Some(Duration::from_secs(30)),
             migrate_on_connect: true,
             application_name: "crm".into(),
+            signals: true,
         }
     }
 
@@ -193,6 +218,15 @@ impl PgOptions {
         self
     }
 
+    /// Whether the store delivers invalidation signals to the core's caches (default
+    /// `true`): one extra connection per store listening on [`signal::CHANNEL`], so a
+    /// revocation or user change made through another instance reaches this one's caches
+    /// at once instead of after their TTL. Commits always send the signals.
+    pub fn invalidation_signals(mut self, yes: bool) -> Self {
+        self.signals = yes;
+        self
+    }
+
     fn connect_options(&self) -> std::result::Result<PgConnectOptions, PgStoreError> {
         let mut opts = PgConnectOptions::from_str(&self.url).map_err(PgStoreError::InvalidUrl)?;
         opts = opts.application_name(&self.application_name);
@@ -211,6 +245,10 @@ pub struct PgStore {
     connect: PgConnectOptions,
     /// Storage calls in progress (see [`PgStore::pool_stats`]).
     calls: Arc<AtomicUsize>,
+    signals: bool,
+    /// The invalidation listener, started by the first subscription; shared by the clones
+    /// and stopped with the last one.
+    listener: std::sync::Arc<std::sync::Mutex<Option<signal::Listener>>>,
 }
 
 /// A snapshot of the connection pool, for metrics.
@@ -269,6 +307,8 @@ impl PgStore {
             pool,
             connect,
             calls: Arc::new(AtomicUsize::new(0)),
+            signals: options.signals,
+            listener: std::sync::Arc::default(),
         };
         if options.migrate_on_connect {
             store.migrate().await?;
@@ -329,8 +369,15 @@ impl PgStore {
         Ok(())
     }
 
-    /// Closes every connection; calls made afterwards fail with `StorageUnavailable`.
+    /// Closes every connection (the invalidation listener's too); calls made afterwards
+    /// fail with `StorageUnavailable`.
     pub async fn close(&self) {
+        let listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        drop(listener);
         self.pool.close().await;
     }
 }
@@ -398,6 +445,29 @@ impl Storage for PgStore {
         .await
         .map_err(error::db)?;
         Ok(ids.into_iter().map(WorkspaceId::from_uuid).collect())
+    }
+
+    fn subscribe_invalidations(
+        &self,
+        sink: std::sync::Weak<dyn crm_core::storage::InvalidationSink>,
+    ) -> bool {
+        if !self.signals {
+            return false;
+        }
+        let mut listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if listener.is_none() {
+            *listener = signal::Listener::start(&self.connect);
+        }
+        match listener.as_ref() {
+            Some(l) => {
+                l.sinks.add(sink);
+                true
+            }
+            None => false,
+        }
     }
 
     async fn ping(&self) -> Result<()> {

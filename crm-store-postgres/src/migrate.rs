@@ -17,11 +17,18 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The embedded migrations: `(version, description, SQL)`, in order. Never edit one that has
 /// shipped: add the next.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "records, unique values, audit log, indexes and search",
-    include_str!("../migrations/0001_init.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "records, unique values, audit log, indexes and search",
+        include_str!("../migrations/0001_init.sql"),
+    ),
+    (
+        2,
+        "shared rate-limit state",
+        include_str!("../migrations/0002_rate_limit.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded;

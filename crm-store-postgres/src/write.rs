@@ -13,6 +13,13 @@
 //!   transaction still in flight elsewhere, waits for the first and then finds it taken
 //!   (`Duplicate`).
 //!
+//! * `FirstWorkspace` takes a transaction-scoped advisory lock ([`FIRST_WORKSPACE_LOCK`])
+//!   before looking for another workspace, so of two first sign-ups racing on one database
+//!   (from any instances) exactly one commits.
+//!
+//! Revoked sessions and written users are announced to other instances' caches by
+//! notifications queued in the same transaction ([`crate::signal`]): delivered on commit only.
+//!
 //! Assertions run first, against the state the core decided on, then the writes in order,
 //! then the audit entries in one statement. Any failure rolls the whole transaction back.
 
@@ -44,8 +51,16 @@ pub(crate) async fn commit(pool: &sqlx::PgPool, commit: Commit) -> Result<()> {
         }
     }
     let audit = AuditRows::of(&commit.audit)?;
+    let signals = crm_core::storage::invalidation::invalidations_of(&commit);
 
     let mut tx: Transaction<'_, Postgres> = pool.begin().await.map_err(db)?;
+    if commit
+        .writes
+        .iter()
+        .any(|w| matches!(w, Write::FirstWorkspace))
+    {
+        first_workspace(&mut tx, ws).await?;
+    }
     for w in &commit.writes {
         let (kind, id) = match w {
             Write::Check { kind, id, .. } | Write::Exists { kind, id, .. } => (*kind, *id),
@@ -136,11 +151,40 @@ pub(crate) async fn commit(pool: &sqlx::PgPool, commit: Commit) -> Result<()> {
                     release_unique_keys(&mut tx, ws, *kind, *id).await?;
                 }
             }
-            Write::Check { .. } | Write::Exists { .. } => {}
+            Write::Check { .. } | Write::Exists { .. } | Write::FirstWorkspace => {}
         }
     }
     audit.insert(&mut tx, ws).await?;
+    crate::signal::notify(&mut tx, &signals).await?;
     tx.commit().await.map_err(db)
+}
+
+/// Key of the transaction-scoped advisory lock that serializes "first workspace" commits
+/// (`Write::FirstWorkspace`) across every connection and instance on the database. An
+/// arbitrary constant: the bytes of `b"crmfirst"`.
+pub const FIRST_WORKSPACE_LOCK: i64 = i64::from_be_bytes(*b"crmfirst");
+
+/// [`Write::FirstWorkspace`]: takes the advisory lock (held until this transaction ends),
+/// then looks for another workspace. Under `READ COMMITTED` each statement sees everything
+/// committed before it started, and a competing first-workspace transaction releases the
+/// lock only when it has committed or rolled back: whoever gets the lock second sees the
+/// first one's workspace and fails.
+async fn first_workspace(tx: &mut PgConnection, ws: Uuid) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(FIRST_WORKSPACE_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let other: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM crm_workspace WHERE workspace_id <> $1 LIMIT 1")
+            .bind(ws)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+    if other.is_some() {
+        return Err(Error::new(ErrorKind::AlreadyInitialized));
+    }
+    Ok(())
 }
 
 /// Inserts rows of one kind, as few statements as the bind-parameter limit allows. Any id

@@ -114,14 +114,20 @@ fn connecting_and_test_databases_are_send() {
 fn migrations_are_recorded_idempotent_and_safe_to_run_concurrently() {
     run(async {
         let db = TestDatabase::create().await;
-        // Three instances start at once on an empty database.
+        // Six instances start at once on an empty database, each on a task (and pool) of
+        // its own. sqlx's migrator takes a database-wide advisory lock before it even creates
+        // `_sqlx_migrations`, so one applies the migrations and the others wait, then find
+        // them applied: every connect succeeds (a second application would fail on the
+        // tables that already exist, or on the version's primary key).
         let opts = db.options();
-        let (a, b, c) = tokio::join!(
-            PgStore::connect(opts.clone()),
-            PgStore::connect(opts.clone()),
-            PgStore::connect(opts.clone()),
-        );
-        let (a, _b, _c) = (a.unwrap(), b.unwrap(), c.unwrap());
+        let starting: Vec<_> = (0..6)
+            .map(|_| tokio::spawn(PgStore::connect(opts.clone())))
+            .collect();
+        let mut stores = Vec::new();
+        for s in starting {
+            stores.push(s.await.unwrap().unwrap());
+        }
+        let a = &stores[0];
         a.migrate().await.unwrap();
         let applied: Vec<(i64, bool)> =
             sqlx::query("SELECT version, success FROM _sqlx_migrations ORDER BY version")

@@ -502,6 +502,13 @@ fn check(t: &Tables<'_>, commit: &Commit) -> Result<Prepared, Error> {
                     )]));
                 }
             },
+            // The single writer applies commits one after another, so no other workspace can
+            // appear between this check and the commit.
+            Write::FirstWorkspace => {
+                if other_workspace_exists(t, ws)? {
+                    return Err(Error::new(ErrorKind::AlreadyInitialized));
+                }
+            }
         }
         if let Write::Insert(record) | Write::Update { record, .. } = w {
             let json = record
@@ -519,6 +526,25 @@ fn check(t: &Tables<'_>, commit: &Commit) -> Result<Prepared, Error> {
         );
     }
     Ok(prepared)
+}
+
+/// Whether the transaction's state holds a workspace other than `ws`.
+fn other_workspace_exists(t: &Tables<'_>, ws: WorkspaceId) -> Result<bool, Error> {
+    use std::ops::Bound;
+    let lower = vec![EntityKind::Workspace.tag()];
+    let upper = crm_core::storage::kv::prefix_successor(&lower);
+    let upper = upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+    let range = t
+        .records
+        .range::<&[u8]>((Bound::Included(lower.as_slice()), upper))
+        .map_err(StoreError::from)?;
+    for entry in range {
+        let (key, _) = entry.map_err(StoreError::from)?;
+        if schema::trailing_id(key.value()) != Some(ws.uuid()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn unique_free(
@@ -555,7 +581,7 @@ fn apply(t: &mut Tables<'_>, commit: &Commit, prepared: Prepared) -> StoreResult
                 put_record(t, ws, record, &bytes)?;
             }
             Write::Delete { kind, id, .. } => delete_record(t, ws, *kind, *id)?,
-            Write::Check { .. } | Write::Exists { .. } => {}
+            Write::Check { .. } | Write::Exists { .. } | Write::FirstWorkspace => {}
         }
     }
     for (entry, bytes) in commit.audit.iter().zip(prepared.audit) {

@@ -14,11 +14,14 @@
 //!   revoked (`RefreshTokenReused`). A session that keeps refreshing never expires.
 //! * **Revocation** reaches access tokens at once: every verification checks the token's
 //!   session in a small cache in front of the store. Revocations made through this instance
-//!   update the cache immediately; another instance's revocation is seen within
-//!   [`IdentityConfig::revocation_cache_ttl`] (so are revocations made by the users service
-//!   when it disables someone). Disabling a user or changing a role applies to the next
-//!   request on this instance and within [`crate::CrmConfig::actor_cache_ttl`] on others,
-//!   because [`Identity::authenticate`] resolves the user through [`Crm::actor`].
+//!   update the cache immediately; another instance's revocation is seen at once when the
+//!   storage delivers invalidation signals (PostgreSQL's LISTEN/NOTIFY, see
+//!   [`crate::storage::invalidation`]) and otherwise — or while the signal connection is
+//!   down — within [`IdentityConfig::revocation_cache_ttl`] (so are revocations made by the
+//!   users service when it disables someone). Disabling a user or changing a role applies to
+//!   the next request on this instance, and on others at once with signals, else within
+//!   [`crate::CrmConfig::actor_cache_ttl`], because [`Identity::authenticate`] resolves the
+//!   user through [`Crm::actor`].
 //! * **Password change** needs the current password and revokes every other session;
 //!   **reset** uses a single-use 256-bit token (stored hashed, valid 1 hour) delivered by
 //!   the host's [`ResetDelivery`], and revokes every session.
@@ -47,8 +50,8 @@ use crate::model::{
 };
 use crate::query::{Filter, Value};
 use crate::ratelimit::{
-    CoreClock, InProcessLimiter, LoginThrottle, LoginThrottleConfig, Policy, RateLimitConfig,
-    RateLimiter,
+    CoreClock, InProcessLimiter, LoginThrottle, LoginThrottleConfig, LoginThrottler, Policy,
+    RateLimitConfig, RateLimiter,
 };
 use crate::service::{Actor, Crm};
 use crate::storage::{Commit, Write};
@@ -145,7 +148,8 @@ pub struct IdentityConfig {
     /// Password-reset token lifetime (1 hour).
     pub reset_ttl: Duration,
     /// How long a session's state may be served from the cache (2 s): the most another
-    /// instance's revocation can take to be seen here.
+    /// instance's revocation can take to be seen here when no invalidation signal reaches
+    /// this instance (a storage without signals, or its signal connection down).
     pub revocation_cache_ttl: Duration,
     /// Password hashing.
     pub password: PasswordConfig,
@@ -158,7 +162,8 @@ pub struct IdentityConfig {
     /// Quotas of the in-process limiter (login, refresh and reset per address; reset also
     /// per email). Ignored when a limiter is supplied.
     pub rate_limits: RateLimitConfig,
-    /// Brute-force protection of login, per account and per address.
+    /// Brute-force protection of login, per account and per address (the in-process
+    /// throttle's settings; a throttler given to [`Identity::with_limits`] has its own).
     pub login_throttle: LoginThrottleConfig,
 }
 
@@ -257,9 +262,39 @@ struct Inner {
     hasher: PasswordHasher,
     delivery: Arc<dyn ResetDelivery>,
     limiter: Arc<dyn RateLimiter>,
-    throttle: LoginThrottle,
-    /// (Workspace id, session id) -> (active, checked at).
-    sessions: RwLock<HashMap<(Uuid, Uuid), (bool, Timestamp)>>,
+    throttle: Arc<dyn LoginThrottler>,
+    sessions: Arc<SessionCache>,
+}
+
+/// Session states by (workspace id, session id): (active, checked at).
+#[derive(Default)]
+struct SessionCache {
+    entries: RwLock<HashMap<(Uuid, Uuid), (bool, Timestamp)>>,
+    /// Bumped by every invalidation signal: a storage read that started before one must not
+    /// be cached after it.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// Another instance revoked a session (or signals were lost): forget it (or everything).
+impl crate::storage::InvalidationSink for SessionCache {
+    fn invalidate(&self, signal: &crate::storage::Invalidation) {
+        use crate::storage::Invalidation;
+        let key = match signal {
+            Invalidation::Session { workspace, id } => Some((workspace.uuid(), *id)),
+            Invalidation::All => None,
+            Invalidation::User { .. } => return,
+        };
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut entries) = self.entries.write() {
+            match key {
+                Some(k) => {
+                    entries.remove(&k);
+                }
+                None => entries.clear(),
+            }
+        }
+    }
 }
 
 /// The identity service. Cheap to clone.
@@ -309,7 +344,22 @@ impl Identity {
         delivery: Arc<dyn ResetDelivery>,
         limiter: Arc<dyn RateLimiter>,
     ) -> Result<Self> {
-        let throttle = LoginThrottle::new(config.login_throttle.clone())?;
+        let throttle = Arc::new(LoginThrottle::new(config.login_throttle.clone())?);
+        Self::with_limits(crm, config, delivery, limiter, throttle)
+    }
+
+    /// The identity layer with a given rate limiter and login throttle (e.g. both shared by
+    /// several instances); [`IdentityConfig::login_throttle`] is then ignored.
+    ///
+    /// # Errors
+    /// None today; `Result` for settings checks to come.
+    pub fn with_limits(
+        crm: Crm,
+        config: IdentityConfig,
+        delivery: Arc<dyn ResetDelivery>,
+        limiter: Arc<dyn RateLimiter>,
+        throttle: Arc<dyn LoginThrottler>,
+    ) -> Result<Self> {
         let tokens = AccessTokens::new(
             config.jwt_secret.expose(),
             &config.issuer,
@@ -333,6 +383,9 @@ impl Identity {
             .collect();
         let external_default = config.external_default.as_ref().map(verifier);
         let hasher = PasswordHasher::new(&config.password);
+        let sessions = Arc::new(SessionCache::default());
+        let sink: Arc<dyn crate::storage::InvalidationSink> = sessions.clone();
+        crm.storage().subscribe_invalidations(Arc::downgrade(&sink));
         Ok(Identity {
             inner: Arc::new(Inner {
                 crm,
@@ -344,7 +397,7 @@ impl Identity {
                 delivery,
                 limiter,
                 throttle,
-                sessions: RwLock::new(HashMap::new()),
+                sessions,
             }),
         })
     }
@@ -413,6 +466,37 @@ impl Identity {
         password: &str,
         client: ClientInfo,
     ) -> Result<(Workspace, TokenResponse)> {
+        self.sign_up_as(workspace_name, admin, password, client, false)
+            .await
+    }
+
+    /// [`Identity::sign_up`] for an installation whose sign-up closes after the first
+    /// workspace: the commit also asserts [`Write::FirstWorkspace`], so the storage itself
+    /// decides which of several concurrent first sign-ups (on any number of instances
+    /// sharing the database) wins; the others change nothing.
+    ///
+    /// # Errors
+    /// `AlreadyInitialized` (E5006) when the installation already has a workspace; as
+    /// [`Identity::sign_up`] otherwise.
+    pub async fn sign_up_first(
+        &self,
+        workspace_name: &str,
+        admin: UserInput,
+        password: &str,
+        client: ClientInfo,
+    ) -> Result<(Workspace, TokenResponse)> {
+        self.sign_up_as(workspace_name, admin, password, client, true)
+            .await
+    }
+
+    async fn sign_up_as(
+        &self,
+        workspace_name: &str,
+        admin: UserInput,
+        password: &str,
+        client: ClientInfo,
+        first: bool,
+    ) -> Result<(Workspace, TokenResponse)> {
         let hash = self.inner.hasher.hash(password).await?;
         let now = self.now();
         // Workspace, admin, password and first session: one commit, so a failure leaves
@@ -422,6 +506,9 @@ impl Identity {
             .inner
             .crm
             .bootstrap_with(workspace_name, admin, |user, commit| {
+                if first {
+                    commit.writes.insert(0, Write::FirstWorkspace);
+                }
                 commit.writes.push(Write::Insert(
                     credential(user, hash.clone(), now).into_record(),
                 ));
@@ -509,7 +596,8 @@ impl Identity {
             .unwrap_or_else(|| format!("account:{account}"));
         self.inner
             .throttle
-            .check(&account, &address_key, self.now())?;
+            .check(&account, &address_key, self.now())
+            .await?;
         let user = crm
             .storage()
             .find_unique(ws, EntityKind::User, "email", &email)
@@ -527,7 +615,8 @@ impl Identity {
             self.inner.hasher.spend_time().await?;
             self.inner
                 .throttle
-                .record_failure(&account, &address_key, self.now());
+                .record_failure(&account, &address_key, self.now())
+                .await;
             return Err(invalid_credentials());
         };
         let verdict = self
@@ -538,10 +627,14 @@ impl Identity {
         if !verdict.matches || user.disabled {
             self.inner
                 .throttle
-                .record_failure(&account, &address_key, self.now());
+                .record_failure(&account, &address_key, self.now())
+                .await;
             return Err(invalid_credentials());
         }
-        self.inner.throttle.record_success(&account, &address_key);
+        self.inner
+            .throttle
+            .record_success(&account, &address_key)
+            .await;
         let mut commit = Commit::new(ws);
         if verdict.needs_rehash {
             let hash = self.inner.hasher.hash(&request.password).await?;
@@ -938,12 +1031,17 @@ impl Identity {
 
     async fn session_active(&self, ws: Uuid, sid: Uuid, now: Timestamp) -> Result<bool> {
         let ttl = secs_micros(self.inner.config.revocation_cache_ttl);
-        if let Ok(cache) = self.inner.sessions.read()
+        if let Ok(cache) = self.inner.sessions.entries.read()
             && let Some((active, at)) = cache.get(&(ws, sid))
             && now.as_micros() - at.as_micros() <= ttl
         {
             return Ok(*active);
         }
+        let generation = self
+            .inner
+            .sessions
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst);
         let record = self
             .inner
             .crm
@@ -953,12 +1051,22 @@ impl Identity {
         let active = record
             .and_then(Session::from_record)
             .is_some_and(|s| s.is_active(now));
-        self.cache(ws, sid, active, now);
+        // An invalidation signal that arrived during the read may concern this very
+        // session: then the state read may be the old one, and is not kept.
+        if self
+            .inner
+            .sessions
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == generation
+        {
+            self.cache(ws, sid, active, now);
+        }
         Ok(active)
     }
 
     fn cache(&self, ws: Uuid, sid: Uuid, active: bool, now: Timestamp) {
-        if let Ok(mut cache) = self.inner.sessions.write() {
+        if let Ok(mut cache) = self.inner.sessions.entries.write() {
             if cache.len() >= SESSION_CACHE_MAX {
                 cache.clear();
             }

@@ -43,7 +43,7 @@ mod governor;
 mod throttle;
 
 pub use self::governor::{CoreClock, InProcessLimiter};
-pub use self::throttle::{LoginThrottle, LoginThrottleConfig};
+pub use self::throttle::{LoginThrottle, LoginThrottleConfig, LoginThrottler};
 /// The `governor` clocks [`InProcessLimiter::with_clock`] accepts out of the box:
 /// [`QuantaClock`] (the default: monotonic, a few nanoseconds per read) and
 /// [`FakeRelativeClock`] (moves only when told, for tests).

@@ -10,6 +10,36 @@ use super::PassThroughBuild;
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorKind, FieldError, FieldIssue, Result};
 
+/// Where failed-login counts live: [`LoginThrottle`] keeps them in this process; a shared
+/// implementation (e.g. `crm_store_postgres::PgLoginThrottle`) keeps them where every
+/// instance of the host sees the same counts, with the same rules
+/// ([`LoginThrottleConfig`]). The identity layer calls it around every login.
+#[async_trait::async_trait]
+pub trait LoginThrottler: Send + Sync + 'static {
+    /// As [`LoginThrottle::check`].
+    ///
+    /// # Errors
+    /// `RateLimited` with the wait, while the account or the address is in a delay.
+    async fn check(&self, account: &str, address: &str, now: Timestamp) -> Result<()>;
+    /// As [`LoginThrottle::record_failure`].
+    async fn record_failure(&self, account: &str, address: &str, now: Timestamp);
+    /// As [`LoginThrottle::record_success`].
+    async fn record_success(&self, account: &str, address: &str);
+}
+
+#[async_trait::async_trait]
+impl LoginThrottler for LoginThrottle {
+    async fn check(&self, account: &str, address: &str, now: Timestamp) -> Result<()> {
+        LoginThrottle::check(self, account, address, now)
+    }
+    async fn record_failure(&self, account: &str, address: &str, now: Timestamp) {
+        LoginThrottle::record_failure(self, account, address, now);
+    }
+    async fn record_success(&self, account: &str, address: &str) {
+        LoginThrottle::record_success(self, account, address);
+    }
+}
+
 /// Shards per table (a power of two), each behind its own lock.
 const SHARDS: usize = 16;
 

@@ -42,7 +42,10 @@ pub struct CrmConfig {
     /// How long a resolved [`Actor`] (the user's role and enabled state) is reused by
     /// [`Crm::actor`] before it is read again (default 2 s; zero: read every time). A change
     /// made through this engine applies at once; one made through another instance on the
-    /// same database applies within this time — as the identity layer's revocation cache.
+    /// same database applies at once too when the storage delivers invalidation signals
+    /// (PostgreSQL does, see [`crate::storage::invalidation`]), and within this time when it
+    /// does not or while its signal connection is down — as the identity layer's revocation
+    /// cache.
     pub actor_cache_ttl: std::time::Duration,
 }
 
@@ -119,7 +122,7 @@ struct Inner {
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
     config: CrmConfig,
-    actors: ActorCache,
+    actors: Arc<ActorCache>,
 }
 
 /// Recently resolved actors, by (workspace, user), with the time they were read.
@@ -129,6 +132,33 @@ struct ActorCache {
     /// Bumped by every commit that writes a user: a read that started before it must not
     /// be cached after it.
     generation: std::sync::atomic::AtomicU64,
+}
+
+impl ActorCache {
+    fn forget(&self, key: Option<(uuid::Uuid, uuid::Uuid)>) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut entries) = self.entries.write() {
+            match key {
+                Some(k) => {
+                    entries.remove(&k);
+                }
+                None => entries.clear(),
+            }
+        }
+    }
+}
+
+/// Another instance changed a user (or signals were lost): forget it (or everything).
+impl crate::storage::InvalidationSink for ActorCache {
+    fn invalidate(&self, signal: &crate::storage::Invalidation) {
+        use crate::storage::Invalidation;
+        match signal {
+            Invalidation::User { workspace, id } => self.forget(Some((workspace.uuid(), *id))),
+            Invalidation::All => self.forget(None),
+            Invalidation::Session { .. } => {}
+        }
+    }
 }
 
 /// Entries beyond which the actor cache starts over (it only saves reads).
@@ -155,13 +185,21 @@ impl Crm {
     }
 
     /// An engine with an injected clock (tests move time with [`crate::ManualClock`]).
+    ///
+    /// When the storage delivers invalidation signals (see
+    /// [`Storage::subscribe_invalidations`]), the actor cache subscribes: a user changed
+    /// through another instance is forgotten at once, not after
+    /// [`CrmConfig::actor_cache_ttl`].
     pub fn with_clock(storage: Arc<dyn Storage>, config: CrmConfig, clock: Arc<dyn Clock>) -> Self {
+        let actors = Arc::new(ActorCache::default());
+        let sink: Arc<dyn crate::storage::InvalidationSink> = actors.clone();
+        storage.subscribe_invalidations(Arc::downgrade(&sink));
         Crm {
             inner: Arc::new(Inner {
                 storage,
                 clock,
                 config,
-                actors: ActorCache::default(),
+                actors,
             }),
         }
     }

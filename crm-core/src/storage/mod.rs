@@ -16,7 +16,10 @@
 //! backend on ordering, filtering and paging. The conformance suite (`testkit` feature)
 //! checks that they do.
 
+pub mod invalidation;
 pub mod kv;
+
+pub use invalidation::{Invalidation, InvalidationSink};
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -71,6 +74,14 @@ pub enum Write {
         /// The referring field, for the error.
         field: &'static str,
     },
+    /// Assert that the installation holds no workspace other than the commit's own: "this
+    /// commit creates the first workspace". Sign-up uses it when sign-up closes after the
+    /// first workspace, so two instances racing on a fresh database cannot both create one.
+    /// Checked against committed state *and* commits in flight: a backend decides it
+    /// atomically with the rest of the commit (PostgreSQL: a transaction-scoped advisory
+    /// lock, then the check; redb: the single writer; the memory store: its lock). Fails
+    /// with [`crate::ErrorKind::AlreadyInitialized`].
+    FirstWorkspace,
 }
 
 /// An atomic unit of work in one workspace: all writes and audit entries, or nothing.
@@ -173,6 +184,16 @@ pub trait Storage: Send + Sync + 'static {
     /// # Errors
     /// Storage failures (E3xxx).
     async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>>;
+
+    /// Registers a cache to hear about changes committed through *other* handles on the same
+    /// data (other instances of the host on one database), at once — see [`invalidation`].
+    /// Answers whether the backend delivers such signals; the default (a backend only one
+    /// process uses) does not, and caches rely on their TTL. Never fails: a backend that
+    /// loses its signal connection reports [`Invalidation::All`] when it listens again.
+    fn subscribe_invalidations(&self, sink: std::sync::Weak<dyn InvalidationSink>) -> bool {
+        let _ = sink;
+        false
+    }
 
     /// Checks that the backend is reachable.
     ///

@@ -117,6 +117,12 @@ impl Storage for FailNth {
         self.tick()?;
         self.inner.ping().await
     }
+    fn subscribe_invalidations(
+        &self,
+        sink: std::sync::Weak<dyn crate::storage::InvalidationSink>,
+    ) -> bool {
+        self.inner.subscribe_invalidations(sink)
+    }
 }
 
 /// Everything stored for a workspace (every kind, soft-deleted and internal records

@@ -938,3 +938,68 @@ pub async fn login_is_throttled_and_limited_but_reset_is_not(f: Fixture) {
         ErrorKind::RateLimited
     );
 }
+
+/// Two identity instances (one on the storage, one on its peer) with no workspace yet.
+fn fresh_pair(f: &Fixture) -> (Identity, Identity) {
+    let mut config = IdentityConfig::new(Secret::new(SECRET));
+    config.password = PasswordConfig {
+        cost: 4,
+        workers: 2,
+        queue: 256,
+    };
+    let delivery = Arc::new(CollectingDelivery::default());
+    let one = Identity::new(
+        Crm::new(f.storage.clone(), CrmConfig::default()),
+        config.clone(),
+        delivery.clone(),
+    )
+    .unwrap();
+    let two = Identity::new(Crm::new(f.peer(), CrmConfig::default()), config, delivery).unwrap();
+    (one, two)
+}
+
+/// Racing first sign-ups (half through a second instance on the peer storage): the storage
+/// lets exactly one create the installation's workspace; the others fail with
+/// `AlreadyInitialized` and leave nothing behind. Open sign-up (`sign_up`) is unaffected.
+pub async fn first_sign_up_is_decided_by_storage(f: Fixture) {
+    let (one, two) = fresh_pair(&f);
+    let admin = |n: usize| UserInput {
+        email: format!("admin{n}@acme.test"),
+        first_name: "Ada".into(),
+        ..Default::default()
+    };
+    let mut racing = Vec::new();
+    for n in 0..6 {
+        let id = if n % 2 == 0 { one.clone() } else { two.clone() };
+        let input = admin(n);
+        racing.push(tokio::spawn(async move {
+            id.sign_up_first("Acme", input, "admin password", ClientInfo::default())
+                .await
+        }));
+    }
+    let mut won = Vec::new();
+    for r in racing {
+        match r.await.unwrap() {
+            Ok((ws, _)) => won.push(ws.id),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::AlreadyInitialized, "{e:?}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one first sign-up wins");
+    assert_eq!(f.storage.workspaces(10).await.unwrap(), won);
+    assert_eq!(f.peer().workspaces(10).await.unwrap(), won);
+    // Later first sign-ups keep failing, on either instance.
+    for id in [&one, &two] {
+        let late = id
+            .sign_up_first("Late", admin(9), "pw", ClientInfo::default())
+            .await;
+        assert_eq!(kind(late), ErrorKind::AlreadyInitialized);
+    }
+    assert_eq!(f.storage.workspaces(10).await.unwrap(), won);
+    // Open sign-up does not assert it.
+    let (second, _) = one
+        .sign_up("Other", admin(10), "pw", ClientInfo::default())
+        .await
+        .unwrap();
+    assert_eq!(f.storage.workspaces(10).await.unwrap().len(), 2);
+    assert!(f.storage.workspaces(10).await.unwrap().contains(&second.id));
+}

@@ -116,6 +116,15 @@ fn check(state: &State, ws: WorkspaceId, writes: &[Write]) -> Result<()> {
                     )]));
                 }
             }
+            Write::FirstWorkspace => {
+                let other = state
+                    .records
+                    .keys()
+                    .any(|(w, k, id)| *k == EntityKind::Workspace && w == id && *w != ws.uuid());
+                if other {
+                    return Err(Error::new(ErrorKind::AlreadyInitialized));
+                }
+            }
         }
     }
     Ok(())
@@ -196,7 +205,7 @@ impl Storage for MemoryStore {
                 Write::Delete { kind, id, .. } => {
                     state.records.remove(&(ws.uuid(), kind, id));
                 }
-                Write::Check { .. } | Write::Exists { .. } => {}
+                Write::Check { .. } | Write::Exists { .. } | Write::FirstWorkspace => {}
             }
         }
         state.audit.extend(commit.audit);

@@ -142,6 +142,7 @@ macro_rules! conformance_tests {
             forged_and_malformed_tokens_are_refused,
             external_tokens_map_to_users,
             login_is_throttled_and_limited_but_reset_is_not,
+            first_sign_up_is_decided_by_storage,
         );
         $crate::conformance_tests!(@faults $fixture;
             every_storage_failure_is_coded_and_changes_nothing,

@@ -348,8 +348,9 @@ pub(crate) async fn signup(
     } else {
         Some(state.signup_lock().lock().await)
     };
-    // Closed sign-up asks storage too: after a restart, or on another instance, the
-    // installation's workspace may exist without this process having created it.
+    // Closed sign-up asks storage first (cheap, and spares the password hashing): after a
+    // restart, or on another instance, the installation's workspace may exist without this
+    // process having created it.
     if !open && state.installation_workspace().await?.is_some() {
         return Err(ApiError::new(ErrorKind::AlreadyInitialized));
     }
@@ -359,15 +360,19 @@ pub(crate) async fn signup(
         last_name: body.last_name,
         ..Default::default()
     };
-    let (workspace, tokens) = state
-        .identity()
-        .sign_up(
-            &body.workspace_name,
-            admin,
-            &body.password,
-            client_info(&ctx, &headers),
-        )
-        .await?;
+    // Closed sign-up: the storage decides the race for the first workspace atomically
+    // (instances sharing a database each pass the check above at the same moment).
+    let client = client_info(&ctx, &headers);
+    let identity = state.identity();
+    let (workspace, tokens) = if open {
+        identity
+            .sign_up(&body.workspace_name, admin, &body.password, client)
+            .await?
+    } else {
+        identity
+            .sign_up_first(&body.workspace_name, admin, &body.password, client)
+            .await?
+    };
     state.claim_first_workspace(workspace.id);
     let ws = serde_json::to_value(&workspace).unwrap_or_default();
     session_response(

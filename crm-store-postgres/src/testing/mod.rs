@@ -268,6 +268,8 @@ pub struct ThrowawayCluster {
     dir: PathBuf,
     bin: PathBuf,
     as_postgres: bool,
+    /// The server options (`pg_ctl -o`), to start it again as it was.
+    server_opts: String,
 }
 
 impl ThrowawayCluster {
@@ -305,6 +307,10 @@ impl ThrowawayCluster {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("free port: {e}"))?
             .port();
+        let server_opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            dir.display()
+        );
         let mut start = pg_command(&bin, "pg_ctl", as_postgres);
         start
             .arg("-D")
@@ -312,10 +318,7 @@ impl ThrowawayCluster {
             .arg("-l")
             .arg(dir.join("server.log"))
             .arg("-o")
-            .arg(format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-                dir.display()
-            ))
+            .arg(&server_opts)
             .args(["-w", "-t", "30", "start"])
             .stdout(Stdio::null());
         run(start, "pg_ctl start")?;
@@ -324,6 +327,7 @@ impl ThrowawayCluster {
             dir,
             bin,
             as_postgres,
+            server_opts,
         };
         // Stop the cluster and remove its directory once this process is gone.
         Command::new("sh")
@@ -376,6 +380,39 @@ impl ThrowawayCluster {
             .args(["-m", "immediate", "-w", "-t", "30", "restart"])
             .stdout(Stdio::null());
         run(restart, "pg_ctl restart")
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: connections are cut, the data stays), so
+    /// the database is unreachable until [`ThrowawayCluster::start_again`].
+    ///
+    /// # Errors
+    /// A description of what failed.
+    pub fn stop(&self) -> Result<(), String> {
+        let mut stop = pg_command(&self.bin, "pg_ctl", self.as_postgres);
+        stop.arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "fast", "-w", "-t", "30", "stop"])
+            .stdout(Stdio::null());
+        run(stop, "pg_ctl stop")
+    }
+
+    /// Starts a server stopped by [`ThrowawayCluster::stop`] again, on the same port with
+    /// the same options, and waits until it accepts connections.
+    ///
+    /// # Errors
+    /// A description of what failed.
+    pub fn start_again(&self) -> Result<(), String> {
+        let mut start = pg_command(&self.bin, "pg_ctl", self.as_postgres);
+        start
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .arg("-o")
+            .arg(&self.server_opts)
+            .args(["-w", "-t", "30", "start"])
+            .stdout(Stdio::null());
+        run(start, "pg_ctl start")
     }
 
     /// Shell commands that stop the cluster and remove its directory.

@@ -211,6 +211,16 @@ pub struct ServeArgs {
     /// Password-reset requests per hour per client address and per email.
     #[arg(long, env = "CRM_RATE_RESET_PER_HOUR", default_value_t = 5)]
     pub rate_reset_per_hour: u32,
+    /// Keep rate limits and the failed-login throttle in this process even on PostgreSQL. By
+    /// default, with DATABASE_URL, every instance on the database shares one set of limits
+    /// (leased from the database in small batches) and one count of failed logins; with this
+    /// flag each instance enforces its own copy.
+    #[arg(long, env = "CRM_LOCAL_RATE_LIMITS")]
+    pub local_rate_limits: bool,
+    /// Seconds a replaced refresh token still answers the session's current token (two tabs
+    /// refreshing at once); a replay after that revokes the session.
+    #[arg(long, env = "CRM_REFRESH_GRACE_SECS", default_value_t = 10)]
+    pub refresh_grace_secs: u64,
     /// bcrypt cost of new password hashes (12 as the seeds ask; 4..=31).
     #[arg(long, env = "CRM_BCRYPT_COST", default_value_t = 12)]
     pub bcrypt_cost: u32,

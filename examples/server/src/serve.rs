@@ -17,9 +17,12 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use crm_core::identity::{Identity, IdentityConfig, PasswordConfig, ResetDelivery, SecretToken};
 use crm_core::model::User;
-use crm_core::ratelimit::{Quota, RateLimitConfig};
+use crm_core::ratelimit::{
+    CoreClock, InProcessLimiter, LoginThrottle, LoginThrottler, Quota, RateLimitConfig, RateLimiter,
+};
 use crm_core::{Crm, CrmConfig, Timestamp};
 use crm_http::{AppState, HttpConfig, SecureTransport};
+use crm_store_postgres::{PgLoginThrottle, PgRateLimiter};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Service;
@@ -142,10 +145,35 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         );
         identity_config.external_default = Some(external);
     }
+    identity_config.refresh_grace = Duration::from_secs(args.refresh_grace_secs);
     let delivery = Arc::new(PrintResetLink {
         link: args.reset_link.clone(),
     });
-    let identity = Identity::new(crm, identity_config, delivery)
+    // One limiter for the identity layer and the router: shared through PostgreSQL unless
+    // asked to stay local, else in this process.
+    let limiter: Arc<dyn RateLimiter> = match &store {
+        OpenStore::Postgres(pg) if !args.local_rate_limits => Arc::new(
+            PgRateLimiter::new(pg, limits.clone())
+                .map_err(|e| format!("rate limits: {}", crate::chain(&e)))?,
+        ),
+        _ => Arc::new(
+            InProcessLimiter::with_clock(limits.clone(), CoreClock::new(crm.clock()))
+                .map_err(|e| format!("rate limits: {}", crate::chain(&e)))?,
+        ),
+    };
+    let shared_limits = matches!(store, OpenStore::Postgres(_)) && !args.local_rate_limits;
+    // The login throttle's failure counts: shared the same way.
+    let throttle: Arc<dyn LoginThrottler> = match &store {
+        OpenStore::Postgres(pg) if shared_limits => Arc::new(
+            PgLoginThrottle::new(pg, identity_config.login_throttle.clone())
+                .map_err(|e| format!("login throttle: {}", crate::chain(&e)))?,
+        ),
+        _ => Arc::new(
+            LoginThrottle::new(identity_config.login_throttle.clone())
+                .map_err(|e| format!("login throttle: {}", crate::chain(&e)))?,
+        ),
+    };
+    let identity = Identity::with_limits(crm, identity_config, delivery, limiter.clone(), throttle)
         .map_err(|e| format!("identity settings: {}", crate::chain(&e)))?;
     let http = HttpConfig {
         body_limit: args.body_limit,
@@ -162,7 +190,7 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         metrics_token: metrics_token.clone(),
         ..HttpConfig::default()
     };
-    let state = AppState::new(identity, http)
+    let state = AppState::with_limiter(identity, http, limiter)
         .map_err(|e| format!("HTTP settings: {}", crate::chain(&e)))?;
     match state.installation_workspace().await {
         Ok(Some(ws)) => tracing::info!(workspace = %ws, "installation workspace found"),
@@ -198,6 +226,7 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         store = store.name(),
+        rate_limits = if shared_limits { "shared" } else { "local" },
         %addr,
         local,
         "crm-server listening on {scheme}://{addr}{API_PREFIX}"
