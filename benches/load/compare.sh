@@ -25,7 +25,8 @@
 # Settings (environment): LOAD_DURATION=10s, LOAD_ROUNDS=3, LOAD_THREADS=2, LOAD_TIMEOUT=10s,
 # LOAD_GET_CONNECTIONS="64 256", LOAD_LIST_CONNECTIONS=64, LOAD_STORES="redb postgres",
 # LOAD_CONTACTS=20000, LOAD_TASKS=10000 (and LOAD_COMPANIES, LOAD_DEALS, LOAD_NOTES),
-# LOAD_IDS=2000, LOAD_BASELINE_REV (unset: no baseline), LOAD_SKIP_BUILD=0,
+# LOAD_IDS=2000, LOAD_BASELINE_REV (unset: no baseline), LOAD_BASELINE_BIN (a crm-server
+# binary built earlier from LOAD_BASELINE_REV: used instead of building it), LOAD_SKIP_BUILD=0,
 # LOAD_OUTPUT=benches/load/compare-last-run.md, CRM_TEST_DATABASE_URL (PostgreSQL admin URL).
 #
 # The baseline is built from a detached `git worktree` of LOAD_BASELINE_REV under the work
@@ -93,8 +94,11 @@ trap 'exit 143' TERM
 
 cd "$ROOT"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-BASELINE_BIN=
-if [[ -n $LOAD_BASELINE_REV ]]; then
+BASELINE_BIN=${LOAD_BASELINE_BIN:-}
+if [[ -n $BASELINE_BIN ]]; then
+    [[ -x $BASELINE_BIN ]] || die "no executable at LOAD_BASELINE_BIN=$BASELINE_BIN"
+    BASELINE_COMMIT=${LOAD_BASELINE_REV:-$(basename "$BASELINE_BIN")}
+elif [[ -n $LOAD_BASELINE_REV ]]; then
     BASELINE_COMMIT=$(git rev-parse --short "$LOAD_BASELINE_REV^{commit}")
     log "baseline: building crm-server at $BASELINE_COMMIT"
     git worktree add --detach "$WORK/baseline-src" "$BASELINE_COMMIT" >/dev/null 2>&1
@@ -308,7 +312,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 med() { median <<<"${SAMPLES[$1]:-}"; }
 
 {
-    echo "# crm-server against its floors${LOAD_BASELINE_REV:+ and $BASELINE_COMMIT}"
+    echo "# crm-server against its floors${BASELINE_BIN:+ and $BASELINE_COMMIT}"
     echo
     echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`benches/load/compare.sh\` in ${ELAPSED} s; commit $COMMIT; $(nproc) cores; $WRK_VERSION on the same machine, $LOAD_THREADS threads, $LOAD_ROUNDS alternating rounds of ${LOAD_DURATION} per contender and workload; medians of the rounds' req/s (all samples in brackets)."
     echo "Seed: ${SEED[0]} contacts, ${SEED[1]} companies, ${SEED[2]} deals, ${SEED[3]} tasks, ${SEED[4]} notes."

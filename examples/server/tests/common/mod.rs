@@ -129,13 +129,22 @@ impl Server {
         format!("http://{}/api/v1{path}", self.addr)
     }
 
-    /// The address logged after `marker` (e.g. `"metrics served on http://"`).
+    /// The address logged after `marker` (e.g. `"metrics served on http://"`), waiting up to
+    /// 30 s for the line: listeners beside the API's may log just after it.
     pub fn logged_addr(&self, marker: &str) -> SocketAddr {
-        let log = self.log();
-        let rest = log
-            .split(marker)
-            .nth(1)
-            .unwrap_or_else(|| panic!("{marker:?} not logged:\n{log}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let log = loop {
+            let log = self.log();
+            if log.contains(marker) {
+                break log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{marker:?} not logged:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let rest = log.split(marker).nth(1).expect("marker present");
         let end = rest
             .find(|c: char| c == '/' || c.is_whitespace() || c == '"')
             .unwrap_or(rest.len());
