@@ -31,6 +31,7 @@ pub mod audit;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod feed;
 pub mod id;
 pub mod identity;
 pub mod model;

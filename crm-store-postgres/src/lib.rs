@@ -73,6 +73,7 @@
 //! by themselves.
 
 pub mod error;
+pub mod feed;
 pub mod migrate;
 mod read;
 pub mod schema;
@@ -322,6 +323,23 @@ impl Storage for PgStore {
 
     async fn commit(&self, commit: Commit) -> Result<()> {
         write::commit(&self.pool, commit).await
+    }
+
+    async fn changes(
+        &self,
+        workspace: WorkspaceId,
+        after: crm_core::feed::Position,
+        limit: usize,
+    ) -> Result<crm_core::feed::FeedPage> {
+        feed::changes(&self.pool, workspace, after, limit).await
+    }
+
+    async fn prune_changes(
+        &self,
+        workspace: WorkspaceId,
+        deleted_before: crm_core::Timestamp,
+    ) -> Result<usize> {
+        feed::prune(&self.pool, workspace, deleted_before).await
     }
 
     async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {

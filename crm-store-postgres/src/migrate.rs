@@ -17,11 +17,18 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The embedded migrations: `(version, description, SQL)`, in order. Never edit one that has
 /// shipped: add the next.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "records, unique values, audit log, indexes and search",
-    include_str!("../migrations/0001_init.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "records, unique values, audit log, indexes and search",
+        include_str!("../migrations/0001_init.sql"),
+    ),
+    (
+        3,
+        "the change feed",
+        include_str!("../migrations/0003_change_feed.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded;

@@ -14,7 +14,9 @@ use redb::{ReadTransaction, ReadableTable};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
-use crate::schema::{self, AUDIT, AUDIT_BY_RECORD, INDEXES, RECORDS, SEARCH, UNIQUE};
+use crate::schema::{
+    self, AUDIT, AUDIT_BY_RECORD, FEED, FEED_HORIZON, INDEXES, RECORDS, SEARCH, UNIQUE,
+};
 
 /// The bound just past every key starting with `prefix`.
 fn upper_of(prefix: &[u8]) -> Bound<Vec<u8>> {
@@ -69,6 +71,43 @@ where
             .map_err(|_| StoreError::DanglingEntry { table: "unique" }),
         None => Ok(None),
     }
+}
+
+/// Decodes a stored feed entry.
+pub(crate) fn decode_change(bytes: &[u8]) -> StoreResult<crm_core::feed::Change> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::decode("change", e))
+}
+
+/// [`crm_core::Storage::changes`]: one range scan of the workspace's feed after `after`,
+/// and its horizon, in one read transaction.
+pub(crate) fn changes(
+    txn: &ReadTransaction,
+    ws: WorkspaceId,
+    after: crm_core::feed::Position,
+    limit: usize,
+) -> StoreResult<crm_core::feed::FeedPage> {
+    let feed = txn.open_table(FEED)?;
+    let start = schema::feed_key(ws, after);
+    let upper = upper_of(ws.as_bytes());
+    let mut entries = Vec::with_capacity(limit.min(1024));
+    for entry in feed.range::<&[u8]>((Bound::Excluded(start.as_slice()), as_slice(&upper)))? {
+        if entries.len() >= limit {
+            break;
+        }
+        let (k, v) = entry?;
+        let position =
+            schema::position_of(k.value()).ok_or(StoreError::DanglingEntry { table: "feed" })?;
+        entries.push(crm_core::feed::ChangeEntry {
+            position,
+            change: decode_change(v.value())?,
+        });
+    }
+    let horizon = txn
+        .open_table(FEED_HORIZON)?
+        .get(ws.as_bytes().as_slice())?
+        .and_then(|v| schema::position_of(v.value()))
+        .unwrap_or_default();
+    Ok(crm_core::feed::FeedPage { entries, horizon })
 }
 
 /// [`crm_core::Storage::get`].

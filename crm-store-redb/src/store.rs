@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::read;
-use crate::writer::{Job, Msg, Opener, Shared, Writer, prepare_database};
+use crate::writer::{Job, Msg, Opener, PruneJob, Shared, Writer, prepare_database};
 
 /// Tuning knobs of a [`RedbStore`]. `RedbOptions::default()` suits most hosts.
 ///
@@ -288,6 +288,43 @@ impl Storage for RedbStore {
         drop(sender);
         // A dropped reply means the writer failed while holding the commit: its outcome is
         // unknown to us, so report a failure rather than unavailability.
+        answer
+            .await
+            .map_err(|_| Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed))?
+    }
+
+    async fn changes(
+        &self,
+        workspace: WorkspaceId,
+        after: crm_core::feed::Position,
+        limit: usize,
+    ) -> Result<crm_core::feed::FeedPage> {
+        self.read(move |txn| read::changes(txn, workspace, after, limit))
+            .await
+    }
+
+    async fn prune_changes(
+        &self,
+        workspace: WorkspaceId,
+        deleted_before: crm_core::Timestamp,
+    ) -> Result<usize> {
+        let sender = self
+            .inner
+            .sender
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Msg::Prune(PruneJob {
+                workspace,
+                deleted_before,
+                reply,
+            }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        drop(sender);
         answer
             .await
             .map_err(|_| Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed))?

@@ -22,7 +22,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditQuery};
+use crate::clock::Timestamp;
 use crate::error::Result;
+use crate::feed::{FeedPage, Position};
 use crate::id::WorkspaceId;
 use crate::model::{EntityKind, Record};
 use crate::query::ListQuery;
@@ -158,6 +160,33 @@ pub trait Storage: Send + Sync + 'static {
     /// reopened or a connection lost during `COMMIT`). Even then the commit is all or
     /// nothing, never partial.
     async fn commit(&self, commit: Commit) -> Result<()>;
+
+    /// Up to `limit` entries of the workspace's change feed strictly after `after`, in
+    /// position order, with the feed's horizon read in the same snapshot (see
+    /// [`crate::feed`]). A commit applies its [`crate::feed::changes_of`] atomically with its
+    /// writes: each replaces the record's previous entry (one entry per record) and takes a
+    /// position above every position a reader may already have read.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn changes(
+        &self,
+        workspace: WorkspaceId,
+        after: Position,
+        limit: usize,
+    ) -> Result<FeedPage>;
+
+    /// Removes the workspace's `delete` entries made before `deleted_before` and raises its
+    /// horizon to the highest position removed; returns how many were removed. Upserts stay
+    /// (they stand for records that exist).
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx); nothing is removed then.
+    async fn prune_changes(
+        &self,
+        workspace: WorkspaceId,
+        deleted_before: Timestamp,
+    ) -> Result<usize>;
 
     /// Audit entries matching the query, newest first.
     ///

@@ -105,6 +105,19 @@ impl Storage for FailNth {
         self.tick()?;
         self.inner.commit(commit).await
     }
+    async fn changes(
+        &self,
+        ws: WorkspaceId,
+        after: crate::feed::Position,
+        limit: usize,
+    ) -> Result<crate::feed::FeedPage> {
+        self.tick()?;
+        self.inner.changes(ws, after, limit).await
+    }
+    async fn prune_changes(&self, ws: WorkspaceId, before: crate::Timestamp) -> Result<usize> {
+        self.tick()?;
+        self.inner.prune_changes(ws, before).await
+    }
     async fn audit(&self, ws: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.tick()?;
         self.inner.audit(ws, query).await

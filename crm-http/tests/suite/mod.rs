@@ -143,6 +143,21 @@ impl Storage for Unreachable {
     ) -> crm_core::Result<Vec<crm_core::audit::AuditEntry>> {
         self.0.audit(workspace, query).await
     }
+    async fn changes(
+        &self,
+        workspace: crm_core::id::WorkspaceId,
+        after: crm_core::feed::Position,
+        limit: usize,
+    ) -> crm_core::Result<crm_core::feed::FeedPage> {
+        self.0.changes(workspace, after, limit).await
+    }
+    async fn prune_changes(
+        &self,
+        workspace: crm_core::id::WorkspaceId,
+        before: crm_core::Timestamp,
+    ) -> crm_core::Result<usize> {
+        self.0.prune_changes(workspace, before).await
+    }
     async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
         self.0.workspaces(limit).await
     }

@@ -685,6 +685,21 @@ impl crm_core::Storage for Gated {
     ) -> crm_core::Result<Vec<crm_core::audit::AuditEntry>> {
         self.0.audit(ws, q).await
     }
+    async fn changes(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        after: crm_core::feed::Position,
+        limit: usize,
+    ) -> crm_core::Result<crm_core::feed::FeedPage> {
+        self.0.changes(ws, after, limit).await
+    }
+    async fn prune_changes(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        before: crm_core::Timestamp,
+    ) -> crm_core::Result<usize> {
+        self.0.prune_changes(ws, before).await
+    }
     async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
         self.0.workspaces(limit).await
     }
