@@ -521,3 +521,213 @@ pub async fn readers_miss_nothing_under_concurrent_writers(stores: Vec<Arc<dyn S
         }
     }
 }
+
+/// Every item of a walk of [`crate::Crm::changes`] from `since` to the end, in pages of
+/// `limit`; checks that `next_cursor` is always there and that the end is stable.
+pub async fn walk_changes(
+    crm: &crate::Crm,
+    actor: &crate::Actor,
+    since: Option<String>,
+    limit: usize,
+) -> (Vec<crate::service::ChangeItem>, String) {
+    let mut out = Vec::new();
+    let mut since = since;
+    loop {
+        let page = crm.changes(actor, since.as_deref(), limit).await.unwrap();
+        assert!(page.data.len() <= limit);
+        let done = page.data.is_empty() && !page.has_more;
+        out.extend(page.data);
+        if done {
+            let again = crm
+                .changes(actor, Some(&page.next_cursor), limit)
+                .await
+                .unwrap();
+            assert!(again.data.is_empty());
+            assert_eq!(again.next_cursor, page.next_cursor, "the end is stable");
+            return (out, page.next_cursor);
+        }
+        since = Some(page.next_cursor);
+    }
+}
+
+/// `Crm::changes` shows each actor only what it may read now, upserts carrying the record
+/// exactly as `get` returns it; another user's task never shows, not even its deletion.
+pub async fn changes_show_only_what_the_actor_may_read(f: Fixture) {
+    let w = world(&f).await;
+    let (s, ws) = (f.storage.as_ref(), w.admin.workspace_id());
+    let task = |text: &str| TaskInput {
+        text: text.into(),
+        ..Default::default()
+    };
+    let mine = w.crm.tasks().create(&w.sales, task("mine")).await.unwrap();
+    let theirs = w
+        .crm
+        .tasks()
+        .create(&w.sales2, task("theirs"))
+        .await
+        .unwrap();
+    let c = w
+        .crm
+        .contacts()
+        .create(&w.admin, contact("Shared"))
+        .await
+        .unwrap();
+    settle(s, ws, c.id.uuid(), 1).await;
+
+    let (seen, _) = walk_changes(&w.crm, &w.sales, None, 2).await;
+    let ids: Vec<Uuid> = seen.iter().map(|i| i.id).collect();
+    assert!(ids.contains(&mine.id.uuid()) && ids.contains(&c.id.uuid()));
+    assert!(
+        !ids.contains(&theirs.id.uuid()),
+        "another user's task stays hidden"
+    );
+    for item in &seen {
+        let record = item.record.clone().expect("upserts carry the record");
+        let got = match item.entity {
+            EntityKind::Task => w
+                .crm
+                .tasks()
+                .get(&w.sales, crate::id::Id::from_uuid(item.id))
+                .await
+                .unwrap()
+                .into_record(),
+            _ => w
+                .crm
+                .contacts()
+                .get(&w.sales, crate::id::Id::from_uuid(item.id))
+                .await
+                .unwrap()
+                .into_record(),
+        };
+        assert_eq!(record, got, "the record as get returns it");
+        assert_eq!(item.version, got.version());
+    }
+    let (all, _) = walk_changes(&w.crm, &w.admin, None, 1000).await;
+    assert!(
+        all.iter().any(|i| i.id == theirs.id.uuid()),
+        "admins see every task"
+    );
+
+    // A deletion of another user's task is hidden too; of one's own, shown.
+    let (_, cursor) = walk_changes(&w.crm, &w.sales, None, 1000).await;
+    w.crm.tasks().delete(&w.sales2, theirs.id).await.unwrap();
+    w.crm.tasks().delete(&w.sales, mine.id).await.unwrap();
+    settle(s, ws, mine.id.uuid(), 2).await;
+    let (after, _) = walk_changes(&w.crm, &w.sales, Some(cursor.clone()), 1).await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(
+        (after[0].id, after[0].op),
+        (mine.id.uuid(), ChangeOp::Delete)
+    );
+    assert!(after[0].record.is_none());
+    let (sales2, _) = walk_changes(&w.crm, &w.sales2, None, 1000).await;
+    assert!(
+        sales2
+            .iter()
+            .any(|i| i.id == theirs.id.uuid() && i.op == ChangeOp::Delete)
+    );
+    assert!(!sales2.iter().any(|i| i.id == mine.id.uuid()));
+}
+
+/// Paging, kinds, bad parameters and the expired cursor.
+pub async fn changes_page_filter_and_refuse_bad_parameters(f: Fixture) {
+    use crate::error::ErrorKind;
+    let w = world(&f).await;
+    let (s, ws) = (f.storage.as_ref(), w.admin.workspace_id());
+    let mut made = Vec::new();
+    for i in 0..5 {
+        made.push(
+            w.crm
+                .contacts()
+                .create(&w.sales, contact(&format!("P{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let deal = w
+        .crm
+        .deals()
+        .create(
+            &w.sales,
+            DealInput {
+                name: "D".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    settle(s, ws, deal.id.uuid(), deal.version).await;
+    let (items, end) = walk_changes(&w.crm, &w.sales, None, 2).await;
+    let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
+    for c in &made {
+        assert_eq!(ids.iter().filter(|i| **i == c.id.uuid()).count(), 1);
+    }
+    let deals = w
+        .crm
+        .changes_of_kinds(&w.sales, None, 100, &[EntityKind::Deal])
+        .await
+        .unwrap();
+    assert_eq!(deals.data.len(), 1);
+    assert_eq!(deals.data[0].id, deal.id.uuid());
+    // Reading on from an item's own cursor gives what came after it.
+    let from_item = w
+        .crm
+        .changes(&w.sales, Some(&items[items.len() - 2].cursor), 100)
+        .await
+        .unwrap();
+    assert_eq!(from_item.data.len(), 1);
+
+    let err = |r: crate::Result<crate::service::ChangesPage>| {
+        let e = r.unwrap_err();
+        (e.kind(), e.fields().first().map(|f| f.field.clone()))
+    };
+    for limit in [0, 1001] {
+        assert_eq!(
+            err(w.crm.changes(&w.sales, None, limit).await),
+            (ErrorKind::InvalidQuery, Some("limit".into()))
+        );
+    }
+    assert_eq!(
+        err(w.crm.changes(&w.sales, Some("nope"), 10).await),
+        (ErrorKind::InvalidCursor, Some("since".into()))
+    );
+    assert_eq!(
+        err(w
+            .crm
+            .changes_of_kinds(&w.sales, None, 10, &[EntityKind::User])
+            .await),
+        (ErrorKind::InvalidQuery, Some("entities".into()))
+    );
+    // A cursor of another workspace.
+    let (other, admin) = w
+        .crm
+        .bootstrap(
+            "Elsewhere",
+            UserInput {
+                email: "admin@elsewhere.test".into(),
+                first_name: "E".into(),
+                last_name: "W".into(),
+                role: None,
+                avatar: None,
+            },
+        )
+        .await
+        .unwrap();
+    let stranger = w.crm.actor(other.id, admin.id).await.unwrap();
+    assert_eq!(
+        err(w.crm.changes(&stranger, Some(&end), 10).await),
+        (ErrorKind::InvalidCursor, Some("since".into()))
+    );
+
+    // Pruning a deletion the reader has not read yet expires its cursor; from the beginning
+    // still works.
+    w.crm.contacts().delete(&w.sales, made[0].id).await.unwrap();
+    settle(s, ws, made[0].id.uuid(), 2).await;
+    w.clock.advance(Duration::from_secs(10));
+    s.prune_changes(ws, w.crm.now()).await.unwrap();
+    assert_eq!(
+        err(w.crm.changes(&w.sales, Some(&end), 10).await),
+        (ErrorKind::CursorExpired, Some("since".into()))
+    );
+    assert!(w.crm.changes(&w.sales, None, 10).await.is_ok());
+}

@@ -149,6 +149,8 @@ macro_rules! conformance_tests {
             feed_covers_merge_archive_move_and_completion,
             feeds_are_per_workspace,
             pruning_removes_old_deletions_and_raises_the_horizon,
+            changes_show_only_what_the_actor_may_read,
+            changes_page_filter_and_refuse_bad_parameters,
         );
         #[test]
         fn feed_readers_miss_nothing_under_concurrent_writers() {
