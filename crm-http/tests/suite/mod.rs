@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod errors;
+pub mod feed;
 pub mod matrix;
 pub mod protection;
 pub mod resources;
@@ -83,6 +84,9 @@ macro_rules! http_suite {
             protection::openapi_covers_every_route,
             security::every_route_refuses_anonymous_tampered_and_foreign_callers,
             security::hostile_payloads_are_stored_and_returned_as_data,
+            feed::changes_walk_pages_carry_records_and_long_poll,
+            feed::changes_hide_what_the_caller_may_not_read,
+            feed::changes_and_batch_reads_refuse_bad_parameters,
         );
     };
     (@tests $factory:path; $($module:ident :: $test:ident),* $(,)?) => {
