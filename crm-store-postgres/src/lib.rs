@@ -74,6 +74,7 @@
 
 pub mod error;
 pub mod feed;
+pub mod feed_signal;
 pub mod migrate;
 mod read;
 pub mod schema;
@@ -208,6 +209,7 @@ impl PgOptions {
 pub struct PgStore {
     pool: sqlx::PgPool,
     connect: PgConnectOptions,
+    feed_signals: std::sync::Arc<feed_signal::Signals>,
 }
 
 impl fmt::Debug for PgStore {
@@ -236,7 +238,12 @@ impl PgStore {
             .connect_with(connect.clone())
             .await
             .map_err(PgStoreError::from)?;
-        let store = PgStore { pool, connect };
+        let feed_signals = std::sync::Arc::new(feed_signal::Signals::new(pool.clone()));
+        let store = PgStore {
+            pool,
+            connect,
+            feed_signals,
+        };
         if options.migrate_on_connect {
             store.migrate().await?;
         }
@@ -322,7 +329,17 @@ impl Storage for PgStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<()> {
-        write::commit(&self.pool, commit).await
+        let ws = commit.workspace_id.uuid();
+        let fed = !crm_core::feed::changes_of(&commit).is_empty();
+        write::commit(&self.pool, commit).await?;
+        if fed {
+            self.feed_signals.after_commit(ws);
+        }
+        Ok(())
+    }
+
+    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.feed_signals.watch(wake);
     }
 
     async fn changes(

@@ -71,6 +71,8 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     search_candidates: usize,
     path: PathBuf,
+    /// Called after every commit that wrote feed entries ([`Storage::watch_changes`]).
+    wakers: Mutex<Vec<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -137,6 +139,7 @@ impl RedbStore {
                 writer: Mutex::new(Some(handle)),
                 search_candidates: options.search_candidates,
                 path,
+                wakers: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -280,6 +283,7 @@ impl Storage for RedbStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
             .ok_or(StoreError::Closed)?;
+        let fed = !crm_core::feed::changes_of(&commit).is_empty();
         let (reply, answer) = oneshot::channel();
         sender
             .send(Msg::Commit(Job { commit, reply }))
@@ -288,9 +292,29 @@ impl Storage for RedbStore {
         drop(sender);
         // A dropped reply means the writer failed while holding the commit: its outcome is
         // unknown to us, so report a failure rather than unavailability.
-        answer
-            .await
-            .map_err(|_| Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed))?
+        answer.await.map_err(|_| {
+            Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed)
+        })??;
+        if fed {
+            let wakers = self
+                .inner
+                .wakers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            for wake in wakers {
+                wake();
+            }
+        }
+        Ok(())
+    }
+
+    fn watch_changes(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        self.inner
+            .wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(wake);
     }
 
     async fn changes(

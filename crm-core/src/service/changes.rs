@@ -242,3 +242,96 @@ impl Crm {
         Ok(out)
     }
 }
+
+/// Entries a [`Subscription`] reads ahead at most: its whole buffer.
+pub const SUBSCRIPTION_BUFFER: usize = 256;
+
+/// A host's stream of a workspace's committed changes, from [`Crm::subscribe`]: every entry
+/// of the feed after its cursor, in order, from every instance on the same database — not
+/// filtered by any user's permissions (it is the host's own view).
+///
+/// It reads the feed itself (a [`ChangeSignal`](super::ChangeSignal) only wakes it), holding
+/// at most [`SUBSCRIPTION_BUFFER`] entries: writers never wait for a subscriber, and a slow
+/// one just reads further behind. A subscriber that stops, crashes or restarts resumes with
+/// [`Crm::subscribe`] from its last [`Subscription::cursor`] and loses nothing (unless the
+/// feed was pruned past it: `CursorExpired`).
+pub struct Subscription {
+    crm: Crm,
+    workspace: crate::id::WorkspaceId,
+    at: Position,
+    buffer: std::collections::VecDeque<ChangeEntry>,
+    signal: super::ChangeSignal,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("workspace", &self.workspace)
+            .field("at", &self.at)
+            .field("buffered", &self.buffer.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The next committed change, waiting for one if there is none yet.
+    ///
+    /// # Errors
+    /// `CursorExpired` if the feed was pruned past the subscription's position (resubscribe
+    /// from the beginning); storage failures (the subscription stays usable: call again).
+    pub async fn next(&mut self) -> Result<ChangeEntry> {
+        loop {
+            if let Some(entry) = self.buffer.pop_front() {
+                self.at = entry.position;
+                return Ok(entry);
+            }
+            let page = self
+                .crm
+                .storage()
+                .changes(self.workspace, self.at, SUBSCRIPTION_BUFFER)
+                .await?;
+            check_horizon(self.at, &page)?;
+            if page.entries.is_empty() {
+                self.signal.changed().await;
+            } else {
+                self.buffer.extend(page.entries);
+            }
+        }
+    }
+
+    /// The cursor after the last change [`Subscription::next`] returned: store it to resume.
+    pub fn cursor(&self) -> String {
+        ChangeCursor {
+            workspace_id: self.workspace,
+            position: self.at,
+        }
+        .encode()
+    }
+}
+
+impl Crm {
+    /// Subscribes to a workspace's committed changes after `since` (a
+    /// [`Subscription::cursor`] or a `/changes` cursor; `None`: from the beginning). See
+    /// [`Subscription`]. Call it from within the host's runtime (on PostgreSQL the first
+    /// subscription starts the store's listener).
+    ///
+    /// # Errors
+    /// `InvalidCursor` for a malformed cursor or one of another workspace.
+    pub fn subscribe(
+        &self,
+        workspace: crate::id::WorkspaceId,
+        since: Option<&str>,
+    ) -> Result<Subscription> {
+        let at = match since {
+            Some(s) => ChangeCursor::decode(s, workspace)?.position,
+            None => Position::ZERO,
+        };
+        Ok(Subscription {
+            crm: self.clone(),
+            workspace,
+            at,
+            buffer: std::collections::VecDeque::new(),
+            signal: self.change_signal(),
+        })
+    }
+}

@@ -17,7 +17,7 @@ mod records;
 mod users;
 mod workspace;
 
-pub use changes::{ChangeItem, ChangesPage, MAX_CHANGES_LIMIT};
+pub use changes::{ChangeItem, ChangesPage, MAX_CHANGES_LIMIT, SUBSCRIPTION_BUFFER, Subscription};
 pub use records::{Managed, Records};
 pub use users::Users;
 pub use workspace::{ActivityFeed, AuditLog, ConfigurationService, SearchResults};
@@ -123,7 +123,9 @@ struct Inner {
     config: CrmConfig,
     actors: ActorCache,
     /// Bumped after every commit that wrote feed entries (see [`ChangeSignal`]).
-    feed_signal: tokio::sync::watch::Sender<u64>,
+    feed_signal: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Set once the storage was asked to report other instances' commits.
+    watching: std::sync::OnceLock<()>,
 }
 
 /// Wakes a reader of the change feed when there may be something new: after a commit
@@ -187,13 +189,22 @@ impl Crm {
                 clock,
                 config,
                 actors: ActorCache::default(),
-                feed_signal: tokio::sync::watch::Sender::new(0),
+                feed_signal: Arc::new(tokio::sync::watch::Sender::new(0)),
+                watching: std::sync::OnceLock::new(),
             }),
         }
     }
 
-    /// A wake-up for readers of the change feed; see [`ChangeSignal`].
+    /// A wake-up for readers of the change feed; see [`ChangeSignal`]. The first call asks
+    /// the storage to report other instances' commits too ([`Storage::watch_changes`]; on
+    /// PostgreSQL that starts a listener, so call it from within the host's runtime).
     pub fn change_signal(&self) -> ChangeSignal {
+        self.inner.watching.get_or_init(|| {
+            let signal = self.inner.feed_signal.clone();
+            self.inner.storage.watch_changes(Arc::new(move || {
+                signal.send_modify(|n| *n = n.wrapping_add(1))
+            }));
+        });
         ChangeSignal {
             rx: self.inner.feed_signal.subscribe(),
         }

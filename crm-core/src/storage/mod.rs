@@ -188,6 +188,15 @@ pub trait Storage: Send + Sync + 'static {
         deleted_before: Timestamp,
     ) -> Result<usize>;
 
+    /// Asks the store to call `wake` whenever a commit through any handle on its data (this
+    /// one, its clones, another instance on the same database) may have added feed entries.
+    /// Only a wake-up (readers then read [`Storage::changes`]), so an extra call is harmless
+    /// and a missed one costs latency: `wake` must be cheap and never block. The default
+    /// does nothing (the engine still wakes its own readers after its own commits).
+    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        let _ = wake;
+    }
+
     /// Audit entries matching the query, newest first.
     ///
     /// # Errors

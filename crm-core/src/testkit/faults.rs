@@ -126,6 +126,9 @@ impl Storage for FailNth {
         self.tick()?;
         self.inner.workspaces(limit).await
     }
+    fn watch_changes(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        self.inner.watch_changes(wake);
+    }
     async fn ping(&self) -> Result<()> {
         self.tick()?;
         self.inner.ping().await

@@ -731,3 +731,56 @@ pub async fn changes_page_filter_and_refuse_bad_parameters(f: Fixture) {
     );
     assert!(w.crm.changes(&w.sales, None, 10).await.is_ok());
 }
+
+/// A subscription sees every commit of this instance and of another one (the peer: another
+/// pool on PostgreSQL), in feed order, and resumes from its cursor without loss or repeat.
+pub async fn subscriptions_see_every_instance_and_resume(f: Fixture) {
+    let w = world(&f).await;
+    let ws = w.admin.workspace_id();
+    let mut sub = w.crm.subscribe(ws, None).unwrap();
+    let mut made = Vec::new();
+    for i in 0..6 {
+        let crm = if i % 2 == 0 { &w.crm } else { &w.peer };
+        made.push(
+            crm.contacts()
+                .create(&w.sales, contact(&format!("S{i}")))
+                .await
+                .unwrap()
+                .id
+                .uuid(),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut last = Position::ZERO;
+    while seen.len() < made.len() {
+        let e = tokio::time::timeout(Duration::from_secs(30), sub.next())
+            .await
+            .expect("the subscription is woken")
+            .unwrap();
+        assert!(e.position > last);
+        last = e.position;
+        seen.push(e.change.id);
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    let mut want = made.clone();
+    want.sort();
+    assert_eq!(sorted, want, "every change once");
+    let cursor = sub.cursor();
+    drop(sub);
+
+    // Commits while nobody listens are there on resubscription, and only those.
+    let later = w
+        .peer
+        .contacts()
+        .create(&w.sales, contact("Later"))
+        .await
+        .unwrap();
+    let mut sub = w.crm.subscribe(ws, Some(&cursor)).unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(30), sub.next())
+        .await
+        .expect("resumed")
+        .unwrap();
+    assert_eq!(e.change.id, later.id.uuid());
+    assert!(w.crm.subscribe(ws, Some("garbage")).is_err());
+}

@@ -39,6 +39,7 @@ struct State {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    wakers: Mutex<Vec<std::sync::Arc<dyn Fn() + Send + Sync>>>,
 }
 
 impl MemoryStore {
@@ -226,7 +227,23 @@ impl Storage for MemoryStore {
             }
         }
         state.audit.extend(commit.audit);
+        drop(state);
+        let wakers = self
+            .wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for wake in wakers {
+            wake();
+        }
         Ok(())
+    }
+
+    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(wake);
     }
 
     async fn changes(

@@ -151,6 +151,7 @@ macro_rules! conformance_tests {
             pruning_removes_old_deletions_and_raises_the_horizon,
             changes_show_only_what_the_actor_may_read,
             changes_page_filter_and_refuse_bad_parameters,
+            subscriptions_see_every_instance_and_resume,
         );
         #[test]
         fn feed_readers_miss_nothing_under_concurrent_writers() {

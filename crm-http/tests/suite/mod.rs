@@ -165,6 +165,9 @@ impl Storage for Unreachable {
     async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
         self.0.workspaces(limit).await
     }
+    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.0.watch_changes(wake);
+    }
     async fn ping(&self) -> crm_core::Result<()> {
         Err(
             crm_core::Error::new(crm_core::ErrorKind::StorageUnavailable)

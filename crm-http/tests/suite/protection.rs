@@ -703,6 +703,9 @@ impl crm_core::Storage for Gated {
     async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
         self.0.workspaces(limit).await
     }
+    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.0.watch_changes(wake);
+    }
     async fn ping(&self) -> crm_core::Result<()> {
         self.0.ping().await
     }
