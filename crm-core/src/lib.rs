@@ -42,6 +42,7 @@ pub mod search;
 pub mod service;
 pub mod storage;
 pub mod validate;
+pub mod views;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

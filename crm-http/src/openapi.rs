@@ -423,6 +423,16 @@ fn schemas() -> Map<String, Value> {
         ),
     );
     s.insert(
+        "RecentList".into(),
+        json!({
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": { "type": "array", "items": { "type": "object" }, "description": "Records as their GET returns them, most recently viewed first." },
+            },
+        }),
+    );
+    s.insert(
         "ChangePage".into(),
         json!({
             "type": "object",

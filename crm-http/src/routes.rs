@@ -391,6 +391,22 @@ pub(crate) fn table() -> Vec<RouteDef> {
         .ok(200, "Me")
         .etag(),
         op(
+            M::GET,
+            "/me/recent",
+            "recentlyViewed",
+            "The caller's recently viewed records of a kind, newest first (last 100)",
+            "users",
+            changes::recent,
+        )
+        .query(QueryDoc::Params(vec![
+            (
+                "entity",
+                "The kind: company, contact, deal, note, task or tag; required.",
+            ),
+            ("limit", "At most this many (1..=100, default 100)."),
+        ]))
+        .ok(200, "RecentList"),
+        op(
             M::PATCH,
             "/me",
             "updateMe",

@@ -22,6 +22,8 @@ struct Inner {
     /// Serializes closed sign-ups, so two racing requests cannot both create "the first"
     /// workspace.
     signup: tokio::sync::Mutex<()>,
+    /// Views waiting to be recorded (recently viewed).
+    views: crate::views::ViewLog,
 }
 
 /// The state of [`crate::router`]: the identity layer (and through it the [`Crm`] engine),
@@ -89,6 +91,7 @@ impl AppState {
                 csrf_key,
                 default_workspace: RwLock::new(None),
                 signup: tokio::sync::Mutex::new(()),
+                views: crate::views::ViewLog::default(),
             }),
         })
     }
@@ -147,6 +150,10 @@ impl AppState {
             Some(s) => s.clone().acquire_owned().await.ok(),
             None => None,
         }
+    }
+
+    pub(crate) fn views(&self) -> &crate::views::ViewLog {
+        &self.inner.views
     }
 
     pub(crate) fn signup_lock(&self) -> &tokio::sync::Mutex<()> {

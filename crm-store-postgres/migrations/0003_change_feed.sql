@@ -45,3 +45,15 @@ FROM (
     UNION ALL SELECT workspace_id, 7::smallint, id, deleted, version, data, (data->>'owner_id')::uuid FROM crm_task
     UNION ALL SELECT workspace_id, 8::smallint, id, deleted, version, data, NULL::uuid FROM crm_tag
 ) AS existing;
+
+-- Recently viewed (crm_core::views): per (workspace, user, kind) each record once, at its
+-- latest view; the store keeps the newest 100.
+CREATE TABLE crm_recent (
+    workspace_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    entity smallint NOT NULL,
+    record_id uuid NOT NULL,
+    at_micros bigint NOT NULL,
+    PRIMARY KEY (workspace_id, user_id, entity, record_id)
+);
+CREATE INDEX crm_recent_by_time ON crm_recent (workspace_id, user_id, entity, at_micros DESC, record_id DESC);

@@ -80,6 +80,7 @@ mod read;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod views;
 pub mod write;
 
 use std::fmt;
@@ -336,6 +337,20 @@ impl Storage for PgStore {
             self.feed_signals.after_commit(ws);
         }
         Ok(())
+    }
+
+    async fn record_views(&self, views: &[crm_core::views::View]) -> Result<()> {
+        views::record(&self.pool, views).await
+    }
+
+    async fn recent_views(
+        &self,
+        workspace: WorkspaceId,
+        user: crm_core::id::UserId,
+        kind: EntityKind,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, crm_core::Timestamp)>> {
+        views::recent(&self.pool, workspace, user, kind, limit).await
     }
 
     fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {

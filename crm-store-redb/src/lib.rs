@@ -37,6 +37,8 @@
 //! | `crm_feed` | `ws tx seq` (u64, u32 big-endian) | the [change](crm_core::feed::Change)'s JSON |
 //! | `crm_feed_at` | `ws kind id` | the `tx seq` of the record's feed entry |
 //! | `crm_feed_horizon` | `ws` | the feed's horizon `tx seq` |
+//! | `crm_recent` | `ws user kind record-id` | the latest view's time (recently viewed) |
+//! | `crm_recent_by_time` | `ws user kind time record-id` | `()`: the same views in time order, at most 100 per list |
 //!
 //! * Index suffixes are [`kv::index_keys`](crm_core::storage::kv::index_keys): the
 //!   order-preserving encoding of the indexed values followed by the id, one entry per index

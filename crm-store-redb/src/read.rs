@@ -110,6 +110,34 @@ pub(crate) fn changes(
     Ok(crm_core::feed::FeedPage { entries, horizon })
 }
 
+/// [`crm_core::Storage::recent_views`]: a reverse scan of the user's list.
+pub(crate) fn recent_views(
+    txn: &ReadTransaction,
+    ws: WorkspaceId,
+    user: Uuid,
+    kind: EntityKind,
+    limit: usize,
+) -> StoreResult<Vec<(Uuid, crm_core::Timestamp)>> {
+    let by_time = txn.open_table(schema::RECENT_BY_TIME)?;
+    let prefix = schema::recent_prefix(ws, user, kind);
+    let upper = upper_of(&prefix);
+    let mut out = Vec::new();
+    for entry in by_time
+        .range::<&[u8]>((Bound::Included(prefix.as_slice()), as_slice(&upper)))?
+        .rev()
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, _) = entry?;
+        let k = k.value();
+        let bad = || StoreError::DanglingEntry { table: "recent" };
+        let at = schema::time_of(&k[prefix.len()..prefix.len() + 8]).ok_or_else(bad)?;
+        out.push((schema::trailing_id(k).ok_or_else(bad)?, at));
+    }
+    Ok(out)
+}
+
 /// [`crm_core::Storage::get`].
 pub(crate) fn get(
     txn: &ReadTransaction,

@@ -49,6 +49,32 @@ pub const FEED_AT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_fee
 /// `[workspace] -> [tx][seq]`: the feed's horizon (entries at or below may be pruned).
 pub const FEED_HORIZON: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_feed_horizon");
 
+/// `[workspace][user][kind][record] -> latest view time (i64 micros, BE)`: recently viewed.
+pub const RECENT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_recent");
+/// `[workspace][user][kind][view time, order-preserving][record] -> ()`: the same views in
+/// time order.
+pub const RECENT_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("crm_recent_by_time");
+
+/// `[workspace][user][kind]`: the prefix of one user's views of one kind.
+pub fn recent_prefix(ws: WorkspaceId, user: Uuid, kind: EntityKind) -> Vec<u8> {
+    let mut k = Vec::with_capacity(57);
+    k.extend_from_slice(ws.as_bytes());
+    k.extend_from_slice(user.as_bytes());
+    k.push(kind.tag());
+    k
+}
+
+/// Order-preserving bytes of a time.
+pub fn time_bytes(t: crm_core::Timestamp) -> [u8; 8] {
+    ((t.as_micros() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The time of [`time_bytes`].
+pub fn time_of(b: &[u8]) -> Option<crm_core::Timestamp> {
+    let v = u64::from_be_bytes(b.try_into().ok()?) ^ (1 << 63);
+    Some(crm_core::Timestamp::from_micros(v as i64))
+}
+
 /// The 12 position bytes of a feed key (big-endian, so bytewise order is position order).
 pub fn position_bytes(p: crm_core::feed::Position) -> [u8; 12] {
     let mut b = [0u8; 12];

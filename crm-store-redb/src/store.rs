@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::read;
-use crate::writer::{Job, Msg, Opener, PruneJob, Shared, Writer, prepare_database};
+use crate::writer::{Job, Msg, Opener, PruneJob, Shared, ViewsJob, Writer, prepare_database};
 
 /// Tuning knobs of a [`RedbStore`]. `RedbOptions::default()` suits most hosts.
 ///
@@ -307,6 +307,42 @@ impl Storage for RedbStore {
             }
         }
         Ok(())
+    }
+
+    async fn record_views(&self, views: &[crm_core::views::View]) -> Result<()> {
+        if views.is_empty() {
+            return Ok(());
+        }
+        let sender = self
+            .inner
+            .sender
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Msg::Views(ViewsJob {
+                views: views.to_vec(),
+                reply,
+            }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        drop(sender);
+        answer
+            .await
+            .map_err(|_| Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed))?
+    }
+
+    async fn recent_views(
+        &self,
+        workspace: WorkspaceId,
+        user: crm_core::id::UserId,
+        kind: EntityKind,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, crm_core::Timestamp)>> {
+        self.read(move |txn| read::recent_views(txn, workspace, user.uuid(), kind, limit))
+            .await
     }
 
     fn watch_changes(&self, wake: Arc<dyn Fn() + Send + Sync>) {

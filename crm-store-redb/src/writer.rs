@@ -23,7 +23,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::read::{load_record, unique_holder};
 use crate::schema::{
     self, AUDIT, AUDIT_BY_RECORD, BATCH_SEQ_KEY, FEED, FEED_AT, FEED_HORIZON, FEED_TX_KEY,
-    FORMAT_KEY, FORMAT_VERSION, INDEXES, META, RECORDS, SEARCH, UNIQUE,
+    FORMAT_KEY, FORMAT_VERSION, INDEXES, META, RECENT, RECENT_BY_TIME, RECORDS, SEARCH, UNIQUE,
 };
 
 /// Opens (or reopens) the database file.
@@ -50,6 +50,14 @@ pub(crate) enum Msg {
     Reopen,
     /// Prune the change feed of a workspace (its own write transaction).
     Prune(PruneJob),
+    /// Record views (recently viewed; its own write transaction).
+    Views(ViewsJob),
+}
+
+/// A batch of views to record.
+pub(crate) struct ViewsJob {
+    pub(crate) views: Vec<crm_core::views::View>,
+    pub(crate) reply: oneshot::Sender<crm_core::Result<()>>,
 }
 
 /// A request to prune old deletions from a workspace's feed.
@@ -143,6 +151,8 @@ pub(crate) fn prepare_database(db: &Database) -> StoreResult<u64> {
         txn.open_table(FEED)?;
         txn.open_table(FEED_AT)?;
         txn.open_table(FEED_HORIZON)?;
+        txn.open_table(RECENT)?;
+        txn.open_table(RECENT_BY_TIME)?;
     }
     txn.commit()?;
     Ok(seq)
@@ -194,6 +204,7 @@ impl Writer {
         while let Some(first) = self.rx.blocking_recv() {
             let mut batch = Vec::new();
             let mut prunes = Vec::new();
+            let mut views = Vec::new();
             let mut reopen = false;
             let mut next = Some(first);
             while let Some(msg) = next.take() {
@@ -201,6 +212,7 @@ impl Writer {
                     Msg::Commit(job) => batch.push(job),
                     Msg::Reopen => reopen = true,
                     Msg::Prune(job) => prunes.push(job),
+                    Msg::Views(job) => views.push(job),
                 }
                 if batch.len() < self.max_batch {
                     next = self.rx.try_recv().ok();
@@ -214,6 +226,12 @@ impl Writer {
                     self.prune(job.workspace, job.deleted_before)
                 }))
                 .unwrap_or(Err(StoreError::Closed));
+                let _ = job.reply.send(outcome.map_err(Error::from));
+            }
+            for job in views {
+                let outcome =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| self.record_views(&job.views)))
+                        .unwrap_or(Err(StoreError::Closed));
                 let _ = job.reply.send(outcome.map_err(Error::from));
             }
             if batch.is_empty() {
@@ -328,6 +346,58 @@ impl Writer {
         }
         drop(db);
         Ok(removed)
+    }
+
+    /// Records views in one write transaction (see [`crm_core::views`]): each record once
+    /// per list at its latest view, at most `RECENT_LIMIT` per list.
+    fn record_views(&mut self, views: &[crm_core::views::View]) -> StoreResult<()> {
+        let (db, txn) = self.begin()?;
+        {
+            let mut recent = txn.open_table(RECENT)?;
+            let mut by_time = txn.open_table(RECENT_BY_TIME)?;
+            let mut lists = BTreeSet::new();
+            for v in crm_core::views::latest(views) {
+                let prefix = schema::recent_prefix(v.workspace_id, v.user_id.uuid(), v.entity);
+                let mut key = prefix.clone();
+                key.extend_from_slice(v.record_id.as_bytes());
+                let old = recent
+                    .get(key.as_slice())?
+                    .and_then(|t| schema::time_of(t.value()));
+                if old.is_some_and(|o| o >= v.at) {
+                    continue;
+                }
+                if let Some(o) = old {
+                    let mut k = prefix.clone();
+                    k.extend_from_slice(&schema::time_bytes(o));
+                    k.extend_from_slice(v.record_id.as_bytes());
+                    by_time.remove(k.as_slice())?;
+                }
+                recent.insert(key.as_slice(), schema::time_bytes(v.at).as_slice())?;
+                let mut k = prefix.clone();
+                k.extend_from_slice(&schema::time_bytes(v.at));
+                k.extend_from_slice(v.record_id.as_bytes());
+                by_time.insert(k.as_slice(), ())?;
+                lists.insert(prefix);
+            }
+            for prefix in lists {
+                let upper = crm_core::storage::kv::prefix_successor(&prefix).unwrap_or_default();
+                let keys: Vec<Vec<u8>> = by_time
+                    .range::<&[u8]>(prefix.as_slice()..upper.as_slice())?
+                    .map(|e| e.map(|(k, _)| k.value().to_vec()))
+                    .collect::<Result<_, _>>()?;
+                let excess = keys.len().saturating_sub(crm_core::views::RECENT_LIMIT);
+                // Oldest first: the excess is the start of the range.
+                for k in &keys[..excess] {
+                    by_time.remove(k.as_slice())?;
+                    let mut rk = prefix.clone();
+                    rk.extend_from_slice(&k[k.len() - 16..]);
+                    recent.remove(rk.as_slice())?;
+                }
+            }
+        }
+        txn.commit()?;
+        drop(db);
+        Ok(())
     }
 
     /// A write transaction, reopening the file first if there is no handle (a failed reopen

@@ -335,3 +335,44 @@ impl Crm {
         })
     }
 }
+
+impl Crm {
+    /// The actor's recently viewed records of `kind` (one of the record resources), newest
+    /// first, at most `limit` (1..=100): what [`crate::Storage::recent_views`] keeps, read
+    /// through [`Records::get_many`] — records since deleted or no longer visible are left out.
+    ///
+    /// # Errors
+    /// `InvalidQuery` naming `entity` or `limit`; storage failures.
+    pub async fn recent(
+        &self,
+        actor: &Actor,
+        kind: EntityKind,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        if !FEED_KINDS.contains(&kind) {
+            return Err(Error::new(ErrorKind::InvalidQuery)
+                .with_fields(vec![FieldError::new("entity", FieldIssue::NotAllowed)]));
+        }
+        if !(1..=crate::views::RECENT_LIMIT).contains(&limit) {
+            return Err(Error::new(ErrorKind::InvalidQuery)
+                .with_fields(vec![FieldError::new("limit", FieldIssue::OutOfRange)]));
+        }
+        let ids: Vec<Uuid> = self
+            .storage()
+            .recent_views(actor.workspace_id(), actor.user_id(), kind, limit)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let found = match kind {
+            EntityKind::Company => visible(self.companies(), actor, &ids).await?,
+            EntityKind::Contact => visible(self.contacts(), actor, &ids).await?,
+            EntityKind::Deal => visible(self.deals(), actor, &ids).await?,
+            EntityKind::Note => visible(self.notes(), actor, &ids).await?,
+            EntityKind::Task => visible(self.tasks(), actor, &ids).await?,
+            _ => visible(self.tags(), actor, &ids).await?,
+        };
+        let mut found = found;
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+}

@@ -188,6 +188,27 @@ pub trait Storage: Send + Sync + 'static {
         deleted_before: Timestamp,
     ) -> Result<usize>;
 
+    /// Records views of records (see [`crate::views`]): per (workspace, user, kind) each
+    /// record once, at its latest view, and at most [`crate::views::RECENT_LIMIT`] records,
+    /// the oldest dropped. All of a call's views or none.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn record_views(&self, views: &[crate::views::View]) -> Result<()>;
+
+    /// A user's recently viewed records of a kind, newest first, at most `limit`: the ids
+    /// and the time of each one's latest view.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn recent_views(
+        &self,
+        workspace: WorkspaceId,
+        user: crate::id::UserId,
+        kind: EntityKind,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, Timestamp)>>;
+
     /// Asks the store to call `wake` whenever a commit through any handle on its data (this
     /// one, its clones, another instance on the same database) may have added feed entries.
     /// Only a wake-up (readers then read [`Storage::changes`]), so an extra call is harmless

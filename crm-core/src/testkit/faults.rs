@@ -126,6 +126,20 @@ impl Storage for FailNth {
         self.tick()?;
         self.inner.workspaces(limit).await
     }
+    async fn record_views(&self, views: &[crate::views::View]) -> Result<()> {
+        self.tick()?;
+        self.inner.record_views(views).await
+    }
+    async fn recent_views(
+        &self,
+        ws: WorkspaceId,
+        user: crate::id::UserId,
+        kind: EntityKind,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, crate::Timestamp)>> {
+        self.tick()?;
+        self.inner.recent_views(ws, user, kind, limit).await
+    }
     fn watch_changes(&self, wake: Arc<dyn Fn() + Send + Sync>) {
         self.inner.watch_changes(wake);
     }

@@ -784,3 +784,114 @@ pub async fn subscriptions_see_every_instance_and_resume(f: Fixture) {
     assert_eq!(e.change.id, later.id.uuid());
     assert!(w.crm.subscribe(ws, Some("garbage")).is_err());
 }
+
+/// Recently viewed: per user and kind, each record once at its latest view, newest first,
+/// at most 100; `Crm::recent` leaves out what the user may no longer see.
+pub async fn recently_viewed_keeps_the_latest_hundred(f: Fixture) {
+    use crate::views::View;
+    let w = world(&f).await;
+    let (s, ws) = (f.storage.as_ref(), w.admin.workspace_id());
+    let t0 = w.crm.now().as_micros();
+    let view = |user: &crate::Actor, entity, id: Uuid, at: i64| View {
+        workspace_id: ws,
+        user_id: user.user_id(),
+        entity,
+        record_id: id,
+        at: crate::Timestamp::from_micros(t0 + at),
+    };
+    let ids: Vec<Uuid> = (0..105).map(|_| Uuid::now_v7()).collect();
+    // Two batches, the first view of ids[0] superseded by a later one.
+    let mut first: Vec<View> = ids[..60]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| view(&w.sales, EntityKind::Contact, *id, i as i64))
+        .collect();
+    first.push(view(&w.sales2, EntityKind::Contact, ids[0], 5));
+    s.record_views(&first).await.unwrap();
+    let second: Vec<View> = ids[60..]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| view(&w.sales, EntityKind::Contact, *id, 100 + i as i64))
+        .chain([view(&w.sales, EntityKind::Contact, ids[0], 1000)])
+        .collect();
+    s.record_views(&second).await.unwrap();
+    let got = s
+        .recent_views(ws, w.sales.user_id(), EntityKind::Contact, 1000)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 100, "at most 100 kept");
+    assert_eq!(got[0].0, ids[0], "a new view moves a record to the front");
+    assert!(got.windows(2).all(|p| p[0].1 >= p[1].1), "newest first");
+    let kept: HashSet<Uuid> = got.iter().map(|(id, _)| *id).collect();
+    assert_eq!(kept.len(), 100, "each record once");
+    for old in &ids[1..6] {
+        assert!(!kept.contains(old), "the oldest fell off");
+    }
+    // Lists are per user and kind.
+    let other = s
+        .recent_views(ws, w.sales2.user_id(), EntityKind::Contact, 100)
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1);
+    assert!(
+        s.recent_views(ws, w.sales.user_id(), EntityKind::Deal, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Through the engine: real records, newest first, deleted and hidden ones left out.
+    let a = w
+        .crm
+        .contacts()
+        .create(&w.sales, contact("Seen"))
+        .await
+        .unwrap();
+    let b = w
+        .crm
+        .contacts()
+        .create(&w.sales, contact("Gone"))
+        .await
+        .unwrap();
+    let theirs = w
+        .crm
+        .tasks()
+        .create(
+            &w.sales2,
+            TaskInput {
+                text: "x".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    s.record_views(&[
+        view(&w.sales, EntityKind::Contact, a.id.uuid(), 5000),
+        view(&w.sales, EntityKind::Contact, b.id.uuid(), 5001),
+        view(&w.sales, EntityKind::Task, theirs.id.uuid(), 5002),
+    ])
+    .await
+    .unwrap();
+    w.crm.contacts().delete(&w.sales, b.id).await.unwrap();
+    let recent = w
+        .crm
+        .recent(&w.sales, EntityKind::Contact, 100)
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].id(), a.id.uuid());
+    assert!(
+        w.crm
+            .recent(&w.sales, EntityKind::Task, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(w.crm.recent(&w.sales, EntityKind::User, 10).await.is_err());
+    assert!(
+        w.crm
+            .recent(&w.sales, EntityKind::Contact, 101)
+            .await
+            .is_err()
+    );
+}

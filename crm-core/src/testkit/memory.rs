@@ -33,6 +33,8 @@ struct State {
     feed_tx: u64,
     /// Per workspace: entries at or below were pruned.
     horizons: HashMap<Uuid, Position>,
+    /// Recently viewed: (workspace, user, kind) -> record -> latest view.
+    views: HashMap<(Uuid, Uuid, EntityKind), HashMap<Uuid, Timestamp>>,
 }
 
 /// An in-memory [`Storage`]; see the [module docs](self).
@@ -237,6 +239,46 @@ impl Storage for MemoryStore {
             wake();
         }
         Ok(())
+    }
+
+    async fn record_views(&self, views: &[crate::views::View]) -> Result<()> {
+        let mut state = self.lock();
+        for v in crate::views::latest(views) {
+            let list = state
+                .views
+                .entry((v.workspace_id.uuid(), v.user_id.uuid(), v.entity))
+                .or_default();
+            let at = list.entry(v.record_id).or_insert(v.at);
+            *at = (*at).max(v.at);
+            while list.len() > crate::views::RECENT_LIMIT {
+                let oldest = list
+                    .iter()
+                    .min_by_key(|(id, at)| (**at, **id))
+                    .map(|(id, _)| *id);
+                if let Some(id) = oldest {
+                    list.remove(&id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn recent_views(
+        &self,
+        workspace: WorkspaceId,
+        user: crate::id::UserId,
+        kind: EntityKind,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, Timestamp)>> {
+        let state = self.lock();
+        let mut rows: Vec<(Uuid, Timestamp)> = state
+            .views
+            .get(&(workspace.uuid(), user.uuid(), kind))
+            .map(|m| m.iter().map(|(id, at)| (*id, *at)).collect())
+            .unwrap_or_default();
+        rows.sort_by_key(|(id, at)| std::cmp::Reverse((*at, *id)));
+        rows.truncate(limit);
+        Ok(rows)
     }
 
     fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {

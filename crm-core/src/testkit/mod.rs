@@ -152,6 +152,7 @@ macro_rules! conformance_tests {
             changes_show_only_what_the_actor_may_read,
             changes_page_filter_and_refuse_bad_parameters,
             subscriptions_see_every_instance_and_resume,
+            recently_viewed_keeps_the_latest_hundred,
         );
         #[test]
         fn feed_readers_miss_nothing_under_concurrent_writers() {

@@ -110,3 +110,23 @@ pub(crate) async fn changes(
         }
     }
 }
+
+/// `GET /me/recent?entity=contact&limit=`: the caller's recently viewed records of a kind,
+/// newest first (at most 100), the same on every device and instance.
+pub(crate) async fn recent(
+    State(state): State<AppState>,
+    auth: Auth,
+    args: QueryArgs,
+) -> Result<Response, ApiError> {
+    args.only(&["entity", "limit"])?;
+    let entity = args
+        .get("entity", |v| FEED_KINDS.into_iter().find(|k| k.noun() == v))?
+        .ok_or_else(|| ApiError::invalid_query("entity", FieldIssue::Required))?;
+    let limit = args.limit(crm_core::views::RECENT_LIMIT)?;
+    let records = state.crm().recent(&auth.actor, entity, limit).await?;
+    let data: Vec<Value> = records
+        .iter()
+        .map(crm_core::model::Record::to_json)
+        .collect();
+    Ok(respond::json(StatusCode::OK, &json!({ "data": data })))
+}

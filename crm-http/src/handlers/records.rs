@@ -126,6 +126,17 @@ pub(crate) async fn get<E: Resource>(
     let record = E::records(state.crm())
         .get(&auth.actor, Id::from_uuid(id))
         .await?;
+    // Recently viewed: queued, written later in a batch (never on this request's path).
+    state.views().record(
+        state.crm(),
+        crm_core::views::View {
+            workspace_id: auth.actor.workspace_id(),
+            user_id: auth.actor.user_id(),
+            entity: E::KIND,
+            record_id: id,
+            at: state.crm().now(),
+        },
+    );
     let version = version_of(&record);
     if inm.matches(version) {
         return Ok(respond::not_modified(version));

@@ -206,3 +206,64 @@ pub async fn changes_and_batch_reads_refuse_bad_parameters(store: StoreFactory) 
         .await;
     assert_eq!(r.status, 200, "100 ids are fine");
 }
+
+pub async fn recently_viewed_is_recorded_off_the_read_path_and_shared(store: StoreFactory) {
+    let server = Server::start(store).await;
+    let admin = server.bootstrap().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let c = admin
+            .create(
+                "/contacts",
+                json!({ "first_name": format!("R{i}"), "last_name": "Recent" }),
+            )
+            .await;
+        ids.push(id(&c));
+    }
+    for i in [0, 1, 2, 0] {
+        let r = admin.get(&format!("/contacts/{}", ids[i])).send().await;
+        assert_eq!(r.status, 200);
+        // Distinct view times.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    // Views are written in the background within about a second; a second instance on the
+    // same store answers the same.
+    let second = Server::on(server.storage.clone(), Box::new(()), Options::default()).await;
+    let again = Session {
+        client: {
+            let mut c = admin.client.clone();
+            c.base = second.base.clone();
+            c
+        },
+        ..admin.clone()
+    };
+    let want = [ids[0].as_str(), ids[2].as_str(), ids[1].as_str()];
+    let mut got = Vec::new();
+    for _ in 0..300 {
+        let r = again.get("/me/recent?entity=contact").send().await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        got = r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        if got.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(got, want, "newest first, each once");
+    let r = admin.get("/me/recent?entity=deal").send().await;
+    assert_eq!(r.body["data"], json!([]));
+    for (query, field) in [
+        ("", "entity"),
+        ("?entity=user", "entity"),
+        ("?entity=contact&limit=101", "limit"),
+        ("?entity=contact&x=1", "x"),
+    ] {
+        let r = admin.get(&format!("/me/recent{query}")).send().await;
+        r.assert_error(400, "E2003");
+        assert_eq!(r.fields(), [field], "{query}");
+    }
+}

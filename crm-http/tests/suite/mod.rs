@@ -87,6 +87,7 @@ macro_rules! http_suite {
             feed::changes_walk_pages_carry_records_and_long_poll,
             feed::changes_hide_what_the_caller_may_not_read,
             feed::changes_and_batch_reads_refuse_bad_parameters,
+            feed::recently_viewed_is_recorded_off_the_read_path_and_shared,
         );
     };
     (@tests $factory:path; $($module:ident :: $test:ident),* $(,)?) => {
@@ -164,6 +165,18 @@ impl Storage for Unreachable {
     }
     async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
         self.0.workspaces(limit).await
+    }
+    async fn record_views(&self, views: &[crm_core::views::View]) -> crm_core::Result<()> {
+        self.0.record_views(views).await
+    }
+    async fn recent_views(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        user: crm_core::id::UserId,
+        kind: crm_core::model::EntityKind,
+        limit: usize,
+    ) -> crm_core::Result<Vec<(uuid::Uuid, crm_core::Timestamp)>> {
+        self.0.recent_views(ws, user, kind, limit).await
     }
     fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
         self.0.watch_changes(wake);

@@ -703,6 +703,18 @@ impl crm_core::Storage for Gated {
     async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
         self.0.workspaces(limit).await
     }
+    async fn record_views(&self, views: &[crm_core::views::View]) -> crm_core::Result<()> {
+        self.0.record_views(views).await
+    }
+    async fn recent_views(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        user: crm_core::id::UserId,
+        kind: crm_core::model::EntityKind,
+        limit: usize,
+    ) -> crm_core::Result<Vec<(uuid::Uuid, crm_core::Timestamp)>> {
+        self.0.recent_views(ws, user, kind, limit).await
+    }
     fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
         self.0.watch_changes(wake);
     }
