@@ -10,7 +10,7 @@
 //!   periodically anyway) and returns. A background task drains the queue, coalesces the ids
 //!   and sends one `pg_notify` per workspace, outside any commit's transaction (a `NOTIFY`
 //!   inside the transaction would take PostgreSQL's notification-queue lock in every commit).
-//! * **Listening** starts when the first reader asks ([`Signals::watch`]): one dedicated
+//! * **Listening** starts when the first reader asks (`Storage::watch_changes`): one dedicated
 //!   connection (sqlx's `PgListener`, which reconnects by itself) per store. On a
 //!   notification every registered waker is called at once, and again every 100 ms for the
 //!   next half second — a fresh commit becomes readable only once the transactions running

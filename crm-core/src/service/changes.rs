@@ -90,7 +90,10 @@ async fn visible<E: Managed>(
 impl Crm {
     /// A page of at most `limit` (1..=1000) changes of the actor's workspace after `since`
     /// (a cursor from an earlier page; `None`: from the beginning), filtered by what the
-    /// actor may read now (see the [module docs](self)).
+    /// actor may read now: an upsert only if [`Records::get_many`] (the batch form of the
+    /// read `GET` uses) hands the record out, carrying exactly that record; a deletion only
+    /// if the actor may read every record of its kind, or owns it. A record that leaves the
+    /// actor's sight is not announced (that would reveal it): a batch read leaves it out.
     ///
     /// # Errors
     /// `InvalidQuery` naming `limit` when it is out of range; `InvalidCursor` naming `since`
