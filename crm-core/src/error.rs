@@ -104,6 +104,8 @@ error_kinds! {
     InvalidQuery = 2003, 400, "The search or filter is invalid", "A filter, sort or page size is unknown or out of range.", "Change the filter or sort and try again.";
     /// The request body or parameters could not be parsed.
     MalformedRequest = 2004, 400, "The request could not be read", "The request body or parameters are malformed (bad JSON, wrong types, unknown fields).", "Fix the request; client software may need an update.";
+    /// A change-feed cursor is older than what the feed still keeps.
+    CursorExpired = 2005, 410, "Your offline copy is too old to update", "The change-feed cursor is older than the oldest change the feed still keeps (deletions before it were pruned); reading on from it could miss changes.", "Discard the local copy and sync again from the beginning.";
     /// The storage backend cannot be reached.
     StorageUnavailable = 3001, 503, "The database is not available right now", "The storage backend could not be reached (connection lost, database down).", "Try again in a moment.";
     /// The storage backend failed while executing the operation; nothing was changed.
@@ -346,6 +348,12 @@ impl Error {
         if self.entity.is_none() {
             self.entity = Some(entity);
         }
+        self
+    }
+
+    /// Attaches field-level details (e.g. which request parameter is wrong).
+    pub fn with_fields(mut self, fields: Vec<FieldError>) -> Self {
+        self.fields = fields;
         self
     }
 

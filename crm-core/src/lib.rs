@@ -31,6 +31,7 @@ pub mod audit;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod feed;
 pub mod id;
 pub mod identity;
 pub mod mask;
@@ -42,6 +43,7 @@ pub mod search;
 pub mod service;
 pub mod storage;
 pub mod validate;
+pub mod views;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -373,7 +373,17 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let QueryArgs(args) = QueryArgs::from_request_parts(parts, state).await?;
+        let args = QueryArgs::from_request_parts(parts, state).await?;
+        ListQuery::from_args(args)
+    }
+}
+
+impl ListQuery {
+    /// The list parameters of a query string's pairs.
+    ///
+    /// # Errors
+    /// `E2003` naming a malformed `limit` or `deleted`.
+    pub fn from_args(QueryArgs(args): QueryArgs) -> Result<ListQuery, ApiError> {
         let mut params = ListParams::new();
         for (k, v) in args {
             match k.as_str() {

@@ -72,6 +72,7 @@ pub mod openapi;
 mod respond;
 mod routes;
 pub mod state;
+pub mod views;
 
 use std::time::Duration;
 

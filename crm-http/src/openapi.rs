@@ -407,6 +407,44 @@ fn schemas() -> Map<String, Value> {
     );
     s.insert("AuditPage".into(), page("AuditEntry"));
     s.insert(
+        "ChangeItem".into(),
+        obj(
+            json!({
+                "cursor": { "type": "string", "description": "Read on from this entry with `since=`." },
+                "entity": { "type": "string", "enum": ["company", "contact", "deal", "note", "task", "tag"] },
+                "id": uuid(),
+                "op": { "type": "string", "enum": ["upsert", "delete"] },
+                "version": { "type": "integer", "minimum": 1 },
+                "at": { "type": "string", "format": "date-time" },
+                "actor_id": { "type": "string", "format": "uuid", "nullable": true },
+                "record": { "type": "object", "nullable": true, "description": "For an upsert, the record as its GET returns it; null for a delete." },
+            }),
+            &["cursor", "entity", "id", "op", "version", "record"],
+        ),
+    );
+    s.insert(
+        "RecentList".into(),
+        json!({
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": { "type": "array", "items": { "type": "object" }, "description": "Records as their GET returns them, most recently viewed first." },
+            },
+        }),
+    );
+    s.insert(
+        "ChangePage".into(),
+        json!({
+            "type": "object",
+            "required": ["data", "next_cursor", "has_more"],
+            "properties": {
+                "data": { "type": "array", "items": { "$ref": "#/components/schemas/ChangeItem" } },
+                "next_cursor": { "type": "string", "description": "Always present: pass as `since` to read on, now or later." },
+                "has_more": { "type": "boolean", "description": "More entries were already waiting: read on at once." },
+            },
+        }),
+    );
+    s.insert(
         "MergeRequest".into(),
         obj(json!({ "loser_id": uuid() }), &["loser_id"]),
     );
@@ -466,6 +504,11 @@ fn list_params(kind: EntityKind) -> Vec<Value> {
             json!({ "type": "integer", "minimum": 1, "maximum": 100 }),
         ),
         query_param("cursor", "`next_cursor` of the previous page.", string()),
+        query_param(
+            "ids",
+            "Batch read: these records (comma-separated ids, at most 100) instead of a page, in the order asked; missing or invisible ones are left out. No other parameter may be given with it.",
+            string(),
+        ),
         query_param(
             "deleted",
             "Soft-deleted records: `exclude` (default), `only` (the trash), `include`.",

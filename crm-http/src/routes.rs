@@ -10,7 +10,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use crm_core::model::{Company, Contact, Deal, EntityKind, Note, Tag, Task};
 
 use crate::handlers::records::{self, Resource};
-use crate::handlers::{auth, misc, users};
+use crate::handlers::{auth, changes, misc, users};
 use crate::state::AppState;
 
 /// Whether an operation takes `If-Match`.
@@ -391,6 +391,22 @@ pub(crate) fn table() -> Vec<RouteDef> {
         .ok(200, "Me")
         .etag(),
         op(
+            M::GET,
+            "/me/recent",
+            "recentlyViewed",
+            "The caller's recently viewed records of a kind, newest first (last 100)",
+            "users",
+            changes::recent,
+        )
+        .query(QueryDoc::Params(vec![
+            (
+                "entity",
+                "The kind: company, contact, deal, note, task or tag; required.",
+            ),
+            ("limit", "At most this many (1..=100, default 100)."),
+        ]))
+        .ok(200, "RecentList"),
+        op(
             M::PATCH,
             "/me",
             "updateMe",
@@ -565,6 +581,30 @@ pub(crate) fn table() -> Vec<RouteDef> {
             ("cursor", "`next_cursor` of the previous page."),
         ]))
         .ok(200, "AuditPage"),
+        op(
+            M::GET,
+            "/changes",
+            "changes",
+            "The change feed: what changed after a cursor, in order, as the caller may see it",
+            "workspace",
+            changes::changes,
+        )
+        .query(QueryDoc::Params(vec![
+            (
+                "since",
+                "`next_cursor` (or an item's `cursor`) of an earlier page; none: from the beginning. A cursor older than the feed keeps answers 410 (E2005): resync from scratch.",
+            ),
+            ("limit", "Page size (1..=1000, default 100)."),
+            (
+                "entities",
+                "Only these kinds (comma-separated: company, contact, deal, note, task, tag).",
+            ),
+            (
+                "wait",
+                "Long poll: with nothing new, wait up to this many seconds (0..=30, default 0) and answer as soon as a change arrives.",
+            ),
+        ]))
+        .ok(200, "ChangePage"),
     ];
     resource::<Company>(&mut t, "companies");
     resource::<Contact>(&mut t, "contacts");

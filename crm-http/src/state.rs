@@ -31,6 +31,8 @@ struct Inner {
     signup: tokio::sync::Mutex<()>,
     /// The host's extra metrics (see [`AppState::add_metrics_collector`]).
     collectors: RwLock<Vec<MetricsCollector>>,
+    /// Views waiting to be recorded (recently viewed).
+    views: crate::views::ViewLog,
 }
 
 /// Appends series in the Prometheus text format to `/metrics`.
@@ -102,6 +104,7 @@ impl AppState {
                 default_workspace: RwLock::new(None),
                 signup: tokio::sync::Mutex::new(()),
                 collectors: RwLock::new(Vec::new()),
+                views: crate::views::ViewLog::default(),
             }),
         })
     }
@@ -160,6 +163,10 @@ impl AppState {
             Some(s) => s.clone().acquire_owned().await.ok(),
             None => None,
         }
+    }
+
+    pub(crate) fn views(&self) -> &crate::views::ViewLog {
+        &self.inner.views
     }
 
     pub(crate) fn signup_lock(&self) -> &tokio::sync::Mutex<()> {

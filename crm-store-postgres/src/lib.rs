@@ -90,6 +90,8 @@
 //! by themselves.
 
 pub mod error;
+pub mod feed;
+pub mod feed_signal;
 pub mod migrate;
 pub mod ratelimit;
 mod read;
@@ -98,6 +100,7 @@ pub mod signal;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod throttle;
+mod views;
 pub mod write;
 
 use std::fmt;
@@ -249,6 +252,7 @@ pub struct PgStore {
     /// The invalidation listener, started by the first subscription; shared by the clones
     /// and stopped with the last one.
     listener: std::sync::Arc<std::sync::Mutex<Option<signal::Listener>>>,
+    feed_signals: std::sync::Arc<feed_signal::Signals>,
 }
 
 /// A snapshot of the connection pool, for metrics.
@@ -303,12 +307,14 @@ impl PgStore {
             .connect_with(connect.clone())
             .await
             .map_err(PgStoreError::from)?;
+        let feed_signals = std::sync::Arc::new(feed_signal::Signals::new(pool.clone()));
         let store = PgStore {
             pool,
             connect,
             calls: Arc::new(AtomicUsize::new(0)),
             signals: options.signals,
             listener: std::sync::Arc::default(),
+            feed_signals,
         };
         if options.migrate_on_connect {
             store.migrate().await?;
@@ -427,7 +433,48 @@ impl Storage for PgStore {
 
     async fn commit(&self, commit: Commit) -> Result<()> {
         let _busy = self.busy();
-        write::commit(&self.pool, commit).await
+        let ws = commit.workspace_id.uuid();
+        let fed = !crm_core::feed::changes_of(&commit).is_empty();
+        write::commit(&self.pool, commit).await?;
+        if fed {
+            self.feed_signals.after_commit(ws);
+        }
+        Ok(())
+    }
+
+    async fn record_views(&self, views: &[crm_core::views::View]) -> Result<()> {
+        views::record(&self.pool, views).await
+    }
+
+    async fn recent_views(
+        &self,
+        workspace: WorkspaceId,
+        user: crm_core::id::UserId,
+        kind: EntityKind,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, crm_core::Timestamp)>> {
+        views::recent(&self.pool, workspace, user, kind, limit).await
+    }
+
+    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.feed_signals.watch(wake);
+    }
+
+    async fn changes(
+        &self,
+        workspace: WorkspaceId,
+        after: crm_core::feed::Position,
+        limit: usize,
+    ) -> Result<crm_core::feed::FeedPage> {
+        feed::changes(&self.pool, workspace, after, limit).await
+    }
+
+    async fn prune_changes(
+        &self,
+        workspace: WorkspaceId,
+        deleted_before: crm_core::Timestamp,
+    ) -> Result<usize> {
+        feed::prune(&self.pool, workspace, deleted_before).await
     }
 
     async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {

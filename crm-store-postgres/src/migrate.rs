@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "shared rate-limit state",
         include_str!("../migrations/0002_rate_limit.sql"),
     ),
+    (
+        3,
+        "the change feed",
+        include_str!("../migrations/0003_change_feed.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -21,7 +21,8 @@
 //! notifications queued in the same transaction ([`crate::signal`]): delivered on commit only.
 //!
 //! Assertions run first, against the state the core decided on, then the writes in order,
-//! then the audit entries in one statement. Any failure rolls the whole transaction back.
+//! then the audit entries in one statement, then the feed entries in one statement (see
+//! [`crate::feed`]). Any failure rolls the whole transaction back.
 
 use crm_core::audit::AuditEntry;
 use crm_core::error::{FieldError, FieldIssue};
@@ -52,6 +53,7 @@ pub(crate) async fn commit(pool: &sqlx::PgPool, commit: Commit) -> Result<()> {
     }
     let audit = AuditRows::of(&commit.audit)?;
     let signals = crm_core::storage::invalidation::invalidations_of(&commit);
+    let changes = crm_core::feed::changes_of(&commit);
 
     let mut tx: Transaction<'_, Postgres> = pool.begin().await.map_err(db)?;
     if commit
@@ -156,6 +158,7 @@ pub(crate) async fn commit(pool: &sqlx::PgPool, commit: Commit) -> Result<()> {
     }
     audit.insert(&mut tx, ws).await?;
     crate::signal::notify(&mut tx, &signals).await?;
+    crate::feed::record(&mut tx, ws, &changes).await?;
     tx.commit().await.map_err(db)
 }
 

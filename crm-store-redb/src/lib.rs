@@ -27,13 +27,18 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `crm_meta` | `"format_version"`, `"batch_seq"` | `u64` |
+//! | `crm_meta` | `"format_version"`, `"batch_seq"`, `"feed_tx"` | `u64` |
 //! | `crm_records` | `kind ws id` | the record's JSON ([`Record::to_json_bytes`](crm_core::model::Record::to_json_bytes)) |
 //! | `crm_indexes` | `kind ws index-no suffix` | `()` |
 //! | `crm_search` | `kind ws word 0x00 id`, `kind ws 0x01 suffix 0x00 id` | `()` |
 //! | `crm_unique` | `kind ws key-name 0x00 value` | id of the holder |
 //! | `crm_audit` | `ws audit-id` | the audit entry's JSON |
 //! | `crm_audit_by_record` | `ws record-id audit-id` | `()` |
+//! | `crm_feed` | `ws tx seq` (u64, u32 big-endian) | the [change](crm_core::feed::Change)'s JSON |
+//! | `crm_feed_at` | `ws kind id` | the `tx seq` of the record's feed entry |
+//! | `crm_feed_horizon` | `ws` | the feed's horizon `tx seq` |
+//! | `crm_recent` | `ws user kind record-id` | the latest view's time (recently viewed) |
+//! | `crm_recent_by_time` | `ws user kind time record-id` | `()`: the same views in time order, at most 100 per list |
 //!
 //! * Index suffixes are [`kv::index_keys`](crm_core::storage::kv::index_keys): the
 //!   order-preserving encoding of the indexed values followed by the id, one entry per index
@@ -51,8 +56,15 @@
 //! * Audit ids are UUIDv7, so `ws audit-id` order is time order: newest first is a reverse
 //!   scan, and `AuditQuery::before` is the scan's exclusive start.
 //!
-//! Records, their index, search and unique entries and the commit's audit entries are always
-//! written in one redb transaction: a record is either there with all of its entries, or not
+//! * The change feed ([`crm_core::feed`]) keeps one entry per record: a commit's entries take
+//!   `tx` = `feed_tx` + 1 (the single writer increments it in the write transaction, so
+//!   positions follow commit order and a reader, seeing whole transactions only, never finds
+//!   a new entry behind one it has read) and replace the record's previous entry through
+//!   `crm_feed_at`. Files written before the feed existed get the tables on open; their
+//!   records enter the feed when next changed.
+//!
+//! Records, their index, search and unique entries, the commit's audit and feed entries are
+//! always written in one redb transaction: a record is either there with all of its entries, or not
 //! there at all.
 //!
 //! ## Group commit

@@ -14,7 +14,9 @@ use redb::{ReadTransaction, ReadableTable};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
-use crate::schema::{self, AUDIT, AUDIT_BY_RECORD, INDEXES, RECORDS, SEARCH, UNIQUE};
+use crate::schema::{
+    self, AUDIT, AUDIT_BY_RECORD, FEED, FEED_HORIZON, INDEXES, RECORDS, SEARCH, UNIQUE,
+};
 
 /// The bound just past every key starting with `prefix`.
 fn upper_of(prefix: &[u8]) -> Bound<Vec<u8>> {
@@ -69,6 +71,71 @@ where
             .map_err(|_| StoreError::DanglingEntry { table: "unique" }),
         None => Ok(None),
     }
+}
+
+/// Decodes a stored feed entry.
+pub(crate) fn decode_change(bytes: &[u8]) -> StoreResult<crm_core::feed::Change> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::decode("change", e))
+}
+
+/// [`crm_core::Storage::changes`]: one range scan of the workspace's feed after `after`,
+/// and its horizon, in one read transaction.
+pub(crate) fn changes(
+    txn: &ReadTransaction,
+    ws: WorkspaceId,
+    after: crm_core::feed::Position,
+    limit: usize,
+) -> StoreResult<crm_core::feed::FeedPage> {
+    let feed = txn.open_table(FEED)?;
+    let start = schema::feed_key(ws, after);
+    let upper = upper_of(ws.as_bytes());
+    let mut entries = Vec::with_capacity(limit.min(1024));
+    for entry in feed.range::<&[u8]>((Bound::Excluded(start.as_slice()), as_slice(&upper)))? {
+        if entries.len() >= limit {
+            break;
+        }
+        let (k, v) = entry?;
+        let position =
+            schema::position_of(k.value()).ok_or(StoreError::DanglingEntry { table: "feed" })?;
+        entries.push(crm_core::feed::ChangeEntry {
+            position,
+            change: decode_change(v.value())?,
+        });
+    }
+    let horizon = txn
+        .open_table(FEED_HORIZON)?
+        .get(ws.as_bytes().as_slice())?
+        .and_then(|v| schema::position_of(v.value()))
+        .unwrap_or_default();
+    Ok(crm_core::feed::FeedPage { entries, horizon })
+}
+
+/// [`crm_core::Storage::recent_views`]: a reverse scan of the user's list.
+pub(crate) fn recent_views(
+    txn: &ReadTransaction,
+    ws: WorkspaceId,
+    user: Uuid,
+    kind: EntityKind,
+    limit: usize,
+) -> StoreResult<Vec<(Uuid, crm_core::Timestamp)>> {
+    let by_time = txn.open_table(schema::RECENT_BY_TIME)?;
+    let prefix = schema::recent_prefix(ws, user, kind);
+    let upper = upper_of(&prefix);
+    let mut out = Vec::new();
+    for entry in by_time
+        .range::<&[u8]>((Bound::Included(prefix.as_slice()), as_slice(&upper)))?
+        .rev()
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, _) = entry?;
+        let k = k.value();
+        let bad = || StoreError::DanglingEntry { table: "recent" };
+        let at = schema::time_of(&k[prefix.len()..prefix.len() + 8]).ok_or_else(bad)?;
+        out.push((schema::trailing_id(k).ok_or_else(bad)?, at));
+    }
+    Ok(out)
 }
 
 /// [`crm_core::Storage::get`].

@@ -38,6 +38,78 @@ pub const AUDIT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_audit
 /// `[workspace][record id][audit id] -> ()`: the audit entries of one record.
 pub const AUDIT_BY_RECORD: TableDefinition<&[u8], ()> = TableDefinition::new("crm_audit_by_record");
 
+/// Key of the number of the last commit that recorded feed entries in [`META`]: the `tx` of
+/// feed positions (see [`crm_core::feed`]). Incremented by the single writer inside each write
+/// transaction, so positions follow commit order.
+pub const FEED_TX_KEY: &str = "feed_tx";
+/// `[workspace][tx u64 BE][seq u32 BE] -> change JSON`: the change feed, one entry per record.
+pub const FEED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_feed");
+/// `[workspace][kind][id] -> [tx][seq]`: where each record's feed entry is.
+pub const FEED_AT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_feed_at");
+/// `[workspace] -> [tx][seq]`: the feed's horizon (entries at or below may be pruned).
+pub const FEED_HORIZON: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_feed_horizon");
+
+/// `[workspace][user][kind][record] -> latest view time (i64 micros, BE)`: recently viewed.
+pub const RECENT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_recent");
+/// `[workspace][user][kind][view time, order-preserving][record] -> ()`: the same views in
+/// time order.
+pub const RECENT_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("crm_recent_by_time");
+
+/// `[workspace][user][kind]`: the prefix of one user's views of one kind.
+pub fn recent_prefix(ws: WorkspaceId, user: Uuid, kind: EntityKind) -> Vec<u8> {
+    let mut k = Vec::with_capacity(57);
+    k.extend_from_slice(ws.as_bytes());
+    k.extend_from_slice(user.as_bytes());
+    k.push(kind.tag());
+    k
+}
+
+/// Order-preserving bytes of a time.
+pub fn time_bytes(t: crm_core::Timestamp) -> [u8; 8] {
+    ((t.as_micros() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The time of [`time_bytes`].
+pub fn time_of(b: &[u8]) -> Option<crm_core::Timestamp> {
+    let v = u64::from_be_bytes(b.try_into().ok()?) ^ (1 << 63);
+    Some(crm_core::Timestamp::from_micros(v as i64))
+}
+
+/// The 12 position bytes of a feed key (big-endian, so bytewise order is position order).
+pub fn position_bytes(p: crm_core::feed::Position) -> [u8; 12] {
+    let mut b = [0u8; 12];
+    b[..8].copy_from_slice(&p.tx.to_be_bytes());
+    b[8..].copy_from_slice(&p.seq.to_be_bytes());
+    b
+}
+
+/// The position in the last 12 bytes of a feed key or value.
+pub fn position_of(bytes: &[u8]) -> Option<crm_core::feed::Position> {
+    let start = bytes.len().checked_sub(12)?;
+    let b = &bytes[start..];
+    Some(crm_core::feed::Position {
+        tx: u64::from_be_bytes(b[..8].try_into().ok()?),
+        seq: u32::from_be_bytes(b[8..].try_into().ok()?),
+    })
+}
+
+/// Key of a feed entry in [`FEED`].
+pub fn feed_key(ws: WorkspaceId, p: crm_core::feed::Position) -> Vec<u8> {
+    let mut k = Vec::with_capacity(28);
+    k.extend_from_slice(ws.as_bytes());
+    k.extend_from_slice(&position_bytes(p));
+    k
+}
+
+/// Key of a record's entry position in [`FEED_AT`].
+pub fn feed_at_key(ws: WorkspaceId, kind: EntityKind, id: Uuid) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33);
+    k.extend_from_slice(ws.as_bytes());
+    k.push(kind.tag());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
 /// `[kind][workspace]`: the prefix of every per-kind key.
 pub fn kind_ws(kind: EntityKind, ws: WorkspaceId) -> Vec<u8> {
     let mut k = Vec::with_capacity(64);

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::read;
-use crate::writer::{Job, Msg, Opener, Shared, Writer, prepare_database};
+use crate::writer::{Job, Msg, Opener, PruneJob, Shared, ViewsJob, Writer, prepare_database};
 
 /// Tuning knobs of a [`RedbStore`]. `RedbOptions::default()` suits most hosts.
 ///
@@ -97,6 +97,8 @@ struct Inner {
     search_candidates: usize,
     inline_point_reads: bool,
     path: PathBuf,
+    /// Called after every commit that wrote feed entries ([`Storage::watch_changes`]).
+    wakers: Mutex<Vec<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -164,6 +166,7 @@ impl RedbStore {
                 search_candidates: options.search_candidates,
                 inline_point_reads: options.inline_point_reads,
                 path,
+                wakers: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -350,6 +353,7 @@ impl Storage for RedbStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
             .ok_or(StoreError::Closed)?;
+        let fed = !crm_core::feed::changes_of(&commit).is_empty();
         let (reply, answer) = oneshot::channel();
         sender
             .send(Msg::Commit(Job { commit, reply }))
@@ -358,6 +362,99 @@ impl Storage for RedbStore {
         drop(sender);
         // A dropped reply means the writer failed while holding the commit: its outcome is
         // unknown to us, so report a failure rather than unavailability.
+        answer.await.map_err(|_| {
+            Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed)
+        })??;
+        if fed {
+            let wakers = self
+                .inner
+                .wakers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            for wake in wakers {
+                wake();
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_views(&self, views: &[crm_core::views::View]) -> Result<()> {
+        if views.is_empty() {
+            return Ok(());
+        }
+        let sender = self
+            .inner
+            .sender
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Msg::Views(ViewsJob {
+                views: views.to_vec(),
+                reply,
+            }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        drop(sender);
+        answer
+            .await
+            .map_err(|_| Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed))?
+    }
+
+    async fn recent_views(
+        &self,
+        workspace: WorkspaceId,
+        user: crm_core::id::UserId,
+        kind: EntityKind,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, crm_core::Timestamp)>> {
+        self.read(move |txn| read::recent_views(txn, workspace, user.uuid(), kind, limit))
+            .await
+    }
+
+    fn watch_changes(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        self.inner
+            .wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(wake);
+    }
+
+    async fn changes(
+        &self,
+        workspace: WorkspaceId,
+        after: crm_core::feed::Position,
+        limit: usize,
+    ) -> Result<crm_core::feed::FeedPage> {
+        self.read(move |txn| read::changes(txn, workspace, after, limit))
+            .await
+    }
+
+    async fn prune_changes(
+        &self,
+        workspace: WorkspaceId,
+        deleted_before: crm_core::Timestamp,
+    ) -> Result<usize> {
+        let sender = self
+            .inner
+            .sender
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Msg::Prune(PruneJob {
+                workspace,
+                deleted_before,
+                reply,
+            }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        drop(sender);
         answer
             .await
             .map_err(|_| Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed))?

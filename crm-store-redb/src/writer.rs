@@ -23,8 +23,8 @@ use uuid::Uuid;
 use crate::error::{StoreError, StoreResult};
 use crate::read::{load_record, unique_holder};
 use crate::schema::{
-    self, AUDIT, AUDIT_BY_RECORD, BATCH_SEQ_KEY, FORMAT_KEY, FORMAT_VERSION, INDEXES, META,
-    RECORDS, SEARCH, UNIQUE,
+    self, AUDIT, AUDIT_BY_RECORD, BATCH_SEQ_KEY, FEED, FEED_AT, FEED_HORIZON, FEED_TX_KEY,
+    FORMAT_KEY, FORMAT_VERSION, INDEXES, META, RECENT, RECENT_BY_TIME, RECORDS, SEARCH, UNIQUE,
 };
 
 /// Opens (or reopens) the database file.
@@ -49,6 +49,23 @@ pub(crate) enum Msg {
     /// A reader found no database handle (a reopen after a failed commit did not succeed):
     /// try reopening now rather than at the next commit.
     Reopen,
+    /// Prune the change feed of a workspace (its own write transaction).
+    Prune(PruneJob),
+    /// Record views (recently viewed; its own write transaction).
+    Views(ViewsJob),
+}
+
+/// A batch of views to record.
+pub(crate) struct ViewsJob {
+    pub(crate) views: Vec<crm_core::views::View>,
+    pub(crate) reply: oneshot::Sender<crm_core::Result<()>>,
+}
+
+/// A request to prune old deletions from a workspace's feed.
+pub(crate) struct PruneJob {
+    pub(crate) workspace: WorkspaceId,
+    pub(crate) deleted_before: crm_core::Timestamp,
+    pub(crate) reply: oneshot::Sender<crm_core::Result<usize>>,
 }
 
 /// One caller's commit and where to send its outcome.
@@ -175,6 +192,11 @@ pub(crate) fn prepare_database(db: &Database) -> StoreResult<u64> {
         txn.open_table(UNIQUE)?;
         txn.open_table(AUDIT)?;
         txn.open_table(AUDIT_BY_RECORD)?;
+        txn.open_table(FEED)?;
+        txn.open_table(FEED_AT)?;
+        txn.open_table(FEED_HORIZON)?;
+        txn.open_table(RECENT)?;
+        txn.open_table(RECENT_BY_TIME)?;
     }
     txn.commit()?;
     Ok(seq)
@@ -225,12 +247,16 @@ impl Writer {
     pub(crate) fn run(mut self) {
         while let Some(first) = self.rx.blocking_recv() {
             let mut batch = Vec::new();
+            let mut prunes = Vec::new();
+            let mut views = Vec::new();
             let mut reopen = false;
             let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
                     Msg::Commit(job) => batch.push(job),
                     Msg::Reopen => reopen = true,
+                    Msg::Prune(job) => prunes.push(job),
+                    Msg::Views(job) => views.push(job),
                 }
                 if batch.len() < self.max_batch {
                     next = self.rx.try_recv().ok();
@@ -238,6 +264,19 @@ impl Writer {
             }
             if reopen && self.shared.db().is_err() {
                 let _ = self.reopen();
+            }
+            for job in prunes {
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    self.prune(job.workspace, job.deleted_before)
+                }))
+                .unwrap_or(Err(StoreError::Closed));
+                let _ = job.reply.send(outcome.map_err(Error::from));
+            }
+            for job in views {
+                let outcome =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| self.record_views(&job.views)))
+                        .unwrap_or(Err(StoreError::Closed));
+                let _ = job.reply.send(outcome.map_err(Error::from));
             }
             if batch.is_empty() {
                 continue;
@@ -303,6 +342,107 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Removes the workspace's deletions older than `before` from its feed in one write
+    /// transaction, raising its horizon; a failure leaves the feed as it was (the transaction
+    /// is not committed).
+    fn prune(&mut self, ws: WorkspaceId, before: crm_core::Timestamp) -> StoreResult<usize> {
+        let (db, txn) = self.begin()?;
+        let removed = {
+            let mut feed = txn.open_table(FEED)?;
+            let mut feed_at = txn.open_table(FEED_AT)?;
+            let mut horizons = txn.open_table(FEED_HORIZON)?;
+            let prefix = ws.as_bytes().to_vec();
+            let mut doomed: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            let mut top = None;
+            for entry in feed.range::<&[u8]>(prefix.as_slice()..)? {
+                let (k, v) = entry?;
+                if !k.value().starts_with(&prefix) {
+                    break;
+                }
+                let change = crate::read::decode_change(v.value())?;
+                if change.op == crm_core::feed::ChangeOp::Delete && change.at < before {
+                    doomed.push((
+                        k.value().to_vec(),
+                        schema::feed_at_key(ws, change.entity, change.id),
+                    ));
+                    top = schema::position_of(k.value());
+                }
+            }
+            for (k, at) in &doomed {
+                feed.remove(k.as_slice())?;
+                feed_at.remove(at.as_slice())?;
+            }
+            if let Some(top) = top {
+                let old = horizons
+                    .get(prefix.as_slice())?
+                    .and_then(|v| schema::position_of(v.value()))
+                    .unwrap_or_default();
+                let new = schema::position_bytes(old.max(top));
+                horizons.insert(prefix.as_slice(), new.as_slice())?;
+            }
+            doomed.len()
+        };
+        if removed == 0 {
+            txn.abort()?;
+        } else {
+            txn.commit()?;
+        }
+        drop(db);
+        Ok(removed)
+    }
+
+    /// Records views in one write transaction (see [`crm_core::views`]): each record once
+    /// per list at its latest view, at most `RECENT_LIMIT` per list.
+    fn record_views(&mut self, views: &[crm_core::views::View]) -> StoreResult<()> {
+        let (db, txn) = self.begin()?;
+        {
+            let mut recent = txn.open_table(RECENT)?;
+            let mut by_time = txn.open_table(RECENT_BY_TIME)?;
+            let mut lists = BTreeSet::new();
+            for v in crm_core::views::latest(views) {
+                let prefix = schema::recent_prefix(v.workspace_id, v.user_id.uuid(), v.entity);
+                let mut key = prefix.clone();
+                key.extend_from_slice(v.record_id.as_bytes());
+                let old = recent
+                    .get(key.as_slice())?
+                    .and_then(|t| schema::time_of(t.value()));
+                if old.is_some_and(|o| o >= v.at) {
+                    continue;
+                }
+                if let Some(o) = old {
+                    let mut k = prefix.clone();
+                    k.extend_from_slice(&schema::time_bytes(o));
+                    k.extend_from_slice(v.record_id.as_bytes());
+                    by_time.remove(k.as_slice())?;
+                }
+                recent.insert(key.as_slice(), schema::time_bytes(v.at).as_slice())?;
+                let mut k = prefix.clone();
+                k.extend_from_slice(&schema::time_bytes(v.at));
+                k.extend_from_slice(v.record_id.as_bytes());
+                by_time.insert(k.as_slice(), ())?;
+                lists.insert(prefix);
+            }
+            for prefix in lists {
+                let upper = crm_core::storage::kv::prefix_successor(&prefix).unwrap_or_default();
+                let keys: Vec<Vec<u8>> = by_time
+                    .range::<&[u8]>(prefix.as_slice()..upper.as_slice())?
+                    .map(|e| e.map(|(k, _)| k.value().to_vec()))
+                    .collect::<Result<_, _>>()?;
+                let excess = keys.len().saturating_sub(crm_core::views::RECENT_LIMIT);
+                // Oldest first: the excess is the start of the range.
+                for k in &keys[..excess] {
+                    by_time.remove(k.as_slice())?;
+                    let mut rk = prefix.clone();
+                    rk.extend_from_slice(&k[k.len() - 16..]);
+                    recent.remove(rk.as_slice())?;
+                }
+            }
+        }
+        txn.commit()?;
+        drop(db);
+        Ok(())
     }
 
     /// A write transaction, reopening the file first if there is no handle (a failed reopen
@@ -386,6 +526,10 @@ struct Tables<'txn> {
     unique: Table<'txn, &'static [u8], &'static [u8]>,
     audit: Table<'txn, &'static [u8], &'static [u8]>,
     audit_by_record: Table<'txn, &'static [u8], ()>,
+    feed: Table<'txn, &'static [u8], &'static [u8]>,
+    feed_at: Table<'txn, &'static [u8], &'static [u8]>,
+    /// The `tx` of the last commit that recorded feed entries.
+    feed_tx: u64,
 }
 
 impl<'txn> Tables<'txn> {
@@ -397,6 +541,12 @@ impl<'txn> Tables<'txn> {
             unique: txn.open_table(UNIQUE)?,
             audit: txn.open_table(AUDIT)?,
             audit_by_record: txn.open_table(AUDIT_BY_RECORD)?,
+            feed: txn.open_table(FEED)?,
+            feed_at: txn.open_table(FEED_AT)?,
+            feed_tx: txn
+                .open_table(META)?
+                .get(FEED_TX_KEY)?
+                .map_or(0, |v| v.value()),
         })
     }
 }
@@ -417,8 +567,11 @@ fn stage(txn: &WriteTransaction, batch: &[Job], seq: u64) -> StoreResult<Vec<Out
         });
     }
     if outcomes.iter().any(|o| matches!(o, Outcome::Applied)) {
+        let feed_tx = t.feed_tx;
+        drop(t);
         let mut meta = txn.open_table(META)?;
         meta.insert(BATCH_SEQ_KEY, seq)?;
+        meta.insert(FEED_TX_KEY, feed_tx)?;
     }
     Ok(outcomes)
 }
@@ -429,6 +582,8 @@ struct Prepared {
     records: Vec<Vec<u8>>,
     /// JSON of each audit entry, in order.
     audit: Vec<Vec<u8>>,
+    /// The commit's feed entries ([`crm_core::feed::changes_of`]) with their JSON.
+    changes: Vec<(crm_core::feed::Change, Vec<u8>)>,
 }
 
 fn versioned(
@@ -454,6 +609,7 @@ fn check(t: &Tables<'_>, commit: &Commit) -> Result<Prepared, Error> {
     let mut prepared = Prepared {
         records: Vec::new(),
         audit: Vec::with_capacity(commit.audit.len()),
+        changes: Vec::new(),
     };
     // Unique values claimed by this commit, so that two of its records cannot take the same.
     let mut claims: HashMap<(EntityKind, &'static str, String), Uuid> = HashMap::new();
@@ -525,6 +681,11 @@ fn check(t: &Tables<'_>, commit: &Commit) -> Result<Prepared, Error> {
             serde_json::to_vec(entry).map_err(|e| Error::storage(ErrorKind::StorageFailure, e))?,
         );
     }
+    for change in crm_core::feed::changes_of(commit) {
+        let json = serde_json::to_vec(&change)
+            .map_err(|e| Error::storage(ErrorKind::StorageFailure, e))?;
+        prepared.changes.push((change, json));
+    }
     Ok(prepared)
 }
 
@@ -586,6 +747,26 @@ fn apply(t: &mut Tables<'_>, commit: &Commit, prepared: Prepared) -> StoreResult
     }
     for (entry, bytes) in commit.audit.iter().zip(prepared.audit) {
         put_audit(t, ws, entry, &bytes)?;
+    }
+    if !prepared.changes.is_empty() {
+        // The single writer numbers commits in the order they become visible.
+        t.feed_tx += 1;
+        for (seq, (change, json)) in prepared.changes.iter().enumerate() {
+            let position = crm_core::feed::Position {
+                tx: t.feed_tx,
+                seq: u32::try_from(seq).unwrap_or(u32::MAX),
+            };
+            let at = schema::feed_at_key(ws, change.entity, change.id);
+            let old = t
+                .feed_at
+                .insert(at.as_slice(), schema::position_bytes(position).as_slice())?
+                .and_then(|v| schema::position_of(v.value()));
+            if let Some(old) = old {
+                t.feed.remove(schema::feed_key(ws, old).as_slice())?;
+            }
+            t.feed
+                .insert(schema::feed_key(ws, position).as_slice(), json.as_slice())?;
+        }
     }
     Ok(())
 }

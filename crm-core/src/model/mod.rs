@@ -451,6 +451,10 @@ macro_rules! records {
                 }
                 match self { $(Record::$variant(r) => r.unique_keys(),)* }
             }
+            /// The user owning the record, if the kind has owners.
+            pub fn owner(&self) -> Option<UserId> {
+                match self { $(Record::$variant(r) => r.owner(),)* }
+            }
             /// A short human label.
             pub fn label(&self) -> String {
                 match self { $(Record::$variant(r) => r.label(),)* }

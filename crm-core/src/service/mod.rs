@@ -10,12 +10,14 @@
 //! crm.contacts().list(&actor, params)           crm.users().set_role(&actor, id, v, role)
 //! ```
 
+mod changes;
 mod contacts;
 mod deals;
 mod records;
 mod users;
 mod workspace;
 
+pub use changes::{ChangeItem, ChangesPage, MAX_CHANGES_LIMIT, SUBSCRIPTION_BUFFER, Subscription};
 pub use records::{Managed, Records};
 pub use users::Users;
 pub use workspace::{ActivityFeed, AuditLog, ConfigurationService, SearchResults};
@@ -123,6 +125,31 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: CrmConfig,
     actors: Arc<ActorCache>,
+    /// Bumped after every commit that wrote feed entries (see [`ChangeSignal`]).
+    feed_signal: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Set once the storage was asked to report other instances' commits.
+    watching: std::sync::OnceLock<()>,
+}
+
+/// Wakes a reader of the change feed when there may be something new: after a commit
+/// through this engine wrote feed entries, or when the store reports one made elsewhere (see
+/// [`Crm::notify_changes`]). Only a wake-up: the feed itself is the truth, so a missed or
+/// spurious signal costs a read, never a change. Get one with [`Crm::change_signal`] *before*
+/// reading the feed, so nothing committed after the read goes unnoticed.
+#[derive(Debug, Clone)]
+pub struct ChangeSignal {
+    rx: tokio::sync::watch::Receiver<u64>,
+}
+
+impl ChangeSignal {
+    /// Waits until a commit was signalled since the last wait (or since the signal was made).
+    /// Runtime-agnostic; combine it with the host runtime's timeout.
+    pub async fn changed(&mut self) {
+        if self.rx.changed().await.is_err() {
+            // The engine is gone: nothing will ever be signalled.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Recently resolved actors, by (workspace, user), with the time they were read.
@@ -200,8 +227,33 @@ impl Crm {
                 clock,
                 config,
                 actors,
+                feed_signal: Arc::new(tokio::sync::watch::Sender::new(0)),
+                watching: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// A wake-up for readers of the change feed; see [`ChangeSignal`]. The first call asks
+    /// the storage to report other instances' commits too ([`Storage::watch_changes`]; on
+    /// PostgreSQL that starts a listener, so call it from within the host's runtime).
+    pub fn change_signal(&self) -> ChangeSignal {
+        self.inner.watching.get_or_init(|| {
+            let signal = self.inner.feed_signal.clone();
+            self.inner.storage.watch_changes(Arc::new(move || {
+                signal.send_modify(|n| *n = n.wrapping_add(1))
+            }));
+        });
+        ChangeSignal {
+            rx: self.inner.feed_signal.subscribe(),
+        }
+    }
+
+    /// Wakes every [`ChangeSignal`]: a store (or host) calls it when another instance
+    /// committed feed entries. Cheap; never blocks.
+    pub fn notify_changes(&self) {
+        self.inner
+            .feed_signal
+            .send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The storage backend.
@@ -315,9 +367,17 @@ impl Crm {
         if !users.is_empty() {
             forget(&self.inner.actors);
         }
+        let fed = commit.writes.iter().any(|w| match w {
+            Write::Insert(r) | Write::Update { record: r, .. } => crate::feed::in_feed(r.kind()),
+            Write::Delete { kind, .. } => crate::feed::in_feed(*kind),
+            _ => false,
+        });
         let outcome = self.inner.storage.commit(commit).await;
         if !users.is_empty() {
             forget(&self.inner.actors);
+        }
+        if fed && outcome.is_ok() {
+            self.notify_changes();
         }
         outcome
     }

@@ -25,7 +25,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditQuery};
+use crate::clock::Timestamp;
 use crate::error::Result;
+use crate::feed::{FeedPage, Position};
 use crate::id::WorkspaceId;
 use crate::model::{EntityKind, Record};
 use crate::query::ListQuery;
@@ -169,6 +171,63 @@ pub trait Storage: Send + Sync + 'static {
     /// reopened or a connection lost during `COMMIT`). Even then the commit is all or
     /// nothing, never partial.
     async fn commit(&self, commit: Commit) -> Result<()>;
+
+    /// Up to `limit` entries of the workspace's change feed strictly after `after`, in
+    /// position order, with the feed's horizon read in the same snapshot (see
+    /// [`crate::feed`]). A commit applies its [`crate::feed::changes_of`] atomically with its
+    /// writes: each replaces the record's previous entry (one entry per record) and takes a
+    /// position above every position a reader may already have read.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn changes(
+        &self,
+        workspace: WorkspaceId,
+        after: Position,
+        limit: usize,
+    ) -> Result<FeedPage>;
+
+    /// Removes the workspace's `delete` entries made before `deleted_before` and raises its
+    /// horizon to the highest position removed; returns how many were removed. Upserts stay
+    /// (they stand for records that exist).
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx); nothing is removed then.
+    async fn prune_changes(
+        &self,
+        workspace: WorkspaceId,
+        deleted_before: Timestamp,
+    ) -> Result<usize>;
+
+    /// Records views of records (see [`crate::views`]): per (workspace, user, kind) each
+    /// record once, at its latest view, and at most [`crate::views::RECENT_LIMIT`] records,
+    /// the oldest dropped. All of a call's views or none.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn record_views(&self, views: &[crate::views::View]) -> Result<()>;
+
+    /// A user's recently viewed records of a kind, newest first, at most `limit`: the ids
+    /// and the time of each one's latest view.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn recent_views(
+        &self,
+        workspace: WorkspaceId,
+        user: crate::id::UserId,
+        kind: EntityKind,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, Timestamp)>>;
+
+    /// Asks the store to call `wake` whenever a commit through any handle on its data (this
+    /// one, its clones, another instance on the same database) may have added feed entries.
+    /// Only a wake-up (readers then read [`Storage::changes`]), so an extra call is harmless
+    /// and a missed one costs latency: `wake` must be cheap and never block. The default
+    /// does nothing (the engine still wakes its own readers after its own commits).
+    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        let _ = wake;
+    }
 
     /// Audit entries matching the query, newest first.
     ///

@@ -105,6 +105,19 @@ impl Storage for FailNth {
         self.tick()?;
         self.inner.commit(commit).await
     }
+    async fn changes(
+        &self,
+        ws: WorkspaceId,
+        after: crate::feed::Position,
+        limit: usize,
+    ) -> Result<crate::feed::FeedPage> {
+        self.tick()?;
+        self.inner.changes(ws, after, limit).await
+    }
+    async fn prune_changes(&self, ws: WorkspaceId, before: crate::Timestamp) -> Result<usize> {
+        self.tick()?;
+        self.inner.prune_changes(ws, before).await
+    }
     async fn audit(&self, ws: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.tick()?;
         self.inner.audit(ws, query).await
@@ -112,6 +125,23 @@ impl Storage for FailNth {
     async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>> {
         self.tick()?;
         self.inner.workspaces(limit).await
+    }
+    async fn record_views(&self, views: &[crate::views::View]) -> Result<()> {
+        self.tick()?;
+        self.inner.record_views(views).await
+    }
+    async fn recent_views(
+        &self,
+        ws: WorkspaceId,
+        user: crate::id::UserId,
+        kind: EntityKind,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, crate::Timestamp)>> {
+        self.tick()?;
+        self.inner.recent_views(ws, user, kind, limit).await
+    }
+    fn watch_changes(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        self.inner.watch_changes(wake);
     }
     async fn ping(&self) -> Result<()> {
         self.tick()?;

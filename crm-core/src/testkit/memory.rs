@@ -4,14 +4,16 @@
 //! possible reading of its docs — used to run the conformance suite against the core itself
 //! and as a model for fuzzing. It is not a production backend (nothing is persisted).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditQuery};
+use crate::clock::Timestamp;
 use crate::error::{Error, ErrorKind, FieldError, FieldIssue, Result};
+use crate::feed::{Change, ChangeEntry, ChangeOp, FeedPage, Position};
 use crate::id::WorkspaceId;
 use crate::model::{EntityKind, Record};
 use crate::query::ListQuery;
@@ -23,12 +25,23 @@ type Key = (Uuid, EntityKind, Uuid);
 struct State {
     records: BTreeMap<Key, Record>,
     audit: Vec<AuditEntry>,
+    /// The change feeds: `(workspace, position) -> change`, one entry per record.
+    feed: BTreeMap<(Uuid, Position), Change>,
+    /// Where each record's entry is.
+    feed_at: HashMap<Key, Position>,
+    /// The last commit number (the `tx` of positions).
+    feed_tx: u64,
+    /// Per workspace: entries at or below were pruned.
+    horizons: HashMap<Uuid, Position>,
+    /// Recently viewed: (workspace, user, kind) -> record -> latest view.
+    views: HashMap<(Uuid, Uuid, EntityKind), HashMap<Uuid, Timestamp>>,
 }
 
 /// An in-memory [`Storage`]; see the [module docs](self).
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    wakers: Mutex<Vec<std::sync::Arc<dyn Fn() + Send + Sync>>>,
 }
 
 impl MemoryStore {
@@ -197,6 +210,22 @@ impl Storage for MemoryStore {
         let mut state = self.lock();
         let ws = commit.workspace_id;
         check(&state, ws, &commit.writes)?;
+        let changes = crate::feed::changes_of(&commit);
+        if !changes.is_empty() {
+            state.feed_tx += 1;
+            let tx = state.feed_tx;
+            for (seq, change) in changes.into_iter().enumerate() {
+                let key = (ws.uuid(), change.entity, change.id);
+                let position = Position {
+                    tx,
+                    seq: u32::try_from(seq).unwrap_or(u32::MAX),
+                };
+                if let Some(old) = state.feed_at.insert(key, position) {
+                    state.feed.remove(&(ws.uuid(), old));
+                }
+                state.feed.insert((ws.uuid(), position), change);
+            }
+        }
         for w in commit.writes {
             match w {
                 Write::Insert(r) | Write::Update { record: r, .. } => {
@@ -209,7 +238,117 @@ impl Storage for MemoryStore {
             }
         }
         state.audit.extend(commit.audit);
+        drop(state);
+        let wakers = self
+            .wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for wake in wakers {
+            wake();
+        }
         Ok(())
+    }
+
+    async fn record_views(&self, views: &[crate::views::View]) -> Result<()> {
+        let mut state = self.lock();
+        for v in crate::views::latest(views) {
+            let list = state
+                .views
+                .entry((v.workspace_id.uuid(), v.user_id.uuid(), v.entity))
+                .or_default();
+            let at = list.entry(v.record_id).or_insert(v.at);
+            *at = (*at).max(v.at);
+            while list.len() > crate::views::RECENT_LIMIT {
+                let oldest = list
+                    .iter()
+                    .min_by_key(|(id, at)| (**at, **id))
+                    .map(|(id, _)| *id);
+                if let Some(id) = oldest {
+                    list.remove(&id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn recent_views(
+        &self,
+        workspace: WorkspaceId,
+        user: crate::id::UserId,
+        kind: EntityKind,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, Timestamp)>> {
+        let state = self.lock();
+        let mut rows: Vec<(Uuid, Timestamp)> = state
+            .views
+            .get(&(workspace.uuid(), user.uuid(), kind))
+            .map(|m| m.iter().map(|(id, at)| (*id, *at)).collect())
+            .unwrap_or_default();
+        rows.sort_by_key(|(id, at)| std::cmp::Reverse((*at, *id)));
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
+    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(wake);
+    }
+
+    async fn changes(
+        &self,
+        workspace: WorkspaceId,
+        after: Position,
+        limit: usize,
+    ) -> Result<FeedPage> {
+        let state = self.lock();
+        let ws = workspace.uuid();
+        let end = Position {
+            tx: u64::MAX,
+            seq: u32::MAX,
+        };
+        let entries = state
+            .feed
+            .range((
+                std::ops::Bound::Excluded((ws, after)),
+                std::ops::Bound::Included((ws, end)),
+            ))
+            .take(limit)
+            .map(|((_, position), change)| ChangeEntry {
+                position: *position,
+                change: change.clone(),
+            })
+            .collect();
+        Ok(FeedPage {
+            entries,
+            horizon: state.horizons.get(&ws).copied().unwrap_or_default(),
+        })
+    }
+
+    async fn prune_changes(
+        &self,
+        workspace: WorkspaceId,
+        deleted_before: Timestamp,
+    ) -> Result<usize> {
+        let mut state = self.lock();
+        let ws = workspace.uuid();
+        let doomed: Vec<(Position, EntityKind, Uuid)> = state
+            .feed
+            .iter()
+            .filter(|((w, _), c)| *w == ws && c.op == ChangeOp::Delete && c.at < deleted_before)
+            .map(|((_, p), c)| (*p, c.entity, c.id))
+            .collect();
+        for (position, kind, id) in &doomed {
+            state.feed.remove(&(ws, *position));
+            state.feed_at.remove(&(ws, *kind, *id));
+        }
+        if let Some(top) = doomed.iter().map(|(p, _, _)| *p).max() {
+            let horizon = state.horizons.entry(ws).or_default();
+            *horizon = (*horizon).max(top);
+        }
+        Ok(doomed.len())
     }
 
     async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {

@@ -18,6 +18,7 @@
 //! reference implementation the suite is first run against.
 
 pub mod faults;
+pub mod feed_suite;
 pub mod identity_suite;
 mod memory;
 pub mod session_model;
@@ -144,6 +145,25 @@ macro_rules! conformance_tests {
             login_is_throttled_and_limited_but_reset_is_not,
             first_sign_up_is_decided_by_storage,
         );
+        $crate::conformance_tests!(@feed $fixture;
+            feed_records_each_change_once_per_record,
+            feed_covers_merge_archive_move_and_completion,
+            feeds_are_per_workspace,
+            pruning_removes_old_deletions_and_raises_the_horizon,
+            changes_show_only_what_the_actor_may_read,
+            changes_page_filter_and_refuse_bad_parameters,
+            subscriptions_see_every_instance_and_resume,
+            recently_viewed_keeps_the_latest_hundred,
+        );
+        #[test]
+        fn feed_readers_miss_nothing_under_concurrent_writers() {
+            $crate::testkit::run(async {
+                let f = $fixture().await;
+                let stores = vec![f.storage.clone(), f.peer()];
+                $crate::testkit::feed_suite::readers_miss_nothing_under_concurrent_writers(stores).await;
+                drop(f);
+            });
+        }
         $crate::conformance_tests!(@faults $fixture;
             every_storage_failure_is_coded_and_changes_nothing,
         );
@@ -153,6 +173,14 @@ macro_rules! conformance_tests {
             #[test]
             fn $name() {
                 $crate::testkit::run(async { $crate::testkit::faults::$name($fixture().await).await });
+            }
+        )*
+    };
+    (@feed $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run(async { $crate::testkit::feed_suite::$name($fixture().await).await });
             }
         )*
     };

@@ -1,6 +1,7 @@
 //! Request handlers, grouped by area.
 
 pub mod auth;
+pub(crate) mod changes;
 pub mod misc;
 pub(crate) mod records;
 pub(crate) mod users;

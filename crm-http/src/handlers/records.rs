@@ -5,17 +5,18 @@
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use crm_core::Crm;
 use crm_core::id::{ContactId, Id};
 use crm_core::model::{Company, Contact, Deal, Entity, Note, Tag, Task};
 use crm_core::service::{Managed, Records};
+use crm_core::{Crm, FieldIssue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::{
-    ApiJson, Auth, IfMatch, IfNoneMatch, ListQuery, OptionalIfMatch, PathId, RequiredIfMatch,
+    ApiJson, Auth, IfMatch, IfNoneMatch, ListQuery, OptionalIfMatch, PathId, QueryArgs,
+    RequiredIfMatch,
 };
 use crate::respond::{self, precondition};
 use crate::state::AppState;
@@ -73,12 +74,44 @@ async fn expected_version<E: Resource>(
     }
 }
 
-/// `GET /{kind}`: a page of records.
+/// Most ids one batch read (`?ids=`) takes.
+pub(crate) const MAX_BATCH_IDS: usize = 100;
+
+/// The ids of a batch read: comma-separated, at most [`MAX_BATCH_IDS`], and nothing else in
+/// the query.
+fn batch_ids(args: &QueryArgs) -> Result<Option<Vec<Id<()>>>, ApiError> {
+    let Some(raw) = args.0.get("ids") else {
+        return Ok(None);
+    };
+    args.only(&["ids"])?;
+    let parts: Vec<&str> = raw.split(',').map(str::trim).collect();
+    if parts.len() > MAX_BATCH_IDS {
+        return Err(ApiError::invalid_query("ids", FieldIssue::TooMany));
+    }
+    parts
+        .iter()
+        .map(|p| Uuid::parse_str(p).ok().map(Id::from_uuid))
+        .collect::<Option<Vec<_>>>()
+        .map(Some)
+        .ok_or_else(|| ApiError::invalid_query("ids", FieldIssue::InvalidFormat))
+}
+
+/// `GET /{kind}`: a page of records; with `ids=a,b,...` (up to 100) those records instead,
+/// in the order asked, missing or invisible ones left out.
 pub(crate) async fn list<E: Resource>(
     State(state): State<AppState>,
     auth: Auth,
-    ListQuery(params): ListQuery,
+    args: QueryArgs,
 ) -> Result<Response, ApiError> {
+    if let Some(ids) = batch_ids(&args)? {
+        let ids: Vec<Id<E>> = ids.into_iter().map(|i| Id::from_uuid(i.uuid())).collect();
+        let data = E::records(state.crm()).get_many(&auth.actor, &ids).await?;
+        return Ok(respond::json(
+            StatusCode::OK,
+            &serde_json::json!({ "data": data, "next_cursor": null }),
+        ));
+    }
+    let ListQuery(params) = ListQuery::from_args(args)?;
     let page = E::records(state.crm()).list(&auth.actor, &params).await?;
     Ok(respond::json(StatusCode::OK, &page))
 }
@@ -93,6 +126,17 @@ pub(crate) async fn get<E: Resource>(
     let record = E::records(state.crm())
         .get(&auth.actor, Id::from_uuid(id))
         .await?;
+    // Recently viewed: queued, written later in a batch (never on this request's path).
+    state.views().record(
+        state.crm(),
+        crm_core::views::View {
+            workspace_id: auth.actor.workspace_id(),
+            user_id: auth.actor.user_id(),
+            entity: E::KIND,
+            record_id: id,
+            at: state.crm().now(),
+        },
+    );
     let version = version_of(&record);
     if inm.matches(version) {
         return Ok(respond::not_modified(version));

@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod errors;
+pub mod feed;
 pub mod matrix;
 pub mod protection;
 pub mod resources;
@@ -83,6 +84,10 @@ macro_rules! http_suite {
             protection::openapi_covers_every_route,
             security::every_route_refuses_anonymous_tampered_and_foreign_callers,
             security::hostile_payloads_are_stored_and_returned_as_data,
+            feed::changes_walk_pages_carry_records_and_long_poll,
+            feed::changes_hide_what_the_caller_may_not_read,
+            feed::changes_and_batch_reads_refuse_bad_parameters,
+            feed::recently_viewed_is_recorded_off_the_read_path_and_shared,
         );
     };
     (@tests $factory:path; $($module:ident :: $test:ident),* $(,)?) => {
@@ -143,8 +148,38 @@ impl Storage for Unreachable {
     ) -> crm_core::Result<Vec<crm_core::audit::AuditEntry>> {
         self.0.audit(workspace, query).await
     }
+    async fn changes(
+        &self,
+        workspace: crm_core::id::WorkspaceId,
+        after: crm_core::feed::Position,
+        limit: usize,
+    ) -> crm_core::Result<crm_core::feed::FeedPage> {
+        self.0.changes(workspace, after, limit).await
+    }
+    async fn prune_changes(
+        &self,
+        workspace: crm_core::id::WorkspaceId,
+        before: crm_core::Timestamp,
+    ) -> crm_core::Result<usize> {
+        self.0.prune_changes(workspace, before).await
+    }
     async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
         self.0.workspaces(limit).await
+    }
+    async fn record_views(&self, views: &[crm_core::views::View]) -> crm_core::Result<()> {
+        self.0.record_views(views).await
+    }
+    async fn recent_views(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        user: crm_core::id::UserId,
+        kind: crm_core::model::EntityKind,
+        limit: usize,
+    ) -> crm_core::Result<Vec<(uuid::Uuid, crm_core::Timestamp)>> {
+        self.0.recent_views(ws, user, kind, limit).await
+    }
+    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.0.watch_changes(wake);
     }
     async fn ping(&self) -> crm_core::Result<()> {
         Err(

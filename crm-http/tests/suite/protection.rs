@@ -740,8 +740,38 @@ impl crm_core::Storage for Gated {
     ) -> crm_core::Result<Vec<crm_core::audit::AuditEntry>> {
         self.0.audit(ws, q).await
     }
+    async fn changes(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        after: crm_core::feed::Position,
+        limit: usize,
+    ) -> crm_core::Result<crm_core::feed::FeedPage> {
+        self.0.changes(ws, after, limit).await
+    }
+    async fn prune_changes(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        before: crm_core::Timestamp,
+    ) -> crm_core::Result<usize> {
+        self.0.prune_changes(ws, before).await
+    }
     async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
         self.0.workspaces(limit).await
+    }
+    async fn record_views(&self, views: &[crm_core::views::View]) -> crm_core::Result<()> {
+        self.0.record_views(views).await
+    }
+    async fn recent_views(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        user: crm_core::id::UserId,
+        kind: crm_core::model::EntityKind,
+        limit: usize,
+    ) -> crm_core::Result<Vec<(uuid::Uuid, crm_core::Timestamp)>> {
+        self.0.recent_views(ws, user, kind, limit).await
+    }
+    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.0.watch_changes(wake);
     }
     async fn ping(&self) -> crm_core::Result<()> {
         self.0.ping().await

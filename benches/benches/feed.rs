@@ -1,0 +1,186 @@
+//! The change feed: catching up on 100,000 changes with `limit=1000` (through
+//! `Crm::changes`, the path `GET /changes` takes, without the JSON and the socket), and the
+//! wake-up latency of a waiting reader, on redb and PostgreSQL in the same run.
+//!
+//! `cargo bench -p crm-benches --bench feed` (PostgreSQL at 127.0.0.1:5432, or set
+//! `CRM_TEST_DATABASE_URL` as for the store's tests).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crm_core::model::ContactInput;
+use crm_core::{Actor, Crm, CrmConfig, Storage};
+
+const CHANGES: usize = 100_000;
+const PAGE: usize = 1000;
+
+async fn seed(crm: &Crm, actor: &Actor, n: usize) -> Duration {
+    // Durable creates through the engine from 64 tasks at once (group commit on redb).
+    let started = Instant::now();
+    let tasks = 64;
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let (crm, actor) = (crm.clone(), actor.clone());
+        set.spawn(async move {
+            for i in (t..n).step_by(tasks) {
+                crm.contacts()
+                    .create(
+                        &actor,
+                        ContactInput {
+                            first_name: format!("F{t}"),
+                            last_name: format!("L{i}"),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .expect("seed create");
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("seed task");
+    }
+    started.elapsed()
+}
+
+async fn catch_up(crm: &Crm, actor: &Actor) -> (Duration, usize) {
+    let started = Instant::now();
+    let mut since: Option<String> = None;
+    let mut n = 0;
+    loop {
+        let page = crm
+            .changes(actor, since.as_deref(), PAGE)
+            .await
+            .expect("changes");
+        n += page.data.len();
+        if page.data.is_empty() && !page.has_more {
+            return (started.elapsed(), n);
+        }
+        since = Some(page.next_cursor);
+    }
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// Commit (by `writer`) to a waiting reader (on `reader`) having the change in hand.
+async fn wake_latency(writer: &Crm, reader: &Crm, actor: &Actor, rounds: usize) -> Vec<Duration> {
+    let (mut since, _) = {
+        let mut s = None;
+        loop {
+            let p = reader.changes(actor, s.as_deref(), PAGE).await.unwrap();
+            if p.data.is_empty() && !p.has_more {
+                break (Some(p.next_cursor), ());
+            }
+            s = Some(p.next_cursor);
+        }
+    };
+    let mut out = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Instant>();
+        let r = reader.clone();
+        let a = actor.clone();
+        let from = since.clone();
+        let waiter = tokio::spawn(async move {
+            let mut signal = r.change_signal();
+            let mut from = from;
+            let mut quick = 0;
+            loop {
+                let p = r.changes(&a, from.as_deref(), PAGE).await.unwrap();
+                if !p.data.is_empty() {
+                    let _ = tx.send(Instant::now());
+                    return p.next_cursor;
+                }
+                from = Some(p.next_cursor);
+                // As GET /changes?wait= does: re-read shortly after a wake, else wait.
+                if quick > 0 {
+                    quick -= 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                } else if tokio::time::timeout(Duration::from_secs(1), signal.changed())
+                    .await
+                    .is_ok()
+                {
+                    quick = 20;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let committed_at = Instant::now();
+        writer
+            .contacts()
+            .create(
+                actor,
+                ContactInput {
+                    first_name: format!("Wake{i}"),
+                    last_name: "Poll".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let seen = rx.await.unwrap();
+        since = Some(waiter.await.unwrap());
+        out.push(seen.saturating_duration_since(committed_at));
+    }
+    out.sort();
+    out
+}
+
+async fn run(name: &str, storage: Arc<dyn Storage>, peer: Arc<dyn Storage>) {
+    let crm = Crm::new(storage, CrmConfig::default());
+    let (actor, _) = crm_core::demo::workspace(&crm, "Feed Bench", "feed.test", 0)
+        .await
+        .expect("workspace");
+    let seeded = seed(&crm, &actor, CHANGES).await;
+    println!("{name}: seeded {CHANGES} contacts (durable creates, 64 at a time) in {seeded:.2?}");
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let (t, n) = catch_up(&crm, &actor).await;
+        assert_eq!(n, CHANGES);
+        runs.push(t);
+    }
+    runs.sort();
+    println!(
+        "{name}: catch-up of {CHANGES} changes, limit={PAGE}: median {:.2?} (runs {:?})",
+        runs[1], runs
+    );
+    let lat = wake_latency(&crm, &crm, &actor, 200).await;
+    println!(
+        "{name}: wake-up, same instance (create start -> reader has it): p50 {:.2?} p99 {:.2?} max {:.2?}",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+    let other = Crm::new(peer, CrmConfig::default());
+    let reader_actor = other
+        .actor(actor.workspace_id(), actor.user_id())
+        .await
+        .unwrap();
+    let lat = wake_latency(&other, &crm, &reader_actor, 200).await;
+    println!(
+        "{name}: wake-up, writer on another instance: p50 {:.2?} p99 {:.2?} max {:.2?}",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let redb = crm_store_redb::RedbStore::open(dir.path().join("feed.redb")).expect("redb");
+        let redb: Arc<dyn Storage> = Arc::new(redb);
+        run("redb", redb.clone(), redb).await;
+        let db = crm_store_postgres::testing::TestDatabase::create().await;
+        let a: Arc<dyn Storage> = Arc::new(db.store().await);
+        let b: Arc<dyn Storage> = Arc::new(db.store().await);
+        run("postgres", a, b).await;
+    });
+}
