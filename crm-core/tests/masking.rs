@@ -141,4 +141,20 @@ async fn present_masks_for_read_only_and_filters_hidden_matches() {
     assert_eq!(got.emails[0].email, "j***@example.com");
     let got = crm.contacts().get(&admin, contact.id).await.unwrap();
     assert_eq!(got.emails[0].email, "jdoe1975@example.com");
+
+    // Batch reads and the change feed hand records out through the same exit.
+    let batch = crm
+        .contacts()
+        .get_many(&reader, &[contact.id])
+        .await
+        .unwrap();
+    assert_eq!(batch[0].emails[0].email, "j***@example.com");
+    let feed_emails = |page: crm_core::service::ChangesPage| -> Vec<String> {
+        let records: Vec<Record> = page.data.into_iter().filter_map(|c| c.record).collect();
+        emails_of(&records)
+    };
+    let page = crm.changes(&reader, None, 100).await.unwrap();
+    assert_eq!(feed_emails(page), ["j***@example.com"]);
+    let page = crm.changes(&admin, None, 100).await.unwrap();
+    assert_eq!(feed_emails(page), ["jdoe1975@example.com"]);
 }
