@@ -72,6 +72,8 @@ declare -A R=()
 declare -A SAMPLES=() # "store|workload|contender" -> "rps rps ..."
 ROW_ORDER=()          # "store|workload"
 NOTES=()
+BASE_DB= # the baseline's own PostgreSQL database, if any
+declare -A IDS=() # contender -> its ids file, when it has a database of its own
 
 cleanup() {
     local rc=$?
@@ -79,6 +81,7 @@ cleanup() {
     local c
     for c in "${!PIDS[@]}"; do stop_pid "${PIDS[$c]}"; done
     drop_pg_db
+    drop_base_db
     if [[ -n $LOAD_BASELINE_REV && -d $WORK/baseline-src ]]; then
         git -C "$ROOT" worktree remove --force "$WORK/baseline-src" >/dev/null 2>&1 || true
     fi
@@ -152,20 +155,21 @@ stop_all() {
     TOKENS=()
 }
 
-collect_ids() { # from the first server: up to LOAD_IDS contact ids into $WORK/ids
-    BASE=${BASES[server]}
-    TOKEN=${TOKENS[server]}
+collect_ids() { # [contender [file]]: up to LOAD_IDS of its contact ids (default: server's, into $WORK/ids)
+    local who=${1:-server} file=${2:-$WORK/ids}
+    BASE=${BASES[$who]}
+    TOKEN=${TOKENS[$who]}
     (
         umask 077
         printf 'Authorization: Bearer %s\n' "$TOKEN" >"$AUTH_HEADER"
     )
     local cursor="" page
-    : >"$WORK/ids"
-    while (($(wc -l <"$WORK/ids") < LOAD_IDS)); do
+    : >"$file"
+    while (($(wc -l <"$file") < LOAD_IDS)); do
         local args=(--get --data-urlencode "limit=100")
         if [[ -n $cursor ]]; then args+=(--data-urlencode "cursor=$cursor"); fi
         page=$(curl -fsS --max-time 30 -H @"$AUTH_HEADER" "${args[@]}" "$BASE/api/v1/contacts")
-        jq -r '.data[] | "\(.id) \(.version)"' <<<"$page" >>"$WORK/ids"
+        jq -r '.data[] | "\(.id) \(.version)"' <<<"$page" >>"$file"
         cursor=$(jq -r '.next_cursor // empty' <<<"$page")
         [[ -n $cursor ]] || break
     done
@@ -177,7 +181,7 @@ run_one() {
     local threads=$LOAD_THREADS key="$store.$workload.$who.$RANDOM"
     if ((conns < threads)); then threads=$conns; fi
     local token=${TOKENS[$who]:-${TOKENS[server]}}
-    LOAD_LUA_DIR=$LOAD_DIR LOAD_TOKEN=$token LOAD_WRK_THREADS=$threads LOAD_IDS_FILE=$WORK/ids \
+    LOAD_LUA_DIR=$LOAD_DIR LOAD_TOKEN=$token LOAD_WRK_THREADS=$threads LOAD_IDS_FILE=${IDS[$who]:-$WORK/ids} \
         LOAD_ACCEPT_ENCODING=$enc \
         wrk -t"$threads" -c"$conns" -d"$LOAD_DURATION" --timeout "$LOAD_TIMEOUT" --latency \
         -s "$LOAD_DIR/$script" "${BASES[$who]}" >"$RAW/$key.txt" 2>&1 || true
@@ -278,12 +282,27 @@ run_postgres() {
     start_contender server "$WORK/pg-server.log" env "DATABASE_URL=$url" CRM_JWT_SECRET="$JWT_SECRET" $(serve_cmd "$SERVER_BIN")
     login_to server
     if [[ -n $BASELINE_BIN ]]; then
+        # An earlier build may not know this tree's migrations: it gets a database of its
+        # own, seeded alike by its own binary.
+        local own=$PG_DB
+        create_pg_db crm_compare_base
+        BASE_DB=$PG_DB
+        PG_DB=$own
+        local base_url
+        base_url=$(pg_url_for "$BASE_DB")
+        log "postgres: seeding the baseline's own database $BASE_DB"
+        STORE_ENV=(-u CRM_DATA_DIR "DATABASE_URL=$base_url")
+        seed "$BASELINE_BIN"
         # shellcheck disable=SC2046
-        start_contender baseline "$WORK/pg-baseline.log" env "DATABASE_URL=$url" CRM_JWT_SECRET="$JWT_SECRET" $(serve_cmd "$BASELINE_BIN")
+        start_contender baseline "$WORK/pg-baseline.log" env "DATABASE_URL=$base_url" CRM_JWT_SECRET="$JWT_SECRET" $(serve_cmd "$BASELINE_BIN")
         login_to baseline
     fi
     start_contender pg-floor "$WORK/pg-floor.log" env CRM_JWT_SECRET="$JWT_SECRET" "$FLOOR_BIN" --pg "$url"
     collect_ids
+    if [[ -n $BASELINE_BIN ]]; then
+        collect_ids baseline "$WORK/ids-baseline"
+        IDS[baseline]=$WORK/ids-baseline
+    fi
     local servers="server${BASELINE_BIN:+ baseline}"
     mapfile -t specs < <(get_specs "server pg-floor${BASELINE_BIN:+ baseline}")
     specs+=("list 100 tasks, gzip, c=$LOAD_LIST_CONNECTIONS|list-tasks.lua|$LOAD_LIST_CONNECTIONS|gzip|$servers")
@@ -291,7 +310,18 @@ run_postgres() {
     for who in "${!BASES[@]}"; do run_one warmup get "$who" get.lua 64 gzip; done
     rounds postgres "${specs[@]}"
     stop_all
+    IDS=()
     drop_pg_db
+    drop_base_db
+}
+
+drop_base_db() {
+    [[ -n $BASE_DB ]] || return 0
+    local own=$PG_DB
+    PG_DB=$BASE_DB
+    drop_pg_db
+    PG_DB=$own
+    BASE_DB=
 }
 
 START=$(date +%s)
