@@ -244,6 +244,28 @@ impl RedbStore {
         let txn = db.begin_read().map_err(StoreError::from)?;
         Ok(f(&txn)?)
     }
+
+    /// Hands a job to the writer thread (waiting for room in its queue) and awaits its
+    /// answer. A dropped reply means the writer failed while holding the job: its outcome
+    /// is unknown, so that is reported as a failure rather than as unavailability.
+    async fn to_writer<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T>>) -> Msg) -> Result<T> {
+        let sender = self
+            .inner
+            .sender
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(job(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        drop(sender);
+        answer
+            .await
+            .map_err(|_| Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed))?
+    }
 }
 
 impl Inner {
@@ -346,25 +368,9 @@ impl Storage for RedbStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<()> {
-        let sender = self
-            .inner
-            .sender
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-            .ok_or(StoreError::Closed)?;
         let fed = !crm_core::feed::changes_of(&commit).is_empty();
-        let (reply, answer) = oneshot::channel();
-        sender
-            .send(Msg::Commit(Job { commit, reply }))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        drop(sender);
-        // A dropped reply means the writer failed while holding the commit: its outcome is
-        // unknown to us, so report a failure rather than unavailability.
-        answer.await.map_err(|_| {
-            Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed)
-        })??;
+        self.to_writer(|reply| Msg::Commit(Job { commit, reply }))
+            .await?;
         if fed {
             let wakers = self
                 .inner
@@ -383,25 +389,13 @@ impl Storage for RedbStore {
         if views.is_empty() {
             return Ok(());
         }
-        let sender = self
-            .inner
-            .sender
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-            .ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        sender
-            .send(Msg::Views(ViewsJob {
+        self.to_writer(|reply| {
+            Msg::Views(ViewsJob {
                 views: views.to_vec(),
                 reply,
-            }))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        drop(sender);
-        answer
-            .await
-            .map_err(|_| Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed))?
+            })
+        })
+        .await
     }
 
     async fn recent_views(
@@ -438,26 +432,14 @@ impl Storage for RedbStore {
         workspace: WorkspaceId,
         deleted_before: crm_core::Timestamp,
     ) -> Result<usize> {
-        let sender = self
-            .inner
-            .sender
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-            .ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        sender
-            .send(Msg::Prune(PruneJob {
+        self.to_writer(|reply| {
+            Msg::Prune(PruneJob {
                 workspace,
                 deleted_before,
                 reply,
-            }))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        drop(sender);
-        answer
-            .await
-            .map_err(|_| Error::storage(crm_core::ErrorKind::StorageFailure, StoreError::Closed))?
+            })
+        })
+        .await
     }
 
     async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
