@@ -3,125 +3,28 @@
 //! replay on one is enforced by all within a second, sessions refresh anywhere — and
 //! `/ready` follows the database going away and coming back.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crm_store_postgres::testing::{TestDatabase, ThrowawayCluster};
-use serde_json::{Value, json};
+use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_crm-server");
-const SECRET: &str = "a test secret that is long enough for HS256!";
+mod common;
+use common::{Reply, SECRET, Server, http, send};
+
 /// A revocation made through one instance is enforced by the others within this.
 const PROPAGATION: Duration = Duration::from_secs(1);
 
-/// A running server process; killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Starts `crm-server serve` on `database_url` and waits until it listens.
-    fn start(dir: &Path, database_url: &str, args: &[&str]) -> Server {
-        let mut c = Command::new(BIN);
-        c.current_dir(dir)
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--bcrypt-cost",
-                "4",
-                "--db-pool-size",
-                "4",
-            ])
-            .args(args)
-            .env("DATABASE_URL", database_url)
-            .env("CRM_JWT_SECRET", SECRET)
-            .env("CRM_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().expect("spawn crm-server");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let into = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = into.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let log = stderr.lock().unwrap().clone();
-            if let Some(rest) = log.split("listening on ").nth(1) {
-                let url = rest.split_whitespace().next().unwrap();
-                let host = url.split("://").nth(1).unwrap().trim_end_matches("/api/v1");
-                return Server {
-                    child,
-                    addr: host.parse().expect("address"),
-                    stderr,
-                };
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("crm-server exited ({status}) before listening:\n{log}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "crm-server did not start:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}/api/v1{path}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("")
-    }
-}
-
-async fn send(req: reqwest::RequestBuilder) -> Reply {
-    let r = req.send().await.expect("request");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::new()
+/// Starts `crm-server serve` on `database_url` (a pool of 4) plus `args`, and waits until it
+/// listens.
+fn start_on(dir: &Path, database_url: &str, args: &[&str]) -> Server {
+    let mut all = vec!["--db-pool-size", "4"];
+    all.extend_from_slice(args);
+    common::start(
+        dir,
+        &all,
+        &[("DATABASE_URL", database_url), ("CRM_JWT_SECRET", SECRET)],
+    )
 }
 
 async fn get(server: &Server, path: &str, token: &str) -> Reply {
@@ -194,9 +97,9 @@ async fn three_instances_on_one_database_act_as_one_server() {
         "1000",
     ];
     let (a, b, c) = (
-        Server::start(dir.path(), db.url(), &grace),
-        Server::start(dir.path(), db.url(), &grace),
-        Server::start(dir.path(), db.url(), &grace),
+        start_on(dir.path(), db.url(), &grace),
+        start_on(dir.path(), db.url(), &grace),
+        start_on(dir.path(), db.url(), &grace),
     );
     for s in [&a, &b, &c] {
         assert!(s.log().contains("rate_limits=\"shared\""), "{}", s.log());
@@ -328,7 +231,7 @@ fn ready_reports_the_database_going_away_and_recovers_by_itself() {
     // Started outside the runtime: the cluster's set-up blocks.
     let cluster = ThrowawayCluster::start().expect("a throwaway PostgreSQL cluster");
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
+    let server = start_on(
         dir.path(),
         cluster.url(),
         &["--db-acquire-timeout-secs", "1"],

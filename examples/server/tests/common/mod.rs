@@ -182,6 +182,13 @@ pub struct Reply {
     pub body: Value,
 }
 
+impl Reply {
+    /// The error code of an error answer (`""` for others).
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
 pub async fn send(req: reqwest::RequestBuilder) -> Reply {
     let r = req.send().await.expect("request");
     let status = r.status().as_u16();
