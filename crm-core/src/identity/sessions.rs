@@ -1,0 +1,436 @@
+//! Sessions: refresh-token rotation, access-token verification against the revocation
+//! cache, logout and revocation.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::audit::AuditAction;
+use crate::clock::Timestamp;
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::{UserId, WorkspaceId};
+use crate::model::{
+    ClientInfo, Entity, EntityKind, RetiredToken, RevokeReason, Session, SessionId, User,
+};
+use crate::query::{Filter, Value};
+use crate::ratelimit::Policy;
+use crate::service::{Actor, Crm};
+use crate::storage::{Commit, Write};
+
+use super::{Claims, Identity, SecretToken, TokenResponse};
+
+/// Retired refresh tokens remembered per session (for grace and reuse detection).
+pub const RETIRED_KEPT: usize = 64;
+
+/// A session as shown to its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionInfo {
+    /// Id.
+    pub id: SessionId,
+    /// Opened at.
+    pub created_at: Timestamp,
+    /// Last refreshed at.
+    pub last_used_at: Timestamp,
+    /// Expires at unless refreshed.
+    pub expires_at: Timestamp,
+    /// Where it was opened from.
+    pub client: ClientInfo,
+    /// Whether it is the session of the asking request.
+    pub current: bool,
+}
+
+/// Session states by (workspace id, session id): (active, checked at).
+#[derive(Default)]
+pub(super) struct SessionCache {
+    entries: RwLock<HashMap<(Uuid, Uuid), (bool, Timestamp)>>,
+    /// Bumped by every invalidation signal: a storage read that started before one must not
+    /// be cached after it.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// Another instance revoked a session (or signals were lost): forget it (or everything).
+impl crate::storage::InvalidationSink for SessionCache {
+    fn invalidate(&self, signal: &crate::storage::Invalidation) {
+        use crate::storage::Invalidation;
+        let key = match signal {
+            Invalidation::Session { workspace, id } => Some((workspace.uuid(), *id)),
+            Invalidation::All => None,
+            Invalidation::User { .. } => return,
+        };
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut entries) = self.entries.write() {
+            match key {
+                Some(k) => {
+                    entries.remove(&k);
+                }
+                None => entries.clear(),
+            }
+        }
+    }
+}
+
+/// Most cached session states kept before the cache is cleared.
+const SESSION_CACHE_MAX: usize = 100_000;
+
+impl Identity {
+    /// Exchanges a refresh token for new tokens (rotation; see the [module docs](crate::identity)).
+    ///
+    /// # Errors
+    /// `RateLimited` past the `Refresh` quota of the client address, `TokenInvalid` for an
+    /// unknown or malformed token, `SessionRevoked` for a revoked or expired session, `RefreshTokenReused` when a replaced token is presented after the
+    /// grace window (the session is then revoked), `AccountDisabled`; storage failures.
+    pub async fn refresh(&self, token: &str, client: &ClientInfo) -> Result<TokenResponse> {
+        self.limit(Policy::Refresh, client.address.as_deref())
+            .await?;
+        let presented = SecretToken::from_client(token);
+        let ws = presented
+            .workspace()
+            .ok_or_else(|| Error::new(ErrorKind::TokenInvalid))?;
+        let hash = presented.hash();
+        let crm = &self.inner.crm;
+        let mut attempts = 0;
+        loop {
+            let now = self.now();
+            let session = crm
+                .storage()
+                .find_unique(ws, EntityKind::Session, "refresh", &hash.0)
+                .await?
+                .and_then(Session::from_record)
+                .ok_or_else(|| Error::new(ErrorKind::TokenInvalid))?;
+            if !session.is_active(now) {
+                return Err(Error::new(ErrorKind::SessionRevoked));
+            }
+            let user = crm
+                .storage()
+                .get(ws, EntityKind::User, session.user_id.uuid())
+                .await?
+                .and_then(User::from_record);
+            let Some(user) = user.filter(|u| !u.disabled) else {
+                return Err(Error::new(ErrorKind::AccountDisabled));
+            };
+            if session.current_token == hash {
+                let child = presented.derive_child(&self.derivation_key(), ws);
+                let mut next = session.clone();
+                next.retired.push(RetiredToken {
+                    hash: hash.clone(),
+                    rotated_at: now,
+                });
+                if next.retired.len() > RETIRED_KEPT {
+                    next.retired.remove(0);
+                }
+                next.current_token = child.hash();
+                next.generation += 1;
+                next.expires_at = now.plus(self.inner.config.refresh_ttl);
+                next.updated_at = now;
+                next.version += 1;
+                let mut commit = Commit::new(ws);
+                commit.writes.push(Write::Update {
+                    record: next.clone().into_record(),
+                    expected_version: session.version,
+                });
+                match crm.commit(commit).await {
+                    Ok(()) => return self.respond(user, &next, child),
+                    // Someone rotated it meanwhile (another tab): look again, now inside grace.
+                    Err(e) if e.kind() == ErrorKind::VersionConflict && attempts < 10 => {
+                        attempts += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let retired = session
+                .retired
+                .iter()
+                .find(|r| r.hash == hash)
+                .ok_or_else(|| Error::new(ErrorKind::TokenInvalid))?;
+            if now.as_micros() - retired.rotated_at.as_micros()
+                <= secs_micros(self.inner.config.refresh_grace)
+            {
+                // Inside the grace window: hand out the session's current token, no branch.
+                let key = self.derivation_key();
+                let mut t = presented.clone();
+                for _ in 0..=RETIRED_KEPT {
+                    t = t.derive_child(&key, ws);
+                    if t.hash() == session.current_token {
+                        return self.respond(user, &session, t);
+                    }
+                }
+                return Err(Error::new(ErrorKind::TokenInvalid));
+            }
+            // Reuse after the grace window: treat as theft and end the whole family.
+            match self.revoke(&session, RevokeReason::TokenReuse, None).await {
+                Ok(()) => return Err(Error::new(ErrorKind::RefreshTokenReused)),
+                Err(e) if e.kind() == ErrorKind::VersionConflict && attempts < 10 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Verifies an access token, including that its session is still active.
+    ///
+    /// # Errors
+    /// `TokenInvalid`, `TokenExpired`, `SessionRevoked`; storage failures.
+    pub async fn verify_access_token(&self, token: &str) -> Result<Claims> {
+        let now = self.now();
+        let claims = self.inner.tokens.verify(token, now)?;
+        if !self.session_active(claims.ws, claims.sid, now).await? {
+            return Err(Error::new(ErrorKind::SessionRevoked));
+        }
+        Ok(claims)
+    }
+
+    /// Verifies an access token and resolves the acting user through [`Crm::actor`] (a role
+    /// change or disabling applies at once on this instance, within the actor cache's TTL on
+    /// others).
+    ///
+    /// # Errors
+    /// As [`Identity::verify_access_token`], plus `AccountDisabled`/`Unauthenticated`.
+    pub async fn authenticate(&self, token: &str) -> Result<(Actor, Claims)> {
+        let claims = self.verify_access_token(token).await?;
+        let actor = self
+            .inner
+            .crm
+            .actor(
+                WorkspaceId::from_uuid(claims.ws),
+                UserId::from_uuid(claims.sub),
+            )
+            .await?;
+        Ok((actor, claims))
+    }
+
+    async fn session_active(&self, ws: Uuid, sid: Uuid, now: Timestamp) -> Result<bool> {
+        let ttl = secs_micros(self.inner.config.revocation_cache_ttl);
+        if let Ok(cache) = self.inner.sessions.entries.read()
+            && let Some((active, at)) = cache.get(&(ws, sid))
+            && now.as_micros() - at.as_micros() <= ttl
+        {
+            return Ok(*active);
+        }
+        let generation = self
+            .inner
+            .sessions
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let record = self
+            .inner
+            .crm
+            .storage()
+            .get(WorkspaceId::from_uuid(ws), EntityKind::Session, sid)
+            .await?;
+        let active = record
+            .and_then(Session::from_record)
+            .is_some_and(|s| s.is_active(now));
+        // An invalidation signal that arrived during the read may concern this very
+        // session: then the state read may be the old one, and is not kept.
+        if self
+            .inner
+            .sessions
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == generation
+        {
+            self.cache(ws, sid, active, now);
+        }
+        Ok(active)
+    }
+
+    pub(super) fn cache(&self, ws: Uuid, sid: Uuid, active: bool, now: Timestamp) {
+        if let Ok(mut cache) = self.inner.sessions.entries.write() {
+            if cache.len() >= SESSION_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert((ws, sid), (active, now));
+        }
+    }
+
+    async fn revoke(
+        &self,
+        session: &Session,
+        reason: RevokeReason,
+        actor: Option<UserId>,
+    ) -> Result<()> {
+        let mut commit = Commit::new(session.workspace_id);
+        push_revocation(
+            &self.inner.crm,
+            &mut commit,
+            session,
+            reason,
+            actor,
+            self.now(),
+        );
+        self.inner.crm.commit(commit).await?;
+        self.cache(
+            session.workspace_id.uuid(),
+            session.id.uuid(),
+            false,
+            self.now(),
+        );
+        Ok(())
+    }
+
+    /// Ends the session of the request (logout).
+    ///
+    /// # Errors
+    /// `SessionRevoked` if already ended; storage failures.
+    pub async fn logout(&self, actor: &Actor, session: SessionId) -> Result<()> {
+        let s = self.own_session(actor, session).await?;
+        if !s.is_active(self.now()) {
+            return Err(Error::new(ErrorKind::SessionRevoked));
+        }
+        self.revoke(&s, RevokeReason::Logout, Some(actor.user_id()))
+            .await
+    }
+
+    /// Revokes one of the actor's own sessions (e.g. a lost device).
+    ///
+    /// # Errors
+    /// `NotFound` for someone else's or an unknown session; storage failures.
+    pub async fn revoke_session(&self, actor: &Actor, session: SessionId) -> Result<()> {
+        let s = self.own_session(actor, session).await?;
+        if s.is_active(self.now()) {
+            self.revoke(&s, RevokeReason::Revoked, Some(actor.user_id()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Logs the actor out everywhere.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn logout_all(&self, actor: &Actor) -> Result<()> {
+        let mut commit = Commit::new(actor.workspace_id());
+        let ended = push_user_revocations(
+            &self.inner.crm,
+            &mut commit,
+            actor.workspace_id(),
+            actor.user_id(),
+            None,
+            RevokeReason::Revoked,
+            Some(actor.user_id()),
+        )
+        .await?;
+        self.inner.crm.commit(commit).await?;
+        for sid in ended {
+            self.cache(actor.workspace_id().uuid(), sid, false, self.now());
+        }
+        Ok(())
+    }
+
+    async fn own_session(&self, actor: &Actor, session: SessionId) -> Result<Session> {
+        self.inner
+            .crm
+            .storage()
+            .get(actor.workspace_id(), EntityKind::Session, session.uuid())
+            .await?
+            .and_then(Session::from_record)
+            .filter(|s| s.user_id == actor.user_id())
+            .ok_or_else(|| Error::not_found(EntityKind::Session))
+    }
+
+    /// The actor's active sessions, newest first; `current` marks the asking one.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn sessions(
+        &self,
+        actor: &Actor,
+        current: Option<SessionId>,
+    ) -> Result<Vec<SessionInfo>> {
+        let now = self.now();
+        let mut out: Vec<SessionInfo> =
+            active_sessions(&self.inner.crm, actor.workspace_id(), actor.user_id(), now)
+                .await?
+                .into_iter()
+                .map(|s| SessionInfo {
+                    id: s.id,
+                    created_at: s.created_at,
+                    last_used_at: s.updated_at,
+                    expires_at: s.expires_at,
+                    client: s.client,
+                    current: Some(s.id) == current,
+                })
+                .collect();
+        out.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        Ok(out)
+    }
+}
+
+fn secs_micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The user's sessions that are still usable.
+async fn active_sessions(
+    crm: &Crm,
+    ws: WorkspaceId,
+    user: UserId,
+    now: Timestamp,
+) -> Result<Vec<Session>> {
+    Ok(crm
+        .all_matching_in(
+            ws,
+            EntityKind::Session,
+            Filter::eq("user_id", Value::Id(user.uuid())),
+        )
+        .await?
+        .into_iter()
+        .filter_map(Session::from_record)
+        .filter(|s| s.is_active(now))
+        .collect())
+}
+
+/// Adds the revocation of one session to a commit.
+fn push_revocation(
+    crm: &Crm,
+    commit: &mut Commit,
+    session: &Session,
+    reason: RevokeReason,
+    actor: Option<UserId>,
+    now: Timestamp,
+) {
+    let mut ended = session.clone();
+    ended.revoked_at = Some(now);
+    ended.revoke_reason = Some(reason);
+    ended.updated_at = now;
+    ended.version += 1;
+    let (before, after) = (session.clone().into_record(), ended.into_record());
+    commit.audit.push(crm.audit_entry_for(
+        actor.unwrap_or(session.user_id),
+        AuditAction::Delete,
+        Some(&before),
+        Some(&after),
+    ));
+    commit.writes.push(Write::Update {
+        record: after,
+        expected_version: session.version,
+    });
+}
+
+/// Adds the revocation of every active session of a user (but `keep`) to a commit; returns
+/// the ids it ends.
+pub(crate) async fn push_user_revocations(
+    crm: &Crm,
+    commit: &mut Commit,
+    ws: WorkspaceId,
+    user: UserId,
+    keep: Option<SessionId>,
+    reason: RevokeReason,
+    actor: Option<UserId>,
+) -> Result<Vec<Uuid>> {
+    let now = crm.now();
+    let mut ended = Vec::new();
+    for s in active_sessions(crm, ws, user, now).await? {
+        if Some(s.id) != keep {
+            push_revocation(crm, commit, &s, reason, actor, now);
+            ended.push(s.id.uuid());
+        }
+    }
+    Ok(ended)
+}
