@@ -293,12 +293,17 @@ impl FieldError {
 }
 
 /// The one error type of `crm`. See the [module docs](self).
+///
+/// `Display` is [`Error::user_message`]; the cause is the [`std::error::Error::source`].
+#[derive(thiserror::Error)]
+#[error("{}", self.user_message())]
 pub struct Error {
     kind: ErrorKind,
     operation: Option<Operation>,
     entity: Option<EntityKind>,
     fields: Vec<FieldError>,
     retry_after_secs: Option<u64>,
+    #[source]
     source: Option<BoxError>,
 }
 
@@ -410,12 +415,6 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.user_message())
-    }
-}
-
 impl fmt::Debug for Error {
     // Debug shows the kind, context, fields and the source chain: it is for server logs.
     // Sources are driver/io errors built by the stores, which never embed secrets.
@@ -436,14 +435,6 @@ impl fmt::Debug for Error {
             d.field("source", &s.to_string());
         }
         d.finish()
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -1,7 +1,5 @@
 //! The store's own error type, [`StoreError`], and its mapping into [`crm_core::Error`].
 
-use std::fmt;
-
 use crm_core::{Error, ErrorKind};
 
 /// Everything that can go wrong inside the store.
@@ -15,26 +13,35 @@ use crm_core::{Error, ErrorKind};
 /// | the file is locked by another process, cannot be opened (I/O error, permissions), the database was closed, an earlier I/O error left it unusable, it is being reopened after a failed commit, the store is shut down | `StorageUnavailable` (E3001) |
 /// | any other redb error while reading or committing; a commit writing outside its own workspace | `StorageFailure` (E3002) |
 /// | a stored record or audit entry does not decode, an index entry points nowhere, redb reports corruption, the file has an unknown format version | `StorageCorrupted` (E3003) |
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// redb reported an error.
-    Redb(redb::Error),
+    #[error("redb: {0}")]
+    Redb(#[source] redb::Error),
     /// The database file could not be opened (or reopened after a failed commit).
-    Open(redb::Error),
+    #[error("opening the database: {0}")]
+    Open(#[source] redb::Error),
     /// A stored value (record or audit entry) could not be decoded.
+    #[error("stored {what} could not be decoded")]
     Decode {
         /// What was being decoded (`"contact"`, `"audit entry"`, ...).
         what: &'static str,
         /// The JSON error.
+        #[source]
         source: serde_json::Error,
     },
     /// An index, search or unique entry names a record that does not exist.
+    #[error("an entry of the {table} table names a missing record")]
     DanglingEntry {
         /// The table holding the entry.
         table: &'static str,
     },
     /// The file was written by a newer (or unknown) version of this crate.
+    #[error(
+        "the database has format version {found}; this version of crm-store-redb supports \
+         version {supported}"
+    )]
     UnsupportedFormat {
         /// The format version found in the file.
         found: u64,
@@ -42,54 +49,20 @@ pub enum StoreError {
         supported: u64,
     },
     /// A write or audit entry of a commit belongs to another workspace than the commit.
+    #[error("a write of the commit belongs to another workspace")]
     WorkspaceMismatch,
     /// The store was shut down, or its writer stopped.
+    #[error("the store is shut down")]
     Closed,
     /// The database is being reopened after a failed commit, or could not be reopened.
+    #[error("the database is being reopened after a failed commit")]
     Recovering,
     /// A blocking task running a read panicked or was cancelled.
-    Task(tokio::task::JoinError),
+    #[error("storage task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
     /// The write batch this commit was part of failed with the shared cause.
-    Batch(std::sync::Arc<StoreError>),
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreError::Redb(e) => write!(f, "redb: {e}"),
-            StoreError::Open(e) => write!(f, "opening the database: {e}"),
-            StoreError::Decode { what, .. } => write!(f, "stored {what} could not be decoded"),
-            StoreError::DanglingEntry { table } => {
-                write!(f, "an entry of the {table} table names a missing record")
-            }
-            StoreError::UnsupportedFormat { found, supported } => write!(
-                f,
-                "the database has format version {found}; this version of crm-store-redb \
-                 supports version {supported}"
-            ),
-            StoreError::WorkspaceMismatch => {
-                f.write_str("a write of the commit belongs to another workspace")
-            }
-            StoreError::Closed => f.write_str("the store is shut down"),
-            StoreError::Recovering => {
-                f.write_str("the database is being reopened after a failed commit")
-            }
-            StoreError::Task(e) => write!(f, "storage task failed: {e}"),
-            StoreError::Batch(cause) => write!(f, "the write batch failed: {cause}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            StoreError::Redb(e) | StoreError::Open(e) => Some(e),
-            StoreError::Decode { source, .. } => Some(source),
-            StoreError::Task(e) => Some(e),
-            StoreError::Batch(cause) => Some(cause.as_ref()),
-            _ => None,
-        }
-    }
+    #[error("the write batch failed: {0}")]
+    Batch(#[source] std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
@@ -183,5 +156,55 @@ mod tests {
             Error::from(StoreError::Closed).kind(),
             ErrorKind::StorageUnavailable
         );
+    }
+
+    #[test]
+    fn messages_and_source_chains() {
+        let json = serde_json::from_slice::<u8>(b"x").unwrap_err();
+        let cases = [
+            (
+                StoreError::decode("contact", json),
+                "stored contact could not be decoded",
+            ),
+            (
+                StoreError::DanglingEntry { table: "unique" },
+                "an entry of the unique table names a missing record",
+            ),
+            (
+                StoreError::UnsupportedFormat {
+                    found: 9,
+                    supported: 2,
+                },
+                "the database has format version 9; this version of crm-store-redb supports \
+                 version 2",
+            ),
+            (
+                StoreError::WorkspaceMismatch,
+                "a write of the commit belongs to another workspace",
+            ),
+            (StoreError::Closed, "the store is shut down"),
+            (
+                StoreError::Recovering,
+                "the database is being reopened after a failed commit",
+            ),
+            (
+                StoreError::Redb(redb::Error::DatabaseAlreadyOpen),
+                "redb: Database already open. Cannot acquire lock.",
+            ),
+        ];
+        for (e, message) in cases {
+            assert_eq!(e.to_string(), message);
+        }
+        // A batch failure shows its shared cause, and the chain goes on to the cause's own
+        // source.
+        let json = serde_json::from_slice::<u8>(b"x").unwrap_err();
+        let e = StoreError::Batch(std::sync::Arc::new(StoreError::decode("deal", json)));
+        assert_eq!(
+            e.to_string(),
+            "the write batch failed: stored deal could not be decoded"
+        );
+        let cause = std::error::Error::source(&e).expect("the shared cause");
+        assert_eq!(cause.to_string(), "stored deal could not be decoded");
+        assert!(std::error::Error::source(cause).is_some(), "the JSON error");
     }
 }
