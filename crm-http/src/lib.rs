@@ -89,13 +89,7 @@ pub use state::AppState;
 /// The REST API over `state`, ready to be served or nested under a prefix.
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
-    let mut router = routes::build(routes::table())
-        .fallback(handlers::misc::fallback)
-        .method_not_allowed_fallback(handlers::misc::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::guard,
-        ));
+    let mut router = routes::build(routes::table(), &state);
     let origins: Vec<HeaderValue> = config
         .cors_allowed_origins
         .iter()

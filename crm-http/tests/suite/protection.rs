@@ -809,6 +809,13 @@ pub async fn concurrent_requests_are_limited_but_health_never_waits(store: Store
     .await
     .expect("health waited for a slot");
     assert_eq!(health.status, 200);
+    let ready = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        server.client().get("/ready").send(),
+    )
+    .await
+    .expect("ready waited for a slot");
+    assert_eq!(ready.status, 200);
     // Nor do logins (they wait for the password hasher, not for a slot).
     let login = tokio::time::timeout(
         std::time::Duration::from_secs(5),
