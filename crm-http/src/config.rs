@@ -58,10 +58,12 @@ pub struct HttpConfig {
     /// it does not serve TLS itself).
     pub require_https: bool,
     /// Most requests worked on at once; further ones wait (in arrival order) for a free slot
-    /// before their handler runs. `/health` and `/metrics` never wait, so they stay fast
-    /// while the API is saturated; nor do the routes that hash passwords (`/auth/*`,
-    /// `.../password`, creating users), which the password hasher's own bounded queue limits
-    /// and which must not hold slots while they wait for it. `None` (the default): no limit. Under a load beyond what
+    /// before they are authenticated and handled. The probes (`/health`, `/ready`) and
+    /// `/metrics` never wait, so they stay fast while the API is saturated; nor do the routes
+    /// that hash passwords (sign-up, login, password change, reset confirmation, creating
+    /// users, setting a user's password), which the password hasher's own bounded queue
+    /// limits and which must not hold slots while they wait for it. Each route declares its
+    /// policy in the route table. `None` (the default): no limit. Under a load beyond what
     /// the machine can serve, a limit of a few dozen per core keeps the run queue short.
     pub max_concurrent_requests: Option<usize>,
     /// Key signing CSRF tokens. `None` (the default): a key derived from the identity

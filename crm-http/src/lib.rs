@@ -54,7 +54,9 @@
 //!   (see [`error`]); bad JSON, wrong content types, unknown fields, oversized bodies and bad
 //!   query strings are coded too.
 //! * **Protection.** Rate limits on every route (per user when authenticated, per client
-//!   address otherwise; `429` with `Retry-After`, `RateLimit` and `RateLimit-Policy`),
+//!   address otherwise; `429` with `Retry-After`; `RateLimit` and `RateLimit-Policy` on
+//!   every answer, in the syntax of draft-ietf-httpapi-ratelimit-headers-10, e.g.
+//!   `RateLimit-Policy: "user";q=100;w=60` and `RateLimit: "user";r=97;t=2`),
 //!   security headers on every response, a CORS allow-list (empty by default), gzip (of the
 //!   answers worth it, see [`compression`]), request
 //!   ids in responses and logs (see [`middleware`]).
@@ -89,13 +91,7 @@ pub use state::AppState;
 /// The REST API over `state`, ready to be served or nested under a prefix.
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
-    let mut router = routes::build(routes::table())
-        .fallback(handlers::misc::fallback)
-        .method_not_allowed_fallback(handlers::misc::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::guard,
-        ));
+    let mut router = routes::build(routes::table(), &state);
     let origins: Vec<HeaderValue> = config
         .cors_allowed_origins
         .iter()

@@ -5,9 +5,12 @@
 //!   opens the tracing span, renders coded error bodies, adds the security headers and
 //!   `X-Request-Id` to every response, logs the request and records its metrics; with
 //!   [`HttpConfig::require_https`](crate::HttpConfig::require_https) it refuses plain HTTP.
-//! * `guard` (innermost): authenticates the bearer token once, then applies the rate
-//!   limit — per user when authenticated, per client address otherwise — and adds the
-//!   `RateLimit` / `RateLimit-Policy` headers (and `Retry-After` on a refusal).
+//! * `guard` (innermost, one per route): waits for a request slot when the host limits the
+//!   requests worked on at once and the route's queue policy says so (probes and the routes
+//!   that hash passwords never wait; the policy is declared with each route in the route
+//!   table), authenticates the bearer token once, then applies the rate limit — per user
+//!   when authenticated, per client address otherwise — and adds the `RateLimit` /
+//!   `RateLimit-Policy` headers (and `Retry-After` on a refusal).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -24,6 +27,7 @@ use tracing::Instrument;
 use crate::config::{IpNetwork, SecureTransport, canonical};
 use crate::error::{ApiError, ErrorReport, render};
 use crate::extract::{Authn, RequestContext, authenticate};
+use crate::routes::{Queue, RouteGuard};
 use crate::state::AppState;
 
 /// Name of the request-id header.
@@ -145,19 +149,6 @@ pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next:
     let mut response = if state.config().require_https && !secure {
         ApiError::from(Error::new(ErrorKind::HttpsRequired)).into_response()
     } else {
-        // Probes never queue behind the API's work; nor do the routes that hash passwords:
-        // the hasher's own bounded queue limits them, and they must not hold slots while
-        // they wait for it (a login flood would otherwise stall the whole API).
-        let unqueued = route.ends_with("/health")
-            || route.ends_with("/metrics")
-            || route.contains("/auth/")
-            || route.ends_with("/password")
-            || (method == axum::http::Method::POST && route.ends_with("/users"));
-        let _slot = if unqueued {
-            None
-        } else {
-            state.request_slot().await
-        };
         next.run(req).instrument(span.clone()).await
     };
 
@@ -229,8 +220,18 @@ fn address_key(ip: Option<IpAddr>) -> String {
     }
 }
 
-/// The innermost middleware; see the [module docs](self).
-pub(crate) async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// The innermost middleware, one per route with the route's queue policy; see the
+/// [module docs](self).
+pub(crate) async fn guard(
+    State(RouteGuard { state, queue }): State<RouteGuard>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // Held until the answer is ready; `None` when requests are not limited.
+    let _slot = match queue {
+        Queue::Slot => state.request_slot().await,
+        Queue::Probe | Queue::Hasher => None,
+    };
     let authn = authenticate(req.headers(), &state).await;
     let (policy, key) = match &authn {
         Authn::Valid(v) => (

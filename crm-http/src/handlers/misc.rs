@@ -6,15 +6,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crm_core::audit::{AuditAction, AuditQuery};
 use crm_core::id::AuditId;
-use crm_core::model::{ConfigurationPatch, EntityKind};
+use crm_core::model::{Configuration, ConfigurationPatch, EntityKind};
 use crm_core::query::DEFAULT_LIMIT;
 use crm_core::{ErrorKind, FieldIssue};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth, IfMatch, IfNoneMatch, QueryArgs, RequiredIfMatch};
-use crate::respond::{self, precondition};
+use crate::extract::{ApiJson, Auth, IfNoneMatch, QueryArgs, RequiredIfMatch};
+use crate::respond::{self, Versioned, guarded};
 use crate::state::AppState;
 
 /// `GET /configuration`, with `ETag` and `304`.
@@ -22,12 +22,9 @@ pub(crate) async fn get_configuration(
     State(state): State<AppState>,
     auth: Auth,
     inm: IfNoneMatch,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<Configuration>, ApiError> {
     let config = state.crm().configuration().get(&auth.actor).await?;
-    if inm.matches(config.version) {
-        return Ok(respond::not_modified(config.version));
-    }
-    Ok(respond::record(StatusCode::OK, &config, config.version))
+    Ok(Versioned::read(config, &inm))
 }
 
 /// `PATCH /configuration` with `If-Match` (admins).
@@ -36,18 +33,14 @@ pub(crate) async fn update_configuration(
     auth: Auth,
     RequiredIfMatch(m): RequiredIfMatch,
     ApiJson(patch): ApiJson<ConfigurationPatch>,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<Configuration>, ApiError> {
     let service = state.crm().configuration();
-    let version = match m {
-        IfMatch::Version(v) => v,
-        IfMatch::Never => return Err(respond::precondition_failed()),
-        IfMatch::Any => service.get(&auth.actor).await?.version,
-    };
-    let config = service
-        .update(&auth.actor, version, patch)
-        .await
-        .map_err(precondition)?;
-    Ok(respond::record(StatusCode::OK, &config, config.version))
+    guarded(
+        m,
+        async || service.get(&auth.actor).await,
+        async |v| service.update(&auth.actor, v, patch).await,
+    )
+    .await
 }
 
 /// `GET /search?q=...&limit=...`: companies, contacts and deals at once.
