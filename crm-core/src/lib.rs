@@ -27,6 +27,7 @@
 //! [`error`] (coded errors), [`audit`], [`search`], [`query`] (lists and paging),
 //! [`storage`] (the backend trait), [`service`] (the facade a host calls).
 
+pub mod access_log;
 pub mod audit;
 pub mod clock;
 pub mod demo;
@@ -40,6 +41,7 @@ pub mod permission;
 pub mod query;
 pub mod ratelimit;
 pub mod search;
+pub mod security;
 pub mod service;
 pub mod storage;
 pub mod validate;

@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "the change feed",
         include_str!("../migrations/0003_change_feed.sql"),
     ),
+    (
+        5,
+        "the access log and security events",
+        include_str!("../migrations/0005_security.sql"),
+    ),
 ];
 
 #[derive(Debug)]

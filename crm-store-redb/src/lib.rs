@@ -167,6 +167,7 @@
 //! memory on slow disks can turn them off.
 
 mod error;
+mod logs;
 mod read;
 mod schema;
 mod store;

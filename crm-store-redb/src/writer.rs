@@ -53,6 +53,17 @@ pub(crate) enum Msg {
     Prune(PruneJob),
     /// Record views (recently viewed; its own write transaction).
     Views(ViewsJob),
+    /// Any other write in its own transaction (the logs, see [`crate::logs`]).
+    Apply(ApplyJob),
+}
+
+/// Work done in one write transaction of its own, answering a count.
+pub(crate) type Work = Box<dyn FnOnce(&WriteTransaction) -> StoreResult<usize> + Send>;
+
+/// A write in its own transaction: committed when it returns `Ok`, aborted otherwise.
+pub(crate) struct ApplyJob {
+    pub(crate) work: Work,
+    pub(crate) reply: oneshot::Sender<crm_core::Result<usize>>,
 }
 
 /// A batch of views to record.
@@ -197,6 +208,7 @@ pub(crate) fn prepare_database(db: &Database) -> StoreResult<u64> {
         txn.open_table(FEED_HORIZON)?;
         txn.open_table(RECENT)?;
         txn.open_table(RECENT_BY_TIME)?;
+        crate::logs::create_tables(&txn)?;
     }
     txn.commit()?;
     Ok(seq)
@@ -249,6 +261,7 @@ impl Writer {
             let mut batch = Vec::new();
             let mut prunes = Vec::new();
             let mut views = Vec::new();
+            let mut applies = Vec::new();
             let mut reopen = false;
             let mut next = Some(first);
             while let Some(msg) = next.take() {
@@ -257,6 +270,7 @@ impl Writer {
                     Msg::Reopen => reopen = true,
                     Msg::Prune(job) => prunes.push(job),
                     Msg::Views(job) => views.push(job),
+                    Msg::Apply(job) => applies.push(job),
                 }
                 if batch.len() < self.max_batch {
                     next = self.rx.try_recv().ok();
@@ -276,6 +290,11 @@ impl Writer {
                 let outcome =
                     std::panic::catch_unwind(AssertUnwindSafe(|| self.record_views(&job.views)))
                         .unwrap_or(Err(StoreError::Closed));
+                let _ = job.reply.send(outcome.map_err(Error::from));
+            }
+            for job in applies {
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(job.work)))
+                    .unwrap_or(Err(StoreError::Closed));
                 let _ = job.reply.send(outcome.map_err(Error::from));
             }
             if batch.is_empty() {
@@ -391,6 +410,22 @@ impl Writer {
         }
         drop(db);
         Ok(removed)
+    }
+
+    /// Runs `work` in a write transaction of its own and commits it (nothing on failure).
+    fn apply(&mut self, work: Work) -> StoreResult<usize> {
+        let (db, txn) = self.begin()?;
+        match work(&txn) {
+            Ok(n) => {
+                txn.commit()?;
+                drop(db);
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = txn.abort();
+                Err(e)
+            }
+        }
     }
 
     /// Records views in one write transaction (see [`crm_core::views`]): each record once

@@ -140,6 +140,80 @@ impl Storage for FailNth {
         self.tick()?;
         self.inner.recent_views(ws, user, kind, limit).await
     }
+    async fn append_access_log(&self, entries: &[crate::access_log::AccessEntry]) -> Result<()> {
+        self.tick()?;
+        self.inner.append_access_log(entries).await
+    }
+    async fn access_log(
+        &self,
+        ws: WorkspaceId,
+        query: &crate::access_log::AccessLogQuery,
+    ) -> Result<Vec<crate::access_log::AccessEntry>> {
+        self.tick()?;
+        self.inner.access_log(ws, query).await
+    }
+    async fn erase_access_log_for(&self, ws: WorkspaceId, record_id: Uuid) -> Result<usize> {
+        self.tick()?;
+        self.inner.erase_access_log_for(ws, record_id).await
+    }
+    async fn redact_access_log_by(
+        &self,
+        ws: WorkspaceId,
+        user: crate::id::UserId,
+    ) -> Result<usize> {
+        self.tick()?;
+        self.inner.redact_access_log_by(ws, user).await
+    }
+    async fn prune_access_log(
+        &self,
+        ws: WorkspaceId,
+        before: crate::Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        self.tick()?;
+        self.inner.prune_access_log(ws, before, limit).await
+    }
+    async fn append_security_events(
+        &self,
+        events: &[crate::security::SecurityEvent],
+    ) -> Result<()> {
+        self.tick()?;
+        self.inner.append_security_events(events).await
+    }
+    async fn security_events(
+        &self,
+        ws: WorkspaceId,
+        query: &crate::security::SecurityEventQuery,
+    ) -> Result<Vec<crate::security::SecurityEvent>> {
+        self.tick()?;
+        self.inner.security_events(ws, query).await
+    }
+    async fn redact_security_events_for(
+        &self,
+        ws: WorkspaceId,
+        user: crate::id::UserId,
+    ) -> Result<usize> {
+        self.tick()?;
+        self.inner.redact_security_events_for(ws, user).await
+    }
+    async fn prune_security_events(
+        &self,
+        ws: WorkspaceId,
+        before: crate::Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        self.tick()?;
+        self.inner.prune_security_events(ws, before, limit).await
+    }
+    async fn prune_audit(
+        &self,
+        ws: WorkspaceId,
+        before: crate::Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        self.tick()?;
+        self.inner.prune_audit(ws, before, limit).await
+    }
     fn watch_changes(&self, wake: Arc<dyn Fn() + Send + Sync>) {
         self.inner.watch_changes(wake);
     }

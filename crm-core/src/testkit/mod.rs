@@ -37,6 +37,7 @@ pub mod faults;
 pub mod feed_suite;
 pub mod identity_suite;
 mod memory;
+pub mod security_suite;
 pub mod session_model;
 pub mod suite;
 
@@ -180,9 +181,21 @@ macro_rules! conformance_tests {
                 drop(f);
             });
         }
+        $crate::conformance_tests!(@security $fixture;
+            access_log_is_stored_queried_erased_and_pruned,
+            security_events_are_stored_queried_redacted_and_pruned,
+        );
         $crate::conformance_tests!(@faults $fixture;
             every_storage_failure_is_coded_and_changes_nothing,
         );
+    };
+    (@security $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run(async { $crate::testkit::security_suite::$name($fixture().await).await });
+            }
+        )*
     };
     (@faults $fixture:path; $($name:ident),* $(,)?) => {
         $(

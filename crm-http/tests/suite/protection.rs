@@ -777,6 +777,77 @@ impl crm_core::Storage for Gated {
     ) -> crm_core::Result<Vec<(uuid::Uuid, crm_core::Timestamp)>> {
         self.0.recent_views(ws, user, kind, limit).await
     }
+    async fn append_access_log(
+        &self,
+        entries: &[crm_core::access_log::AccessEntry],
+    ) -> crm_core::Result<()> {
+        self.0.append_access_log(entries).await
+    }
+    async fn access_log(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        query: &crm_core::access_log::AccessLogQuery,
+    ) -> crm_core::Result<Vec<crm_core::access_log::AccessEntry>> {
+        self.0.access_log(ws, query).await
+    }
+    async fn erase_access_log_for(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        record_id: uuid::Uuid,
+    ) -> crm_core::Result<usize> {
+        self.0.erase_access_log_for(ws, record_id).await
+    }
+    async fn redact_access_log_by(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        user: crm_core::id::UserId,
+    ) -> crm_core::Result<usize> {
+        self.0.redact_access_log_by(ws, user).await
+    }
+    async fn prune_access_log(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        before: crm_core::Timestamp,
+        limit: usize,
+    ) -> crm_core::Result<usize> {
+        self.0.prune_access_log(ws, before, limit).await
+    }
+    async fn append_security_events(
+        &self,
+        events: &[crm_core::security::SecurityEvent],
+    ) -> crm_core::Result<()> {
+        self.0.append_security_events(events).await
+    }
+    async fn security_events(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        query: &crm_core::security::SecurityEventQuery,
+    ) -> crm_core::Result<Vec<crm_core::security::SecurityEvent>> {
+        self.0.security_events(ws, query).await
+    }
+    async fn redact_security_events_for(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        user: crm_core::id::UserId,
+    ) -> crm_core::Result<usize> {
+        self.0.redact_security_events_for(ws, user).await
+    }
+    async fn prune_security_events(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        before: crm_core::Timestamp,
+        limit: usize,
+    ) -> crm_core::Result<usize> {
+        self.0.prune_security_events(ws, before, limit).await
+    }
+    async fn prune_audit(
+        &self,
+        ws: crm_core::id::WorkspaceId,
+        before: crm_core::Timestamp,
+        limit: usize,
+    ) -> crm_core::Result<usize> {
+        self.0.prune_audit(ws, before, limit).await
+    }
     fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
         self.0.watch_changes(wake);
     }
