@@ -85,6 +85,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::{CookieConfig, HttpConfig, IpNetwork, SecureTransport};
 pub use error::ApiError;
+/// The metrics crate of [`AppState::with_registry`], re-exported so that a host registers
+/// its series with the same version.
+pub use prometheus_client;
 pub use routes::operations;
 pub use state::AppState;
 
