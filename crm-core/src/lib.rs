@@ -29,6 +29,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod feed;

@@ -17,6 +17,7 @@
 //! records are being inserted), soft delete, restore, purge and merge. [`MemoryStore`] is the
 //! reference implementation the suite is first run against.
 
+pub mod dashboard_suite;
 pub mod faults;
 pub mod feed_suite;
 pub mod identity_suite;
@@ -164,9 +165,22 @@ macro_rules! conformance_tests {
                 drop(f);
             });
         }
+        $crate::conformance_tests!(@dashboard $fixture;
+            dashboard_figures_follow_every_kind_of_write,
+            dashboard_shows_what_the_caller_may_read,
+            dashboard_is_exact_after_concurrent_writes,
+        );
         $crate::conformance_tests!(@faults $fixture;
             every_storage_failure_is_coded_and_changes_nothing,
         );
+    };
+    (@dashboard $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run(async { $crate::testkit::dashboard_suite::$name($fixture().await).await });
+            }
+        )*
     };
     (@faults $fixture:path; $($name:ident),* $(,)?) => {
         $(
