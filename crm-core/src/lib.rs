@@ -30,6 +30,7 @@
 pub mod access_log;
 pub mod audit;
 pub mod clock;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod feed;

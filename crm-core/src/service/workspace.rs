@@ -256,12 +256,7 @@ impl ActivityFeed<'_> {
         }
         let query = AuditQuery {
             record_id: None,
-            entities: vec![
-                EntityKind::Company,
-                EntityKind::Contact,
-                EntityKind::Deal,
-                EntityKind::Note,
-            ],
+            entities: crate::dashboard::ACTIVITY_KINDS.to_vec(),
             actions: vec![AuditAction::Create],
             before,
             limit: Some(limit),

@@ -122,6 +122,14 @@ impl Storage for FailNth {
         self.tick()?;
         self.inner.audit(ws, query).await
     }
+    async fn dashboard(
+        &self,
+        ws: WorkspaceId,
+        query: &crate::dashboard::DashboardQuery,
+    ) -> Result<crate::dashboard::DashboardData> {
+        self.tick()?;
+        self.inner.dashboard(ws, query).await
+    }
     async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>> {
         self.tick()?;
         self.inner.workspaces(limit).await
@@ -258,6 +266,10 @@ async fn snapshot(storage: &dyn Storage, ws: Option<WorkspaceId>) -> BTreeMap<St
         .await
         .unwrap();
     out.insert("audit".into(), format!("{} entries", audit.len()));
+    // The maintained dashboard tallies (workspace-wide ones: nobody owns the nil user).
+    let query = crate::dashboard::DashboardQuery::of(crate::id::UserId::from_uuid(Uuid::nil()));
+    let tallies = storage.dashboard(ws, &query).await.unwrap().tallies;
+    out.insert("tallies".into(), format!("{tallies:?}"));
     out.insert(
         "audit ids".into(),
         audit

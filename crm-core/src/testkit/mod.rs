@@ -33,6 +33,7 @@
 //! A conformance test is a `pub async fn name(f: Fixture)`; [`conformance_tests!`](crate::conformance_tests)
 //! names each one, and crm-core's test `conformance_list` fails when it misses one.
 
+pub mod dashboard_suite;
 pub mod faults;
 pub mod feed_suite;
 pub mod identity_suite;
@@ -185,6 +186,11 @@ macro_rules! conformance_tests {
             access_log_is_stored_queried_erased_and_pruned,
             security_events_are_stored_queried_redacted_and_pruned,
         );
+        $crate::conformance_tests!(@dashboard $fixture;
+            dashboard_figures_follow_every_kind_of_write,
+            dashboard_shows_what_the_caller_may_read,
+            dashboard_is_exact_after_concurrent_writes,
+        );
         $crate::conformance_tests!(@faults $fixture;
             every_storage_failure_is_coded_and_changes_nothing,
         );
@@ -194,6 +200,14 @@ macro_rules! conformance_tests {
             #[test]
             fn $name() {
                 $crate::testkit::run(async { $crate::testkit::security_suite::$name($fixture().await).await });
+            }
+        )*
+    };
+    (@dashboard $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run(async { $crate::testkit::dashboard_suite::$name($fixture().await).await });
             }
         )*
     };
