@@ -1,9 +1,9 @@
 use serde::{Deserialize, Serialize};
 
+use super::{CompanyId, UserId, WorkspaceId};
 use super::{Configuration, Entity, EntityKind, Reference, entity_common, opt_id, opt_text, text};
 use crate::clock::Timestamp;
 use crate::error::{FieldError, FieldIssue};
-use crate::id::{CompanyId, UserId, WorkspaceId};
 use crate::query::Value;
 use crate::validate::{Validator, limits, trim, trim_opt};
 

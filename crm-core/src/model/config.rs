@@ -1,9 +1,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Entity, EntityKind, entity_common};
+use super::{Id, WorkspaceId};
 use crate::clock::Timestamp;
 use crate::error::{FieldError, FieldIssue};
-use crate::id::{Id, WorkspaceId};
 use crate::query::Value;
 use crate::validate::{Validator, is_color, limits};
 

@@ -1,11 +1,11 @@
 use serde::{Deserialize, Serialize};
 
+use super::{CompanyId, ContactId, TagId, UserId, WorkspaceId};
 use super::{
     Configuration, Entity, EntityKind, Reference, entity_common, opt_id, opt_text, opt_time, text,
 };
 use crate::clock::Timestamp;
 use crate::error::{FieldError, FieldIssue};
-use crate::id::{CompanyId, ContactId, TagId, UserId, WorkspaceId};
 use crate::query::Value;
 use crate::validate::{Validator, limits, trim, trim_opt};
 

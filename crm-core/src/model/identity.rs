@@ -8,9 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Configuration, Entity, EntityKind, entity_common, opt_time};
+use super::{Id, UserId, WorkspaceId};
 use crate::clock::Timestamp;
 use crate::error::FieldError;
-use crate::id::{Id, UserId, WorkspaceId};
 use crate::query::Value;
 
 /// Id of a [`Session`].

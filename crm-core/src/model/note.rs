@@ -1,9 +1,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Configuration, Entity, EntityKind, Reference, entity_common, opt_id};
+use super::{ContactId, DealId, NoteId, UserId, WorkspaceId};
 use crate::clock::Timestamp;
 use crate::error::{FieldError, FieldIssue};
-use crate::id::{ContactId, DealId, NoteId, UserId, WorkspaceId};
 use crate::query::Value;
 use crate::validate::{Validator, limits, trim, trim_opt};
 

@@ -1,9 +1,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Configuration, Entity, EntityKind, entity_common, text};
+use super::{TagId, WorkspaceId};
 use crate::clock::Timestamp;
 use crate::error::{FieldError, FieldIssue};
-use crate::id::{TagId, WorkspaceId};
 use crate::query::Value;
 use crate::validate::{Validator, is_color, limits, trim};
 

@@ -1,9 +1,9 @@
 use serde::{Deserialize, Serialize};
 
+use super::{CompanyId, ContactId, DealId, TaskId, UserId, WorkspaceId};
 use super::{Configuration, Entity, EntityKind, Reference, entity_common, opt_id, opt_text, text};
 use crate::clock::{Date, Timestamp};
 use crate::error::FieldError;
-use crate::id::{CompanyId, ContactId, DealId, TaskId, UserId, WorkspaceId};
 use crate::query::Value;
 use crate::validate::{Validator, limits, trim, trim_opt};
 

@@ -1,9 +1,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Configuration, Entity, EntityKind, entity_common, opt_time, text};
+use super::{UserId, WorkspaceId};
 use crate::clock::Timestamp;
 use crate::error::FieldError;
-use crate::id::{UserId, WorkspaceId};
 use crate::query::Value;
 use crate::validate::{Validator, limits, trim, trim_opt};
 

@@ -1,9 +1,9 @@
 use serde::{Deserialize, Serialize};
 
+use super::WorkspaceId;
 use super::{Configuration, Entity, EntityKind, entity_common};
 use crate::clock::Timestamp;
 use crate::error::FieldError;
-use crate::id::WorkspaceId;
 use crate::query::Value;
 use crate::validate::{Validator, limits};
 

@@ -13,6 +13,7 @@
 mod changes;
 mod contacts;
 mod deals;
+mod present;
 mod records;
 mod users;
 mod workspace;
