@@ -2,6 +2,9 @@
 //! default sort and the indexes an ordered store keeps — and the check of a host's
 //! [`ListParams`] against them.
 
+use std::sync::OnceLock;
+
+use super::{Declaration, FieldDef, Record};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kind::EntityKind;
 use crate::query::{
@@ -17,95 +20,36 @@ const COMMON_SORTS: [FieldSpec; 2] = [
 ];
 
 impl EntityKind {
-    /// The fields usable in filters and sorts.
+    /// The declaration of the kind's record type: its fields and their properties.
+    pub fn declaration(self) -> &'static Declaration {
+        Record::declaration_of(self)
+    }
+
+    /// The fields usable in filters and sorts: `created_at` and `updated_at`, then each
+    /// declared field's ([`FieldDef::query`]), in declaration order.
     pub fn fields(self) -> &'static [FieldSpec] {
-        const USER: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("email", T::Text),
-            FieldSpec::both("first_name", T::Text),
-            FieldSpec::both("last_name", T::Text),
-            FieldSpec::filter("role", T::Text),
-            FieldSpec::filter("disabled", T::Bool),
-        ];
-        const COMPANY: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("name", T::Text),
-            FieldSpec::filter("sector", T::Text),
-            FieldSpec::filter("size", T::Int),
-            FieldSpec::filter("city", T::Text),
-            FieldSpec::filter("country", T::Text),
-            FieldSpec::filter("sales_id", T::Id),
-        ];
-        const CONTACT: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("first_name", T::Text),
-            FieldSpec::both("last_name", T::Text),
-            FieldSpec::both("last_seen", T::Time),
-            FieldSpec::filter("company_id", T::Id),
-            FieldSpec::filter("sales_id", T::Id),
-            FieldSpec::filter("status", T::Text),
-            FieldSpec::filter("has_newsletter", T::Bool),
-            FieldSpec::multi("tags", T::Id),
-        ];
-        const DEAL: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("name", T::Text),
-            FieldSpec::both("amount", T::Int),
-            FieldSpec::both("expected_closing_date", T::Date),
-            FieldSpec::both("index", T::Int),
-            FieldSpec::filter("stage", T::Text),
-            FieldSpec::filter("category", T::Text),
-            FieldSpec::filter("company_id", T::Id),
-            FieldSpec::filter("sales_id", T::Id),
-            FieldSpec::filter("archived", T::Bool),
-            FieldSpec::multi("contact_ids", T::Id),
-        ];
-        const NOTE: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("date", T::Time),
-            FieldSpec::filter("contact_id", T::Id),
-            FieldSpec::filter("deal_id", T::Id),
-            FieldSpec::filter("sales_id", T::Id),
-        ];
-        const TASK: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("due_date", T::Date),
-            FieldSpec::filter("owner_id", T::Id),
-            FieldSpec::filter("completed", T::Bool),
-            FieldSpec::filter("type", T::Text),
-            FieldSpec::filter("priority", T::Text),
-            FieldSpec::filter("contact_id", T::Id),
-            FieldSpec::filter("deal_id", T::Id),
-            FieldSpec::filter("company_id", T::Id),
-        ];
-        const TAG: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("name", T::Text),
-        ];
-        const OTHER: &[FieldSpec] = &[COMMON_SORTS[0], COMMON_SORTS[1]];
-        const BY_USER: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::filter("user_id", T::Id),
-        ];
-        match self {
-            EntityKind::User => USER,
-            EntityKind::Company => COMPANY,
-            EntityKind::Contact => CONTACT,
-            EntityKind::Deal => DEAL,
-            EntityKind::Note => NOTE,
-            EntityKind::Task => TASK,
-            EntityKind::Tag => TAG,
-            EntityKind::Workspace | EntityKind::Configuration | EntityKind::Credential => OTHER,
-            EntityKind::Session | EntityKind::ResetToken => BY_USER,
-        }
+        static FIELDS: OnceLock<Vec<Vec<FieldSpec>>> = OnceLock::new();
+        let all = FIELDS.get_or_init(|| {
+            EntityKind::ALL
+                .iter()
+                .map(|k| {
+                    let mut specs = COMMON_SORTS.to_vec();
+                    specs.extend(k.declaration().fields.iter().filter_map(|f| f.query));
+                    specs
+                })
+                .collect()
+        });
+        let pos = EntityKind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .unwrap_or_default();
+        &all[pos]
+    }
+
+    /// The fields holding personal data (what a data-subject export gathers and an erasure
+    /// clears), in declaration order.
+    pub fn personal_data_fields(self) -> impl Iterator<Item = &'static FieldDef> {
+        self.declaration().personal_data_fields()
     }
 
     /// The sort used when a list names none.
@@ -277,5 +221,136 @@ impl ListParams {
             limit,
             deleted: self.deleted.unwrap_or_default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The filters and sorts of each kind before fields were declared (`entity!`), as
+    /// `name:both|filter|multi:type` besides `created_at` and `updated_at`: the stores'
+    /// columns and indexes rest on them, so the declarations must give exactly these.
+    const BEFORE: &[(&str, &str)] = &[
+        (
+            "USER",
+            "email:both:Text first_name:both:Text last_name:both:Text role:filter:Text disabled:filter:Bool",
+        ),
+        (
+            "COMPANY",
+            "name:both:Text sector:filter:Text size:filter:Int city:filter:Text country:filter:Text sales_id:filter:Id",
+        ),
+        (
+            "CONTACT",
+            "first_name:both:Text last_name:both:Text last_seen:both:Time company_id:filter:Id sales_id:filter:Id status:filter:Text has_newsletter:filter:Bool tags:multi:Id",
+        ),
+        (
+            "DEAL",
+            "name:both:Text amount:both:Int expected_closing_date:both:Date index:both:Int stage:filter:Text category:filter:Text company_id:filter:Id sales_id:filter:Id archived:filter:Bool contact_ids:multi:Id",
+        ),
+        (
+            "NOTE",
+            "date:both:Time contact_id:filter:Id deal_id:filter:Id sales_id:filter:Id",
+        ),
+        (
+            "TASK",
+            "due_date:both:Date owner_id:filter:Id completed:filter:Bool type:filter:Text priority:filter:Text contact_id:filter:Id deal_id:filter:Id company_id:filter:Id",
+        ),
+        ("TAG", "name:both:Text"),
+        ("OTHER", ""),
+        ("BY_USER", "user_id:filter:Id"),
+    ];
+
+    fn kinds_of(group: &str) -> Vec<EntityKind> {
+        use EntityKind as K;
+        match group {
+            "USER" => vec![K::User],
+            "COMPANY" => vec![K::Company],
+            "CONTACT" => vec![K::Contact],
+            "DEAL" => vec![K::Deal],
+            "NOTE" => vec![K::Note],
+            "TASK" => vec![K::Task],
+            "TAG" => vec![K::Tag],
+            "OTHER" => vec![K::Workspace, K::Configuration, K::Credential],
+            "BY_USER" => vec![K::Session, K::ResetToken],
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn declared_fields_filter_and_sort_as_before() {
+        let mut seen = Vec::new();
+        for (group, specs) in BEFORE {
+            let mut want: Vec<String> =
+                vec!["created_at:both:Time".into(), "updated_at:both:Time".into()];
+            want.extend(specs.split_whitespace().map(str::to_owned));
+            want.sort();
+            for kind in kinds_of(group) {
+                let mut got: Vec<String> = kind
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        let how = match (f.filter, f.sort, f.multi) {
+                            (true, true, false) => "both",
+                            (true, false, false) => "filter",
+                            (true, false, true) => "multi",
+                            (false, true, false) => "sort",
+                            other => panic!("{kind}: {other:?}"),
+                        };
+                        format!("{}:{how}:{:?}", f.name, f.ty)
+                    })
+                    .collect();
+                got.sort();
+                assert_eq!(got, want, "{kind}");
+                seen.push(kind);
+            }
+        }
+        assert_eq!(seen.len(), EntityKind::ALL.len());
+    }
+
+    #[test]
+    fn indexes_use_declared_sortable_and_filterable_fields() {
+        for kind in EntityKind::ALL {
+            let fields = kind.fields();
+            for index in kind.indexes() {
+                let (sort, filters) = index.split_last().unwrap();
+                assert!(
+                    fields.iter().any(|f| f.name == *sort && f.sort),
+                    "{kind}: {sort}"
+                );
+                for f in filters {
+                    assert!(
+                        fields.iter().any(|s| s.name == *f && s.filter),
+                        "{kind}: {f}"
+                    );
+                }
+            }
+            for f in fields.iter().filter(|f| f.sort) {
+                assert!(
+                    kind.indexes().contains(&&[f.name][..]),
+                    "{kind}: sort {} has no index",
+                    f.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn kind_facts_agree_with_the_declarations() {
+        for kind in EntityKind::ALL {
+            let d = kind.declaration();
+            assert_eq!(d.kind, kind);
+            assert_eq!(d.soft_delete, kind.soft_deletes(), "{kind}");
+            assert_eq!(
+                d.fields.iter().any(|f| f.search.is_some()),
+                kind.searchable(),
+                "{kind}"
+            );
+            let sort = kind.default_sort();
+            assert!(
+                kind.fields().iter().any(|f| f.sort && f.name == sort.field),
+                "{kind}"
+            );
+        }
     }
 }

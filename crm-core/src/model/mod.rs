@@ -10,6 +10,8 @@ mod company;
 mod config;
 mod contact;
 mod deal;
+mod declare;
+mod field;
 mod identity;
 mod kinds;
 mod note;
@@ -18,50 +20,33 @@ mod task;
 mod user;
 mod workspace;
 
-pub use company::{COMPANY_SIZES, Company, CompanyInput, CompanyPatch};
-pub use config::{Configuration, ConfigurationPatch, DealStage, NoteStatus};
+pub use company::{COMPANY_SIZES, Company, CompanyId, CompanyInput, CompanyPatch};
+pub use config::{Configuration, ConfigurationId, ConfigurationPatch, DealStage, NoteStatus};
 pub use contact::{
-    Contact, ContactInput, ContactPatch, EmailEntry, EmailKind, PhoneEntry, PhoneKind,
+    Contact, ContactId, ContactInput, ContactPatch, EmailEntry, EmailKind, PhoneEntry, PhoneKind,
 };
-pub use deal::{Deal, DealInput, DealPatch};
+pub use deal::{Deal, DealId, DealInput, DealPatch};
+pub use field::{Access, ConfigList, Declaration, FieldDef, Rule, SearchKind, patterns, rules};
 pub use identity::{
-    ClientInfo, Credential, PasswordHash, ResetToken, RetiredToken, RevokeReason, Session,
-    SessionId, TokenHash,
+    ClientInfo, Credential, CredentialId, PasswordHash, ResetToken, ResetTokenId, RetiredToken,
+    RevokeReason, Session, SessionId, TokenHash,
 };
-pub use note::{Attachment, Note, NoteInput, NotePatch};
-pub use tag::{Tag, TagInput, TagPatch};
-pub use task::{Priority, Task, TaskInput, TaskPatch};
-pub use user::{Role, User, UserInput, UserPatch};
-pub use workspace::Workspace;
+pub use note::{Attachment, Note, NoteId, NoteInput, NotePatch};
+pub use tag::{Tag, TagId, TagInput, TagPatch};
+pub use task::{Priority, Task, TaskId, TaskInput, TaskPatch};
+pub use user::{Role, User, UserId, UserInput, UserPatch};
+pub use workspace::{Workspace, WorkspaceId};
 
 pub use crate::kind::EntityKind;
-
-/// Id of a [`Workspace`].
-pub type WorkspaceId = Id<Workspace>;
-/// Id of a [`User`].
-pub type UserId = Id<User>;
-/// Id of a [`Company`].
-pub type CompanyId = Id<Company>;
-/// Id of a [`Contact`].
-pub type ContactId = Id<Contact>;
-/// Id of a [`Deal`].
-pub type DealId = Id<Deal>;
-/// Id of a [`Note`].
-pub type NoteId = Id<Note>;
-/// Id of a [`Task`].
-pub type TaskId = Id<Task>;
-/// Id of a [`Tag`].
-pub type TagId = Id<Tag>;
 
 use std::fmt::Debug;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
 use crate::error::FieldError;
-use crate::kind::Id;
 use crate::query::Value;
 
 /// The bookkeeping fields every record has.
@@ -96,6 +81,8 @@ pub struct Reference {
 pub trait Entity: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Which kind this is.
     const KIND: EntityKind;
+    /// The declaration of the kind's fields (see [`Declaration`]).
+    fn declaration() -> &'static Declaration;
     /// The bookkeeping fields.
     fn meta(&self) -> Meta;
     /// Replaces the bookkeeping fields (the core's job, not a host's).
@@ -146,6 +133,10 @@ macro_rules! records {
         }
 
         impl Record {
+            /// The declaration of `kind`'s record type.
+            pub fn declaration_of(kind: EntityKind) -> &'static Declaration {
+                match kind { $(EntityKind::$variant => <$variant as Entity>::declaration(),)* }
+            }
             /// Its kind.
             pub fn kind(&self) -> EntityKind {
                 match self { $(Record::$variant(_) => EntityKind::$variant,)* }
@@ -263,94 +254,5 @@ impl Record {
     /// Down-casts to a concrete type.
     pub fn into_entity<E: Entity>(self) -> Option<E> {
         E::from_record(self)
-    }
-}
-
-/// Implements the `Meta` accessors and the record conversions of an entity struct with the
-/// standard field names.
-macro_rules! entity_common {
-    ($ty:ident, soft_delete) => {
-        fn meta(&self) -> $crate::model::Meta {
-            $crate::model::Meta {
-                id: self.id.uuid(),
-                workspace_id: self.workspace_id,
-                created_at: self.created_at,
-                updated_at: self.updated_at,
-                version: self.version,
-                deleted_at: self.deleted_at,
-            }
-        }
-        fn set_meta(&mut self, m: $crate::model::Meta) {
-            self.id = m.id.into();
-            self.workspace_id = m.workspace_id;
-            self.created_at = m.created_at;
-            self.updated_at = m.updated_at;
-            self.version = m.version;
-            self.deleted_at = m.deleted_at;
-        }
-        entity_common!(@conv $ty);
-    };
-    ($ty:ident, no_soft_delete) => {
-        fn meta(&self) -> $crate::model::Meta {
-            $crate::model::Meta {
-                id: self.id.uuid(),
-                workspace_id: self.workspace_id,
-                created_at: self.created_at,
-                updated_at: self.updated_at,
-                version: self.version,
-                deleted_at: None,
-            }
-        }
-        fn set_meta(&mut self, m: $crate::model::Meta) {
-            self.id = m.id.into();
-            self.workspace_id = m.workspace_id;
-            self.created_at = m.created_at;
-            self.updated_at = m.updated_at;
-            self.version = m.version;
-        }
-        entity_common!(@conv $ty);
-    };
-    (@conv $ty:ident) => {
-        fn into_record(self) -> $crate::model::Record {
-            $crate::model::Record::$ty(self)
-        }
-        fn from_record(record: $crate::model::Record) -> Option<Self> {
-            match record {
-                $crate::model::Record::$ty(r) => Some(r),
-                _ => None,
-            }
-        }
-    };
-}
-pub(crate) use entity_common;
-
-/// Common value helpers for `Entity::field` implementations.
-pub(crate) fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
-pub(crate) fn opt_text(s: &Option<String>) -> Value {
-    s.as_deref().map_or(Value::Null, text)
-}
-pub(crate) fn opt_id<T>(id: Option<Id<T>>) -> Value {
-    id.map_or(Value::Null, |i| Value::Id(i.uuid()))
-}
-pub(crate) fn opt_time(t: Option<Timestamp>) -> Value {
-    t.map_or(Value::Null, Value::Time)
-}
-
-/// Deserializes a field that distinguishes "absent" (`None`, keep) from `null`
-/// (`Some(None)`, clear) in patches.
-pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// Applies a patch field: `Some(v)` replaces.
-pub(crate) fn set<T>(target: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *target = v;
     }
 }
