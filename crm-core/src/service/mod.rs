@@ -14,6 +14,7 @@ mod changes;
 mod contacts;
 mod dashboard;
 mod deals;
+mod present;
 mod records;
 mod users;
 mod workspace;
