@@ -127,9 +127,9 @@ pub fn router(state: AppState) -> Router {
     }
     router = router
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::frame,
+        .layer((
+            middleware::security_headers(state.hsts().clone()),
+            axum::middleware::from_fn_with_state(state.clone(), middleware::frame),
         ));
     if config.compression {
         router = router.layer(axum::middleware::from_fn(compression::compress));
