@@ -44,7 +44,9 @@
 //!   `DELETE`, restore and purge; contact merge; deal archive, unarchive and move; task
 //!   completion. Plus `/search`, `/activity`, `/audit`, `/configuration`, `/me`.
 //!   Every record answer carries an `ETag` (its version); `If-None-Match` gets `304`, a
-//!   stale `If-Match` `412` (`E5002`), a missing one `428`.
+//!   stale `If-Match` `412` (`E5002`), a missing one `428`. Lists, `/dashboard`,
+//!   `/me/recent` and the other collections carry a weak `ETag` (a digest of the body) and
+//!   answer `304` too.
 //! * **Auth** (`/auth/*`): sign-up (the installation's first workspace, or any number with
 //!   [`HttpConfig::open_signup`]), login, refresh-token rotation, logout, sessions, password
 //!   change and reset. Browsers get the refresh token in an `HttpOnly; Secure;
@@ -66,6 +68,7 @@
 pub mod compression;
 pub mod config;
 pub mod error;
+mod etag;
 pub mod extract;
 pub mod handlers;
 pub mod metrics;

@@ -181,7 +181,8 @@ fn resource<E: Resource>(out: &mut Vec<RouteDef>, tag: &'static str) {
             records::list::<E>,
         )
         .query(QueryDoc::List(E::KIND))
-        .ok(200, format!("{n}Page")),
+        .ok(200, format!("{n}Page"))
+        .etag(),
     );
     out.push(
         op(
@@ -439,7 +440,8 @@ pub(crate) fn table() -> Vec<RouteDef> {
             ),
             ("limit", "At most this many (1..=100, default 100)."),
         ]))
-        .ok(200, "RecentList"),
+        .ok(200, "RecentList")
+        .etag(),
         op(
             M::PATCH,
             "/me",
@@ -461,7 +463,8 @@ pub(crate) fn table() -> Vec<RouteDef> {
             users::list,
         )
         .query(QueryDoc::List(EntityKind::User))
-        .ok(200, "UserPage"),
+        .ok(200, "UserPage")
+        .etag(),
         op(
             M::POST,
             "/users",
@@ -581,7 +584,8 @@ pub(crate) fn table() -> Vec<RouteDef> {
                 "At most this many of each kind (1..=100, default 25).",
             ),
         ]))
-        .ok(200, "SearchResults"),
+        .ok(200, "SearchResults")
+        .etag(),
         op(
             M::GET,
             "/activity",
@@ -594,7 +598,22 @@ pub(crate) fn table() -> Vec<RouteDef> {
             ("limit", "Page size (1..=100, default 25)."),
             ("cursor", "`next_cursor` of the previous page."),
         ]))
-        .ok(200, "ActivityPage"),
+        .ok(200, "ActivityPage")
+        .etag(),
+        op(
+            M::GET,
+            "/dashboard",
+            "dashboard",
+            "The caller's dashboard: deals per stage, open tasks, latest activity, hot contacts, record counts",
+            "workspace",
+            changes::dashboard,
+        )
+        .query(QueryDoc::Params(vec![(
+            "today",
+            "The caller's local date (YYYY-MM-DD) the task windows are computed from; default: today in UTC.",
+        )]))
+        .ok(200, "Dashboard")
+        .etag(),
         op(
             M::GET,
             "/audit",
@@ -616,7 +635,8 @@ pub(crate) fn table() -> Vec<RouteDef> {
             ("limit", "Page size (1..=100, default 25)."),
             ("cursor", "`next_cursor` of the previous page."),
         ]))
-        .ok(200, "AuditPage"),
+        .ok(200, "AuditPage")
+        .etag(),
         op(
             M::GET,
             "/changes",

@@ -162,7 +162,10 @@ pub(crate) async fn commit(pool: &sqlx::PgPool, commit: Commit) -> Result<()> {
     }
     audit.insert(&mut tx, ws).await?;
     crate::signal::notify(&mut tx, &signals).await?;
-    crate::feed::record(&mut tx, ws, &changes).await?;
+    // (The `bench-no-feed` build, for the feed's A/B benchmark only, records none.)
+    if !cfg!(feature = "bench-no-feed") {
+        crate::feed::record(&mut tx, ws, &changes).await?;
+    }
     // Last before COMMIT: the tally rows stay locked as briefly as possible.
     let deltas = crate::dashboard::deltas_of(&commit.writes, replaced);
     crate::dashboard::apply(&mut tx, ws, deltas).await?;

@@ -721,7 +721,6 @@ async fn check_engine_figures(w: &World) {
     );
     let all = |kind| {
         let crm = w.crm.clone();
-        let ws = ws;
         async move {
             let mut q =
                 crate::query::ListQuery::new(crate::query::Sort::asc("created_at"), 100_000);

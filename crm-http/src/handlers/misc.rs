@@ -47,6 +47,7 @@ pub(crate) async fn update_configuration(
 pub(crate) async fn search(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     args.only(&["q", "limit"])?;
@@ -56,7 +57,7 @@ pub(crate) async fn search(
         .ok_or_else(|| ApiError::invalid_query("q", FieldIssue::Required))?;
     let limit = args.limit(DEFAULT_LIMIT)?;
     let results = state.crm().search(&auth.actor, q, limit).await?;
-    Ok(respond::json(StatusCode::OK, &results))
+    Ok(crate::etag::json(&headers, &results))
 }
 
 fn audit_id(v: &str) -> Option<AuditId> {
@@ -64,11 +65,16 @@ fn audit_id(v: &str) -> Option<AuditId> {
 }
 
 /// A paged list of items whose cursor is the last item's audit id: a next page exists when
-/// the page is full.
-fn audit_page<T: serde::Serialize>(items: &[T], limit: usize, last: Option<AuditId>) -> Response {
+/// the page is full. With a weak `ETag` (see [`crate::etag`]).
+fn audit_page<T: serde::Serialize>(
+    headers: &axum::http::HeaderMap,
+    items: &[T],
+    limit: usize,
+    last: Option<AuditId>,
+) -> Response {
     let next = (items.len() == limit).then_some(last).flatten();
-    respond::json(
-        StatusCode::OK,
+    crate::etag::json(
+        headers,
         &serde_json::json!({ "data": items, "next_cursor": next }),
     )
 }
@@ -77,6 +83,7 @@ fn audit_page<T: serde::Serialize>(items: &[T], limit: usize, last: Option<Audit
 pub(crate) async fn activity(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     args.only(&["limit", "cursor"])?;
@@ -88,7 +95,7 @@ pub(crate) async fn activity(
         .list(&auth.actor, before, limit)
         .await?;
     let last = items.last().map(|i| i.audit_id);
-    Ok(audit_page(&items, limit, last))
+    Ok(audit_page(&headers, &items, limit, last))
 }
 
 fn parse_list<T: DeserializeOwned>(raw: &str) -> Option<Vec<T>> {
@@ -102,6 +109,7 @@ fn parse_list<T: DeserializeOwned>(raw: &str) -> Option<Vec<T>> {
 pub(crate) async fn audit(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     args.only(&["record_id", "entity", "action", "limit", "cursor"])?;
@@ -119,7 +127,7 @@ pub(crate) async fn audit(
     };
     let entries = state.crm().audit().list(&auth.actor, &query).await?;
     let last = entries.last().map(|e| e.id);
-    Ok(audit_page(&entries, limit, last))
+    Ok(audit_page(&headers, &entries, limit, last))
 }
 
 /// `GET /health`: the process answers; touches no storage.

@@ -74,23 +74,25 @@ fn batch_ids(args: &QueryArgs) -> Result<Option<Vec<Id<()>>>, ApiError> {
 }
 
 /// `GET /{kind}`: a page of records; with `ids=a,b,...` (up to 100) those records instead,
-/// in the order asked, missing or invisible ones left out.
+/// in the order asked, missing or invisible ones left out. A weak `ETag` (see
+/// [`crate::etag`]) and `304` either way.
 pub(crate) async fn list<E: Resource>(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     if let Some(ids) = batch_ids(&args)? {
         let ids: Vec<Id<E>> = ids.into_iter().map(|i| Id::from_uuid(i.uuid())).collect();
         let data = E::records(state.crm()).get_many(&auth.actor, &ids).await?;
-        return Ok(respond::json(
-            StatusCode::OK,
+        return Ok(crate::etag::json(
+            &headers,
             &serde_json::json!({ "data": data, "next_cursor": null }),
         ));
     }
     let ListQuery(params) = ListQuery::from_args(args)?;
     let page = E::records(state.crm()).list(&auth.actor, &params).await?;
-    Ok(respond::json(StatusCode::OK, &page))
+    Ok(crate::etag::json(&headers, &page))
 }
 
 /// `GET /{kind}/{id}`: one record, `304` when `If-None-Match` names its version.

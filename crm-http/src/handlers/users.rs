@@ -62,10 +62,11 @@ impl std::fmt::Debug for SetPasswordBody {
 pub(crate) async fn list(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     ListQuery(params): ListQuery,
 ) -> Result<Response, ApiError> {
     let page = state.crm().users().list(&auth.actor, &params).await?;
-    Ok(respond::json(StatusCode::OK, &page))
+    Ok(crate::etag::json(&headers, &page))
 }
 
 /// `GET /users/{id}`.
