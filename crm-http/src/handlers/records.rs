@@ -3,7 +3,6 @@
 //! archive / unarchive / move and task completion.
 
 use axum::extract::{OriginalUri, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use crm_core::id::{ContactId, Id};
 use crm_core::model::{Company, Contact, Deal, Note, Tag, Task};

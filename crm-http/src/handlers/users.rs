@@ -1,7 +1,6 @@
 //! `/users` (the team) and `/me` (the caller).
 
 use axum::extract::{OriginalUri, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use crm_core::id::UserId;
 use crm_core::model::{Role, User, UserInput, UserPatch};
