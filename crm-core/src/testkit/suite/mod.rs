@@ -18,10 +18,20 @@
 //! [`World::create`] with the input builders ([`contact`], [`company`], [`deal`], [`task`],
 //! [`note`], [`tag`], [`user`]) makes the records a test needs in one line each:
 //!
-//! ```ignore
+//! ```
+//! # use std::sync::Arc;
+//! use crm_core::model::ContactInput;
+//! use crm_core::testkit::suite::{company, contact, world};
+//! use crm_core::testkit::{Fixture, MemoryStore};
+//!
+//! # crm_core::testkit::run(async {
+//! let f = Fixture::new(Arc::new(MemoryStore::new()));
 //! let w = world(&f).await;
 //! let co = w.create(&w.sales, company("Globex")).await;
-//! let ct = w.create(&w.sales, ContactInput { company_id: Some(co.id), ..contact("Hank", "Scorpio") }).await;
+//! let input = ContactInput { company_id: Some(co.id), ..contact("Hank", "Scorpio") };
+//! let hank = w.create(&w.sales, input).await;
+//! assert_eq!(hank.company_name.as_deref(), Some("Globex"));
+//! # });
 //! ```
 
 #![allow(missing_docs, clippy::missing_panics_doc)]
