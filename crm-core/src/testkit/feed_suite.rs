@@ -10,7 +10,9 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::Fixture;
-use super::suite::{World, company, contact, deal, note, task, world};
+use super::suite::{
+    World, company, contact, contact_note, contact_task, deal, retitle, task, world,
+};
 use crate::Storage;
 use crate::feed::{ChangeEntry, ChangeOp, Position};
 use crate::id::WorkspaceId;
@@ -98,20 +100,7 @@ pub async fn feed_records_each_change_once_per_record(f: Fixture) {
         new[0].position
     };
     cursor = step(cursor, ChangeOp::Upsert, 1).await;
-    let c2 = w
-        .crm
-        .contacts()
-        .update(
-            &w.sales,
-            c.id,
-            1,
-            ContactPatch {
-                title: Some(Some("Countess".into())),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let c2 = w.update(&w.sales, c.id, 1, retitle("Countess")).await;
     settle(s, ws, cid, c2.version).await;
     cursor = step(cursor, ChangeOp::Upsert, c2.version).await;
     w.crm.contacts().delete(&w.sales, c.id).await.unwrap();
@@ -166,24 +155,8 @@ pub async fn feed_covers_merge_archive_move_and_completion(f: Fixture) {
             },
         )
         .await;
-    let note = w
-        .create(
-            a,
-            NoteInput {
-                contact_id: Some(loser.id),
-                ..note("hello")
-            },
-        )
-        .await;
-    let task = w
-        .create(
-            a,
-            TaskInput {
-                contact_id: Some(loser.id),
-                ..task("call")
-            },
-        )
-        .await;
+    let note = w.create(a, contact_note(loser.id, "hello")).await;
+    let task = w.create(a, contact_task(loser.id, "call")).await;
     let deal = w
         .create(
             a,
@@ -240,8 +213,6 @@ pub async fn feed_covers_merge_archive_move_and_completion(f: Fixture) {
         .await
         .unwrap();
     let co2 = w
-        .crm
-        .companies()
         .update(
             a,
             co.id,
@@ -251,8 +222,7 @@ pub async fn feed_covers_merge_archive_move_and_completion(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     settle(s, ws, co.id.uuid(), co2.version).await;
     let new = entries_after(s, ws, cursor).await;
     assert_eq!(one(&new, task.id.uuid()).change.version, t.version);
@@ -395,15 +365,7 @@ pub async fn readers_miss_nothing_under_concurrent_writers(stores: Vec<Arc<dyn S
                 if i % 3 == 0 {
                     let u = crm
                         .contacts()
-                        .update(
-                            &actor,
-                            c.id,
-                            version,
-                            ContactPatch {
-                                title: Some(Some(format!("t{i}"))),
-                                ..Default::default()
-                            },
-                        )
+                        .update(&actor, c.id, version, retitle(format!("t{i}")))
                         .await
                         .unwrap();
                     version = u.version;

@@ -25,7 +25,9 @@
 //!   role, and builders that create a record in one line.
 //! * [`identity_suite`]: sign-in, refresh rotation, sessions, password reset, external tokens.
 //! * [`feed_suite`]: the change feed, subscriptions and recently viewed.
-//! * [`faults`]: a store that fails its n-th call, and the test that every such failure is
+//! * [`Intercepted`]: a store forwarding every call to another after a [`Hook`] (the test
+//!   doubles: a failing ping, a gate, the n-th call failing).
+//! * [`faults`]: a hook that fails the n-th call, and the test that every such failure is
 //!   coded and changes nothing.
 //! * [`session_model`]: a model of sessions that a property test and the `sessions` fuzz
 //!   target check the identity layer against.
@@ -37,11 +39,13 @@ pub mod dashboard_suite;
 pub mod faults;
 pub mod feed_suite;
 pub mod identity_suite;
+mod intercept;
 mod memory;
 pub mod security_suite;
 pub mod session_model;
 pub mod suite;
 
+pub use intercept::{Call, Hook, Intercepted};
 pub use memory::MemoryStore;
 
 use std::any::Any;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{company, contact, deal, kind, note, task, world};
+use super::{company, contact, contact_note, deal, kind, retitle, task, world};
 use crate::audit::{AuditAction, AuditQuery};
 use crate::error::ErrorKind;
 use crate::model::*;
@@ -13,19 +13,7 @@ pub async fn audit_is_atomic_with_changes(f: Fixture) {
     let w = world(&f).await;
     let c = w.create(&w.sales, contact("Audit", "Me")).await;
     w.clock.advance(Duration::from_secs(5));
-    w.crm
-        .contacts()
-        .update(
-            &w.sales,
-            c.id,
-            1,
-            ContactPatch {
-                title: Some(Some("Boss".into())),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    w.update(&w.sales, c.id, 1, retitle("Boss")).await;
     w.crm.contacts().delete(&w.sales, c.id).await.unwrap();
     w.crm.contacts().restore(&w.admin, c.id).await.unwrap();
     let entries = w
@@ -122,28 +110,18 @@ pub async fn activity_feed_lists_creations(f: Fixture) {
     let co = w.create(&w.sales, company("Feedco")).await;
     let ct = w.create(&w.sales, contact("Fee", "Der")).await;
     let d = w.create(&w.sales, deal("Big one")).await;
-    w.create(
+    w.create(&w.sales, contact_note(ct.id, "met")).await;
+    w.create(&w.sales, task("private")).await;
+    w.update(
         &w.sales,
-        NoteInput {
-            contact_id: Some(ct.id),
-            ..note("met")
+        co.id,
+        1,
+        CompanyPatch {
+            city: Some(Some("X".into())),
+            ..Default::default()
         },
     )
     .await;
-    w.create(&w.sales, task("private")).await;
-    w.crm
-        .companies()
-        .update(
-            &w.sales,
-            co.id,
-            1,
-            CompanyPatch {
-                city: Some(Some("X".into())),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
     let feed = w.crm.activity().list(&w.reader, None, 10).await.unwrap();
     let kinds: Vec<EntityKind> = feed.iter().map(|i| i.entity).collect();
     assert_eq!(

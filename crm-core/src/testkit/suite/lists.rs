@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{company, contact, deal, kind, task, world};
+use super::{company, contact, deal, kind, retitle, task, world};
 use crate::clock::Timestamp;
 use crate::error::ErrorKind;
 use crate::id::ContactId;
@@ -451,19 +451,16 @@ pub async fn company_rename_follows_into_contact_search(f: Fixture) {
             .len(),
         1
     );
-    w.crm
-        .companies()
-        .update(
-            &w.sales,
-            co.id,
-            1,
-            CompanyPatch {
-                name: Some("Newname".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    w.update(
+        &w.sales,
+        co.id,
+        1,
+        CompanyPatch {
+            name: Some("Newname".into()),
+            ..Default::default()
+        },
+    )
+    .await;
     assert!(
         w.crm
             .contacts()
@@ -486,17 +483,5 @@ pub async fn company_rename_follows_into_contact_search(f: Fixture) {
         "derived data does not bump the contact's version"
     );
     // A pending edit of the contact made from the old version still goes through.
-    w.crm
-        .contacts()
-        .update(
-            &w.sales,
-            c.id,
-            c.version,
-            ContactPatch {
-                title: Some(Some("x".into())),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    w.update(&w.sales, c.id, c.version, retitle("x")).await;
 }

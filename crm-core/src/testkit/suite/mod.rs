@@ -16,12 +16,23 @@
 //!
 //! The set-up lives here: [`world`] builds a workspace with a user of each role, and
 //! [`World::create`] with the input builders ([`contact`], [`company`], [`deal`], [`task`],
-//! [`note`], [`tag`], [`user`]) makes the records a test needs in one line each:
+//! [`note`], [`tag`], [`user`], [`contact_note`], [`contact_task`]) makes the records a test needs in one line each;
+//! [`World::update`] changes one (with [`retitle`], say):
 //!
-//! ```ignore
+//! ```
+//! # use std::sync::Arc;
+//! use crm_core::model::ContactInput;
+//! use crm_core::testkit::suite::{company, contact, world};
+//! use crm_core::testkit::{Fixture, MemoryStore};
+//!
+//! # crm_core::testkit::run(async {
+//! let f = Fixture::new(Arc::new(MemoryStore::new()));
 //! let w = world(&f).await;
 //! let co = w.create(&w.sales, company("Globex")).await;
-//! let ct = w.create(&w.sales, ContactInput { company_id: Some(co.id), ..contact("Hank", "Scorpio") }).await;
+//! let input = ContactInput { company_id: Some(co.id), ..contact("Hank", "Scorpio") };
+//! let hank = w.create(&w.sales, input).await;
+//! assert_eq!(hank.company_name.as_deref(), Some("Globex"));
+//! # });
 //! ```
 
 #![allow(missing_docs, clippy::missing_panics_doc)]
@@ -40,6 +51,7 @@ use super::Fixture;
 use crate::audit::AuditQuery;
 use crate::clock::{ManualClock, Timestamp};
 use crate::error::{ErrorKind, Result};
+use crate::id::{ContactId, Id};
 use crate::model::*;
 use crate::query::ListParams;
 use crate::service::{Managed, Records};
@@ -159,6 +171,23 @@ impl World {
         }
     }
 
+    /// Applies `patch` to the record `id` at `version` as `actor`; panics if that fails.
+    pub async fn update<E: Managed>(
+        &self,
+        actor: &Actor,
+        id: Id<E>,
+        version: u64,
+        patch: E::Patch,
+    ) -> E {
+        match Records::<E>::new(&self.crm)
+            .update(actor, id, version, patch)
+            .await
+        {
+            Ok(record) => record,
+            Err(e) => panic!("updating {} {id} as {:?}: {e:?}", E::KIND, actor.role()),
+        }
+    }
+
     /// How many audit entries the workspace has.
     pub async fn audit_count(&self) -> usize {
         let mut n = 0;
@@ -241,6 +270,30 @@ pub fn task(text: impl Into<String>) -> TaskInput {
 pub fn note(text: impl Into<String>) -> NoteInput {
     NoteInput {
         text: text.into(),
+        ..Default::default()
+    }
+}
+
+/// A note about a contact.
+pub fn contact_note(contact: ContactId, text: impl Into<String>) -> NoteInput {
+    NoteInput {
+        contact_id: Some(contact),
+        ..note(text)
+    }
+}
+
+/// A task about a contact (owned by its creator).
+pub fn contact_task(contact: ContactId, text: impl Into<String>) -> TaskInput {
+    TaskInput {
+        contact_id: Some(contact),
+        ..task(text)
+    }
+}
+
+/// A contact patch that changes the title only.
+pub fn retitle(title: impl Into<String>) -> ContactPatch {
+    ContactPatch {
+        title: Some(Some(title.into())),
         ..Default::default()
     }
 }

@@ -1,7 +1,7 @@
 //! Who may do what: the role matrix, own-only tasks, and workspaces that never see each
 //! other.
 
-use super::{company, contact, kind, tag, task, user, world};
+use super::{company, contact, kind, retitle, tag, task, user, world};
 use crate::audit::AuditQuery;
 use crate::error::ErrorKind;
 use crate::model::*;
@@ -44,19 +44,7 @@ pub async fn permission_matrix_is_enforced(f: Fixture) {
         kind(crm.contacts().delete(&w.reader, c.id).await),
         ErrorKind::Forbidden
     );
-    let c = crm
-        .contacts()
-        .update(
-            &w.manager,
-            c.id,
-            1,
-            ContactPatch {
-                title: Some(Some("M".into())),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let c = w.update(&w.manager, c.id, 1, retitle("M")).await;
     // Restore and purge: admin only; merge: admin and manager; trash listing follows restore.
     crm.contacts().delete(&w.sales, c.id).await.unwrap();
     for a in [&w.manager, &w.sales, &w.reader] {
@@ -319,18 +307,16 @@ pub async fn tasks_are_own_only_for_sales_and_read_only(f: Fixture) {
             .len(),
         3
     );
-    crm.tasks()
-        .update(
-            &w.admin,
-            theirs.id,
-            1,
-            TaskPatch {
-                text: Some("edited by admin".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    w.update(
+        &w.admin,
+        theirs.id,
+        1,
+        TaskPatch {
+            text: Some("edited by admin".into()),
+            ..Default::default()
+        },
+    )
+    .await;
 }
 
 pub async fn workspaces_are_isolated(f: Fixture) {

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{company, contact, deal, kind, note, tag, task, user, world};
+use super::{
+    company, contact, contact_note, contact_task, deal, kind, note, tag, task, user, world,
+};
 use crate::audit::{AuditAction, AuditQuery};
 use crate::error::{ErrorKind, FieldIssue};
 use crate::id::{CompanyId, ContactId, Id};
@@ -91,8 +93,6 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
     assert_eq!(w.crm.companies().get(a, co.id).await.unwrap(), co);
     w.clock.advance(Duration::from_secs(60));
     let co2 = w
-        .crm
-        .companies()
         .update(
             a,
             co.id,
@@ -102,24 +102,20 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(co2.version, 2);
     assert_eq!(co2.city.as_deref(), Some("Springfield"));
     assert!(co2.updated_at > co.updated_at);
     assert_eq!(w.crm.companies().get(a, co.id).await.unwrap(), co2);
     // Clearing with null.
     let co3 = w
-        .crm
-        .companies()
         .update(
             a,
             co.id,
             2,
             serde_json::from_str(r#"{"city": null}"#).unwrap(),
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(co3.city, None);
 
     let ct = w
@@ -183,8 +179,6 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
         .await;
     assert_eq!(tag.color, "#ff0000");
     let n2 = w
-        .crm
-        .notes()
         .update(
             a,
             note.id,
@@ -194,12 +188,9 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(n2.text, "Called");
     let t2 = w
-        .crm
-        .tasks()
         .update(
             a,
             task.id,
@@ -209,12 +200,9 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(t2.priority, Some(Priority::High));
     let g2 = w
-        .crm
-        .tags()
         .update(
             a,
             tag.id,
@@ -224,12 +212,9 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(g2.name, "Very important");
     let d2 = w
-        .crm
-        .deals()
         .update(
             a,
             deal.id,
@@ -239,13 +224,10 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!((d2.amount, d2.version), (5, 2));
     // A patch that changes nothing writes nothing.
     let same = w
-        .crm
-        .deals()
         .update(
             a,
             deal.id,
@@ -255,8 +237,7 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(same.version, 2);
 
     w.crm.tags().delete(a, tag.id).await.unwrap();
@@ -514,24 +495,8 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
             },
         )
         .await;
-    let n = w
-        .create(
-            a,
-            NoteInput {
-                contact_id: Some(c.id),
-                ..note("hello")
-            },
-        )
-        .await;
-    let t = w
-        .create(
-            a,
-            TaskInput {
-                contact_id: Some(c.id),
-                ..task("call")
-            },
-        )
-        .await;
+    let n = w.create(a, contact_note(c.id, "hello")).await;
+    let t = w.create(a, contact_task(c.id, "call")).await;
     assert_eq!(
         kind(w.crm.contacts().restore(&w.admin, c.id).await),
         ErrorKind::NotFound,
@@ -563,18 +528,7 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
     );
     // A deleted record cannot be referenced.
     assert_eq!(
-        kind(
-            w.crm
-                .notes()
-                .create(
-                    a,
-                    NoteInput {
-                        contact_id: Some(c.id),
-                        ..note("x")
-                    }
-                )
-                .await
-        ),
+        kind(w.crm.notes().create(a, contact_note(c.id, "x")).await),
         ErrorKind::Validation
     );
     let trash = w

@@ -1,7 +1,7 @@
 //! Optimistic concurrency: a stale version is a conflict, and of racing updates exactly one
 //! wins (also across two instances on one database).
 
-use super::{contact, kind, world};
+use super::{contact, kind, retitle, world};
 use crate::audit::AuditQuery;
 use crate::error::ErrorKind;
 use crate::model::*;
@@ -10,32 +10,11 @@ use crate::testkit::Fixture;
 pub async fn stale_version_is_a_conflict(f: Fixture) {
     let w = world(&f).await;
     let c = w.create(&w.sales, contact("Ver", "Sion")).await;
-    let c2 = w
-        .crm
-        .contacts()
-        .update(
-            &w.sales,
-            c.id,
-            1,
-            ContactPatch {
-                title: Some(Some("CEO".into())),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let c2 = w.update(&w.sales, c.id, 1, retitle("CEO")).await;
     let err = w
         .crm
         .contacts()
-        .update(
-            &w.sales,
-            c.id,
-            1,
-            ContactPatch {
-                title: Some(Some("CTO".into())),
-                ..Default::default()
-            },
-        )
+        .update(&w.sales, c.id, 1, retitle("CTO"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::VersionConflict);
@@ -62,15 +41,7 @@ pub async fn concurrent_updates_exactly_one_wins(f: Fixture) {
         let actor = w.sales.clone();
         set.spawn(async move {
             crm.contacts()
-                .update(
-                    &actor,
-                    c.id,
-                    1,
-                    ContactPatch {
-                        title: Some(Some(format!("title {i}"))),
-                        ..Default::default()
-                    },
-                )
+                .update(&actor, c.id, 1, retitle(format!("title {i}")))
                 .await
         });
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{company, contact, deal, kind, note, tag, task, world};
+use super::{company, contact, contact_note, contact_task, deal, kind, note, tag, task, world};
 use crate::audit::{AuditAction, AuditQuery};
 use crate::clock::Timestamp;
 use crate::error::ErrorKind;
@@ -50,24 +50,8 @@ pub async fn merge_contacts_moves_everything(f: Fixture) {
             },
         )
         .await;
-    let note = w
-        .create(
-            a,
-            NoteInput {
-                contact_id: Some(loser.id),
-                ..note("n")
-            },
-        )
-        .await;
-    let task = w
-        .create(
-            a,
-            TaskInput {
-                contact_id: Some(loser.id),
-                ..task("t")
-            },
-        )
-        .await;
+    let note = w.create(a, contact_note(loser.id, "n")).await;
+    let task = w.create(a, contact_task(loser.id, "t")).await;
     let deal = w
         .create(
             a,
