@@ -131,7 +131,7 @@ error_kinds! {
     /// The change would leave the workspace without an active admin.
     LastAdmin = 5004, 409, "The workspace needs at least one active admin", "The change would demote or disable the last active admin.", "Make another user admin first.";
     /// The operation is not valid in the record's current state.
-    InvalidState = 5005, 409, "This action is not possible right now", "The record is not in a state that allows this action (e.g. archiving a deal that is already archived, or merging a contact into itself).", "Reload the record and check its state.";
+    InvalidState = 5005, 409, "This action is not possible right now", "The record is not in a state that allows this action (e.g. archiving a deal that is already archived, merging a contact into itself, or restoring or purging a record that is not in the trash).", "Reload the record and check its state.";
     /// The workspace already exists or already has users.
     AlreadyInitialized = 5006, 409, "The workspace is already set up", "Bootstrap was called for a workspace that already exists.", "Sign in instead.";
 }

@@ -185,8 +185,8 @@ fuzz_target!(|data: &[u8]| {
                         let k = r.unwrap_err().kind();
                         assert!(matches!(k, ErrorKind::Forbidden | ErrorKind::NotFound), "{k:?}");
                     } else if !m.deleted {
-                        // Restoring looks in the trash only.
-                        assert_eq!(r.unwrap_err().kind(), ErrorKind::NotFound);
+                        // Restoring looks in the trash only: a live record is not there.
+                        assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidState);
                     } else {
                         let c = r.unwrap();
                         contacts[i].deleted = false;
