@@ -479,14 +479,13 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalIfMatch {
         if v == "*" {
             return Ok(OptionalIfMatch(Some(IfMatch::Any)));
         }
-        if v.contains(',') {
-            return Err(ApiError::malformed("If-Match", FieldIssue::TooMany));
-        }
         match parse_tag(v) {
             Some(version) => Ok(OptionalIfMatch(Some(IfMatch::Version(version)))),
             // A weak tag never matches (If-Match compares strongly), nor does a tag that is
-            // no version: the precondition fails (412).
+            // no version: the precondition fails (412). Its opaque part may hold commas.
             None if is_entity_tag(v) => Ok(OptionalIfMatch(Some(IfMatch::Never))),
+            // A list of tags: one is expected.
+            None if v.contains(',') => Err(ApiError::malformed("If-Match", FieldIssue::TooMany)),
             // Not an entity tag at all (empty, unquoted text): a malformed header (400).
             None => Err(ApiError::malformed("If-Match", FieldIssue::InvalidFormat)),
         }
