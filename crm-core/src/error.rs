@@ -93,7 +93,7 @@ error_kinds! {
     /// A refresh token was used again after it had been replaced; the session is revoked.
     RefreshTokenReused = 1008, 401, "Your session has ended for your security", "A refresh token that had already been used was presented again; the whole session was revoked.", "Sign in again; if this keeps happening, change your password.";
     /// A password-reset token is unknown, used or expired.
-    ResetTokenInvalid = 1009, 400, "This reset link is no longer valid", "The password-reset token is unknown, already used, or expired.", "Request a new reset link.";
+    ResetTokenInvalid = 1009, 401, "This reset link is no longer valid", "The password-reset token is unknown, already used, or expired.", "Request a new reset link.";
     /// The current password given for a password change is wrong.
     WrongPassword = 1010, 403, "The current password is incorrect", "A password change needs the current password.", "Enter your current password.";
     /// Some fields of the input are invalid; see the field list.
