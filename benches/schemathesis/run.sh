@@ -28,7 +28,16 @@ source "$LOAD_DIR/lib.sh"
 OUT=${ST_OUT:-$ROOT/target/schemathesis}
 # CPython 3.11 fails inside Hypothesis now and then ("SystemError: AST constructor recursion
 # depth mismatch", a CPython bug): a newer interpreter is taken when there is one.
-PYTHON=${ST_PYTHON:-$(command -v python3.13 || command -v python3.12 || command -v python3)}
+PYTHON=${ST_PYTHON:-}
+if [[ -z $PYTHON ]]; then
+    for candidate in python3.13 python3.12 python3; do
+        # A pyenv shim exists for versions it does not enable: ask the interpreter itself.
+        if "$candidate" -c 'import sys' >/dev/null 2>&1; then
+            PYTHON=$candidate
+            break
+        fi
+    done
+fi
 VENV=${ST_VENV:-$OUT/venv-$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')}
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-50}
 SEED=${ST_SEED:-15}

@@ -484,6 +484,10 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalIfMatch {
             // A weak tag never matches (If-Match compares strongly), nor does a tag that is
             // no version: the precondition fails (412). Its opaque part may hold commas.
             None if is_entity_tag(v) => Ok(OptionalIfMatch(Some(IfMatch::Never))),
+            // A bare number past every version (it overflows) names none either.
+            None if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(OptionalIfMatch(Some(IfMatch::Never)))
+            }
             // A list of tags: one is expected.
             None if v.contains(',') => Err(ApiError::malformed("If-Match", FieldIssue::TooMany)),
             // Not an entity tag at all (empty, unquoted text): a malformed header (400).
