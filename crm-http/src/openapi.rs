@@ -509,6 +509,15 @@ fn header_param(name: &str, required: bool, description: &str) -> Value {
     json!({ "name": name, "in": "header", "required": required, "description": description, "schema": string() })
 }
 
+/// `If-Match`: `*`, one entity tag (strong `"3"`; a weak one never matches), or a bare
+/// version number.
+fn if_match_param(required: bool, description: &str) -> Value {
+    json!({
+        "name": "If-Match", "in": "header", "required": required, "description": description,
+        "schema": { "type": "string", "pattern": "^(\\*|(W/)?\"[!#-~]*\"|[0-9]+)$" },
+    })
+}
+
 fn operation(def: &RouteDef) -> Value {
     let mut params: Vec<Value> = def
         .path
@@ -525,15 +534,13 @@ fn operation(def: &RouteDef) -> Value {
     }
     match def.precondition {
         Precondition::None => {}
-        Precondition::Required => params.push(header_param(
-            "If-Match",
+        Precondition::Required => params.push(if_match_param(
             true,
-            "The ETag (version) the change is based on; `428` without it, `412` when stale.",
+            "The ETag (version) the change is based on, or `*`; `428` without it (RFC 6585: this server requires conditional changes), `412` when it names another version, `400` when it is no entity tag.",
         )),
-        Precondition::Optional => params.push(header_param(
-            "If-Match",
+        Precondition::Optional => params.push(if_match_param(
             false,
-            "When given, the change happens only at this ETag (version); `412` otherwise.",
+            "When given, the change happens only at this ETag (version), or `*`; `412` otherwise, `400` when it is no entity tag.",
         )),
     }
     if def.etag && def.method == axum::http::Method::GET {
@@ -614,7 +621,7 @@ fn build(table: &[RouteDef]) -> Value {
         "info": {
             "title": "crm",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The crm REST API. Paths are relative to where the host mounts the router. Every error is `{\"error\": {\"code\", \"message\", \"fields\", \"request_id\"}}`; the codes are listed in the error dictionary.",
+            "description": "The crm REST API. Paths are relative to where the host mounts the router (`servers` names it). Every error is `{\"error\": {\"code\", \"message\", \"fields\", \"request_id\"}}`; the codes are listed in the error dictionary.\n\nChanges to an existing record are conditional requests (RFC 9110, section 13.1.1): they carry `If-Match` with the record's ETag (its version), or `*`. A change sent without it is refused with `428 Precondition Required` (RFC 6585, section 3: the server requires the request to be conditional, so that no update is ever based on a version the client never saw), not with `400`; one whose tag no longer matches is refused with `412 Precondition Failed`. They are coded `E2004` (field `If-Match`) and `E5002` respectively.\n\nEvery answer carries `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10), e.g. `\"user\";q=100;w=60` and `\"user\";r=97;t=2`; a refusal is `429` with `Retry-After`.",
         },
         "paths": paths,
         "components": {

@@ -193,9 +193,24 @@ pub fn metrics_token_matches(headers: &axum::http::HeaderMap, expected: &[u8]) -
         == 0
 }
 
-/// `GET /openapi.json`: the OpenAPI 3 document of this router.
-pub(crate) async fn openapi() -> Response {
-    respond::json(StatusCode::OK, crate::openapi::document())
+/// `GET /openapi.json`: the OpenAPI 3 document of this router, its `servers` naming where
+/// the router is mounted as the client sees it (the original path minus the router-relative
+/// one, e.g. `/api/v1`), so that generated clients and test tools find the paths.
+pub(crate) async fn openapi(
+    axum::extract::OriginalUri(original): axum::extract::OriginalUri,
+    uri: axum::http::Uri,
+) -> Response {
+    let prefix = original
+        .path()
+        .strip_suffix(uri.path())
+        .unwrap_or("")
+        .trim_end_matches('/');
+    let mut doc = crate::openapi::document().clone();
+    doc["servers"] = serde_json::json!([{
+        "url": if prefix.is_empty() { "/" } else { prefix },
+        "description": "This router, where the host mounts it.",
+    }]);
+    respond::json(StatusCode::OK, &doc)
 }
 
 /// Message of a request that matches no route.

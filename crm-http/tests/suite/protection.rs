@@ -512,6 +512,8 @@ pub async fn openapi_covers_every_route(store: StoreFactory) {
     let parsed: openapiv3::OpenAPI =
         serde_json::from_value(doc.clone()).expect("a valid OpenAPI 3.0 document");
     assert!(parsed.openapi.starts_with("3.0"));
+    // The server is where the test harness mounts the router.
+    assert_eq!(parsed.servers[0].url, "/api/v1");
     let mut refs = Vec::new();
     collect_refs(&doc, &mut refs);
     assert!(refs.len() > 50);
