@@ -38,6 +38,7 @@
 //! are skipped). So both operations are idempotent: a second call answers the same
 //! [`ErasureReport`] with `already_erased` set.
 
+pub mod consent;
 mod erase;
 mod export;
 mod traces;
