@@ -81,11 +81,15 @@ impl Privacy<'_> {
                 .await
                 .map_err(fail)?;
         }
+        let mut traced = listed_ids(&entry, "notes");
+        traced.push(id.uuid());
         let access = self
             .traces()
-            .erase_record(ws, id.uuid())
+            .erase_records(ws, &traced)
             .await
             .map_err(fail)?;
+        // Every call is recorded, a repeated one too: a failure writing the event after the
+        // work cannot lose it, since the caller calls again.
         self.traces()
             .performed(
                 actor,
@@ -93,7 +97,8 @@ impl Privacy<'_> {
                 EntityKind::Contact,
                 id.uuid(),
             )
-            .await;
+            .await
+            .map_err(fail)?;
         Ok(ErasureReport {
             entity: EntityKind::Contact,
             id: id.uuid(),
@@ -280,7 +285,8 @@ impl Privacy<'_> {
                 EntityKind::User,
                 id.uuid(),
             )
-            .await;
+            .await
+            .map_err(fail)?;
         Ok(ErasureReport {
             entity: EntityKind::User,
             id: id.uuid(),

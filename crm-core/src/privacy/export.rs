@@ -54,7 +54,7 @@ pub struct ContactExport {
     pub company: Option<Company>,
     /// Every audit entry about the contact and its notes, newest first.
     pub audit: Vec<AuditEntry>,
-    /// Reads of it recorded in the access log (`null`: no access log is kept).
+    /// Reads of it recorded in the access log, newest first.
     pub access_log: serde_json::Value,
     /// Changes of its consents, oldest first, from the audit trail.
     pub consent_history: Vec<ConsentChange>,
@@ -122,7 +122,7 @@ pub struct UserExport {
     pub audit_own_actions: Vec<AuditEntry>,
     /// Audit entries about the user record, newest first.
     pub audit_about: Vec<AuditEntry>,
-    /// Security events about the user (`null`: none are kept).
+    /// Security events about the user, newest first.
     pub security_events: serde_json::Value,
 }
 
@@ -236,8 +236,7 @@ impl Privacy<'_> {
             .traces()
             .access_about(ws, id.uuid())
             .await
-            .map_err(fail)?
-            .unwrap_or_default();
+            .map_err(fail)?;
         let header = self
             .header(actor, EntityKind::Contact, id.uuid())
             .await
@@ -257,7 +256,8 @@ impl Privacy<'_> {
             .pop();
         self.traces()
             .performed(actor, Performed::Export, EntityKind::Contact, id.uuid())
-            .await;
+            .await
+            .map_err(fail)?;
         Ok(ContactExport {
             header,
             contact,
@@ -309,19 +309,15 @@ impl Privacy<'_> {
             ..Default::default()
         };
         let audit_about = self.all_audit(ws, about).await.map_err(fail)?;
-        let security_events = self
-            .traces()
-            .events_about(ws, id)
-            .await
-            .map_err(fail)?
-            .unwrap_or_default();
+        let security_events = self.traces().events_about(ws, id).await.map_err(fail)?;
         let header = self
             .header(actor, EntityKind::User, id.uuid())
             .await
             .map_err(fail)?;
         self.traces()
             .performed(actor, Performed::Export, EntityKind::User, id.uuid())
-            .await;
+            .await
+            .map_err(fail)?;
         Ok(UserExport {
             header,
             profile,

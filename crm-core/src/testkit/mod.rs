@@ -38,8 +38,8 @@ pub mod faults;
 pub mod feed_suite;
 pub mod identity_suite;
 mod memory;
-pub mod security_suite;
 pub mod privacy_suite;
+pub mod security_suite;
 pub mod session_model;
 pub mod suite;
 

@@ -10,12 +10,14 @@ use uuid::Uuid;
 use super::Fixture;
 use super::faults::FailNth;
 use super::suite::{World, world};
+use crate::access_log::{AccessEntry, AccessLogQuery};
 use crate::audit::{AuditAction, AuditQuery};
 use crate::error::ErrorKind;
 use crate::id::{ContactId, UserId};
 use crate::model::*;
 use crate::privacy::REDACTED;
 use crate::query::{Deleted, ListParams};
+use crate::security::{SecurityEventQuery, SecurityEventType};
 use crate::views::View;
 
 /// Unique strings the erasure story writes into every free-text field of the contact and
@@ -191,6 +193,35 @@ pub async fn erasure_story(f: &Fixture) -> Story {
         }])
         .await
         .unwrap();
+    // Reads recorded in the access log: of the contact, of its note, of the bystander.
+    let note_id = crm
+        .notes()
+        .list(&w.sales, &ListParams::new().filter("contact_id", c.id))
+        .await
+        .unwrap()
+        .data[0]
+        .id
+        .uuid();
+    let read = |kind, record_id| AccessEntry {
+        id: crate::access_log::id_at(crm.now()),
+        workspace_id: w.admin.workspace_id(),
+        at: crm.now(),
+        user_id: w.sales.user_id(),
+        entity: kind,
+        record_id,
+        route: "GET /contacts/{id}".into(),
+        address: Some("203.0.113.7".into()),
+    };
+    crm.storage()
+        .append_access_log(&[
+            read(EntityKind::Contact, c.id.uuid()),
+            read(EntityKind::Note, note_id),
+            read(EntityKind::Contact, bystander.id.uuid()),
+        ])
+        .await
+        .unwrap();
+    let export = crm.privacy().export_contact(&w.admin, c.id).await.unwrap();
+    assert_eq!(export.access_log.as_array().map(Vec::len), Some(1));
     // Before: the markers are there (the check below would find them).
     let before = dump(&w).await.to_lowercase();
     assert!(
@@ -213,6 +244,11 @@ pub async fn erasure_story(f: &Fixture) -> Story {
 
 /// Everything the engine's read API shows the admin (and the other roles), as one text.
 pub async fn dump(w: &World) -> String {
+    reads(w, true).await
+}
+
+/// [`dump`], optionally without the users' exports (which record export events).
+async fn reads(w: &World, exports: bool) -> String {
     let crm = &w.crm;
     let mut out = String::new();
     for actor in [&w.admin, &w.manager, &w.sales, &w.reader] {
@@ -255,11 +291,33 @@ pub async fn dump(w: &World) -> String {
                     .await
             );
         }
-        out += &format!(
-            "{:?}",
-            crm.privacy().export_user(actor, actor.user_id()).await
-        );
+        if exports {
+            out += &format!(
+                "{:?}",
+                crm.privacy().export_user(actor, actor.user_id()).await
+            );
+        }
     }
+    let ws = w.admin.workspace_id();
+    let all = AccessLogQuery {
+        limit: 500,
+        ..Default::default()
+    };
+    out += &format!("{:?}", crm.storage().access_log(ws, &all).await.unwrap());
+    let events = SecurityEventQuery {
+        limit: 500,
+        ..Default::default()
+    };
+    // (Without the export events this very dump records.)
+    let events: Vec<_> = crm
+        .storage()
+        .security_events(ws, &events)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind != SecurityEventType::ExportPerformed)
+        .collect();
+    out += &format!("{events:?}");
     let mut q = AuditQuery {
         limit: Some(100),
         ..Default::default()
@@ -306,6 +364,35 @@ pub async fn erasure_leaves_no_personal_data(f: Fixture) {
         assert!(recent.iter().all(|(id, _)| *id != s.contact.uuid()));
     }
     let crm = &w.crm;
+    let ws = w.admin.workspace_id();
+    let reads = crm
+        .storage()
+        .access_log(
+            ws,
+            &AccessLogQuery {
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(reads.len(), 1, "only the bystander's read stays: {reads:?}");
+    assert_eq!(reads[0].record_id, s.bystander.uuid());
+    let events = crm
+        .storage()
+        .security_events(
+            ws,
+            &SecurityEventQuery {
+                kind: Some(SecurityEventType::ErasurePerformed),
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].actor_id, Some(w.admin.user_id()));
+    assert_eq!(events[0].detail["record_id"], s.contact.uuid().to_string());
     assert_eq!(
         kind(crm.contacts().get(&w.admin, s.contact).await),
         ErrorKind::NotFound
@@ -383,7 +470,7 @@ pub async fn erasure_is_idempotent_and_refuses_bad_input(f: Fixture) {
     assert!(again.already_erased);
     assert_eq!(again.erased_by, Some(w.admin.user_id()));
     assert_eq!(again.audit_entries_redacted, 0);
-    let before = dump(w).await;
+    let before = reads(w, false).await;
     for actor in [&w.manager, &w.sales, &w.reader] {
         assert_eq!(
             kind(crm.privacy().erase_contact(actor, s.bystander).await),
@@ -431,7 +518,7 @@ pub async fn erasure_is_idempotent_and_refuses_bad_input(f: Fixture) {
         kind(crm.privacy().export_contact(&w.admin, theirs.id).await),
         ErrorKind::NotFound
     );
-    assert_eq!(dump(w).await, before, "refusals changed nothing");
+    assert_eq!(reads(w, false).await, before, "refusals changed nothing");
     let last = crm
         .audit()
         .list(&w.admin, &AuditQuery::default())
@@ -543,11 +630,37 @@ pub async fn users_export_and_anonymize(f: Fixture) {
         )
         .await
         .unwrap();
+    let ws = w.admin.workspace_id();
+    crm.storage()
+        .append_access_log(&[AccessEntry {
+            id: crate::access_log::id_at(crm.now()),
+            workspace_id: ws,
+            at: crm.now(),
+            user_id: w.sales.user_id(),
+            entity: EntityKind::Contact,
+            record_id: c.id.uuid(),
+            route: "GET /contacts/{id}".into(),
+            address: Some("198.51.100.23".into()),
+        }])
+        .await
+        .unwrap();
+    crm.storage()
+        .append_security_events(&[crate::security::SecurityEvent::new(
+            ws,
+            SecurityEventType::LoginSucceeded,
+            crm.now(),
+        )
+        .user(w.sales.user_id())
+        .address(Some("198.51.100.23"))
+        .email("sales@acme.test")])
+        .await
+        .unwrap();
     let me = crm
         .privacy()
         .export_user(&w.sales, w.sales.user_id())
         .await
         .unwrap();
+    assert_eq!(me.security_events.as_array().map(Vec::len), Some(1));
     assert_eq!(me.profile.email, "sales@acme.test");
     assert!(
         me.audit_own_actions
@@ -636,6 +749,31 @@ pub async fn users_export_and_anonymize(f: Fixture) {
         .await
         .unwrap();
     assert!(!format!("{all:?}").contains("sales@acme.test"));
+    let traces = format!(
+        "{:?}{:?}",
+        crm.storage()
+            .access_log(
+                ws,
+                &AccessLogQuery {
+                    limit: 500,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap(),
+        crm.storage()
+            .security_events(
+                ws,
+                &SecurityEventQuery {
+                    limit: 500,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+    );
+    assert!(traces.contains("LoginSucceeded") && traces.contains("ErasurePerformed"));
+    assert!(!traces.contains("198.51.100.23") && !traces.contains("sales@acme.test"));
     let second = crm
         .privacy()
         .anonymize_user(&w.admin, w.sales2.user_id())
