@@ -281,6 +281,7 @@ async fn reads(w: &World, exports: bool) -> String {
             out += &format!("{:?}", crm.search(actor, q, 25).await);
         }
         out += &format!("{:?}", crm.activity().list(actor, None, 100).await);
+        out += &format!("{:?}", crm.dashboard(actor, None).await);
         out += &format!("{:?}", crm.changes(actor, None, 1000).await);
         for kind in crate::feed::FEED_KINDS {
             out += &format!("{:?}", crm.recent(actor, kind, 100).await);
