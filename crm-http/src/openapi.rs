@@ -561,6 +561,19 @@ fn schemas() -> Map<String, Value> {
         ),
     );
     s.insert(
+        "ConsentRequest".into(),
+        obj(
+            json!({
+                "purpose": { "type": "string", "pattern": "^[a-z0-9_.-]{1,22}$", "description": "What for, e.g. `newsletter` (Atomic CRM's has_newsletter)." },
+                "status": { "type": "string", "enum": ["granted", "withdrawn"] },
+                "at": { "type": "string", "format": "date-time", "description": "When (default: now; not in the future)." },
+                "source": { "type": "string", "maxLength": 200 },
+                "note": { "type": "string", "maxLength": 200 },
+            }),
+            &["purpose", "status"],
+        ),
+    );
+    s.insert(
         "MergeRequest".into(),
         obj(json!({ "loser_id": uuid() }), &["loser_id"]),
     );
@@ -589,6 +602,9 @@ fn field_schema(ty: FieldType) -> Value {
         FieldType::Id => json!({ "type": "string", "format": "uuid" }),
         FieldType::Time => json!({ "type": "string", "format": "date-time" }),
         FieldType::Date => json!({ "type": "string", "format": "date" }),
+        FieldType::Purpose => {
+            json!({ "type": "string", "pattern": "^[a-z0-9_.-]{1,22}$", "description": "A consent purpose." })
+        }
     }
 }
 

@@ -125,7 +125,7 @@ impl RouteDef {
     fn public(self) -> Self {
         self.access(Access::Public)
     }
-    fn body(mut self, schema: impl Into<String>) -> Self {
+    pub(crate) fn body(mut self, schema: impl Into<String>) -> Self {
         self.body = Some((schema.into(), true));
         self
     }
@@ -147,7 +147,7 @@ impl RouteDef {
         self.ok_schema = None;
         self
     }
-    fn etag(mut self) -> Self {
+    pub(crate) fn etag(mut self) -> Self {
         self.etag = true;
         self
     }

@@ -45,7 +45,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         6,
-        "data protection: audit by actor, recently viewed by record",
+        "data protection: audit by actor, recently viewed by record, consents",
         include_str!("../migrations/0006_privacy.sql"),
     ),
 ];

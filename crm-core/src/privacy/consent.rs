@@ -14,7 +14,8 @@
 //! `has_newsletter` through an update records a `newsletter` consent with the source
 //! `has_newsletter` (granted when it becomes `true`, withdrawn when `false`). A contact
 //! imported with `has_newsletter: true` and no consent entry counts as consenting to
-//! `newsletter` (the filter finds it), as Atomic CRM treated it.
+//! `newsletter`: the filter `consented=newsletter` is served as `has_newsletter=true`, which
+//! stands for the same.
 //!
 //! # Purposes
 //!
@@ -26,8 +27,15 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::Privacy;
+use crate::audit::AuditAction;
 use crate::clock::Timestamp;
-use crate::error::{FieldError, FieldIssue};
+use crate::error::{Error, ErrorKind, FieldError, FieldIssue, Operation, Result};
+use crate::id::ContactId;
+use crate::model::{Contact, EntityKind};
+use crate::permission::Action;
+use crate::service::{Actor, Records};
+use crate::storage::Commit;
 
 /// The purpose Atomic CRM's `has_newsletter` stands for.
 pub const NEWSLETTER: &str = "newsletter";
@@ -144,18 +152,144 @@ pub fn set(consents: &mut Vec<Consent>, consent: Consent) {
     consents.sort_by(|a, b| a.purpose.cmp(&b.purpose));
 }
 
-/// The purposes a contact with these consents (and this `has_newsletter`) consents to, as
-/// filter ids.
-pub fn consented_ids(consents: &[Consent], has_newsletter: bool) -> Vec<Uuid> {
-    let mut ids: Vec<Uuid> = consents
+/// The purposes a contact with these consents consents to, as filter ids.
+pub fn consented_ids(consents: &[Consent]) -> Vec<Uuid> {
+    consents
         .iter()
         .filter(|c| c.status == ConsentStatus::Granted)
         .filter_map(|c| purpose_id(&c.purpose))
-        .collect();
-    if has_newsletter && !consents.iter().any(|c| c.purpose == NEWSLETTER) {
-        ids.extend(purpose_id(NEWSLETTER));
+        .collect()
+}
+
+/// Merges a merged-away contact's consents into the winner's: per purpose the later entry
+/// wins.
+pub(crate) fn absorb(consents: &mut Vec<Consent>, other: &[Consent]) {
+    for o in other {
+        match consents.iter().find(|c| c.purpose == o.purpose) {
+            Some(c) if c.at >= o.at => {}
+            _ => set(consents, o.clone()),
+        }
     }
-    ids
+}
+
+/// Serves `consented=newsletter` by `has_newsletter=true`, which stands for the same (the two
+/// are kept in step) and also finds contacts stored before consents existed.
+pub(crate) fn rewrite_query(query: &mut crate::query::ListQuery) {
+    use crate::query::{FilterOp, Value};
+    let newsletter = purpose_id(NEWSLETTER).map(Value::Id);
+    for f in &mut query.filters {
+        if f.field == "consented"
+            && matches!(&f.op, FilterOp::Eq(v) if Some(v) == newsletter.as_ref())
+        {
+            f.field = "has_newsletter".into();
+            f.op = FilterOp::Eq(Value::Bool(true));
+        }
+    }
+}
+
+/// Keeps a contact's `has_newsletter` and its `newsletter` consent in step after a save
+/// (see the [module docs](self)): a changed `has_newsletter` (or a new contact subscribed)
+/// records a consent from the source [`FROM_HAS_NEWSLETTER`].
+pub(crate) fn follow_has_newsletter(
+    before: Option<&Contact>,
+    record: &mut Contact,
+    now: Timestamp,
+) {
+    let was = before.map(|b| b.has_newsletter);
+    if was == Some(record.has_newsletter) || (was.is_none() && !record.has_newsletter) {
+        return;
+    }
+    let status = if record.has_newsletter {
+        ConsentStatus::Granted
+    } else {
+        ConsentStatus::Withdrawn
+    };
+    if record
+        .consents
+        .iter()
+        .any(|c| c.purpose == NEWSLETTER && c.status == status)
+    {
+        return;
+    }
+    set(
+        &mut record.consents,
+        Consent {
+            purpose: NEWSLETTER.to_owned(),
+            status,
+            at: now,
+            source: Some(FROM_HAS_NEWSLETTER.to_owned()),
+            note: None,
+        },
+    );
+}
+
+impl Privacy<'_> {
+    /// Records a contact's consent for a purpose: replaces the purpose's entry in an
+    /// audited update (the audit trail keeps the history), and for `newsletter` sets
+    /// `has_newsletter` to match. Who may update the contact may record it.
+    ///
+    /// # Errors
+    /// `Validation` naming `purpose` (missing or malformed), `at` (in the future), `source`
+    /// or `note` (too long); `NotFound`, `Forbidden`; storage failures. Nothing is written
+    /// on error.
+    pub async fn record_consent(
+        &self,
+        actor: &Actor,
+        id: ContactId,
+        input: ConsentInput,
+    ) -> Result<Contact> {
+        let fail = |e: Error| e.with_context(Operation::Save, EntityKind::Contact);
+        let now = self.crm.now();
+        let errors = check(&input, now);
+        if !errors.is_empty() {
+            return Err(fail(Error::validation(errors)));
+        }
+        let contacts = self.crm.contacts();
+        let saved = self
+            .crm
+            .retrying(|| async {
+                let current = contacts
+                    .load(actor, id.uuid(), false, Operation::Save)
+                    .await?;
+                Records::<Contact>::authorize(actor, Action::Update, &current, Operation::Save)?;
+                let mut record = current.clone();
+                set(
+                    &mut record.consents,
+                    Consent {
+                        purpose: input.purpose.clone(),
+                        status: input.status,
+                        at: input.at.unwrap_or(now),
+                        source: input.source.clone(),
+                        note: input.note.clone(),
+                    },
+                );
+                if input.purpose == NEWSLETTER {
+                    record.has_newsletter = input.status == ConsentStatus::Granted;
+                }
+                let commit = Commit::new(actor.workspace_id());
+                contacts
+                    .commit_change(
+                        actor,
+                        current,
+                        record,
+                        AuditAction::Update,
+                        commit,
+                        now,
+                        Operation::Save,
+                    )
+                    .await
+            })
+            .await
+            .map_err(fail)?;
+        let mut shown = self
+            .crm
+            .present_all(actor, vec![saved], None)
+            .await
+            .map_err(fail)?;
+        shown
+            .pop()
+            .ok_or_else(|| fail(Error::new(ErrorKind::NotFound)))
+    }
 }
 
 #[cfg(test)]

@@ -223,6 +223,8 @@ impl Privacy<'_> {
                 e.changes
                     .iter()
                     .filter(|c| c.field == "consents")
+                    // A new contact's empty list is no consent.
+                    .filter(|c| !(c.before.is_null() && c.after == serde_json::json!([])))
                     .map(|c| ConsentChange {
                         at: e.at,
                         actor_id: e.actor_id,

@@ -61,30 +61,12 @@ pub const REDACT_BATCH: usize = 100;
 /// The format name written into every export's header.
 pub const EXPORT_FORMAT: &str = "crm.personal-data/1";
 
-/// The fields of a kind that hold personal data: what erasure redacts in audit entries.
-///
-/// For a note attached to an erased contact every free-text field counts (a note is about
-/// the person); ids, times and configuration values (statuses) are not personal data and
-/// stay, so the audit trail still tells who changed which field when.
-pub fn personal_fields(kind: EntityKind) -> &'static [&'static str] {
-    match kind {
-        EntityKind::Contact => &[
-            "first_name",
-            "last_name",
-            "title",
-            "gender",
-            "background",
-            "emails",
-            "phones",
-            "linkedin_url",
-            "avatar",
-            "consents",
-        ],
-        EntityKind::Note => &["text", "type", "attachments"],
-        EntityKind::User => &["email", "first_name", "last_name", "avatar"],
-        EntityKind::Session => &["client"],
-        _ => &[],
-    }
+/// The fields of a kind that hold personal data — those its declaration flags `personal`
+/// (see [`crate::model::FieldDef::personal`]): what erasure redacts in audit entries. Ids,
+/// times and configuration values (statuses) are not personal data and stay, so the audit
+/// trail still tells who changed which field when.
+pub fn personal_fields(kind: EntityKind) -> Vec<&'static str> {
+    kind.personal_data_fields().map(|f| f.name).collect()
 }
 
 /// The entry with its personal values and its label replaced: values of

@@ -201,6 +201,7 @@ macro_rules! conformance_tests {
             contact_export_collects_everything,
             users_export_and_anonymize,
             erasure_resumes_after_a_failure,
+            consents_are_recorded_filtered_and_follow_has_newsletter,
         );
     };
     (@privacy $fixture:path; $($name:ident),* $(,)?) => {

@@ -861,6 +861,212 @@ pub async fn erasure_resumes_after_a_failure(f: Fixture) {
     assert!(injected > 5);
 }
 
+/// Consents: recorded per purpose, the history in the audit trail and the export, the list
+/// filter, `has_newsletter` in step both ways, bad input refused with nothing changed.
+pub async fn consents_are_recorded_filtered_and_follow_has_newsletter(f: Fixture) {
+    use crate::privacy::consent::{ConsentInput, ConsentStatus};
+    let w = world(&f).await;
+    let crm = &w.crm;
+    let mk = |first: &str, newsletter: bool| ContactInput {
+        first_name: first.into(),
+        last_name: "Consent".into(),
+        has_newsletter: newsletter,
+        ..Default::default()
+    };
+    let a = crm
+        .contacts()
+        .create(&w.sales, mk("Ann", false))
+        .await
+        .unwrap();
+    let b = crm
+        .contacts()
+        .create(&w.sales, mk("Bob", true))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.consents.len(),
+        1,
+        "has_newsletter on create records the consent"
+    );
+    assert_eq!(b.consents[0].purpose, "newsletter");
+    let grant = |purpose: &str, status| ConsentInput {
+        purpose: purpose.into(),
+        status,
+        at: None,
+        source: Some("web form".into()),
+        note: Some("ticked the box".into()),
+    };
+    let a1 = crm
+        .privacy()
+        .record_consent(
+            &w.sales,
+            a.id,
+            grant("marketing.email", ConsentStatus::Granted),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a1.version, a.version + 1);
+    assert!(!a1.has_newsletter);
+    let a2 = crm
+        .privacy()
+        .record_consent(&w.sales, a.id, grant("newsletter", ConsentStatus::Granted))
+        .await
+        .unwrap();
+    assert!(
+        a2.has_newsletter,
+        "the newsletter consent sets has_newsletter"
+    );
+    let ids = |p: crate::Page<Contact>| {
+        let mut v: Vec<_> = p.data.into_iter().map(|c| c.id).collect();
+        v.sort();
+        v
+    };
+    let by = |purpose: &str| ListParams::new().filter("consented", purpose);
+    let mut both = vec![a.id, b.id];
+    both.sort();
+    assert_eq!(
+        ids(crm
+            .contacts()
+            .list(&w.reader, &by("newsletter"))
+            .await
+            .unwrap()),
+        both
+    );
+    assert_eq!(
+        ids(crm
+            .contacts()
+            .list(&w.reader, &by("marketing.email"))
+            .await
+            .unwrap()),
+        vec![a.id]
+    );
+    assert!(
+        crm.contacts()
+            .list(&w.reader, &by("profiling"))
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+    // Withdrawing, through the consent or through has_newsletter.
+    crm.privacy()
+        .record_consent(
+            &w.sales,
+            a.id,
+            grant("marketing.email", ConsentStatus::Withdrawn),
+        )
+        .await
+        .unwrap();
+    assert!(
+        crm.contacts()
+            .list(&w.reader, &by("marketing.email"))
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+    let b2 = crm
+        .contacts()
+        .update(
+            &w.sales,
+            b.id,
+            b.version,
+            ContactPatch {
+                has_newsletter: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(b2.consents[0].status, ConsentStatus::Withdrawn);
+    assert_eq!(b2.consents[0].source.as_deref(), Some("has_newsletter"));
+    assert_eq!(
+        ids(crm
+            .contacts()
+            .list(&w.reader, &by("newsletter"))
+            .await
+            .unwrap()),
+        vec![a.id]
+    );
+    // The history: every change in the audit trail, oldest first in the export.
+    let export = crm
+        .privacy()
+        .export_contact(&w.manager, a.id)
+        .await
+        .unwrap();
+    assert_eq!(export.consent_history.len(), 3);
+    assert!(
+        export.consent_history[0]
+            .after
+            .to_string()
+            .contains("marketing.email")
+    );
+    assert!(
+        export.consent_history[2]
+            .after
+            .to_string()
+            .contains("withdrawn")
+    );
+    // Bad input: coded errors, nothing changed.
+    let before = crm.contacts().get(&w.admin, a.id).await.unwrap();
+    let future = ConsentInput {
+        at: Some(crm.now().plus(std::time::Duration::from_secs(3600))),
+        ..grant("newsletter", ConsentStatus::Granted)
+    };
+    for (input, field) in [
+        (grant("", ConsentStatus::Granted), "purpose"),
+        (grant("Not A Purpose", ConsentStatus::Granted), "purpose"),
+        (grant(&"x".repeat(23), ConsentStatus::Granted), "purpose"),
+        (future, "at"),
+        (
+            ConsentInput {
+                source: Some("s".repeat(201)),
+                ..grant("newsletter", ConsentStatus::Granted)
+            },
+            "source",
+        ),
+    ] {
+        let e = crm
+            .privacy()
+            .record_consent(&w.sales, a.id, input)
+            .await
+            .expect_err("refused");
+        assert_eq!(e.kind(), ErrorKind::Validation);
+        assert!(
+            e.fields().iter().any(|f| f.field == field),
+            "{field}: {e:?}"
+        );
+    }
+    assert_eq!(
+        kind(
+            crm.privacy()
+                .record_consent(&w.reader, a.id, grant("newsletter", ConsentStatus::Granted))
+                .await
+        ),
+        ErrorKind::Forbidden
+    );
+    assert_eq!(
+        kind(
+            crm.privacy()
+                .record_consent(
+                    &w.sales,
+                    ContactId::generate(),
+                    grant("newsletter", ConsentStatus::Granted)
+                )
+                .await
+        ),
+        ErrorKind::NotFound
+    );
+    for bad in ["Bad Purpose", "", "a,b,"] {
+        assert_eq!(
+            kind(crm.contacts().list(&w.reader, &by(bad)).await),
+            ErrorKind::InvalidQuery,
+            "{bad:?}"
+        );
+    }
+    assert_eq!(crm.contacts().get(&w.admin, a.id).await.unwrap(), before);
+}
+
 fn marked_contact_plain() -> ContactInput {
     ContactInput {
         first_name: "qxfirst".into(),

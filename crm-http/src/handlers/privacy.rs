@@ -4,10 +4,12 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use crm_core::id::{ContactId, UserId};
+use crm_core::model::Contact;
+use crm_core::privacy::consent::ConsentInput;
 
 use crate::error::ApiError;
-use crate::extract::{Auth, PathId};
-use crate::respond;
+use crate::extract::{ApiJson, Auth, PathId};
+use crate::respond::{self, Versioned};
 use crate::routes::{RouteDef, op};
 use crate::state::AppState;
 
@@ -68,6 +70,22 @@ pub(crate) async fn anonymize_user(
     Ok(respond::json(StatusCode::OK, &report))
 }
 
+/// `POST /contacts/{id}/consents`: records the contact's consent for a purpose (whoever may
+/// update the contact); answers the contact.
+pub(crate) async fn record_consent(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<ConsentInput>,
+) -> Result<Versioned<Contact>, ApiError> {
+    let contact = state
+        .crm()
+        .privacy()
+        .record_consent(&auth.actor, ContactId::from_uuid(id), body)
+        .await?;
+    Ok(Versioned::of(contact))
+}
+
 /// The data-protection operations of the route table.
 pub(crate) fn routes(t: &mut Vec<RouteDef>) {
     t.push(
@@ -91,6 +109,19 @@ pub(crate) fn routes(t: &mut Vec<RouteDef>) {
             erase_contact,
         )
         .ok(200, "ErasureReport"),
+    );
+    t.push(
+        op(
+            Method::POST,
+            "/contacts/{id}/consents",
+            "recordConsent",
+            "Record a contact's consent for a purpose (granted or withdrawn); the history is the contact's audit trail",
+            "privacy",
+            record_consent,
+        )
+        .body("ConsentRequest")
+        .ok(200, "Contact")
+        .etag(),
     );
     t.push(
         op(
