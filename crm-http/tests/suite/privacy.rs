@@ -53,6 +53,34 @@ pub async fn export_erase_and_anonymize(store: StoreFactory) {
         sales.get(&format!("/contacts/{cid}")).send().await.status,
         200
     );
+    // Consent: recorded per purpose, filtered, bad input refused.
+    let r = sales
+        .post(&format!("/contacts/{cid}/consents"))
+        .json(json!({"purpose": "newsletter", "status": "granted", "source": "web form"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["has_newsletter"], true);
+    assert_eq!(r.body["consents"][0]["purpose"], "newsletter");
+    let r = sales.get("/contacts?consented=newsletter").send().await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1, "{}", r.text);
+    sales
+        .get("/contacts?consented=Not%20A%20Purpose")
+        .send()
+        .await
+        .assert_error(400, "E2003");
+    let r = sales
+        .post(&format!("/contacts/{cid}/consents"))
+        .json(json!({"purpose": "", "status": "granted"}))
+        .send()
+        .await;
+    r.assert_error(422, "E2001");
+    sales
+        .post(&format!("/contacts/{cid}/consents"))
+        .json(json!({"purpose": "newsletter", "status": "maybe"}))
+        .send()
+        .await
+        .assert_error(400, "E2004");
     let r = sales.get("/search?q=hxfirst").send().await;
     assert_eq!(
         r.body["contacts"].as_array().unwrap().len(),
@@ -71,6 +99,7 @@ pub async fn export_erase_and_anonymize(store: StoreFactory) {
         assert_eq!(r.body["deals"][0]["id"], deal["id"]);
         assert_eq!(r.body["header"]["subject"], "contact");
         assert!(r.body["audit"].as_array().unwrap().len() >= 3);
+        assert_eq!(r.body["consent_history"].as_array().unwrap().len(), 1);
     }
     sales.get(&path).send().await.assert_error(403, "E1002");
     admin
