@@ -306,6 +306,94 @@ fn schemas() -> Map<String, Value> {
         ),
     );
     s.insert("AuditPage".into(), page("AuditEntry"));
+    let audit_list =
+        json!({ "type": "array", "items": { "$ref": "#/components/schemas/AuditEntry" } });
+    let header = obj(
+        json!({
+            "format": string(),
+            "generated_at": { "type": "string", "format": "date-time" },
+            "generated_by": uuid(), "workspace_id": uuid(),
+            "workspace_name": { "type": "string", "nullable": true },
+            "subject": { "type": "string", "enum": ["contact", "user"] },
+            "subject_id": uuid(),
+            "retention": { "description": "The retention periods that apply; null: nothing is pruned automatically." },
+        }),
+        &[
+            "format",
+            "generated_at",
+            "generated_by",
+            "workspace_id",
+            "subject",
+            "subject_id",
+        ],
+    );
+    let list_of = |name: &str| json!({ "type": "array", "items": { "$ref": format!("#/components/schemas/{name}") } });
+    s.insert(
+        "ContactExport".into(),
+        obj(
+            json!({
+                "header": header.clone(),
+                "contact": { "$ref": "#/components/schemas/Contact" },
+                "notes": list_of("Note"), "tasks": list_of("Task"), "deals": list_of("Deal"),
+                "company": { "allOf": [{ "$ref": "#/components/schemas/Company" }], "nullable": true },
+                "audit": audit_list.clone(),
+                "access_log": { "description": "Reads of the contact recorded in the access log; null: none is kept." },
+                "consent_history": { "type": "array", "items": obj(json!({
+                    "at": { "type": "string", "format": "date-time" },
+                    "actor_id": { "type": "string", "format": "uuid", "nullable": true },
+                    "before": {}, "after": {},
+                }), &["at"]) },
+            }),
+            &["header", "contact", "notes", "tasks", "deals", "audit", "consent_history"],
+        ),
+    );
+    s.insert(
+        "UserExport".into(),
+        obj(
+            json!({
+                "header": header,
+                "profile": { "$ref": "#/components/schemas/User" },
+                "sessions": { "type": "array", "items": obj(json!({
+                    "id": uuid(),
+                    "address": { "type": "string", "nullable": true },
+                    "user_agent": { "type": "string", "nullable": true },
+                    "created_at": { "type": "string", "format": "date-time" },
+                    "last_used_at": { "type": "string", "format": "date-time" },
+                    "expires_at": { "type": "string", "format": "date-time" },
+                    "revoked_at": { "type": "string", "format": "date-time", "nullable": true },
+                    "revoke_reason": { "type": "string", "nullable": true },
+                }), &["id", "created_at", "last_used_at", "expires_at"]) },
+                "audit_own_actions": audit_list.clone(),
+                "audit_about": audit_list,
+                "security_events": { "description": "Security events about the user; null: none are kept." },
+            }),
+            &["header", "profile", "sessions", "audit_own_actions", "audit_about"],
+        ),
+    );
+    s.insert(
+        "ErasureReport".into(),
+        obj(
+            json!({
+                "entity": { "type": "string", "enum": ["contact", "user"] },
+                "id": uuid(),
+                "erased_at": { "type": "string", "format": "date-time" },
+                "erased_by": { "type": "string", "format": "uuid", "nullable": true },
+                "removed": { "type": "array", "items": uuid() },
+                "audit_entries_redacted": { "type": "integer", "minimum": 0 },
+                "access_log_entries": { "type": "integer", "minimum": 0 },
+                "already_erased": { "type": "boolean" },
+            }),
+            &[
+                "entity",
+                "id",
+                "erased_at",
+                "removed",
+                "audit_entries_redacted",
+                "access_log_entries",
+                "already_erased",
+            ],
+        ),
+    );
     s.insert(
         "ChangeItem".into(),
         obj(
@@ -373,6 +461,19 @@ fn schemas() -> Map<String, Value> {
         ),
     );
     s.insert(
+        "ConsentRequest".into(),
+        body(
+            json!({
+                "purpose": { "type": "string", "pattern": "^[a-z0-9_.-]{1,22}$", "description": "What for, e.g. `newsletter` (Atomic CRM's has_newsletter)." },
+                "status": { "type": "string", "enum": ["granted", "withdrawn"] },
+                "at": { "type": "string", "format": "date-time", "description": "When (default: now; not in the future)." },
+                "source": { "type": "string", "maxLength": 200 },
+                "note": { "type": "string", "maxLength": 200 },
+            }),
+            &["purpose", "status"],
+        ),
+    );
+    s.insert(
         "MergeRequest".into(),
         body(json!({ "loser_id": uuid() }), &["loser_id"]),
     );
@@ -409,6 +510,7 @@ fn value_pattern(ty: FieldType) -> &'static str {
             "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|null"
         }
         FieldType::Date => "(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|null",
+        FieldType::Purpose => "[a-z0-9_.-]{1,22}",
         FieldType::Time => {
             "(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?Z|null"
         }

@@ -7,8 +7,11 @@ use serde_json::{Map, Value as Json, json};
 
 use super::{Declaration, FieldDef};
 
+/// Named property schemas, in JSON order.
+type Properties = Vec<(&'static str, Json)>;
+
 /// The bookkeeping fields every record starts and ends with, in JSON order.
-fn bookkeeping(soft_delete: bool) -> (Vec<(&'static str, Json)>, Vec<(&'static str, Json)>) {
+fn bookkeeping(soft_delete: bool) -> (Properties, Properties) {
     let uuid = json!({ "type": "string", "format": "uuid" });
     let time = json!({ "type": "string", "format": "date-time" });
     let head = vec![("id", uuid.clone()), ("workspace_id", uuid)];

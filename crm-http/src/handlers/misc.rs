@@ -104,7 +104,7 @@ fn parse_list<T: DeserializeOwned>(raw: &str) -> Option<Vec<T>> {
         .collect()
 }
 
-/// `GET /audit?record_id=...&entity=contact,deal&action=update&limit=...&cursor=...`
+/// `GET /audit?record_id=...&actor_id=...&entity=contact,deal&action=update&limit=...&cursor=...`
 /// (admins and managers), newest first.
 pub(crate) async fn audit(
     State(state): State<AppState>,
@@ -112,10 +112,20 @@ pub(crate) async fn audit(
     headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
-    args.only(&["record_id", "entity", "action", "limit", "cursor"])?;
+    args.only(&[
+        "record_id",
+        "actor_id",
+        "entity",
+        "action",
+        "limit",
+        "cursor",
+    ])?;
     let limit = args.limit(DEFAULT_LIMIT)?;
     let query = AuditQuery {
         record_id: args.get("record_id", |v| Uuid::parse_str(v).ok())?,
+        actor_id: args.get("actor_id", |v| {
+            Uuid::parse_str(v).ok().map(crm_core::id::UserId::from_uuid)
+        })?,
         entities: args
             .get("entity", parse_list::<EntityKind>)?
             .unwrap_or_default(),

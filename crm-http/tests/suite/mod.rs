@@ -15,6 +15,7 @@ pub mod auth;
 pub mod errors;
 pub mod feed;
 pub mod matrix;
+pub mod privacy;
 pub mod protection;
 pub mod resources;
 pub mod security;
@@ -71,6 +72,7 @@ macro_rules! http_suite {
             resources::configuration_with_etags,
             resources::workspace_isolation,
             matrix::permission_matrix,
+            privacy::export_erase_and_anonymize,
             errors::bad_inputs_are_coded,
             errors::oversized_bodies_are_413,
             errors::unknown_routes_and_methods,
