@@ -54,6 +54,10 @@ pub struct Configuration {
     /// Personal fields the `read_only` role sees masked (see [`crate::mask`]; default none).
     #[serde(default)]
     pub masked_fields: Vec<crate::mask::PersonalField>,
+    /// How long what is kept, which client details are stored (see
+    /// [`super::RetentionPolicy`]).
+    #[serde(default)]
+    pub retention: super::RetentionPolicy,
     /// Creation instant.
     pub created_at: Timestamp,
     /// Last update instant.
@@ -82,6 +86,8 @@ pub struct ConfigurationPatch {
     pub currency: Option<String>,
     /// Personal fields masked for `read_only`.
     pub masked_fields: Option<Vec<crate::mask::PersonalField>>,
+    /// The retention policy (replaces the whole policy; absent fields take defaults).
+    pub retention: Option<super::RetentionPolicy>,
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -151,6 +157,7 @@ impl Configuration {
             ]),
             currency: "USD".into(),
             masked_fields: Vec::new(),
+            retention: super::RetentionPolicy::default(),
             created_at: now,
             updated_at: now,
             version: 1,
@@ -170,6 +177,7 @@ impl Configuration {
             fields.dedup();
             self.masked_fields = fields;
         }
+        super::set(&mut self.retention, p.retention);
     }
 
     /// Stage values, in order.
@@ -251,6 +259,8 @@ impl Entity for Configuration {
         if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
             v.push("currency", FieldIssue::InvalidFormat);
         }
-        v.into_errors()
+        let mut errors = v.into_errors();
+        errors.extend(self.retention.validate());
+        errors
     }
 }

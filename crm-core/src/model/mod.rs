@@ -12,6 +12,7 @@ mod contact;
 mod deal;
 mod identity;
 mod note;
+mod retention;
 mod tag;
 mod task;
 mod user;
@@ -28,6 +29,7 @@ pub use identity::{
     SessionId, TokenHash,
 };
 pub use note::{Attachment, Note, NoteInput, NotePatch};
+pub use retention::{ClientDetails, MAX_DAYS, RetentionPolicy, truncate_address};
 pub use tag::{Tag, TagInput, TagPatch};
 pub use task::{Priority, Task, TaskInput, TaskPatch};
 pub use user::{Role, User, UserInput, UserPatch};

@@ -125,14 +125,6 @@ impl<'a, E: Managed> Records<'a, E> {
         }
     }
 
-    /// The last step of every read that hands records to a caller ([`Records::get`],
-    /// [`Records::get_many`], and through it the change feed): reports the read and gives the
-    /// record out as the caller may see it.
-    fn reveal(&self, actor: &Actor, record: E) -> E {
-        self.crm.log_read(actor, E::KIND, record.meta().id);
-        record
-    }
-
     /// One live record.
     ///
     /// # Errors
@@ -140,7 +132,6 @@ impl<'a, E: Managed> Records<'a, E> {
     /// the actor; storage failures.
     pub async fn get(&self, actor: &Actor, id: Id<E>) -> Result<E> {
         let record = self.load(actor, id.uuid(), false, Operation::Load).await?;
-        let record = self.reveal(actor, record);
         let mut shown = self.crm.present_all(actor, vec![record], None).await?;
         shown
             .pop()
@@ -171,7 +162,6 @@ impl<'a, E: Managed> Records<'a, E> {
             .into_iter()
             .filter_map(E::from_record)
             .filter(|r| Self::admit(actor, r, false))
-            .map(|r| self.reveal(actor, r))
             .collect();
         self.crm.present_all(actor, rows, None).await
     }

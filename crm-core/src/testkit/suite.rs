@@ -52,6 +52,14 @@ pub async fn world(f: &Fixture) -> World {
     world_on(crm, peer, clock, "Acme").await
 }
 
+/// Builds a world on the fixture's storage with engine settings of the test's own.
+pub async fn world_with(f: &Fixture, config: CrmConfig) -> World {
+    let clock = ManualClock::new(Timestamp::parse_rfc3339("2026-01-05T09:00:00Z").unwrap());
+    let crm = Crm::with_clock(f.storage.clone(), config.clone(), Arc::new(clock.clone()));
+    let peer = Crm::with_clock(f.peer(), config, Arc::new(clock.clone()));
+    world_on(crm, peer, clock, "Acme").await
+}
+
 async fn world_on(crm: Crm, peer: Crm, clock: ManualClock, name: &str) -> World {
     let (ws, admin) = crm
         .bootstrap(
