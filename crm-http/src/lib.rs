@@ -66,6 +66,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+mod logs;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

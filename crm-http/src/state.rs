@@ -33,6 +33,10 @@ struct Inner {
     collectors: RwLock<Vec<MetricsCollector>>,
     /// Views waiting to be recorded (recently viewed).
     views: crate::views::ViewLog,
+    /// Writes the engine's queued access-log entries and security events.
+    flusher: crate::logs::Flusher,
+    /// Dropped with the state: tells the flusher to stop.
+    alive: Arc<()>,
 }
 
 /// Appends series in the Prometheus text format to `/metrics`.
@@ -105,6 +109,8 @@ impl AppState {
                 signup: tokio::sync::Mutex::new(()),
                 collectors: RwLock::new(Vec::new()),
                 views: crate::views::ViewLog::default(),
+                flusher: crate::logs::Flusher::default(),
+                alive: Arc::new(()),
             }),
         })
     }
@@ -165,6 +171,13 @@ impl AppState {
         }
     }
 
+    /// Starts the writer of the engine's queued logs (once; call inside the runtime).
+    pub(crate) fn start_log_flusher(&self) {
+        self.inner
+            .flusher
+            .start(self.crm(), Arc::downgrade(&self.inner.alive));
+    }
+
     pub(crate) fn views(&self) -> &crate::views::ViewLog {
         &self.inner.views
     }
@@ -211,6 +224,7 @@ impl AppState {
     /// host's collectors' series after the adapter's own.
     pub fn metrics_text(&self) -> String {
         let mut text = self.inner.metrics.render();
+        crate::logs::render(&self.crm().log_counts(), &mut text);
         let collectors = self
             .inner
             .collectors

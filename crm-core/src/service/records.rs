@@ -121,6 +121,23 @@ impl<'a, E: Managed> Records<'a, E> {
         if Self::admit(actor, &record, deleted) {
             Ok(record)
         } else {
+            if record.meta().deleted_at.is_some() == deleted {
+                // It exists and is live (or in the trash, as asked), but the permission
+                // model hides it: the caller gets the same 404 as for a missing record, the
+                // security log records what it is.
+                self.crm.security_event(
+                    self.crm
+                        .event_for(actor, crate::security::SecurityEventType::AccessRefused)
+                        .with("status", 404)
+                        .with("hidden", true)
+                        .with("entity", E::KIND.noun())
+                        .with("record_id", id.to_string())
+                        .with(
+                            "route",
+                            actor.origin().map_or("embedded", |o| o.route.as_str()),
+                        ),
+                );
+            }
             Err(not_found())
         }
     }

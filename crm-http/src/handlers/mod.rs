@@ -4,4 +4,5 @@ pub mod auth;
 pub(crate) mod changes;
 pub mod misc;
 pub(crate) mod records;
+pub(crate) mod security;
 pub(crate) mod users;
