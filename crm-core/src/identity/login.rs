@@ -299,6 +299,18 @@ impl Identity {
         client: ClientInfo,
         mut commit: Commit,
     ) -> Result<TokenResponse> {
+        // The workspace's data minimisation decides what of the client is stored.
+        let details = self
+            .inner
+            .crm
+            .load_config(user.workspace_id)
+            .await
+            .map(|c| c.retention.client_details)
+            .unwrap_or_default();
+        let client = ClientInfo {
+            address: details.address(client.address.as_deref()),
+            user_agent: details.user_agent(client.user_agent.as_deref()),
+        };
         let (session, refresh) = self.new_session(user, client, &mut commit)?;
         self.inner.crm.commit(commit).await?;
         self.cache(
@@ -339,12 +351,20 @@ impl Identity {
             version: 1,
         };
         let record = session.clone().into_record();
-        commit.audit.push(self.inner.crm.audit_entry_for(
-            user.id,
-            AuditAction::Create,
-            None,
-            Some(&record),
-        ));
+        let mut entry =
+            self.inner
+                .crm
+                .audit_entry_for(user.id, AuditAction::Create, None, Some(&record));
+        // The audit trail outlives the session: it keeps only the address's network.
+        for change in &mut entry.changes {
+            if change.field == "client"
+                && let Some(address) = change.after.get_mut("address")
+                && let Some(a) = address.as_str()
+            {
+                *address = serde_json::Value::String(crate::model::truncate_address(a));
+            }
+        }
+        commit.audit.push(entry);
         commit.writes.push(Write::Insert(record));
         Ok((session, refresh))
     }

@@ -1053,6 +1053,22 @@ pub async fn retention_truncates_then_removes_ended_sessions(f: Fixture) {
                 .and_then(<crate::model::Session as crate::model::Entity>::from_record)
         }
     };
+    // The audit trail of a session holds only the network of its address.
+    let entries = crm
+        .storage()
+        .audit(
+            ws,
+            &crate::audit::AuditQuery {
+                record_id: Some(t.session_id.uuid()),
+                limit: Some(10),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(!entries.is_empty());
+    assert!(!text.contains("198.51.100.77"), "{text}");
     let r = crm.apply_retention(crm.now()).await.unwrap();
     assert_eq!(r.sessions_truncated, 1);
     assert_eq!(
@@ -1079,4 +1095,32 @@ pub async fn retention_truncates_then_removes_ended_sessions(f: Fixture) {
     assert_eq!(r.sessions, 1, "{r:?}");
     assert_eq!(r.reset_tokens, 1, "the expired reset token goes");
     assert!(session(t.session_id).await.is_none());
+
+    // A workspace that stores no client details: new sessions have none.
+    let config = crm.configuration().get(&w.admin).await.unwrap();
+    crm.configuration()
+        .update(
+            &w.admin,
+            config.version,
+            ConfigurationPatch {
+                retention: Some(RetentionPolicy {
+                    client_details: ClientDetails::None,
+                    ..RetentionPolicy::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let bare =
+        w.id.login(from(
+            ws,
+            "sales@acme.test",
+            "sales password",
+            "198.51.100.79",
+        ))
+        .await
+        .unwrap();
+    let s = session(bare.session_id).await.unwrap();
+    assert_eq!(s.client, ClientInfo::default());
 }
