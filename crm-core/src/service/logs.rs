@@ -67,6 +67,28 @@ impl Crm {
             .address(actor.origin().and_then(|o| o.address.as_deref()))
     }
 
+    /// Records that `actor` erased (or anonymised) the personal data of a record: an
+    /// `erasure_performed` event naming the kind and id, nothing personal. For the GDPR
+    /// erasure operations.
+    pub fn record_erasure(&self, actor: &Actor, entity: EntityKind, id: Uuid) {
+        self.security_event(
+            self.event_for(actor, crate::security::SecurityEventType::ErasurePerformed)
+                .with("entity", entity.noun())
+                .with("record_id", id.to_string()),
+        );
+    }
+
+    /// Records that `actor` exported the personal data of a record: an `export_performed`
+    /// event (the export's reads go to the access log through [`Crm::log_access`] or
+    /// [`Crm::present`]).
+    pub fn record_export(&self, actor: &Actor, entity: EntityKind, id: Uuid) {
+        self.security_event(
+            self.event_for(actor, crate::security::SecurityEventType::ExportPerformed)
+                .with("entity", entity.noun())
+                .with("record_id", id.to_string()),
+        );
+    }
+
     /// Records that `actor` read the records `ids` of `entity` (one access-log entry each),
     /// when the access log is on ([`super::CrmConfig::record_access`] or a hook). The facade
     /// calls it for every read; a host calls it for reads it serves itself (exports).
