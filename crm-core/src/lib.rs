@@ -30,11 +30,13 @@
 pub mod access_log;
 pub mod audit;
 pub mod clock;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod feed;
 pub mod id;
 pub mod identity;
+pub mod kind;
 pub mod mask;
 pub mod model;
 pub mod permission;
@@ -53,7 +55,7 @@ pub mod testkit;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, ErrorKind, FieldError, FieldIssue, Result};
-pub use id::Id;
+pub use kind::{EntityKind, Id};
 pub use query::{ListParams, Page};
 pub use service::{AccessLog, Actor, Crm, CrmConfig, Origin};
 pub use storage::{Commit, Storage, Write};

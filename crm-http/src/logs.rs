@@ -1,15 +1,18 @@
 //! The access log's and security events' side of the adapter: the task that writes the
 //! engine's queued entries (see [`crm_core::Crm::flush_logs`]) every [`FLUSH_EVERY`], and
-//! their counters in `/metrics`.
+//! their counters in `/metrics` ([`SecurityCounters`]).
 //!
 //! A crash loses what is still queued: at most [`FLUSH_EVERY`] of entries (plus one write
 //! in flight), never a record or anything else.
 
-use std::fmt::Write as _;
 use std::sync::{OnceLock, Weak};
 use std::time::Duration;
 
 use crm_core::security::LogCounts;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 
 /// The longest an entry waits in the engine's queue.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -43,32 +46,47 @@ impl Flusher {
     }
 }
 
-/// Appends the security counters in the Prometheus text format.
-pub(crate) fn render(counts: &LogCounts, out: &mut String) {
-    out.push_str("# HELP crm_security_events_total Security events by type.\n");
-    out.push_str("# TYPE crm_security_events_total counter\n");
-    for (kind, n) in &counts.events {
-        let _ = writeln!(
-            out,
-            "crm_security_events_total{{type=\"{}\"}} {n}",
-            kind.as_str()
-        );
+/// The engine's security counters, read on each scrape: events per type
+/// (`crm_security_events_total{type}`), anomalies per rule (`crm_anomalies_total{rule}`),
+/// access-log entries (`crm_access_log_entries_total`) and drops
+/// (`crm_security_log_dropped_total`).
+#[derive(Debug)]
+pub(crate) struct SecurityCounters(pub(crate) crm_core::Crm);
+
+impl Collector for SecurityCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let counts: LogCounts = self.0.log_counts();
+        let mut family = encoder.encode_descriptor(
+            "crm_security_events",
+            "Security events, by type.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (kind, n) in &counts.events {
+            ConstCounter::new(*n).encode(family.encode_family(&[("type", kind.as_str())])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "crm_anomalies",
+            "Anomalies detected, by rule.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (rule, n) in &counts.anomalies {
+            ConstCounter::new(*n).encode(family.encode_family(&[("rule", *rule)])?)?;
+        }
+        let one = ConstCounter::new(counts.access_entries);
+        one.encode(encoder.encode_descriptor(
+            "crm_access_log_entries",
+            "Records read and logged.",
+            None,
+            MetricType::Counter,
+        )?)?;
+        let dropped = ConstCounter::new(counts.dropped);
+        dropped.encode(encoder.encode_descriptor(
+            "crm_security_log_dropped",
+            "Log entries dropped (queue full or a write failed).",
+            None,
+            MetricType::Counter,
+        )?)
     }
-    out.push_str("# HELP crm_anomalies_total Anomalies detected, by rule.\n");
-    out.push_str("# TYPE crm_anomalies_total counter\n");
-    for (rule, n) in &counts.anomalies {
-        let _ = writeln!(out, "crm_anomalies_total{{rule=\"{rule}\"}} {n}");
-    }
-    out.push_str("# HELP crm_access_log_entries_total Records read and logged.\n");
-    out.push_str("# TYPE crm_access_log_entries_total counter\n");
-    let _ = writeln!(
-        out,
-        "crm_access_log_entries_total {}",
-        counts.access_entries
-    );
-    out.push_str(
-        "# HELP crm_security_log_dropped_total Log entries dropped (queue full or write failed).\n",
-    );
-    out.push_str("# TYPE crm_security_log_dropped_total counter\n");
-    let _ = writeln!(out, "crm_security_log_dropped_total {}", counts.dropped);
 }

@@ -86,7 +86,7 @@ async fn logs_carry_request_ids_and_no_secrets() {
     let server = suite::Server::with(
         redb,
         suite::Options {
-            wrap: |s| Arc::new(suite::Unreachable(s)),
+            wrap: suite::Unreachable::wrap,
             ..suite::Options::default()
         },
     )

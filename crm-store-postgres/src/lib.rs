@@ -89,6 +89,7 @@
 //! terminated, the calls in flight fail with `StorageUnavailable` and later calls reconnect
 //! by themselves.
 
+pub mod dashboard;
 pub mod error;
 pub mod feed;
 pub mod feed_signal;
@@ -550,6 +551,15 @@ impl Storage for PgStore {
         deleted_before: crm_core::Timestamp,
     ) -> Result<usize> {
         feed::prune(&self.pool, workspace, deleted_before).await
+    }
+
+    async fn dashboard(
+        &self,
+        workspace: WorkspaceId,
+        query: &crm_core::dashboard::DashboardQuery,
+    ) -> Result<crm_core::dashboard::DashboardData> {
+        let _busy = self.busy();
+        dashboard::read(&self.pool, workspace.uuid(), query).await
     }
 
     async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {

@@ -558,6 +558,16 @@ impl Storage for RedbStore {
             .await
     }
 
+    async fn dashboard(
+        &self,
+        workspace: WorkspaceId,
+        query: &crm_core::dashboard::DashboardQuery,
+    ) -> Result<crm_core::dashboard::DashboardData> {
+        let query = query.clone();
+        self.read(move |txn| read::dashboard(txn, workspace, &query))
+            .await
+    }
+
     async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>> {
         self.read(move |txn| read::workspaces(txn, limit)).await
     }

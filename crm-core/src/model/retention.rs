@@ -122,6 +122,42 @@ impl RetentionPolicy {
     }
 }
 
+impl super::field::Checked for RetentionPolicy {
+    fn check(
+        &self,
+        v: &mut crate::validate::Validator,
+        _name: &str,
+        _rule: &super::Rule,
+        _config: &super::Configuration,
+    ) {
+        for e in self.validate() {
+            v.push(e.field, e.issue);
+        }
+    }
+}
+
+impl super::field::Normalize for RetentionPolicy {}
+impl super::field::PatchField for RetentionPolicy {}
+
+impl super::field::Schema for RetentionPolicy {
+    fn schema() -> serde_json::Value {
+        let days = serde_json::json!({ "type": "integer", "minimum": 1, "maximum": MAX_DAYS });
+        serde_json::json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "trash_days": days,
+                "audit_days": { "type": "integer", "minimum": 1, "maximum": MAX_DAYS, "nullable": true },
+                "access_log_days": days,
+                "security_event_days": days,
+                "session_days": days,
+                "webhook_delivery_days": days,
+                "client_details": { "type": "string", "enum": ["stored", "truncated", "none"] },
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,13 +12,16 @@
 
 mod changes;
 mod contacts;
+mod dashboard;
 mod deals;
 mod logs;
+mod present;
 mod records;
 mod users;
 mod workspace;
 
 pub use changes::{ChangeItem, ChangesPage, MAX_CHANGES_LIMIT, SUBSCRIPTION_BUFFER, Subscription};
+pub use dashboard::{Dashboard, RecordCounts, StageFigures, TaskFigures};
 pub use logs::{AccessLogService, SecurityEventService};
 pub use records::{Managed, Records};
 pub use users::Users;

@@ -730,7 +730,7 @@ impl Managed for Task {
         Task::from_input(input, actor.user_id())
     }
     fn patch(&mut self, patch: TaskPatch, now: Timestamp) {
-        self.apply(patch, now);
+        self.apply_at(patch, now);
     }
 }
 

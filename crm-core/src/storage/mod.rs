@@ -331,6 +331,25 @@ pub trait Storage: Send + Sync + 'static {
         let _ = wake;
     }
 
+    /// What a dashboard shows, read in one snapshot (see [`crate::dashboard`]): the tally
+    /// rows under [`crate::dashboard::tally_prefixes`], the owner's next open tasks, the hot
+    /// contacts and the latest activity. A commit keeps the tallies exact by applying
+    /// [`crate::dashboard::TallyDeltas`] of its writes atomically with them.
+    ///
+    /// The default computes it by reading every live record ([`crate::dashboard::recount`]):
+    /// right, and what the in-memory reference store answers, but proportional to the
+    /// workspace's size. Production backends maintain the tallies and override it.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn dashboard(
+        &self,
+        workspace: WorkspaceId,
+        query: &crate::dashboard::DashboardQuery,
+    ) -> Result<crate::dashboard::DashboardData> {
+        crate::dashboard::recount(self, workspace, query).await
+    }
+
     /// Audit entries matching the query, newest first.
     ///
     /// # Errors

@@ -1,6 +1,6 @@
-//! Fault injection: [`FailNth`], a [`Storage`] wrapper that fails one chosen call, and the
-//! conformance test that drives a workload through it with a failure at every call of every
-//! step in turn.
+//! Fault injection: [`FailNth`], a hook that fails one chosen storage call (in an
+//! [`Intercepted`] store), and the conformance test that drives a workload through it with a
+//! failure at every call of every step in turn.
 //!
 //! The property checked (for every backend): a storage failure anywhere inside an operation
 //! surfaces as a coded `E3xxx` error and leaves the stored state exactly as it was before the
@@ -17,32 +17,37 @@ use uuid::Uuid;
 
 use super::Fixture;
 use super::identity_suite::{CollectingDelivery, SECRET, client, login_req};
-use crate::audit::{AuditEntry, AuditQuery};
+use super::intercept::{Call, Hook, Intercepted};
+use crate::audit::AuditQuery;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{Id, WorkspaceId};
 use crate::identity::{Identity, IdentityConfig, PasswordConfig, Secret};
 use crate::model::{
-    CompanyInput, ContactInput, DealInput, EntityKind, NoteInput, Record, Role, TaskInput,
-    UserInput,
+    CompanyInput, ContactInput, DealInput, EntityKind, NoteInput, Role, TaskInput, UserInput,
 };
 use crate::query::{Deleted, ListQuery, Sort};
-use crate::storage::{Commit, Storage};
+use crate::storage::Storage;
 use crate::{Actor, Crm, CrmConfig};
 
-/// A store that passes every call through, except the one it is armed to fail: that call
-/// returns a `StorageFailure` (E3xxx) without reaching the inner store.
+/// A [`Hook`] that lets every call through, except the one it is armed to fail: that call
+/// returns a `StorageFailure` (E3xxx) without reaching the inner store. Wrap a store with it
+/// in an [`Intercepted`].
 pub struct FailNth {
-    inner: Arc<dyn Storage>,
     calls: AtomicU64,
     fail_at: AtomicU64,
     tripped: AtomicBool,
 }
 
+impl Default for FailNth {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl FailNth {
-    /// A wrapper that fails nothing until armed.
-    pub fn new(inner: Arc<dyn Storage>) -> Self {
+    /// A hook that fails nothing until armed.
+    pub fn new() -> Self {
         FailNth {
-            inner,
             calls: AtomicU64::new(0),
             fail_at: AtomicU64::new(u64::MAX),
             tripped: AtomicBool::new(false),
@@ -61,171 +66,17 @@ impl FailNth {
     pub fn tripped(&self) -> bool {
         self.tripped.load(Ordering::SeqCst)
     }
+}
 
-    fn tick(&self) -> Result<()> {
+#[async_trait]
+impl Hook for FailNth {
+    async fn before(&self, _call: Call) -> Result<()> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         if n == self.fail_at.load(Ordering::SeqCst) {
             self.tripped.store(true, Ordering::SeqCst);
             return Err(Error::new(ErrorKind::StorageFailure).with_source("injected fault"));
         }
         Ok(())
-    }
-}
-
-#[async_trait]
-impl Storage for FailNth {
-    async fn get(&self, ws: WorkspaceId, kind: EntityKind, id: Uuid) -> Result<Option<Record>> {
-        self.tick()?;
-        self.inner.get(ws, kind, id).await
-    }
-    async fn get_many(
-        &self,
-        ws: WorkspaceId,
-        kind: EntityKind,
-        ids: &[Uuid],
-    ) -> Result<Vec<Record>> {
-        self.tick()?;
-        self.inner.get_many(ws, kind, ids).await
-    }
-    async fn list(&self, ws: WorkspaceId, kind: EntityKind, q: &ListQuery) -> Result<Vec<Record>> {
-        self.tick()?;
-        self.inner.list(ws, kind, q).await
-    }
-    async fn find_unique(
-        &self,
-        ws: WorkspaceId,
-        kind: EntityKind,
-        key: &str,
-        value: &str,
-    ) -> Result<Option<Record>> {
-        self.tick()?;
-        self.inner.find_unique(ws, kind, key, value).await
-    }
-    async fn commit(&self, commit: Commit) -> Result<()> {
-        self.tick()?;
-        self.inner.commit(commit).await
-    }
-    async fn changes(
-        &self,
-        ws: WorkspaceId,
-        after: crate::feed::Position,
-        limit: usize,
-    ) -> Result<crate::feed::FeedPage> {
-        self.tick()?;
-        self.inner.changes(ws, after, limit).await
-    }
-    async fn prune_changes(&self, ws: WorkspaceId, before: crate::Timestamp) -> Result<usize> {
-        self.tick()?;
-        self.inner.prune_changes(ws, before).await
-    }
-    async fn audit(&self, ws: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        self.tick()?;
-        self.inner.audit(ws, query).await
-    }
-    async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>> {
-        self.tick()?;
-        self.inner.workspaces(limit).await
-    }
-    async fn record_views(&self, views: &[crate::views::View]) -> Result<()> {
-        self.tick()?;
-        self.inner.record_views(views).await
-    }
-    async fn recent_views(
-        &self,
-        ws: WorkspaceId,
-        user: crate::id::UserId,
-        kind: EntityKind,
-        limit: usize,
-    ) -> Result<Vec<(Uuid, crate::Timestamp)>> {
-        self.tick()?;
-        self.inner.recent_views(ws, user, kind, limit).await
-    }
-    async fn append_access_log(&self, entries: &[crate::access_log::AccessEntry]) -> Result<()> {
-        self.tick()?;
-        self.inner.append_access_log(entries).await
-    }
-    async fn access_log(
-        &self,
-        ws: WorkspaceId,
-        query: &crate::access_log::AccessLogQuery,
-    ) -> Result<Vec<crate::access_log::AccessEntry>> {
-        self.tick()?;
-        self.inner.access_log(ws, query).await
-    }
-    async fn erase_access_log_for(&self, ws: WorkspaceId, record_id: Uuid) -> Result<usize> {
-        self.tick()?;
-        self.inner.erase_access_log_for(ws, record_id).await
-    }
-    async fn redact_access_log_by(
-        &self,
-        ws: WorkspaceId,
-        user: crate::id::UserId,
-    ) -> Result<usize> {
-        self.tick()?;
-        self.inner.redact_access_log_by(ws, user).await
-    }
-    async fn prune_access_log(
-        &self,
-        ws: WorkspaceId,
-        before: crate::Timestamp,
-        limit: usize,
-    ) -> Result<usize> {
-        self.tick()?;
-        self.inner.prune_access_log(ws, before, limit).await
-    }
-    async fn append_security_events(
-        &self,
-        events: &[crate::security::SecurityEvent],
-    ) -> Result<()> {
-        self.tick()?;
-        self.inner.append_security_events(events).await
-    }
-    async fn security_events(
-        &self,
-        ws: WorkspaceId,
-        query: &crate::security::SecurityEventQuery,
-    ) -> Result<Vec<crate::security::SecurityEvent>> {
-        self.tick()?;
-        self.inner.security_events(ws, query).await
-    }
-    async fn redact_security_events_for(
-        &self,
-        ws: WorkspaceId,
-        user: crate::id::UserId,
-    ) -> Result<usize> {
-        self.tick()?;
-        self.inner.redact_security_events_for(ws, user).await
-    }
-    async fn prune_security_events(
-        &self,
-        ws: WorkspaceId,
-        before: crate::Timestamp,
-        limit: usize,
-    ) -> Result<usize> {
-        self.tick()?;
-        self.inner.prune_security_events(ws, before, limit).await
-    }
-    async fn prune_audit(
-        &self,
-        ws: WorkspaceId,
-        before: crate::Timestamp,
-        limit: usize,
-    ) -> Result<usize> {
-        self.tick()?;
-        self.inner.prune_audit(ws, before, limit).await
-    }
-    fn watch_changes(&self, wake: Arc<dyn Fn() + Send + Sync>) {
-        self.inner.watch_changes(wake);
-    }
-    async fn ping(&self) -> Result<()> {
-        self.tick()?;
-        self.inner.ping().await
-    }
-    fn subscribe_invalidations(
-        &self,
-        sink: std::sync::Weak<dyn crate::storage::InvalidationSink>,
-    ) -> bool {
-        self.inner.subscribe_invalidations(sink)
     }
 }
 
@@ -458,8 +309,9 @@ async fn step(i: usize, crm: &Crm, identity: &Identity, ctx: &mut Ctx) -> Result
 }
 
 pub async fn every_storage_failure_is_coded_and_changes_nothing(f: Fixture) {
-    let faulty = Arc::new(FailNth::new(f.storage.clone()));
+    let faulty = Arc::new(Intercepted::new(f.storage.clone(), FailNth::new()));
     let crm = Crm::new(faulty.clone(), CrmConfig::default());
+    let faults = faulty.hook();
     let mut config = IdentityConfig::new(Secret::new(SECRET.to_vec()));
     config.password = PasswordConfig {
         cost: 4,
@@ -484,10 +336,10 @@ pub async fn every_storage_failure_is_coded_and_changes_nothing(f: Fixture) {
         let before = snapshot(f.storage.as_ref(), ctx.ws).await;
         let mut n = 0;
         let more = loop {
-            faulty.arm(Some(n));
+            faults.arm(Some(n));
             let outcome = step(i, &crm, &identity, &mut ctx).await;
-            let tripped = faulty.tripped();
-            faulty.arm(None);
+            let tripped = faults.tripped();
+            faults.arm(None);
             if !tripped {
                 // The step made fewer than n + 1 calls: this run had no failure.
                 break outcome.unwrap_or_else(|e| panic!("step {i} failed unfaulted: {e:?}"));

@@ -10,7 +10,9 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::Fixture;
-use super::suite::{World, world};
+use super::suite::{
+    World, company, contact, contact_note, contact_task, deal, retitle, task, world,
+};
 use crate::Storage;
 use crate::feed::{ChangeEntry, ChangeOp, Position};
 use crate::id::WorkspaceId;
@@ -72,14 +74,6 @@ fn head(feed: &[ChangeEntry]) -> Position {
     feed.last().map_or(Position::ZERO, |e| e.position)
 }
 
-fn contact(first: &str) -> ContactInput {
-    ContactInput {
-        first_name: first.into(),
-        last_name: "Feed".into(),
-        ..Default::default()
-    }
-}
-
 /// Each step of a record's life adds exactly its one new entry after the last cursor, with
 /// the right op, version and actor, and the feed keeps only the latest entry per record.
 pub async fn feed_records_each_change_once_per_record(f: Fixture) {
@@ -91,12 +85,7 @@ pub async fn feed_records_each_change_once_per_record(f: Fixture) {
         "users, configuration and identity records stay out: {before:?}"
     );
     let mut cursor = head(&before);
-    let c = w
-        .crm
-        .contacts()
-        .create(&w.sales, contact("Ada"))
-        .await
-        .unwrap();
+    let c = w.create(&w.sales, contact("Ada", "Feed")).await;
     let (cid, actor) = (c.id.uuid(), w.sales.user_id());
     settle(s, ws, cid, 1).await;
     let step = |cursor: Position, op: ChangeOp, version: u64| async move {
@@ -111,20 +100,7 @@ pub async fn feed_records_each_change_once_per_record(f: Fixture) {
         new[0].position
     };
     cursor = step(cursor, ChangeOp::Upsert, 1).await;
-    let c2 = w
-        .crm
-        .contacts()
-        .update(
-            &w.sales,
-            c.id,
-            1,
-            ContactPatch {
-                title: Some(Some("Countess".into())),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let c2 = w.update(&w.sales, c.id, 1, retitle("Countess")).await;
     settle(s, ws, cid, c2.version).await;
     cursor = step(cursor, ChangeOp::Upsert, c2.version).await;
     w.crm.contacts().delete(&w.sales, c.id).await.unwrap();
@@ -168,70 +144,28 @@ pub async fn feed_covers_merge_archive_move_and_completion(f: Fixture) {
     let w = world(&f).await;
     let (s, ws) = (f.storage.as_ref(), w.admin.workspace_id());
     let a = &w.sales;
-    let co = w
-        .crm
-        .companies()
-        .create(
-            a,
-            CompanyInput {
-                name: "Feedco".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let winner = w.crm.contacts().create(a, contact("Win")).await.unwrap();
+    let co = w.create(a, company("Feedco")).await;
+    let winner = w.create(a, contact("Win", "Feed")).await;
     let loser = w
-        .crm
-        .contacts()
         .create(
             a,
             ContactInput {
                 company_id: Some(co.id),
-                ..contact("Lose")
+                ..contact("Lose", "Feed")
             },
         )
-        .await
-        .unwrap();
-    let note = w
-        .crm
-        .notes()
-        .create(
-            a,
-            NoteInput {
-                contact_id: Some(loser.id),
-                text: "hello".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let task = w
-        .crm
-        .tasks()
-        .create(
-            a,
-            TaskInput {
-                text: "call".into(),
-                contact_id: Some(loser.id),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        .await;
+    let note = w.create(a, contact_note(loser.id, "hello")).await;
+    let task = w.create(a, contact_task(loser.id, "call")).await;
     let deal = w
-        .crm
-        .deals()
         .create(
             a,
             DealInput {
-                name: "Big".into(),
                 company_id: Some(co.id),
-                ..Default::default()
+                ..deal("Big")
             },
         )
-        .await
-        .unwrap();
+        .await;
     settle(s, ws, deal.id.uuid(), deal.version).await;
     let cursor = head(&whole_feed(s, ws).await);
     let merged = w
@@ -279,8 +213,6 @@ pub async fn feed_covers_merge_archive_move_and_completion(f: Fixture) {
         .await
         .unwrap();
     let co2 = w
-        .crm
-        .companies()
         .update(
             a,
             co.id,
@@ -290,8 +222,7 @@ pub async fn feed_covers_merge_archive_move_and_completion(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     settle(s, ws, co.id.uuid(), co2.version).await;
     let new = entries_after(s, ws, cursor).await;
     assert_eq!(one(&new, task.id.uuid()).change.version, t.version);
@@ -314,38 +245,15 @@ fn op_of_in(feed: &[ChangeEntry], id: Uuid) -> ChangeOp {
 /// Feeds are per workspace: a commit in one never shows in another's.
 pub async fn feeds_are_per_workspace(f: Fixture) {
     let w = world(&f).await;
-    let (other, admin) = w
-        .crm
-        .bootstrap(
-            "Other",
-            UserInput {
-                email: "admin@other.test".into(),
-                first_name: "O".into(),
-                last_name: "T".into(),
-                role: None,
-                avatar: None,
-            },
-        )
-        .await
-        .unwrap();
-    let other_admin = w.crm.actor(other.id, admin.id).await.unwrap();
+    let other = w.other("Other").await;
+    let other_ws = other.admin.workspace_id();
     let s = f.storage.as_ref();
-    let mine = w
-        .crm
-        .contacts()
-        .create(&w.sales, contact("Mine"))
-        .await
-        .unwrap();
-    let theirs = w
-        .crm
-        .contacts()
-        .create(&other_admin, contact("Theirs"))
-        .await
-        .unwrap();
+    let mine = w.create(&w.sales, contact("Mine", "Feed")).await;
+    let theirs = other.create(&other.admin, contact("Theirs", "Feed")).await;
     settle(s, w.admin.workspace_id(), mine.id.uuid(), 1).await;
-    settle(s, other.id, theirs.id.uuid(), 1).await;
+    settle(s, other_ws, theirs.id.uuid(), 1).await;
     let a = whole_feed(s, w.admin.workspace_id()).await;
-    let b = whole_feed(s, other.id).await;
+    let b = whole_feed(s, other_ws).await;
     assert!(a.iter().any(|e| e.change.id == mine.id.uuid()));
     assert!(!a.iter().any(|e| e.change.id == theirs.id.uuid()));
     assert_eq!(b.len(), 1);
@@ -356,28 +264,13 @@ pub async fn feeds_are_per_workspace(f: Fixture) {
 pub async fn pruning_removes_old_deletions_and_raises_the_horizon(f: Fixture) {
     let w = world(&f).await;
     let (s, ws) = (f.storage.as_ref(), w.admin.workspace_id());
-    let gone = w
-        .crm
-        .contacts()
-        .create(&w.sales, contact("Gone"))
-        .await
-        .unwrap();
-    let kept = w
-        .crm
-        .contacts()
-        .create(&w.sales, contact("Kept"))
-        .await
-        .unwrap();
+    let gone = w.create(&w.sales, contact("Gone", "Feed")).await;
+    let kept = w.create(&w.sales, contact("Kept", "Feed")).await;
     w.crm.contacts().delete(&w.sales, gone.id).await.unwrap();
     settle(s, ws, gone.id.uuid(), 2).await;
     let early = head(&whole_feed(s, ws).await);
     w.clock.advance(Duration::from_secs(3600));
-    let late = w
-        .crm
-        .contacts()
-        .create(&w.sales, contact("Late"))
-        .await
-        .unwrap();
+    let late = w.create(&w.sales, contact("Late", "Feed")).await;
     w.crm.contacts().delete(&w.sales, late.id).await.unwrap();
     settle(s, ws, late.id.uuid(), 2).await;
     let page = s.changes(ws, Position::ZERO, 1000).await.unwrap();
@@ -465,22 +358,14 @@ pub async fn readers_miss_nothing_under_concurrent_writers(stores: Vec<Arc<dyn S
             for i in 0..per_writer {
                 let c = crm
                     .contacts()
-                    .create(&actor, contact(&format!("w{n}i{i}")))
+                    .create(&actor, contact(&format!("w{n}i{i}"), "Feed"))
                     .await
                     .unwrap();
                 let mut version = c.version;
                 if i % 3 == 0 {
                     let u = crm
                         .contacts()
-                        .update(
-                            &actor,
-                            c.id,
-                            version,
-                            ContactPatch {
-                                title: Some(Some(format!("t{i}"))),
-                                ..Default::default()
-                            },
-                        )
+                        .update(&actor, c.id, version, retitle(format!("t{i}")))
                         .await
                         .unwrap();
                     version = u.version;
@@ -555,23 +440,9 @@ pub async fn walk_changes(
 pub async fn changes_show_only_what_the_actor_may_read(f: Fixture) {
     let w = world(&f).await;
     let (s, ws) = (f.storage.as_ref(), w.admin.workspace_id());
-    let task = |text: &str| TaskInput {
-        text: text.into(),
-        ..Default::default()
-    };
-    let mine = w.crm.tasks().create(&w.sales, task("mine")).await.unwrap();
-    let theirs = w
-        .crm
-        .tasks()
-        .create(&w.sales2, task("theirs"))
-        .await
-        .unwrap();
-    let c = w
-        .crm
-        .contacts()
-        .create(&w.admin, contact("Shared"))
-        .await
-        .unwrap();
+    let mine = w.create(&w.sales, task("mine")).await;
+    let theirs = w.create(&w.sales2, task("theirs")).await;
+    let c = w.create(&w.admin, contact("Shared", "Feed")).await;
     settle(s, ws, c.id.uuid(), 1).await;
 
     let (seen, _) = walk_changes(&w.crm, &w.sales, None, 2).await;
@@ -636,26 +507,9 @@ pub async fn changes_page_filter_and_refuse_bad_parameters(f: Fixture) {
     let (s, ws) = (f.storage.as_ref(), w.admin.workspace_id());
     let mut made = Vec::new();
     for i in 0..5 {
-        made.push(
-            w.crm
-                .contacts()
-                .create(&w.sales, contact(&format!("P{i}")))
-                .await
-                .unwrap(),
-        );
+        made.push(w.create(&w.sales, contact(&format!("P{i}"), "Feed")).await);
     }
-    let deal = w
-        .crm
-        .deals()
-        .create(
-            &w.sales,
-            DealInput {
-                name: "D".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let deal = w.create(&w.sales, deal("D")).await;
     settle(s, ws, deal.id.uuid(), deal.version).await;
     let (items, end) = walk_changes(&w.crm, &w.sales, None, 2).await;
     let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
@@ -699,21 +553,7 @@ pub async fn changes_page_filter_and_refuse_bad_parameters(f: Fixture) {
         (ErrorKind::InvalidQuery, Some("entities".into()))
     );
     // A cursor of another workspace.
-    let (other, admin) = w
-        .crm
-        .bootstrap(
-            "Elsewhere",
-            UserInput {
-                email: "admin@elsewhere.test".into(),
-                first_name: "E".into(),
-                last_name: "W".into(),
-                role: None,
-                avatar: None,
-            },
-        )
-        .await
-        .unwrap();
-    let stranger = w.crm.actor(other.id, admin.id).await.unwrap();
+    let stranger = w.other("Elsewhere").await.admin;
     assert_eq!(
         err(w.crm.changes(&stranger, Some(&end), 10).await),
         (ErrorKind::InvalidCursor, Some("since".into()))
@@ -743,7 +583,7 @@ pub async fn subscriptions_see_every_instance_and_resume(f: Fixture) {
         let crm = if i % 2 == 0 { &w.crm } else { &w.peer };
         made.push(
             crm.contacts()
-                .create(&w.sales, contact(&format!("S{i}")))
+                .create(&w.sales, contact(&format!("S{i}"), "Feed"))
                 .await
                 .unwrap()
                 .id
@@ -773,7 +613,7 @@ pub async fn subscriptions_see_every_instance_and_resume(f: Fixture) {
     let later = w
         .peer
         .contacts()
-        .create(&w.sales, contact("Later"))
+        .create(&w.sales, contact("Later", "Feed"))
         .await
         .unwrap();
     let mut sub = w.crm.subscribe(ws, Some(&cursor)).unwrap();
@@ -841,30 +681,9 @@ pub async fn recently_viewed_keeps_the_latest_hundred(f: Fixture) {
     );
 
     // Through the engine: real records, newest first, deleted and hidden ones left out.
-    let a = w
-        .crm
-        .contacts()
-        .create(&w.sales, contact("Seen"))
-        .await
-        .unwrap();
-    let b = w
-        .crm
-        .contacts()
-        .create(&w.sales, contact("Gone"))
-        .await
-        .unwrap();
-    let theirs = w
-        .crm
-        .tasks()
-        .create(
-            &w.sales2,
-            TaskInput {
-                text: "x".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let a = w.create(&w.sales, contact("Seen", "Feed")).await;
+    let b = w.create(&w.sales, contact("Gone", "Feed")).await;
+    let theirs = w.create(&w.sales2, task("x")).await;
     s.record_views(&[
         view(&w.sales, EntityKind::Contact, a.id.uuid(), 5000),
         view(&w.sales, EntityKind::Contact, b.id.uuid(), 5001),

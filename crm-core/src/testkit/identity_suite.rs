@@ -12,6 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::Fixture;
+use super::suite::kind;
 use crate::clock::{ManualClock, Timestamp};
 use crate::error::{ErrorKind, Result};
 use crate::identity::{
@@ -73,16 +74,13 @@ pub fn login_req(ws: crate::id::WorkspaceId, email: &str, password: &str) -> Log
         workspace_id: ws,
         email: email.into(),
         password: password.into(),
-        client: ClientInfo {
-            address: Some("127.0.0.1".into()),
-            user_agent: Some("test".into()),
-        },
+        client: client(),
     }
 }
 
 /// Builds the world; `external` enables external tokens for the workspace.
 pub async fn id_world(f: &Fixture) -> IdWorld {
-    let clock = ManualClock::new(Timestamp::parse_rfc3339("2026-01-05T09:00:00Z").unwrap());
+    let clock = super::suite::start();
     let crm = Crm::with_clock(
         f.storage.clone(),
         CrmConfig::default(),
@@ -146,13 +144,6 @@ pub async fn id_world(f: &Fixture) -> IdWorld {
         admin,
         sales,
         ws: ws.id,
-    }
-}
-
-fn kind<T: std::fmt::Debug>(r: Result<T>) -> ErrorKind {
-    match r {
-        Ok(v) => panic!("expected an error, got {v:?}"),
-        Err(e) => e.kind(),
     }
 }
 

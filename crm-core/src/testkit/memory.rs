@@ -43,7 +43,11 @@ struct State {
     security: BTreeMap<Uuid, SecurityEvent>,
 }
 
-/// An in-memory [`Storage`]; see the [module docs](self).
+/// The reference implementation of [`Storage`], in memory.
+///
+/// It is the executable statement of the trait's semantics — every method is the plainest
+/// possible reading of its docs — used to run the conformance suite against the core itself
+/// and as a model for fuzzing. It is not a production backend (nothing is persisted).
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,

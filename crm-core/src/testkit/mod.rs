@@ -16,15 +16,36 @@
 //! isolation, optimistic concurrency, audit atomicity, search, keyset paging (also while
 //! records are being inserted), soft delete, restore, purge and merge. [`MemoryStore`] is the
 //! reference implementation the suite is first run against.
+//!
+//! Where the tests are:
+//!
+//! * [`suite`]: the engine's tests by theme ([`suite::records`], [`suite::versions`],
+//!   [`suite::permissions`], [`suite::audit`], [`suite::lists`], [`suite::workflows`],
+//!   [`suite::team`]) and the test world they share: [`suite::World`] with one user of each
+//!   role, and builders that create a record in one line.
+//! * [`identity_suite`]: sign-in, refresh rotation, sessions, password reset, external tokens.
+//! * [`feed_suite`]: the change feed, subscriptions and recently viewed.
+//! * [`Intercepted`]: a store forwarding every call to another after a [`Hook`] (the test
+//!   doubles: a failing ping, a gate, the n-th call failing).
+//! * [`faults`]: a hook that fails the n-th call, and the test that every such failure is
+//!   coded and changes nothing.
+//! * [`session_model`]: a model of sessions that a property test and the `sessions` fuzz
+//!   target check the identity layer against.
+//!
+//! A conformance test is a `pub async fn name(f: Fixture)`; [`conformance_tests!`](crate::conformance_tests)
+//! names each one, and crm-core's test `conformance_list` fails when it misses one.
 
+pub mod dashboard_suite;
 pub mod faults;
 pub mod feed_suite;
 pub mod identity_suite;
+mod intercept;
 mod memory;
 pub mod security_suite;
 pub mod session_model;
 pub mod suite;
 
+pub use intercept::{Call, Hook, Intercepted};
 pub use memory::MemoryStore;
 
 use std::any::Any;
@@ -102,34 +123,34 @@ pub fn run<F: Future<Output = ()>>(fut: F) {
 #[macro_export]
 macro_rules! conformance_tests {
     ($fixture:path) => {
-        $crate::conformance_tests!(@tests $fixture;
-            bootstrap_makes_first_user_admin,
-            workspaces_are_listed_by_id,
-            crud_lifecycle_of_every_kind,
-            validation_reports_every_field_and_writes_nothing,
-            unknown_and_foreign_ids_are_not_found,
-            stale_version_is_a_conflict,
-            concurrent_updates_exactly_one_wins,
-            permission_matrix_is_enforced,
-            tasks_are_own_only_for_sales_and_read_only,
-            workspaces_are_isolated,
-            audit_is_atomic_with_changes,
-            activity_feed_lists_creations,
-            search_matches_word_prefixes,
-            cursor_walk_returns_every_record_once,
-            cursor_walk_is_stable_under_inserts,
-            soft_delete_restore_and_purge,
-            merge_contacts_moves_everything,
-            deals_archive_and_move,
-            contact_notes_move_last_seen,
-            tasks_complete_and_reopen,
-            tag_names_are_unique,
-            user_rules_and_last_admin,
-            concurrent_demotions_keep_an_admin,
-            configuration_is_admin_only_and_validated,
-            list_filters_sorts_and_bad_queries,
-            company_rename_follows_into_contact_search,
-            disabled_user_cannot_act,
+        $crate::conformance_tests!(@suite $fixture;
+            records::bootstrap_makes_first_user_admin,
+            records::workspaces_are_listed_by_id,
+            records::crud_lifecycle_of_every_kind,
+            records::validation_reports_every_field_and_writes_nothing,
+            records::unknown_and_foreign_ids_are_not_found,
+            records::soft_delete_restore_and_purge,
+            versions::stale_version_is_a_conflict,
+            versions::concurrent_updates_exactly_one_wins,
+            permissions::permission_matrix_is_enforced,
+            permissions::tasks_are_own_only_for_sales_and_read_only,
+            permissions::workspaces_are_isolated,
+            audit::audit_is_atomic_with_changes,
+            audit::activity_feed_lists_creations,
+            lists::search_matches_word_prefixes,
+            lists::cursor_walk_returns_every_record_once,
+            lists::cursor_walk_is_stable_under_inserts,
+            lists::list_filters_sorts_and_bad_queries,
+            lists::company_rename_follows_into_contact_search,
+            workflows::merge_contacts_moves_everything,
+            workflows::deals_archive_and_move,
+            workflows::contact_notes_move_last_seen,
+            workflows::tasks_complete_and_reopen,
+            workflows::tag_names_are_unique,
+            team::user_rules_and_last_admin,
+            team::concurrent_demotions_keep_an_admin,
+            team::disabled_user_cannot_act,
+            team::configuration_is_admin_only_and_validated,
         );
         $crate::conformance_tests!(@identity $fixture;
             login_answers_tokens_and_one_error_for_every_failure,
@@ -176,6 +197,11 @@ macro_rules! conformance_tests {
             retention_removes_what_is_past_its_period,
             retention_truncates_then_removes_ended_sessions,
         );
+        $crate::conformance_tests!(@dashboard $fixture;
+            dashboard_figures_follow_every_kind_of_write,
+            dashboard_shows_what_the_caller_may_read,
+            dashboard_is_exact_after_concurrent_writes,
+        );
         $crate::conformance_tests!(@faults $fixture;
             every_storage_failure_is_coded_and_changes_nothing,
         );
@@ -185,6 +211,14 @@ macro_rules! conformance_tests {
             #[test]
             fn $name() {
                 $crate::testkit::run(async { $crate::testkit::security_suite::$name($fixture().await).await });
+            }
+        )*
+    };
+    (@dashboard $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run(async { $crate::testkit::dashboard_suite::$name($fixture().await).await });
             }
         )*
     };
@@ -212,11 +246,11 @@ macro_rules! conformance_tests {
             }
         )*
     };
-    (@tests $fixture:path; $($name:ident),* $(,)?) => {
+    (@suite $fixture:path; $($module:ident :: $name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
-                $crate::testkit::run(async { $crate::testkit::suite::$name($fixture().await).await });
+                $crate::testkit::run(async { $crate::testkit::suite::$module::$name($fixture().await).await });
             }
         )*
     };

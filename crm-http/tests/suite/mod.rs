@@ -33,6 +33,7 @@ use crm_core::identity::{
 };
 use crm_core::model::User;
 use crm_core::ratelimit::{Quota, RateLimitConfig};
+use crm_core::testkit::{Call, Hook, Intercepted};
 use crm_core::{Crm, CrmConfig, Storage, Timestamp};
 use crm_http::{AppState, HttpConfig};
 use reqwest::Method;
@@ -105,162 +106,25 @@ macro_rules! http_suite {
 }
 
 /// A store whose ping fails (the database "went away"); everything else passes through.
-pub struct Unreachable(pub Arc<dyn Storage>);
+pub struct Unreachable;
+
+impl Unreachable {
+    /// `store`, unreachable.
+    pub fn wrap(store: Arc<dyn Storage>) -> Arc<dyn Storage> {
+        Arc::new(Intercepted::new(store, Unreachable))
+    }
+}
 
 #[async_trait::async_trait]
-impl Storage for Unreachable {
-    async fn get(
-        &self,
-        workspace: crm_core::id::WorkspaceId,
-        kind: crm_core::model::EntityKind,
-        id: uuid::Uuid,
-    ) -> crm_core::Result<Option<crm_core::model::Record>> {
-        self.0.get(workspace, kind, id).await
-    }
-    async fn get_many(
-        &self,
-        workspace: crm_core::id::WorkspaceId,
-        kind: crm_core::model::EntityKind,
-        ids: &[uuid::Uuid],
-    ) -> crm_core::Result<Vec<crm_core::model::Record>> {
-        self.0.get_many(workspace, kind, ids).await
-    }
-    async fn list(
-        &self,
-        workspace: crm_core::id::WorkspaceId,
-        kind: crm_core::model::EntityKind,
-        query: &crm_core::query::ListQuery,
-    ) -> crm_core::Result<Vec<crm_core::model::Record>> {
-        self.0.list(workspace, kind, query).await
-    }
-    async fn find_unique(
-        &self,
-        workspace: crm_core::id::WorkspaceId,
-        kind: crm_core::model::EntityKind,
-        key: &str,
-        value: &str,
-    ) -> crm_core::Result<Option<crm_core::model::Record>> {
-        self.0.find_unique(workspace, kind, key, value).await
-    }
-    async fn commit(&self, commit: crm_core::Commit) -> crm_core::Result<()> {
-        self.0.commit(commit).await
-    }
-    async fn audit(
-        &self,
-        workspace: crm_core::id::WorkspaceId,
-        query: &crm_core::audit::AuditQuery,
-    ) -> crm_core::Result<Vec<crm_core::audit::AuditEntry>> {
-        self.0.audit(workspace, query).await
-    }
-    async fn changes(
-        &self,
-        workspace: crm_core::id::WorkspaceId,
-        after: crm_core::feed::Position,
-        limit: usize,
-    ) -> crm_core::Result<crm_core::feed::FeedPage> {
-        self.0.changes(workspace, after, limit).await
-    }
-    async fn prune_changes(
-        &self,
-        workspace: crm_core::id::WorkspaceId,
-        before: crm_core::Timestamp,
-    ) -> crm_core::Result<usize> {
-        self.0.prune_changes(workspace, before).await
-    }
-    async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
-        self.0.workspaces(limit).await
-    }
-    async fn record_views(&self, views: &[crm_core::views::View]) -> crm_core::Result<()> {
-        self.0.record_views(views).await
-    }
-    async fn recent_views(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        user: crm_core::id::UserId,
-        kind: crm_core::model::EntityKind,
-        limit: usize,
-    ) -> crm_core::Result<Vec<(uuid::Uuid, crm_core::Timestamp)>> {
-        self.0.recent_views(ws, user, kind, limit).await
-    }
-    async fn append_access_log(
-        &self,
-        entries: &[crm_core::access_log::AccessEntry],
-    ) -> crm_core::Result<()> {
-        self.0.append_access_log(entries).await
-    }
-    async fn access_log(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        query: &crm_core::access_log::AccessLogQuery,
-    ) -> crm_core::Result<Vec<crm_core::access_log::AccessEntry>> {
-        self.0.access_log(ws, query).await
-    }
-    async fn erase_access_log_for(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        record_id: uuid::Uuid,
-    ) -> crm_core::Result<usize> {
-        self.0.erase_access_log_for(ws, record_id).await
-    }
-    async fn redact_access_log_by(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        user: crm_core::id::UserId,
-    ) -> crm_core::Result<usize> {
-        self.0.redact_access_log_by(ws, user).await
-    }
-    async fn prune_access_log(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        before: crm_core::Timestamp,
-        limit: usize,
-    ) -> crm_core::Result<usize> {
-        self.0.prune_access_log(ws, before, limit).await
-    }
-    async fn append_security_events(
-        &self,
-        events: &[crm_core::security::SecurityEvent],
-    ) -> crm_core::Result<()> {
-        self.0.append_security_events(events).await
-    }
-    async fn security_events(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        query: &crm_core::security::SecurityEventQuery,
-    ) -> crm_core::Result<Vec<crm_core::security::SecurityEvent>> {
-        self.0.security_events(ws, query).await
-    }
-    async fn redact_security_events_for(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        user: crm_core::id::UserId,
-    ) -> crm_core::Result<usize> {
-        self.0.redact_security_events_for(ws, user).await
-    }
-    async fn prune_security_events(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        before: crm_core::Timestamp,
-        limit: usize,
-    ) -> crm_core::Result<usize> {
-        self.0.prune_security_events(ws, before, limit).await
-    }
-    async fn prune_audit(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        before: crm_core::Timestamp,
-        limit: usize,
-    ) -> crm_core::Result<usize> {
-        self.0.prune_audit(ws, before, limit).await
-    }
-    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
-        self.0.watch_changes(wake);
-    }
-    async fn ping(&self) -> crm_core::Result<()> {
-        Err(
-            crm_core::Error::new(crm_core::ErrorKind::StorageUnavailable)
-                .with_source("connect to 10.9.8.7:5432: connection refused"),
-        )
+impl Hook for Unreachable {
+    async fn before(&self, call: Call) -> crm_core::Result<()> {
+        match call {
+            Call::Ping => Err(
+                crm_core::Error::new(crm_core::ErrorKind::StorageUnavailable)
+                    .with_source("connect to 10.9.8.7:5432: connection refused"),
+            ),
+            _ => Ok(()),
+        }
     }
 }
 

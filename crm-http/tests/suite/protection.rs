@@ -455,7 +455,7 @@ pub async fn health_ready_metrics(store: StoreFactory) {
     let down = Server::with(
         store,
         Options {
-            wrap: |s| std::sync::Arc::new(super::Unreachable(s)),
+            wrap: super::Unreachable::wrap,
             ..Options::default()
         },
     )
@@ -690,162 +690,16 @@ pub async fn plain_http_refused_when_https_is_required(store: StoreFactory) {
 /// Holds contact lists until the test opens the gate.
 static GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
 
-struct Gated(std::sync::Arc<dyn crm_core::Storage>);
+/// Holds contact lists at [`GATE`].
+struct Gated;
 
 #[async_trait::async_trait]
-impl crm_core::Storage for Gated {
-    async fn get(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        kind: crm_core::model::EntityKind,
-        id: uuid::Uuid,
-    ) -> crm_core::Result<Option<crm_core::model::Record>> {
-        self.0.get(ws, kind, id).await
-    }
-    async fn get_many(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        kind: crm_core::model::EntityKind,
-        ids: &[uuid::Uuid],
-    ) -> crm_core::Result<Vec<crm_core::model::Record>> {
-        self.0.get_many(ws, kind, ids).await
-    }
-    async fn list(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        kind: crm_core::model::EntityKind,
-        q: &crm_core::query::ListQuery,
-    ) -> crm_core::Result<Vec<crm_core::model::Record>> {
-        if kind == crm_core::model::EntityKind::Contact {
+impl crm_core::testkit::Hook for Gated {
+    async fn before(&self, call: crm_core::testkit::Call) -> crm_core::Result<()> {
+        if call == crm_core::testkit::Call::List(crm_core::model::EntityKind::Contact) {
             GATE.acquire().await.expect("gate").forget();
         }
-        self.0.list(ws, kind, q).await
-    }
-    async fn find_unique(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        kind: crm_core::model::EntityKind,
-        key: &str,
-        value: &str,
-    ) -> crm_core::Result<Option<crm_core::model::Record>> {
-        self.0.find_unique(ws, kind, key, value).await
-    }
-    async fn commit(&self, commit: crm_core::Commit) -> crm_core::Result<()> {
-        self.0.commit(commit).await
-    }
-    async fn audit(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        q: &crm_core::audit::AuditQuery,
-    ) -> crm_core::Result<Vec<crm_core::audit::AuditEntry>> {
-        self.0.audit(ws, q).await
-    }
-    async fn changes(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        after: crm_core::feed::Position,
-        limit: usize,
-    ) -> crm_core::Result<crm_core::feed::FeedPage> {
-        self.0.changes(ws, after, limit).await
-    }
-    async fn prune_changes(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        before: crm_core::Timestamp,
-    ) -> crm_core::Result<usize> {
-        self.0.prune_changes(ws, before).await
-    }
-    async fn workspaces(&self, limit: usize) -> crm_core::Result<Vec<crm_core::id::WorkspaceId>> {
-        self.0.workspaces(limit).await
-    }
-    async fn record_views(&self, views: &[crm_core::views::View]) -> crm_core::Result<()> {
-        self.0.record_views(views).await
-    }
-    async fn recent_views(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        user: crm_core::id::UserId,
-        kind: crm_core::model::EntityKind,
-        limit: usize,
-    ) -> crm_core::Result<Vec<(uuid::Uuid, crm_core::Timestamp)>> {
-        self.0.recent_views(ws, user, kind, limit).await
-    }
-    async fn append_access_log(
-        &self,
-        entries: &[crm_core::access_log::AccessEntry],
-    ) -> crm_core::Result<()> {
-        self.0.append_access_log(entries).await
-    }
-    async fn access_log(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        query: &crm_core::access_log::AccessLogQuery,
-    ) -> crm_core::Result<Vec<crm_core::access_log::AccessEntry>> {
-        self.0.access_log(ws, query).await
-    }
-    async fn erase_access_log_for(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        record_id: uuid::Uuid,
-    ) -> crm_core::Result<usize> {
-        self.0.erase_access_log_for(ws, record_id).await
-    }
-    async fn redact_access_log_by(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        user: crm_core::id::UserId,
-    ) -> crm_core::Result<usize> {
-        self.0.redact_access_log_by(ws, user).await
-    }
-    async fn prune_access_log(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        before: crm_core::Timestamp,
-        limit: usize,
-    ) -> crm_core::Result<usize> {
-        self.0.prune_access_log(ws, before, limit).await
-    }
-    async fn append_security_events(
-        &self,
-        events: &[crm_core::security::SecurityEvent],
-    ) -> crm_core::Result<()> {
-        self.0.append_security_events(events).await
-    }
-    async fn security_events(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        query: &crm_core::security::SecurityEventQuery,
-    ) -> crm_core::Result<Vec<crm_core::security::SecurityEvent>> {
-        self.0.security_events(ws, query).await
-    }
-    async fn redact_security_events_for(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        user: crm_core::id::UserId,
-    ) -> crm_core::Result<usize> {
-        self.0.redact_security_events_for(ws, user).await
-    }
-    async fn prune_security_events(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        before: crm_core::Timestamp,
-        limit: usize,
-    ) -> crm_core::Result<usize> {
-        self.0.prune_security_events(ws, before, limit).await
-    }
-    async fn prune_audit(
-        &self,
-        ws: crm_core::id::WorkspaceId,
-        before: crm_core::Timestamp,
-        limit: usize,
-    ) -> crm_core::Result<usize> {
-        self.0.prune_audit(ws, before, limit).await
-    }
-    fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
-        self.0.watch_changes(wake);
-    }
-    async fn ping(&self) -> crm_core::Result<()> {
-        self.0.ping().await
+        Ok(())
     }
 }
 
@@ -857,7 +711,7 @@ pub async fn concurrent_requests_are_limited_but_health_never_waits(store: Store
                 max_concurrent_requests: Some(1),
                 ..Options::default().http
             },
-            wrap: |s| std::sync::Arc::new(Gated(s)),
+            wrap: |s| std::sync::Arc::new(crm_core::testkit::Intercepted::new(s, Gated)),
             ..Options::default()
         },
     )

@@ -3,145 +3,15 @@
 //! with a request in flight), PostgreSQL through `DATABASE_URL`, HTTPS with rustls, and the
 //! refusals outside local mode.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_crm-server");
-const SECRET: &str = "a test secret that is long enough for HS256!";
-
-/// A running server process; killed if the test ends without stopping it.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
-    stdout: Arc<Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .args(args)
-        .env_remove("CRM_JWT_SECRET")
-        .env_remove("DATABASE_URL")
-        .env("CRM_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c
-}
-
-fn collect(pipe: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut s = into.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-}
-
-/// Starts `crm-server serve` and waits until it says where it listens.
-fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut all = vec!["serve", "--bind", "127.0.0.1:0", "--bcrypt-cost", "4"];
-    all.extend_from_slice(args);
-    start_raw(dir, &all, env)
-}
-
-fn start_raw(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut child = command(dir, args, env).spawn().expect("spawn crm-server");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let stdout = Arc::new(Mutex::new(String::new()));
-    collect(child.stderr.take().unwrap(), stderr.clone());
-    collect(child.stdout.take().unwrap(), stdout.clone());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let log = stderr.lock().unwrap().clone();
-        if let Some(rest) = log.split("listening on ").nth(1) {
-            let url = rest.split_whitespace().next().unwrap();
-            let host = url.split("://").nth(1).unwrap().trim_end_matches("/api/v1");
-            return Server {
-                child,
-                addr: host.parse().expect("address"),
-                stderr,
-                stdout,
-            };
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("crm-server exited ({status}) before listening:\n{log}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "crm-server did not start:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}/api/v1{path}", self.addr)
-    }
-
-    /// Sends SIGTERM and waits for the exit.
-    fn terminate(&mut self) -> ExitStatus {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-async fn send(req: reqwest::RequestBuilder) -> Reply {
-    let r = req.send().await.expect("request");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::new()
-}
+mod common;
+use common::{BIN, Reply, SECRET, Server, command, http, send, start, start_raw};
 
 async fn login(server: &Server, email: &str, password: &str) -> Reply {
     send(
