@@ -28,27 +28,29 @@ pub const QUEUE_LIMIT: usize = 50_000;
 /// Largest page of [`AccessLogQuery::limit`].
 pub const MAX_LIMIT: usize = 500;
 
-/// A UUIDv7 whose timestamp is `at` (millisecond precision) and whose other bits are random:
-/// ids of log entries sort by the engine clock's time, so "older than" is an id range.
+/// A UUIDv7 for a log entry made at `at`: its 48-bit timestamp is `at`'s millisecond, the
+/// next 12 bits (`rand_a`) hold `at`'s microsecond within it, then a process-wide sequence
+/// number and random bits. So ids sort by the engine clock's time to the microsecond, and
+/// entries made at the same instant by one process sort in the order they were made:
+/// "older than" is an id range, and pages are stable.
 pub fn id_at(at: Timestamp) -> Uuid {
-    let micros = at.as_micros().max(0) as u64;
-    let ts = uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        micros / 1_000_000,
-        ((micros % 1_000_000) * 1000) as u32,
-    );
-    Uuid::new_v7(ts)
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & ((1 << 30) - 1);
+    let random = Uuid::now_v7().as_u128() as u32;
+    let low = (0b10u64 << 62) | (seq << 32) | u64::from(random);
+    Uuid::from_u128((u128::from(prefix(at)) << 64) | u128::from(low))
 }
 
-/// The smallest id [`id_at`] gives for an instant at or after `at`: entries with a smaller id
-/// were made before `at` (to the millisecond).
+/// The high 64 bits of [`id_at`]'s ids for `at`.
+fn prefix(at: Timestamp) -> u64 {
+    let micros = at.as_micros().max(0) as u64;
+    let (ms, sub) = (micros / 1000, micros % 1000);
+    ((ms & 0xffff_ffff_ffff) << 16) | 0x7000 | sub
+}
+
+/// The smallest id [`id_at`] gives for `at`: entries with a smaller id were made before.
 pub fn id_floor(at: Timestamp) -> Uuid {
-    let ms = (at.as_micros().max(0) as u64) / 1000;
-    let mut b = [0u8; 16];
-    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-    b[6] = 0x70;
-    b[8] = 0x80;
-    Uuid::from_bytes(b)
+    Uuid::from_u128((u128::from(prefix(at)) << 64) | (0b10u128 << 62))
 }
 
 /// One record read by one user.
@@ -111,7 +113,13 @@ mod tests {
         let b = id_at(t.plus(std::time::Duration::from_millis(1)));
         assert!(a < b);
         assert!(id_floor(t) <= a);
-        assert!(id_floor(t.plus(std::time::Duration::from_millis(1))) > a);
+        assert!(id_floor(t.plus(std::time::Duration::from_micros(1))) > a);
         assert_eq!(a.get_version_num(), 7);
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+        let same: Vec<Uuid> = (0..100).map(|_| id_at(t)).collect();
+        assert!(
+            same.windows(2).all(|p| p[0] < p[1]),
+            "made in order, sorted in order"
+        );
     }
 }

@@ -1,22 +1,25 @@
-//! Single-record reads are reported to a configured access log; nothing else is.
+//! Every read of records through the facade is reported to a configured access-log hook:
+//! single records, batches, lists and searches (one entry per record returned), with the
+//! actor's origin; writes and failed reads are not.
 
 use std::sync::{Arc, Mutex};
 
+use crm_core::access_log::AccessEntry;
 use crm_core::model::{ContactInput, EntityKind, UserInput};
 use crm_core::testkit::MemoryStore;
-use crm_core::{AccessEvent, AccessLog, Crm, CrmConfig, ListParams, ManualClock, Timestamp};
+use crm_core::{AccessLog, Crm, CrmConfig, ListParams, ManualClock, Timestamp};
 
 #[derive(Default)]
-struct Collect(Mutex<Vec<AccessEvent>>);
+struct Collect(Mutex<Vec<AccessEntry>>);
 
 impl AccessLog for Collect {
-    fn record_read(&self, event: &AccessEvent) {
-        self.0.lock().unwrap().push(event.clone());
+    fn record_read(&self, entry: &AccessEntry) {
+        self.0.lock().unwrap().push(entry.clone());
     }
 }
 
 #[tokio::test]
-async fn reads_of_single_records_are_logged() {
+async fn reads_are_logged_one_entry_per_record() {
     let log = Arc::new(Collect::default());
     let clock = ManualClock::new(Timestamp::parse_rfc3339("2026-03-01T10:00:00Z").unwrap());
     let config = CrmConfig {
@@ -38,48 +41,69 @@ async fn reads_of_single_records_are_logged() {
         )
         .await
         .unwrap();
-    let actor = crm.actor(ws.id, admin.id).await.unwrap();
-    let c = crm
-        .contacts()
-        .create(
-            &actor,
-            ContactInput {
-                first_name: "Read".into(),
-                last_name: "Me".into(),
-                ..Default::default()
-            },
-        )
+    let actor = crm
+        .actor(ws.id, admin.id)
         .await
-        .unwrap();
+        .unwrap()
+        .with_origin("GET /contacts/{id}", Some("203.0.113.9".into()));
+    let mut ids = Vec::new();
+    for name in ["Read", "Me"] {
+        let c = crm
+            .contacts()
+            .create(
+                &actor,
+                ContactInput {
+                    first_name: name.into(),
+                    last_name: "Person".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        ids.push(c.id);
+    }
     assert!(log.0.lock().unwrap().is_empty(), "writes are not reads");
+    crm.contacts().get(&actor, ids[0]).await.unwrap();
+    let entries = log.0.lock().unwrap().clone();
+    assert_eq!(
+        entries,
+        vec![AccessEntry {
+            id: entries[0].id,
+            at: crm_core::Clock::now(&clock),
+            workspace_id: ws.id,
+            user_id: admin.id,
+            entity: EntityKind::Contact,
+            record_id: ids[0].uuid(),
+            route: "GET /contacts/{id}".into(),
+            address: Some("203.0.113.9".into()),
+        }]
+    );
+    log.0.lock().unwrap().clear();
     crm.contacts()
         .list(&actor, &ListParams::new())
         .await
         .unwrap();
-    assert!(log.0.lock().unwrap().is_empty(), "lists are not reported");
-    crm.contacts().get(&actor, c.id).await.unwrap();
+    assert_eq!(
+        log.0.lock().unwrap().len(),
+        2,
+        "a list: each record returned"
+    );
+    log.0.lock().unwrap().clear();
+    let found = crm.search(&actor, "read", 10).await.unwrap();
+    assert_eq!(found.contacts.len(), 1);
+    let entries = log.0.lock().unwrap().clone();
+    assert_eq!(entries.len(), 1, "a search: the ids returned");
+    assert_eq!(entries[0].record_id, ids[0].uuid());
+    log.0.lock().unwrap().clear();
+    crm.contacts().get_many(&actor, &ids).await.unwrap();
     crm.users().get(&actor, admin.id).await.unwrap();
     let _ = crm
         .contacts()
         .get(&actor, crm_core::id::ContactId::generate())
         .await
         .unwrap_err();
-    let events = log.0.lock().unwrap().clone();
-    assert_eq!(events.len(), 2, "failed reads are not reported");
-    assert_eq!(
-        events[0],
-        AccessEvent {
-            at: clock_now(&clock),
-            workspace_id: ws.id,
-            actor_id: admin.id,
-            entity: EntityKind::Contact,
-            record_id: c.id.uuid(),
-        }
-    );
-    assert_eq!(events[1].entity, EntityKind::User);
+    let entries = log.0.lock().unwrap().clone();
+    assert_eq!(entries.len(), 3, "failed reads are not reported");
+    assert_eq!(entries[2].entity, EntityKind::User);
     assert!(!format!("{:?}", CrmConfig::default()).is_empty());
-}
-
-fn clock_now(c: &ManualClock) -> Timestamp {
-    crm_core::Clock::now(c)
 }

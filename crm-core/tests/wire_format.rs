@@ -442,7 +442,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ),
     (
         "configuration",
-        "{\"id\":\"00000000-0000-0000-0000-000000000001\",\"workspace_id\":\"00000000-0000-0000-0000-000000000001\",\"deal_stages\":[{\"value\":\"opportunity\",\"label\":\"Opportunity\"},{\"value\":\"proposal-sent\",\"label\":\"Proposal Sent\"},{\"value\":\"in-negociation\",\"label\":\"In Negotiation\"},{\"value\":\"won\",\"label\":\"Won\"},{\"value\":\"lost\",\"label\":\"Lost\"},{\"value\":\"delayed\",\"label\":\"Delayed\"}],\"deal_pipeline_closed\":[\"won\",\"lost\"],\"deal_categories\":[\"Other\",\"Copywriting\",\"Print project\",\"UI Design\",\"Website design\"],\"note_statuses\":[{\"value\":\"cold\",\"label\":\"Cold\",\"color\":\"#7dbde8\"},{\"value\":\"warm\",\"label\":\"Warm\",\"color\":\"#e8cb7d\"},{\"value\":\"hot\",\"label\":\"Hot\",\"color\":\"#e88b7d\"},{\"value\":\"in-contract\",\"label\":\"In Contract\",\"color\":\"#a4e87d\"}],\"task_types\":[\"None\",\"Email\",\"Demo\",\"Lunch\",\"Meeting\",\"Follow-up\",\"Thank you\",\"Ship\",\"Call\"],\"company_sectors\":[\"Communication Services\",\"Consumer Discretionary\",\"Consumer Staples\",\"Energy\",\"Financials\",\"Health Care\",\"Industrials\",\"Information Technology\",\"Materials\",\"Real Estate\",\"Utilities\"],\"currency\":\"USD\",\"masked_fields\":[\"emails\",\"tax_identifier\"],\"created_at\":\"1970-01-01T00:00:01.123456Z\",\"updated_at\":\"1970-01-01T00:00:01.123456Z\",\"version\":1}",
+        "{\"id\":\"00000000-0000-0000-0000-000000000001\",\"workspace_id\":\"00000000-0000-0000-0000-000000000001\",\"deal_stages\":[{\"value\":\"opportunity\",\"label\":\"Opportunity\"},{\"value\":\"proposal-sent\",\"label\":\"Proposal Sent\"},{\"value\":\"in-negociation\",\"label\":\"In Negotiation\"},{\"value\":\"won\",\"label\":\"Won\"},{\"value\":\"lost\",\"label\":\"Lost\"},{\"value\":\"delayed\",\"label\":\"Delayed\"}],\"deal_pipeline_closed\":[\"won\",\"lost\"],\"deal_categories\":[\"Other\",\"Copywriting\",\"Print project\",\"UI Design\",\"Website design\"],\"note_statuses\":[{\"value\":\"cold\",\"label\":\"Cold\",\"color\":\"#7dbde8\"},{\"value\":\"warm\",\"label\":\"Warm\",\"color\":\"#e8cb7d\"},{\"value\":\"hot\",\"label\":\"Hot\",\"color\":\"#e88b7d\"},{\"value\":\"in-contract\",\"label\":\"In Contract\",\"color\":\"#a4e87d\"}],\"task_types\":[\"None\",\"Email\",\"Demo\",\"Lunch\",\"Meeting\",\"Follow-up\",\"Thank you\",\"Ship\",\"Call\"],\"company_sectors\":[\"Communication Services\",\"Consumer Discretionary\",\"Consumer Staples\",\"Energy\",\"Financials\",\"Health Care\",\"Industrials\",\"Information Technology\",\"Materials\",\"Real Estate\",\"Utilities\"],\"currency\":\"USD\",\"masked_fields\":[\"emails\",\"tax_identifier\"],\"retention\":{\"trash_days\":30,\"audit_days\":null,\"access_log_days\":365,\"security_event_days\":365,\"session_days\":30,\"webhook_delivery_days\":30,\"client_details\":\"stored\"},\"created_at\":\"1970-01-01T00:00:01.123456Z\",\"updated_at\":\"1970-01-01T00:00:01.123456Z\",\"version\":1}",
     ),
     (
         "session",
@@ -508,7 +508,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ),
     (
         "configuration patch",
-        "{\"deal_stages\":null,\"deal_pipeline_closed\":null,\"deal_categories\":null,\"note_statuses\":null,\"task_types\":null,\"company_sectors\":null,\"currency\":null,\"masked_fields\":null}",
+        "{\"deal_stages\":null,\"deal_pipeline_closed\":null,\"deal_categories\":null,\"note_statuses\":null,\"task_types\":null,\"company_sectors\":null,\"currency\":null,\"masked_fields\":null,\"retention\":null}",
     ),
     (
         "contact patch nulls",
@@ -549,7 +549,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ),
     (
         "configuration patch",
-        "ConfigurationPatch { deal_stages: None, deal_pipeline_closed: None, deal_categories: None, note_statuses: None, task_types: None, company_sectors: None, currency: Some(\"EUR\"), masked_fields: Some([Emails]) }",
+        "ConfigurationPatch { deal_stages: None, deal_pipeline_closed: None, deal_categories: None, note_statuses: None, task_types: None, company_sectors: None, currency: Some(\"EUR\"), masked_fields: Some([Emails]), retention: None }",
     ),
     (
         "unknown field",

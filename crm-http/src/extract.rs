@@ -86,10 +86,25 @@ impl FromRequestParts<AppState> for Auth {
             None => authenticate(&parts.headers, state).await,
         };
         match authn {
-            Authn::Valid(v) => Ok(Auth {
-                actor: v.0.clone(),
-                claims: v.1.clone(),
-            }),
+            Authn::Valid(v) => {
+                // Where the request came from, for the access log and security events.
+                let route = parts
+                    .extensions
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("", |p| p.as_str());
+                let address = parts
+                    .extensions
+                    .get::<RequestContext>()
+                    .and_then(|c| c.client_ip)
+                    .map(|ip| ip.to_string());
+                Ok(Auth {
+                    actor: v
+                        .0
+                        .clone()
+                        .with_origin(format!("{} {route}", parts.method), address),
+                    claims: v.1.clone(),
+                })
+            }
             Authn::Invalid(kind) => Err(ApiError::new(kind)),
             Authn::Anonymous => Err(ApiError::new(ErrorKind::Unauthenticated)),
         }

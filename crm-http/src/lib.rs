@@ -71,6 +71,7 @@ pub mod error;
 mod etag;
 pub mod extract;
 pub mod handlers;
+mod logs;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

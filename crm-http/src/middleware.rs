@@ -249,6 +249,49 @@ fn address_key(ip: Option<IpAddr>) -> String {
     }
 }
 
+/// Records a refusal the security log keeps: a 403 (`access_refused`, or `csrf_failed` for a
+/// failed CSRF check) or a rate limit (`rate_limited`, sampled by the engine). Events need a
+/// workspace: the caller's, else the installation's; without either nothing is recorded.
+fn record_refusal(
+    state: &AppState,
+    report: &crate::error::ErrorReport,
+    actor: Option<&crm_core::Actor>,
+    context: Option<&RequestContext>,
+    route: Option<String>,
+) {
+    use crm_core::security::{SecurityEvent, SecurityEventType as T};
+    let kind = match report.error.kind() {
+        ErrorKind::Forbidden if report.fields.iter().any(|f| f.field == "X-CSRF-Token") => {
+            T::CsrfFailed
+        }
+        ErrorKind::Forbidden => T::AccessRefused,
+        ErrorKind::RateLimited => T::RateLimited,
+        _ => return,
+    };
+    let Some(ws) = actor
+        .map(crm_core::Actor::workspace_id)
+        .or_else(|| state.default_workspace())
+    else {
+        return;
+    };
+    let crm = state.crm();
+    let address = context.and_then(|c| c.client_ip).map(|ip| ip.to_string());
+    let mut event = SecurityEvent::new(ws, kind, crm.now()).address(address.as_deref());
+    if let Some(a) = actor {
+        event = event.user(a.user_id());
+    }
+    if let Some(route) = route {
+        event = event.with("route", route);
+    }
+    if kind == T::AccessRefused {
+        event = event.with("status", 403);
+    }
+    if kind == T::RateLimited {
+        event = event.with("policy", if actor.is_some() { "user" } else { "address" });
+    }
+    crm.security_event(event);
+}
+
 /// The innermost middleware, one per route with the route's queue policy; see the
 /// [module docs](self).
 pub(crate) async fn guard(
@@ -256,6 +299,7 @@ pub(crate) async fn guard(
     mut req: Request,
     next: Next,
 ) -> Response {
+    state.start_log_flusher();
     // Held until the answer is ready; `None` when requests are not limited.
     let _slot = match queue {
         Queue::Slot => state.request_slot().await,
@@ -275,6 +319,15 @@ pub(crate) async fn guard(
             (Policy::Address, address_key(ip))
         }
     };
+    let context = req.extensions().get::<RequestContext>().cloned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| format!("{} {}", req.method(), p.as_str()));
+    let actor = match &authn {
+        Authn::Valid(v) => Some(v.0.clone()),
+        _ => None,
+    };
     req.extensions_mut().insert(authn);
     let decision = state.limiter().check(policy, &key).await;
     let mut response = match decision.retry_after_secs() {
@@ -282,6 +335,9 @@ pub(crate) async fn guard(
         Some(secs) => ApiError::from(Error::new(ErrorKind::RateLimited).with_retry_after(secs))
             .into_response(),
     };
+    if let Some(report) = response.extensions().get::<crate::error::ErrorReport>() {
+        record_refusal(&state, report, actor.as_ref(), context.as_ref(), route);
+    }
     let headers = response.headers_mut();
     for (name, value) in decision.headers() {
         // A refusal from inside (login throttling) keeps its own Retry-After.

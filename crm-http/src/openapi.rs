@@ -394,6 +394,40 @@ fn schemas() -> Map<String, Value> {
             ],
         ),
     );
+    let types: Vec<&str> = crm_core::security::SecurityEventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    s.insert(
+        "SecurityEvent".into(),
+        obj(
+            json!({
+                "id": uuid(), "workspace_id": uuid(),
+                "at": { "type": "string", "format": "date-time" },
+                "type": { "type": "string", "enum": types },
+                "user_id": { "type": "string", "format": "uuid", "nullable": true },
+                "actor_id": { "type": "string", "format": "uuid", "nullable": true },
+                "address": { "type": "string", "nullable": true },
+                "email": { "type": "string", "nullable": true },
+                "detail": { "type": "object", "description": "Non-secret facts: reason codes, rule, counts." },
+            }),
+            &["id", "at", "type", "detail"],
+        ),
+    );
+    s.insert("SecurityEventPage".into(), page("SecurityEvent"));
+    s.insert(
+        "AccessEntry".into(),
+        obj(
+            json!({
+                "id": uuid(), "workspace_id": uuid(),
+                "at": { "type": "string", "format": "date-time" },
+                "user_id": uuid(), "entity": string(), "record_id": uuid(), "route": string(),
+                "address": { "type": "string", "nullable": true },
+            }),
+            &["id", "at", "user_id", "entity", "record_id", "route"],
+        ),
+    );
+    s.insert("AccessLogPage".into(), page("AccessEntry"));
     s.insert(
         "ChangeItem".into(),
         obj(

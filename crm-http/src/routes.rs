@@ -10,7 +10,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use crm_core::model::{Company, Contact, Deal, EntityKind, Note, Tag, Task};
 
 use crate::handlers::records::{self, Resource};
-use crate::handlers::{auth, changes, misc, privacy, users};
+use crate::handlers::{auth, changes, misc, privacy, security, users};
 use crate::state::AppState;
 
 /// Whether an operation takes `If-Match`.
@@ -638,6 +638,39 @@ pub(crate) fn table() -> Vec<RouteDef> {
         ]))
         .ok(200, "AuditPage")
         .etag(),
+        op(
+            M::GET,
+            "/security-events",
+            "securityEvents",
+            "Security events: logins, refusals, revocations, anomalies, newest first (admins)",
+            "workspace",
+            security::security_events,
+        )
+        .query(QueryDoc::Params(vec![
+            ("type", "Only this type (e.g. `login_failed`, `anomaly`)."),
+            ("user_id", "Only events about or by this user."),
+            ("since", "Only events at or after this instant (RFC 3339)."),
+            ("limit", "Page size (1..=500, default 50)."),
+            ("cursor", "`next_cursor` of the previous page."),
+        ]))
+        .ok(200, "SecurityEventPage"),
+        op(
+            M::GET,
+            "/access-log",
+            "accessLog",
+            "Who read which records, when, how and from where, newest first (admins)",
+            "workspace",
+            security::access_log,
+        )
+        .query(QueryDoc::Params(vec![
+            ("record_id", "Only reads of this record."),
+            ("user_id", "Only reads by this user."),
+            ("since", "Only entries at or after this instant (RFC 3339)."),
+            ("until", "Only entries before this instant (RFC 3339)."),
+            ("limit", "Page size (1..=500, default 50)."),
+            ("cursor", "`next_cursor` of the previous page."),
+        ]))
+        .ok(200, "AccessLogPage"),
         op(
             M::GET,
             "/changes",

@@ -35,6 +35,10 @@ struct Inner {
     registry: RwLock<Registry>,
     /// Views waiting to be recorded (recently viewed).
     views: crate::views::ViewLog,
+    /// Writes the engine's queued access-log entries and security events.
+    flusher: crate::logs::Flusher,
+    /// Dropped with the state: tells the flusher to stop.
+    alive: Arc<()>,
 }
 
 /// The state of [`crate::router`]: the identity layer (and through it the [`Crm`] engine),
@@ -93,6 +97,9 @@ impl AppState {
         .expect("digits and ASCII make a valid header value");
         let mut registry = Registry::default();
         let metrics = Metrics::new(&mut registry);
+        registry.register_collector(Box::new(crate::logs::SecurityCounters(
+            identity.crm().clone(),
+        )));
         Ok(AppState {
             inner: Arc::new(Inner {
                 slots,
@@ -106,6 +113,8 @@ impl AppState {
                 signup: tokio::sync::Mutex::new(()),
                 registry: RwLock::new(registry),
                 views: crate::views::ViewLog::default(),
+                flusher: crate::logs::Flusher::default(),
+                alive: Arc::new(()),
             }),
         })
     }
@@ -164,6 +173,13 @@ impl AppState {
             Some(s) => s.clone().acquire_owned().await.ok(),
             None => None,
         }
+    }
+
+    /// Starts the writer of the engine's queued logs (once; call inside the runtime).
+    pub(crate) fn start_log_flusher(&self) {
+        self.inner
+            .flusher
+            .start(self.crm(), Arc::downgrade(&self.inner.alive));
     }
 
     pub(crate) fn views(&self) -> &crate::views::ViewLog {

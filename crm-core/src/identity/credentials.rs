@@ -11,6 +11,7 @@ use crate::model::{
     User, UserInput,
 };
 use crate::ratelimit::Policy;
+use crate::security::{SecurityEvent, SecurityEventType};
 use crate::service::Actor;
 use crate::storage::{Commit, Write};
 
@@ -122,7 +123,9 @@ impl Identity {
             RevokeReason::PasswordChanged,
             Commit::new(actor.workspace_id()),
         )
-        .await
+        .await?;
+        crm.security_event(crm.event_for(actor, SecurityEventType::PasswordChanged));
+        Ok(())
     }
 
     async fn replace_password(
@@ -182,6 +185,7 @@ impl Identity {
         crm.commit(commit).await?;
         for sid in ended {
             self.cache(user.workspace_id.uuid(), sid, false, now);
+            super::sessions::revoked_event(crm, user.workspace_id, user.id, sid, reason, None);
         }
         Ok(())
     }
@@ -201,24 +205,54 @@ impl Identity {
     ) -> Result<()> {
         let crm = &self.inner.crm;
         let email = email.trim().to_lowercase();
-        self.limit(Policy::PasswordReset, client.address.as_deref())
-            .await?;
-        self.limit(
-            Policy::PasswordReset,
-            Some(&format!("email:{workspace}:{email}")),
-        )
-        .await?;
+        let event = |kind: SecurityEventType| {
+            SecurityEvent::new(workspace, kind, self.now())
+                .address(client.address.as_deref())
+                .email(&email)
+        };
+        let limited = match self
+            .limit(Policy::PasswordReset, client.address.as_deref())
+            .await
+        {
+            Ok(()) => {
+                self.limit(
+                    Policy::PasswordReset,
+                    Some(&format!("email:{workspace}:{email}")),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = limited {
+            crm.security_event(
+                event(SecurityEventType::RateLimited).with("policy", "password_reset"),
+            );
+            return Err(e);
+        }
         let Some(user) = crm
             .storage()
             .find_unique(workspace, EntityKind::User, "email", &email)
             .await?
             .and_then(User::from_record)
         else {
+            crm.security_event(
+                event(SecurityEventType::PasswordResetRequested).with("known", false),
+            );
             return Ok(());
         };
         if user.disabled {
+            crm.security_event(
+                event(SecurityEventType::PasswordResetRequested)
+                    .user(user.id)
+                    .with("known", false),
+            );
             return Ok(());
         }
+        crm.security_event(
+            event(SecurityEventType::PasswordResetRequested)
+                .user(user.id)
+                .with("known", true),
+        );
         let now = self.now();
         let token = SecretToken::generate(workspace)?;
         let expires_at = now.plus(self.inner.config.reset_ttl);
@@ -283,7 +317,11 @@ impl Identity {
                 } else {
                     e
                 }
-            })
+            })?;
+        crm.security_event(
+            SecurityEvent::new(ws, SecurityEventType::PasswordResetCompleted, now).user(user.id),
+        );
+        Ok(())
     }
 }
 

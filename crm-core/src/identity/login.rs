@@ -9,6 +9,7 @@ use crate::model::{
     ClientInfo, Credential, Entity, EntityKind, Session, SessionId, User, UserInput, Workspace,
 };
 use crate::ratelimit::Policy;
+use crate::security::{SecurityEvent, SecurityEventType};
 use crate::storage::{Commit, Write};
 
 use super::credentials::credential;
@@ -139,16 +140,29 @@ impl Identity {
         let ws = request.workspace_id;
         let email = request.email.trim().to_lowercase();
         let address = request.client.address.clone();
-        self.limit(Policy::Login, address.as_deref()).await?;
+        let event = |kind: SecurityEventType| {
+            SecurityEvent::new(ws, kind, self.now())
+                .address(address.as_deref())
+                .email(&email)
+        };
+        if let Err(e) = self.limit(Policy::Login, address.as_deref()).await {
+            crm.security_event(event(SecurityEventType::RateLimited).with("policy", "login"));
+            return Err(e);
+        }
         let account = format!("{ws}:{email}");
         // Without a known address, the account alone is throttled.
         let address_key = address
             .clone()
             .unwrap_or_else(|| format!("account:{account}"));
-        self.inner
+        if let Err(e) = self
+            .inner
             .throttle
             .check(&account, &address_key, self.now())
-            .await?;
+            .await
+        {
+            crm.security_event(event(SecurityEventType::LoginThrottled));
+            return Err(e);
+        }
         let user = crm
             .storage()
             .find_unique(ws, EntityKind::User, "email", &email)
@@ -168,6 +182,9 @@ impl Identity {
                 .throttle
                 .record_failure(&account, &address_key, self.now())
                 .await;
+            crm.security_event(
+                event(SecurityEventType::LoginFailed).with("reason", "unknown_account"),
+            );
             return Err(invalid_credentials());
         };
         let verdict = self
@@ -180,6 +197,16 @@ impl Identity {
                 .throttle
                 .record_failure(&account, &address_key, self.now())
                 .await;
+            let reason = if verdict.matches {
+                "disabled"
+            } else {
+                "wrong_password"
+            };
+            crm.security_event(
+                event(SecurityEventType::LoginFailed)
+                    .user(user.id)
+                    .with("reason", reason),
+            );
             return Err(invalid_credentials());
         }
         self.inner
@@ -198,7 +225,21 @@ impl Identity {
                 expected_version: cred.version,
             });
         }
+        let new_address = self.new_address(&user, address.as_deref()).await;
         let response = self.open_session(&user, request.client, commit).await?;
+        crm.security_event(
+            event(SecurityEventType::LoginSucceeded)
+                .user(user.id)
+                .with("session_id", response.session_id.to_string()),
+        );
+        if new_address {
+            let mut anomaly = event(SecurityEventType::Anomaly)
+                .user(user.id)
+                .with("rule", "new_address")
+                .with("trigger", "login_succeeded");
+            anomaly.email = None;
+            crm.record_anomaly(anomaly);
+        }
         // Bookkeeping, best effort and without a version bump (so nobody's pending edit of the
         // user conflicts with a login): a lost race only loses this timestamp.
         let mut seen = user.clone();
@@ -216,12 +257,60 @@ impl Identity {
         Ok(TokenResponse { user, ..response })
     }
 
+    /// Whether `address` is one none of the user's kept sessions came from (compared in
+    /// full and truncated, since ended sessions keep only the network), for the
+    /// `new_address` anomaly rule. A user's very first session is not new; nor is anything
+    /// when the rule is off, the address unknown or the sessions unreadable.
+    async fn new_address(&self, user: &User, address: Option<&str>) -> bool {
+        let crm = &self.inner.crm;
+        let Some(address) = address else {
+            return false;
+        };
+        if !crm.anomaly_rules().enabled || !crm.anomaly_rules().new_address {
+            return false;
+        }
+        let Ok(sessions) = crm
+            .all_matching_in(
+                user.workspace_id,
+                EntityKind::Session,
+                crate::query::Filter::eq("user_id", crate::query::Value::Id(user.id.uuid())),
+            )
+            .await
+        else {
+            return false;
+        };
+        let truncated = crate::model::truncate_address(address);
+        let sessions: Vec<Session> = sessions
+            .into_iter()
+            .filter_map(Session::from_record)
+            .collect();
+        !sessions.is_empty()
+            && !sessions.iter().any(|s| {
+                s.client
+                    .address
+                    .as_deref()
+                    .is_some_and(|a| a == address || a == truncated)
+            })
+    }
+
     async fn open_session(
         &self,
         user: &User,
         client: ClientInfo,
         mut commit: Commit,
     ) -> Result<TokenResponse> {
+        // The workspace's data minimisation decides what of the client is stored.
+        let details = self
+            .inner
+            .crm
+            .load_config(user.workspace_id)
+            .await
+            .map(|c| c.retention.client_details)
+            .unwrap_or_default();
+        let client = ClientInfo {
+            address: details.address(client.address.as_deref()),
+            user_agent: details.user_agent(client.user_agent.as_deref()),
+        };
         let (session, refresh) = self.new_session(user, client, &mut commit)?;
         self.inner.crm.commit(commit).await?;
         self.cache(
@@ -262,12 +351,20 @@ impl Identity {
             version: 1,
         };
         let record = session.clone().into_record();
-        commit.audit.push(self.inner.crm.audit_entry_for(
-            user.id,
-            AuditAction::Create,
-            None,
-            Some(&record),
-        ));
+        let mut entry =
+            self.inner
+                .crm
+                .audit_entry_for(user.id, AuditAction::Create, None, Some(&record));
+        // The audit trail outlives the session: it keeps only the address's network.
+        for change in &mut entry.changes {
+            if change.field == "client"
+                && let Some(address) = change.after.get_mut("address")
+                && let Some(a) = address.as_str()
+            {
+                *address = serde_json::Value::String(crate::model::truncate_address(a));
+            }
+        }
+        commit.audit.push(entry);
         commit.writes.push(Write::Insert(record));
         Ok((session, refresh))
     }

@@ -17,6 +17,7 @@ use crate::model::{
 };
 use crate::query::{Filter, Value};
 use crate::ratelimit::Policy;
+use crate::security::{SecurityEvent, SecurityEventType};
 use crate::service::{Actor, Crm};
 use crate::storage::{Commit, Write};
 
@@ -163,7 +164,15 @@ impl Identity {
             }
             // Reuse after the grace window: treat as theft and end the whole family.
             match self.revoke(&session, RevokeReason::TokenReuse, None).await {
-                Ok(()) => return Err(Error::new(ErrorKind::RefreshTokenReused)),
+                Ok(()) => {
+                    crm.security_event(
+                        SecurityEvent::new(ws, SecurityEventType::RefreshTokenReuse, now)
+                            .user(session.user_id)
+                            .address(client.address.as_deref())
+                            .with("session_id", session.id.to_string()),
+                    );
+                    return Err(Error::new(ErrorKind::RefreshTokenReused));
+                }
                 Err(e) if e.kind() == ErrorKind::VersionConflict && attempts < 10 => {
                     attempts += 1;
                 }
@@ -271,6 +280,14 @@ impl Identity {
             false,
             self.now(),
         );
+        revoked_event(
+            &self.inner.crm,
+            session.workspace_id,
+            session.user_id,
+            session.id.uuid(),
+            reason,
+            actor,
+        );
         Ok(())
     }
 
@@ -319,6 +336,14 @@ impl Identity {
         self.inner.crm.commit(commit).await?;
         for sid in ended {
             self.cache(actor.workspace_id().uuid(), sid, false, self.now());
+            revoked_event(
+                &self.inner.crm,
+                actor.workspace_id(),
+                actor.user_id(),
+                sid,
+                RevokeReason::Revoked,
+                Some(actor.user_id()),
+            );
         }
         Ok(())
     }
@@ -384,6 +409,24 @@ async fn active_sessions(
         .filter_map(Session::from_record)
         .filter(|s| s.is_active(now))
         .collect())
+}
+
+/// Records that a session was revoked (after its commit).
+pub(crate) fn revoked_event(
+    crm: &Crm,
+    ws: WorkspaceId,
+    user: UserId,
+    session: Uuid,
+    reason: RevokeReason,
+    actor: Option<UserId>,
+) {
+    let reason = serde_json::to_value(reason).unwrap_or(serde_json::Value::Null);
+    let mut e = SecurityEvent::new(ws, SecurityEventType::SessionRevoked, crm.now())
+        .user(user)
+        .with("session_id", session.to_string())
+        .with("reason", reason);
+    e.actor_id = actor.filter(|a| *a != user);
+    crm.security_event(e);
 }
 
 /// Adds the revocation of one session to a commit.

@@ -56,6 +56,10 @@ entity! {
         /// Personal fields the `read_only` role sees masked (see [`crate::mask`]; default none).
         #[serde(default)]
         masked_fields: Vec<PersonalField> => patch_custom(Vec::new()), none, ANY;
+        /// How long what is kept, which client details are stored (see
+        /// [`super::RetentionPolicy`]; a change replaces the whole policy).
+        #[serde(default)]
+        retention: super::RetentionPolicy => patch_custom(super::RetentionPolicy::default()), none, ANY;
     }
     input none;
     /// A configuration change; absent fields keep their value.
@@ -137,6 +141,7 @@ impl Configuration {
             ]),
             currency: "USD".into(),
             masked_fields: Vec::new(),
+            retention: super::RetentionPolicy::default(),
             created_at: now,
             updated_at: now,
             version: 1,
@@ -147,7 +152,11 @@ impl Configuration {
     /// repeats).
     pub(crate) fn update(&mut self, mut patch: ConfigurationPatch) {
         let masked = patch.masked_fields.take();
+        let retention = patch.retention.take();
         self.apply(patch);
+        if let Some(r) = retention {
+            self.retention = r;
+        }
         if let Some(mut fields) = masked {
             fields.sort_unstable();
             fields.dedup();

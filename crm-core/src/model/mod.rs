@@ -15,6 +15,7 @@ mod field;
 mod identity;
 mod kinds;
 mod note;
+mod retention;
 mod schema;
 mod tag;
 mod task;
@@ -33,6 +34,7 @@ pub use identity::{
     RevokeReason, Session, SessionId, TokenHash,
 };
 pub use note::{Attachment, Note, NoteId, NoteInput, NotePatch};
+pub use retention::{ClientDetails, MAX_DAYS, RetentionPolicy, truncate_address};
 pub use tag::{Tag, TagId, TagInput, TagPatch};
 pub use task::{Priority, Task, TaskId, TaskInput, TaskPatch};
 pub use user::{Role, User, UserId, UserInput, UserPatch};

@@ -119,7 +119,7 @@ impl Traces<'_> {
     ) -> Result<()> {
         let event = match what {
             Performed::Export => {
-                self.crm.log_read(actor, kind, id);
+                self.crm.log_access(actor, kind, &[id]);
                 SecurityEventType::ExportPerformed
             }
             Performed::Erasure | Performed::Anonymization => SecurityEventType::ErasurePerformed,

@@ -5,7 +5,7 @@
 //! refusals) report [`SecurityEvent`]s through [`crate::Crm::security_event`]. Each one is
 //! handed at once to the configured [`SecurityEvents`] hooks (a host's real-time stream),
 //! counted per [`SecurityEventType`] ([`crate::Crm::security_counts`]), fed to the anomaly
-//! rules and queued for the store, which gets them in batches through
+//! rules ([`anomaly`]) and queued for the store, which gets them in batches through
 //! [`crate::Crm::flush_logs`] like the access log (bounded queue; a crash loses at most the
 //! host's flush interval).
 //!
@@ -14,6 +14,12 @@
 //! The login name a failed login named (`email`) is kept so that attacks on unknown accounts
 //! can be seen; [`crate::Storage::redact_security_events_for`] clears it and the address from
 //! a user's events.
+
+pub mod anomaly;
+pub(crate) mod monitor;
+
+pub use anomaly::AnomalyConfig;
+pub use monitor::{FlushReport, LogCounts};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -96,7 +102,7 @@ event_types! {
     ErasurePerformed = "erasure_performed",
     /// Personal data was exported (`detail.entity`, `detail.record_id`).
     ExportPerformed = "export_performed",
-    /// An anomaly rule fired (`detail.rule`).
+    /// An anomaly rule fired (`detail.rule`, see [`anomaly`]).
     Anomaly = "anomaly",
 }
 

@@ -14,6 +14,7 @@ mod changes;
 mod contacts;
 mod dashboard;
 mod deals;
+mod logs;
 mod present;
 mod records;
 mod users;
@@ -21,6 +22,7 @@ mod workspace;
 
 pub use changes::{ChangeItem, ChangesPage, MAX_CHANGES_LIMIT, SUBSCRIPTION_BUFFER, Subscription};
 pub use dashboard::{Dashboard, RecordCounts, StageFigures, TaskFigures};
+pub use logs::{AccessLogService, SecurityEventService};
 pub use records::{Managed, Records};
 pub(crate) use records::{referrers, unlink};
 pub use users::Users;
@@ -28,6 +30,7 @@ pub use workspace::{ActivityFeed, AuditLog, ConfigurationService, SearchResults}
 
 use std::sync::Arc;
 
+use crate::access_log::AccessEntry;
 use crate::audit::{AuditAction, AuditEntry, diff};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{Error, ErrorKind, Result};
@@ -35,6 +38,7 @@ use crate::id::{AuditId, UserId, WorkspaceId};
 use crate::model::{
     Company, Configuration, Contact, Deal, Entity, EntityKind, Note, Record, Role, Tag, Task, User,
 };
+use crate::security::{AnomalyConfig, SecurityEvents};
 use crate::storage::{Commit, Storage, Write};
 
 /// Settings of the engine.
@@ -43,8 +47,17 @@ pub struct CrmConfig {
     /// How many times an operation whose *internal* reads went stale (e.g. the contact a new
     /// note touches was updated meanwhile) is retried before answering `VersionConflict`.
     pub conflict_retries: u32,
-    /// Where reads of single records are reported, if anywhere (off by default).
+    /// Whether reads of personal data are kept in the store's access log (see
+    /// [`crate::access_log`]; off by default in the engine, on by default in crm-server).
+    /// Entries are queued in memory and written by [`Crm::flush_logs`], which the host
+    /// calls periodically.
+    pub record_access: bool,
+    /// Where every access-log entry is also reported as it happens, if anywhere.
     pub access_log: Option<Arc<dyn AccessLog>>,
+    /// Hosts' real-time streams of security events (see [`crate::security`]).
+    pub security_hooks: Vec<Arc<dyn SecurityEvents>>,
+    /// Thresholds of the anomaly rules (see [`crate::security::anomaly`]).
+    pub anomalies: AnomalyConfig,
     /// How long a resolved [`Actor`] (the user's role and enabled state) is reused by
     /// [`Crm::actor`] before it is read again (default 2 s; zero: read every time). A change
     /// made through this engine applies at once; one made through another instance on the
@@ -59,7 +72,10 @@ impl Default for CrmConfig {
     fn default() -> Self {
         CrmConfig {
             conflict_retries: 5,
+            record_access: false,
             access_log: None,
+            security_hooks: Vec::new(),
+            anomalies: AnomalyConfig::default(),
             actor_cache_ttl: std::time::Duration::from_secs(2),
         }
     }
@@ -69,34 +85,32 @@ impl std::fmt::Debug for CrmConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CrmConfig")
             .field("conflict_retries", &self.conflict_retries)
+            .field("record_access", &self.record_access)
             .field("access_log", &self.access_log.is_some())
+            .field("security_hooks", &self.security_hooks.len())
+            .field("anomalies", &self.anomalies)
             .field("actor_cache_ttl", &self.actor_cache_ttl)
             .finish()
     }
 }
 
-/// One read of a single record, as reported to an [`AccessLog`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessEvent {
-    /// When.
-    pub at: Timestamp,
-    /// In which workspace.
-    pub workspace_id: WorkspaceId,
-    /// Who read.
-    pub actor_id: UserId,
-    /// What kind of record.
-    pub entity: EntityKind,
-    /// Which record.
-    pub record_id: uuid::Uuid,
+/// Receives every access-log entry as the read happens (see [`crate::access_log`]): single
+/// records, batches, lists, searches, the change feed and exports, one entry per record
+/// returned. Called inline after the read: keep it cheap (forward to a log or a channel).
+pub trait AccessLog: Send + Sync + 'static {
+    /// Reports one record read.
+    fn record_read(&self, entry: &AccessEntry);
 }
 
-/// Receives every successful read of a single record through the facade (`get` of records
-/// and users), for hosts that must keep access logs ("who accessed what data when"). Called
-/// inline after the read: keep it cheap (forward to a log or a channel). Lists and searches
-/// are not reported.
-pub trait AccessLog: Send + Sync + 'static {
-    /// Reports one read.
-    fn record_read(&self, event: &AccessEvent);
+/// Where a request came from, attached to an [`Actor`] by the host (see
+/// [`Actor::with_origin`]) so that access-log entries and security events name the route
+/// and the client address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The host's route, e.g. `GET /contacts/{id}`.
+    pub route: String,
+    /// The client address, when known.
+    pub address: Option<String>,
 }
 
 /// The user on whose behalf an operation runs: a snapshot of its workspace, id and role
@@ -107,6 +121,7 @@ pub struct Actor {
     workspace_id: WorkspaceId,
     user_id: UserId,
     role: Role,
+    origin: Option<Arc<Origin>>,
 }
 
 impl Actor {
@@ -122,6 +137,29 @@ impl Actor {
     pub fn role(&self) -> Role {
         self.role
     }
+    /// An actor built by the engine itself (not resolved from storage).
+    pub(crate) fn new_internal(workspace_id: WorkspaceId, user_id: UserId, role: Role) -> Actor {
+        Actor {
+            workspace_id,
+            user_id,
+            role,
+            origin: None,
+        }
+    }
+    /// Where the request came from, if the host said.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_deref()
+    }
+    /// The same actor, acting through `route` from `address` (recorded in the access log
+    /// and security events).
+    #[must_use]
+    pub fn with_origin(mut self, route: impl Into<String>, address: Option<String>) -> Self {
+        self.origin = Some(Arc::new(Origin {
+            route: route.into(),
+            address,
+        }));
+        self
+    }
 }
 
 struct Inner {
@@ -133,6 +171,8 @@ struct Inner {
     feed_signal: Arc<tokio::sync::watch::Sender<u64>>,
     /// Set once the storage was asked to report other instances' commits.
     watching: std::sync::OnceLock<()>,
+    /// The access log's and security events' queues, counters and anomaly rules.
+    monitor: crate::security::monitor::Monitor,
 }
 
 /// Wakes a reader of the change feed when there may be something new: after a commit
@@ -233,6 +273,7 @@ impl Crm {
                 actors,
                 feed_signal: Arc::new(tokio::sync::watch::Sender::new(0)),
                 watching: std::sync::OnceLock::new(),
+                monitor: Default::default(),
             }),
         }
     }
@@ -268,19 +309,6 @@ impl Crm {
     /// The engine's clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.inner.clock.clone()
-    }
-
-    /// Reports a single-record read to the access log, if one is configured.
-    pub(crate) fn log_read(&self, actor: &Actor, entity: EntityKind, record_id: uuid::Uuid) {
-        if let Some(log) = &self.inner.config.access_log {
-            log.record_read(&AccessEvent {
-                at: self.now(),
-                workspace_id: actor.workspace_id(),
-                actor_id: actor.user_id(),
-                entity,
-                record_id,
-            });
-        }
     }
 
     /// The current time according to the engine's clock.
@@ -323,6 +351,7 @@ impl Crm {
             workspace_id: workspace,
             user_id: user.id,
             role: user.role,
+            origin: None,
         };
         if ttl > 0
             && let Ok(mut entries) = self.inner.actors.entries.write()
@@ -482,7 +511,8 @@ impl Crm {
             id: AuditId::generate(),
             workspace_id: subject.workspace_id(),
             at: self.now(),
-            actor_id: actor.map(Actor::user_id),
+            // The system actor (nil id, e.g. retention) is recorded as no actor.
+            actor_id: actor.map(Actor::user_id).filter(|u| !u.uuid().is_nil()),
             entity: subject.kind(),
             record_id: subject.id(),
             label: subject.label(),

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::mask::Masking;
-use crate::model::{Configuration, Entity, Record, Role};
+use crate::model::{Configuration, Entity, EntityKind, Record, Role};
 use crate::query::SearchQuery;
 
 use super::{Actor, Crm};
@@ -53,13 +53,27 @@ impl Crm {
         q: Option<&SearchQuery>,
     ) -> Result<Vec<Record>> {
         let masking = self.masking(actor).await?;
-        if masking.is_empty() {
-            return Ok(records);
+        if !masking.is_empty() {
+            for r in &mut records {
+                r.mask(&masking);
+            }
+            records.retain(|r| masking.still_matches(r, q));
         }
-        for r in &mut records {
-            r.mask(&masking);
+        // The access log: one entry per record given out, by kind.
+        let mut kinds: Vec<EntityKind> = Vec::new();
+        for r in &records {
+            if !kinds.contains(&r.kind()) {
+                kinds.push(r.kind());
+            }
         }
-        records.retain(|r| masking.still_matches(r, q));
+        for kind in kinds {
+            let ids: Vec<uuid::Uuid> = records
+                .iter()
+                .filter(|r| r.kind() == kind)
+                .map(Record::id)
+                .collect();
+            self.log_access(actor, kind, &ids);
+        }
         Ok(records)
     }
 
@@ -74,15 +88,16 @@ impl Crm {
         q: Option<&SearchQuery>,
     ) -> Result<Vec<E>> {
         let masking = self.masking(actor).await?;
-        if masking.is_empty() {
-            return Ok(records);
+        if !masking.is_empty() {
+            for r in &mut records {
+                masking.apply(r);
+            }
+            if q.is_some() {
+                records.retain(|r| masking.still_matches(&r.clone().into_record(), q));
+            }
         }
-        for r in &mut records {
-            masking.apply(r);
-        }
-        if q.is_some() {
-            records.retain(|r| masking.still_matches(&r.clone().into_record(), q));
-        }
+        let ids: Vec<uuid::Uuid> = records.iter().map(|r| r.meta().id).collect();
+        self.log_access(actor, E::KIND, &ids);
         Ok(records)
     }
 }

@@ -121,16 +121,25 @@ impl<'a, E: Managed> Records<'a, E> {
         if Self::admit(actor, &record, deleted) {
             Ok(record)
         } else {
+            if record.meta().deleted_at.is_some() == deleted {
+                // It exists and is live (or in the trash, as asked), but the permission
+                // model hides it: the caller gets the same 404 as for a missing record, the
+                // security log records what it is.
+                self.crm.security_event(
+                    self.crm
+                        .event_for(actor, crate::security::SecurityEventType::AccessRefused)
+                        .with("status", 404)
+                        .with("hidden", true)
+                        .with("entity", E::KIND.noun())
+                        .with("record_id", id.to_string())
+                        .with(
+                            "route",
+                            actor.origin().map_or("embedded", |o| o.route.as_str()),
+                        ),
+                );
+            }
             Err(not_found())
         }
-    }
-
-    /// The last step of every read that hands records to a caller ([`Records::get`],
-    /// [`Records::get_many`], and through it the change feed): reports the read and gives the
-    /// record out as the caller may see it.
-    fn reveal(&self, actor: &Actor, record: E) -> E {
-        self.crm.log_read(actor, E::KIND, record.meta().id);
-        record
     }
 
     /// One live record.
@@ -140,7 +149,6 @@ impl<'a, E: Managed> Records<'a, E> {
     /// the actor; storage failures.
     pub async fn get(&self, actor: &Actor, id: Id<E>) -> Result<E> {
         let record = self.load(actor, id.uuid(), false, Operation::Load).await?;
-        let record = self.reveal(actor, record);
         let mut shown = self.crm.present_all(actor, vec![record], None).await?;
         shown
             .pop()
@@ -171,7 +179,6 @@ impl<'a, E: Managed> Records<'a, E> {
             .into_iter()
             .filter_map(E::from_record)
             .filter(|r| Self::admit(actor, r, false))
-            .map(|r| self.reveal(actor, r))
             .collect();
         self.crm.present_all(actor, rows, None).await
     }

@@ -50,7 +50,7 @@ impl Users<'_> {
     pub async fn get(&self, actor: &Actor, id: UserId) -> Result<User> {
         authorize(actor, Action::Read, id, Operation::Load)?;
         let user = self.load(actor, id).await?;
-        self.crm.log_read(actor, EntityKind::User, id.uuid());
+        self.crm.log_access(actor, EntityKind::User, &[id.uuid()]);
         Ok(user)
     }
 
@@ -88,9 +88,14 @@ impl Users<'_> {
         self.crm
             .list_scoped(actor, EntityKind::User, Resource::User, "id", &mut query)
             .await
-            .map(|p| Page {
-                data: p.data.into_iter().filter_map(User::from_record).collect(),
-                next_cursor: p.next_cursor,
+            .map(|p| {
+                let data: Vec<User> = p.data.into_iter().filter_map(User::from_record).collect();
+                let ids: Vec<uuid::Uuid> = data.iter().map(|u| u.id.uuid()).collect();
+                self.crm.log_access(actor, EntityKind::User, &ids);
+                Page {
+                    data,
+                    next_cursor: p.next_cursor,
+                }
             })
     }
 
@@ -273,6 +278,28 @@ impl Users<'_> {
             });
         }
         let mut audit = Vec::new();
+        let mut events = Vec::new();
+        let event = |kind| {
+            self.crm
+                .event_for(actor, kind)
+                .user(id)
+                .actor(actor.user_id())
+        };
+        use crate::security::SecurityEventType as T;
+        if user.role != current.role {
+            events.push(
+                event(T::RoleChanged)
+                    .with("from", current.role.as_str())
+                    .with("to", user.role.as_str()),
+            );
+        }
+        if user.disabled != current.disabled {
+            events.push(event(if user.disabled {
+                T::UserDisabled
+            } else {
+                T::UserEnabled
+            }));
+        }
         if user.disabled && !current.disabled {
             // Disabling ends every session of the user in the same commit.
             let mut revocations = Commit::new(actor.workspace_id());
@@ -286,12 +313,32 @@ impl Users<'_> {
                 Some(actor.user_id()),
             )
             .await?;
+            let ended: Vec<uuid::Uuid> = revocations
+                .writes
+                .iter()
+                .filter_map(|w| match w {
+                    Write::Update { record, .. } => Some(record.id()),
+                    _ => None,
+                })
+                .collect();
+            for sid in ended {
+                events.push(
+                    event(T::SessionRevoked)
+                        .with("session_id", sid.to_string())
+                        .with("reason", "user_disabled"),
+                );
+            }
             checks.extend(revocations.writes);
             audit = revocations.audit;
         }
-        self.write(actor, current, user, expected_version, checks, audit)
+        let written = self
+            .write(actor, current, user, expected_version, checks, audit)
             .await
-            .map_err(fail)
+            .map_err(fail)?;
+        for e in events {
+            self.crm.security_event(e);
+        }
+        Ok(written)
     }
 
     async fn write(

@@ -190,6 +190,13 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@security $fixture;
             access_log_is_stored_queried_erased_and_pruned,
             security_events_are_stored_queried_redacted_and_pruned,
+            security_events_are_recorded_without_secrets,
+            hooks_stream_events_and_rate_limits_are_sampled,
+            anomaly_rules_fire_on_attacks_and_not_on_normal_use,
+            a_login_from_a_new_address_is_an_anomaly,
+            reads_are_persisted_in_the_access_log,
+            retention_removes_what_is_past_its_period,
+            retention_truncates_then_removes_ended_sessions,
         );
         $crate::conformance_tests!(@dashboard $fixture;
             dashboard_figures_follow_every_kind_of_write,

@@ -5,4 +5,5 @@ pub(crate) mod changes;
 pub mod misc;
 pub(crate) mod privacy;
 pub(crate) mod records;
+pub(crate) mod security;
 pub(crate) mod users;

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod errors;
 pub mod feed;
 pub mod matrix;
+pub mod monitoring;
 pub mod privacy;
 pub mod protection;
 pub mod resources;
@@ -91,6 +92,9 @@ macro_rules! http_suite {
             feed::changes_hide_what_the_caller_may_not_read,
             feed::changes_and_batch_reads_refuse_bad_parameters,
             feed::recently_viewed_is_recorded_off_the_read_path_and_shared,
+            monitoring::security_events_record_logins_refusals_and_csrf,
+            monitoring::access_log_records_reads_with_route_and_address,
+            monitoring::retention_is_set_through_the_configuration,
         );
     };
     (@tests $factory:path; $($module:ident :: $test:ident),* $(,)?) => {
@@ -165,6 +169,8 @@ pub struct Options {
     pub refresh_grace: Duration,
     /// Wraps the store (e.g. to inject failures).
     pub wrap: fn(Arc<dyn Storage>) -> Arc<dyn Storage>,
+    /// Whether the engine keeps the access log.
+    pub record_access: bool,
 }
 
 impl Default for Options {
@@ -177,6 +183,7 @@ impl Default for Options {
             prefix: "/api/v1",
             refresh_grace: Duration::from_secs(10),
             wrap: |s| s,
+            record_access: false,
         }
     }
 }
@@ -225,7 +232,13 @@ impl Server {
         options: Options,
     ) -> Server {
         let storage = (options.wrap)(storage);
-        let crm = Crm::new(storage.clone(), CrmConfig::default());
+        let crm = Crm::new(
+            storage.clone(),
+            CrmConfig {
+                record_access: options.record_access,
+                ..CrmConfig::default()
+            },
+        );
         let mut config = IdentityConfig::new(Secret::new(
             b"crm-http test secret, 32+ bytes long!!".to_vec(),
         ));

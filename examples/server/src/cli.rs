@@ -231,6 +231,13 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight requests, in seconds.
     #[arg(long, env = "CRM_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
+    /// Do not keep the access log (who read which records; on by default).
+    #[arg(long, env = "CRM_NO_ACCESS_LOG")]
+    pub no_access_log: bool,
+    /// Seconds between retention runs (purging the trash, old logs and ended sessions per
+    /// each workspace's retention policy); the first runs at start-up. 0: never.
+    #[arg(long, env = "CRM_RETENTION_INTERVAL", default_value_t = 3600)]
+    pub retention_interval: u64,
     /// Start of the password-reset link printed for each reset request (the token is
     /// appended). The server prints links on standard output instead of mailing them.
     #[arg(

@@ -127,7 +127,19 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     )?;
 
     let store = OpenStore::open(&args.store, local).await?;
-    let crm = Crm::new(store.storage(), CrmConfig::default());
+    let crm = Crm::new(
+        store.storage(),
+        CrmConfig {
+            record_access: !args.no_access_log,
+            ..CrmConfig::default()
+        },
+    );
+    if args.retention_interval > 0 {
+        tokio::spawn(retention(
+            crm.clone(),
+            Duration::from_secs(args.retention_interval),
+        ));
+    }
     let limits = rate_limits(&args);
     let mut identity_config = IdentityConfig::new(jwt_secret);
     identity_config.password = PasswordConfig {
@@ -292,12 +304,39 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         api_conns,
     )
     .await;
+    // What the access log and security events still hold in memory.
+    if let Err(e) = state.crm().flush_logs().await {
+        tracing::warn!(error = ?e, "the last security log entries could not be written");
+    }
     store
         .close()
         .await
         .map_err(|e| format!("closing the store: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Applies every workspace's retention policy every `every` (the first run at once).
+async fn retention(crm: Crm, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match crm.apply_retention(crm.now()).await {
+            Ok(r) => tracing::info!(
+                workspaces = r.workspaces,
+                trash = r.trash,
+                audit = r.audit,
+                access_log = r.access_log,
+                security_events = r.security_events,
+                sessions = r.sessions,
+                sessions_truncated = r.sessions_truncated,
+                reset_tokens = r.reset_tokens,
+                "retention applied"
+            ),
+            Err(e) => tracing::warn!(error = ?e, "retention failed; trying again next time"),
+        }
+    }
 }
 
 /// Resolves when `stop` turns true.

@@ -94,6 +94,14 @@ pub async fn world_on_storage(storage: Arc<dyn crate::Storage>, name: &str) -> W
     World::on(crm.clone(), crm, clock, name).await
 }
 
+/// Builds a world ("Acme") on the fixture's storage with engine settings of the test's own.
+pub async fn world_with(f: &Fixture, config: CrmConfig) -> World {
+    let clock = start();
+    let crm = Crm::with_clock(f.storage.clone(), config.clone(), Arc::new(clock.clone()));
+    let peer = Crm::with_clock(f.peer(), config, Arc::new(clock.clone()));
+    World::on(crm, peer, clock, "Acme").await
+}
+
 /// Input of a record kind the world can create: ties each `...Input` to its record type.
 pub trait NewRecord: Send + 'static {
     /// The record the input creates.

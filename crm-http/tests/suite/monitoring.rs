@@ -1,0 +1,254 @@
+//! `/security-events`, `/access-log`, the security counters in `/metrics`, and the
+//! retention policy through `/configuration`.
+
+use serde_json::{Value, json};
+
+use super::{Options, Server, StoreFactory, login};
+
+fn types(body: &Value) -> Vec<String> {
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub async fn security_events_record_logins_refusals_and_csrf(store: StoreFactory) {
+    let server = Server::start(store).await;
+    let admin = server.bootstrap().await;
+    let sales = admin.add_user(&server, "sales@acme.test", "sales").await;
+    let wrong = server
+        .client()
+        .post("/auth/login")
+        .json(json!({"workspace_id": admin.workspace_id, "email": "admin@acme.test", "password": "wrong password"}))
+        .send()
+        .await;
+    wrong.assert_error(401, "E1003");
+    // A refusal (403), a hidden record (404), a failed CSRF check.
+    sales
+        .get("/security-events")
+        .send()
+        .await
+        .assert_error(403, "E1002");
+    let task = admin
+        .create("/tasks", json!({ "text": "The admin's own task" }))
+        .await;
+    let task_id = task["id"].as_str().unwrap();
+    let r = sales.get(&format!("/tasks/{task_id}")).send().await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    admin
+        .client
+        .post("/auth/refresh")
+        .send()
+        .await
+        .assert_error(403, "E1002");
+
+    let r = admin.get("/security-events?limit=100").send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let all = types(&r.body);
+    for t in [
+        "login_succeeded",
+        "login_failed",
+        "access_refused",
+        "csrf_failed",
+    ] {
+        assert!(all.iter().any(|x| x == t), "{t} in {all:?}");
+    }
+    let data = r.body["data"].as_array().unwrap();
+    let failed = data.iter().find(|e| e["type"] == "login_failed").unwrap();
+    assert_eq!(failed["detail"]["reason"], "wrong_password");
+    assert_eq!(failed["address"], "127.0.0.1");
+    assert!(
+        !r.text.contains("wrong password"),
+        "no password in any event"
+    );
+    let refused: Vec<&Value> = data
+        .iter()
+        .filter(|e| e["type"] == "access_refused")
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["detail"]["status"] == 403 && e["user_id"] == sales.user_id.as_str()),
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().any(|e| e["detail"]["status"] == 404
+            && e["detail"]["hidden"] == true
+            && e["detail"]["record_id"] == task_id),
+        "the hidden 404 is recorded as what it is: {refused:?}"
+    );
+    // Filters and paging.
+    let r = admin.get("/security-events?type=login_failed").send().await;
+    assert_eq!(types(&r.body), ["login_failed"]);
+    let r = admin
+        .get(&format!(
+            "/security-events?user_id={}&limit=1",
+            sales.user_id
+        ))
+        .send()
+        .await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
+    let cursor = r.body["next_cursor"].as_str().unwrap().to_owned();
+    let r = admin
+        .get(&format!(
+            "/security-events?user_id={}&cursor={cursor}",
+            sales.user_id
+        ))
+        .send()
+        .await;
+    assert!(!r.body["data"].as_array().unwrap().is_empty());
+    for (query, field) in [
+        ("type=nonsense", "type"),
+        ("user_id=x", "user_id"),
+        ("since=yesterday", "since"),
+        ("limit=0", "limit"),
+        ("cursor=zz", "cursor"),
+        ("other=1", "other"),
+    ] {
+        let r = admin.get(&format!("/security-events?{query}")).send().await;
+        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        assert_eq!(r.fields(), [field], "{query}");
+    }
+    let limit = admin.get("/security-events?limit=501").send().await;
+    assert_eq!(limit.status, 400);
+    let metrics = server.state.metrics_text();
+    assert!(
+        metrics.contains("crm_security_events_total{type=\"login_failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("crm_anomalies_total{rule=\"credential_stuffing\"} 0"));
+}
+
+pub async fn access_log_records_reads_with_route_and_address(store: StoreFactory) {
+    let server = Server::with(
+        store,
+        Options {
+            record_access: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let admin = server.bootstrap().await;
+    let sales = admin.add_user(&server, "sales@acme.test", "sales").await;
+    let c = sales
+        .create(
+            "/contacts",
+            json!({ "first_name": "Grace", "last_name": "Hopper" }),
+        )
+        .await;
+    let id = c["id"].as_str().unwrap();
+    assert_eq!(
+        sales.get(&format!("/contacts/{id}")).send().await.status,
+        200
+    );
+    assert_eq!(sales.get("/contacts").send().await.status, 200);
+    assert_eq!(sales.get("/search?q=grace").send().await.status, 200);
+
+    let r = admin
+        .get(&format!("/access-log?record_id={id}"))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let data = r.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3, "get, list and search: {data:?}");
+    let routes: Vec<&str> = data.iter().map(|e| e["route"].as_str().unwrap()).collect();
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("GET ") && r.ends_with("/contacts/{id}")),
+        "{routes:?}"
+    );
+    assert!(routes.iter().any(|r| r.ends_with("/search")), "{routes:?}");
+    for e in data {
+        assert_eq!(e["user_id"], sales.user_id.as_str());
+        assert_eq!(e["entity"], "contact");
+        assert_eq!(e["address"], "127.0.0.1");
+    }
+    let r = admin
+        .get(&format!("/access-log?user_id={}&limit=2", sales.user_id))
+        .send()
+        .await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 2);
+    assert!(r.body["next_cursor"].is_string());
+    let r = admin
+        .get("/access-log?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z")
+        .send()
+        .await;
+    assert_eq!(r.body["data"], json!([]));
+    sales
+        .get("/access-log")
+        .send()
+        .await
+        .assert_error(403, "E1002");
+    for (query, field) in [
+        ("record_id=1", "record_id"),
+        ("until=soon", "until"),
+        ("limit=-1", "limit"),
+        ("type=x", "type"),
+    ] {
+        let r = admin.get(&format!("/access-log?{query}")).send().await;
+        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        assert_eq!(r.fields(), [field], "{query}");
+    }
+    let r = admin
+        .get("/access-log?since=2001-01-01T00:00:00Z&until=2000-01-01T00:00:00Z")
+        .send()
+        .await;
+    r.assert_error(400, "E2003");
+    let _ = login;
+}
+
+pub async fn retention_is_set_through_the_configuration(store: StoreFactory) {
+    let server = Server::start(store).await;
+    let admin = server.bootstrap().await;
+    let r = admin.get("/configuration").send().await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body["retention"],
+        json!({
+            "trash_days": 30, "audit_days": null, "access_log_days": 365,
+            "security_event_days": 365, "session_days": 30, "webhook_delivery_days": 30,
+            "client_details": "stored",
+        })
+    );
+    let etag = r.etag().unwrap();
+    for (bad, status, field) in [
+        (json!({ "trash_days": -1 }), 422, "retention.trash_days"),
+        (json!({ "audit_days": 100000 }), 422, "retention.audit_days"),
+        (
+            json!({ "session_days": "long" }),
+            400,
+            "retention.session_days",
+        ),
+        (json!({ "forever": true }), 400, "retention.forever"),
+        (
+            json!({ "client_details": "some" }),
+            400,
+            "retention.client_details",
+        ),
+    ] {
+        let r = admin
+            .patch("/configuration")
+            .header("if-match", &etag)
+            .json(json!({ "retention": bad }))
+            .send()
+            .await;
+        assert_eq!(r.status, status, "{bad}: {}", r.text);
+        assert_eq!(r.fields(), [field], "{bad}");
+    }
+    let again = admin.get("/configuration").send().await;
+    assert_eq!(again.etag().unwrap(), etag, "nothing changed");
+    let r = admin
+        .patch("/configuration")
+        .header("if-match", &etag)
+        .json(json!({ "retention": { "trash_days": 7, "audit_days": 3650, "client_details": "truncated" } }))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["retention"]["trash_days"], 7);
+    assert_eq!(r.body["retention"]["audit_days"], 3650);
+    assert_eq!(r.body["retention"]["access_log_days"], 365);
+    assert_eq!(r.body["retention"]["client_details"], "truncated");
+}
