@@ -204,7 +204,7 @@ fn schemas() -> Map<String, Value> {
         "LoginRequest".into(),
         body(
             json!({
-                "workspace_id": { "type": "string", "format": "uuid", "description": "Default: the installation's workspace." },
+                "workspace_id": { "type": "string", "format": "uuid", "nullable": true, "description": "Null or left out: the installation's workspace." },
                 "email": string(), "password": string(),
             }),
             &["email", "password"],
@@ -212,7 +212,10 @@ fn schemas() -> Map<String, Value> {
     );
     s.insert(
         "RefreshRequest".into(),
-        body(json!({ "refresh_token": string() }), &[]),
+        body(
+            json!({ "refresh_token": { "type": "string", "nullable": true, "description": "Null or left out: the refresh cookie (with `X-CSRF-Token`)." } }),
+            &[],
+        ),
     );
     s.insert(
         "PasswordChangeRequest".into(),
@@ -224,7 +227,10 @@ fn schemas() -> Map<String, Value> {
     s.insert(
         "PasswordResetRequest".into(),
         body(
-            json!({ "workspace_id": uuid(), "email": string() }),
+            json!({
+                "workspace_id": { "type": "string", "format": "uuid", "nullable": true, "description": "Null or left out: the installation's workspace." },
+                "email": string(),
+            }),
             &["email"],
         ),
     );
