@@ -236,20 +236,7 @@ macro_rules! records {
     };
 }
 
-records!(
-    Workspace,
-    User,
-    Company,
-    Contact,
-    Deal,
-    Note,
-    Task,
-    Tag,
-    Configuration,
-    Session,
-    Credential,
-    ResetToken
-);
+crate::kind::with_kinds!(records);
 
 impl crate::search::Searchable for Record {
     fn search_words(&self, out: &mut Vec<String>) {
