@@ -43,17 +43,20 @@
 //!    filterable fields ([`EntityKind::fields`]) are generated from it.
 //! 7. [`audit`] — audit entries of record changes; [`id`] re-exports every typed id for hosts.
 //! 8. [`permission`] — the role matrix; [`views`] — recently viewed records.
-//! 9. [`storage`] — the backend trait and its atomic [`Commit`]s, and [`feed`] — the change
-//!    feed a commit writes (these two still name each other).
+//! 9. `commit` — the atomic unit of work, [`Commit`] of [`Write`]s (re-exported by
+//!    [`storage`]); [`feed`] — the change feed, read from commits; [`storage`] — the backend
+//!    trait.
 //! 10. [`service`] — the facade a host calls ([`Crm`]), with the read-path policy
-//!     (`Crm::present`); [`identity`] (sign-in and sessions) sits on it (and is named by
-//!     its user revocations); [`ratelimit`] stands apart (clock and errors only).
+//!     (`Crm::present`); [`identity`] (sign-in and sessions) sits on it (the one pair that
+//!     still names each other: the facade calls `identity::push_user_revocations` when a
+//!     user is disabled); [`ratelimit`] stands apart (clock and errors only).
 //! 11. [`demo`] (demo data) and, with the `testkit` feature, `testkit` (the conformance
 //!     suite every store runs).
 
 pub mod access_log;
 pub mod audit;
 pub mod clock;
+mod commit;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
