@@ -62,10 +62,10 @@ use uuid::Uuid;
 
 use crate::audit::AuditEntry;
 use crate::clock::Timestamp;
+use crate::commit::{Commit, Write};
 use crate::error::{Error, ErrorKind, FieldError, FieldIssue, Result};
 use crate::id::{UserId, WorkspaceId};
 use crate::model::EntityKind;
-use crate::storage::{Commit, Write};
 
 /// Where an entry sits in its workspace's feed; entries are read in increasing position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

@@ -114,109 +114,81 @@ impl<'de, T> Deserialize<'de> for Id<T> {
     }
 }
 
-/// The kinds of records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityKind {
-    /// A tenant.
-    Workspace,
-    /// A member of a workspace.
-    User,
-    /// An organization.
-    Company,
-    /// A person.
-    Contact,
-    /// A sales opportunity.
-    Deal,
-    /// A note on a contact or a deal.
-    Note,
-    /// A to-do item with an owner.
-    Task,
-    /// A label for contacts.
-    Tag,
-    /// The per-workspace settings.
-    Configuration,
-    /// A login session (internal: identity layer).
-    Session,
-    /// A user's password hash (internal: identity layer).
-    Credential,
-    /// A password-reset token (internal: identity layer).
-    ResetToken,
+/// Declares [`EntityKind`] from its table, and `with_kinds!`, which hands the list of kinds
+/// to another macro (the model builds its `Record` enum from it). `$d` is a `$` for the
+/// nested macro.
+macro_rules! kinds {
+    ($d:tt $(
+        $(#[doc = $doc:literal])*
+        $kind:ident = $tag:literal, $noun:literal, soft_delete: $soft:literal, searchable: $search:literal;
+    )*) => {
+        /// The kinds of records.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum EntityKind {
+            $( $(#[doc = $doc])* $kind, )*
+        }
+
+        impl EntityKind {
+            /// Every kind.
+            pub const ALL: [EntityKind; [$($tag),*].len()] = [$(EntityKind::$kind),*];
+
+            /// The noun used in messages ("Unable to save *contact*").
+            pub const fn noun(self) -> &'static str {
+                match self { $(EntityKind::$kind => $noun,)* }
+            }
+
+            /// A stable one-byte tag, for key encodings of embedded stores.
+            pub const fn tag(self) -> u8 {
+                match self { $(EntityKind::$kind => $tag,)* }
+            }
+
+            /// Whether records of this kind are soft deleted (and can be restored).
+            pub const fn soft_deletes(self) -> bool {
+                match self { $(EntityKind::$kind => $soft,)* }
+            }
+
+            /// Whether lists of this kind accept a full-text query.
+            pub const fn searchable(self) -> bool {
+                match self { $(EntityKind::$kind => $search,)* }
+            }
+        }
+
+        /// Calls `$m! { Kind, ... }` with every kind, in table order.
+        macro_rules! with_kinds {
+            ($d m:path) => { $d m! { $($kind),* } };
+        }
+        pub(crate) use with_kinds;
+    };
 }
 
-impl EntityKind {
-    /// Every kind.
-    pub const ALL: [EntityKind; 12] = [
-        EntityKind::Workspace,
-        EntityKind::User,
-        EntityKind::Company,
-        EntityKind::Contact,
-        EntityKind::Deal,
-        EntityKind::Note,
-        EntityKind::Task,
-        EntityKind::Tag,
-        EntityKind::Configuration,
-        EntityKind::Session,
-        EntityKind::Credential,
-        EntityKind::ResetToken,
-    ];
-
-    /// The noun used in messages ("Unable to save *contact*").
-    pub const fn noun(self) -> &'static str {
-        match self {
-            EntityKind::Workspace => "workspace",
-            EntityKind::User => "user",
-            EntityKind::Company => "company",
-            EntityKind::Contact => "contact",
-            EntityKind::Deal => "deal",
-            EntityKind::Note => "note",
-            EntityKind::Task => "task",
-            EntityKind::Tag => "tag",
-            EntityKind::Configuration => "configuration",
-            EntityKind::Session => "session",
-            EntityKind::Credential => "password",
-            EntityKind::ResetToken => "password reset",
-        }
-    }
-
-    /// A stable one-byte tag, for key encodings of embedded stores.
-    pub const fn tag(self) -> u8 {
-        match self {
-            EntityKind::Workspace => 1,
-            EntityKind::User => 2,
-            EntityKind::Company => 3,
-            EntityKind::Contact => 4,
-            EntityKind::Deal => 5,
-            EntityKind::Note => 6,
-            EntityKind::Task => 7,
-            EntityKind::Tag => 8,
-            EntityKind::Configuration => 9,
-            EntityKind::Session => 10,
-            EntityKind::Credential => 11,
-            EntityKind::ResetToken => 12,
-        }
-    }
-
-    /// Whether records of this kind are soft deleted (and can be restored).
-    pub const fn soft_deletes(self) -> bool {
-        matches!(
-            self,
-            EntityKind::Company
-                | EntityKind::Contact
-                | EntityKind::Deal
-                | EntityKind::Note
-                | EntityKind::Task
-                | EntityKind::Tag
-        )
-    }
-
-    /// Whether lists of this kind accept a full-text query.
-    pub const fn searchable(self) -> bool {
-        matches!(
-            self,
-            EntityKind::Company | EntityKind::Contact | EntityKind::Deal
-        )
-    }
+// One line a kind: its tag (never reused: embedded stores key rows by it), its noun, and
+// whether it soft deletes and is searchable (tests check both against its declaration).
+kinds! { $
+    /// A tenant.
+    Workspace = 1, "workspace", soft_delete: false, searchable: false;
+    /// A member of a workspace.
+    User = 2, "user", soft_delete: false, searchable: false;
+    /// An organization.
+    Company = 3, "company", soft_delete: true, searchable: true;
+    /// A person.
+    Contact = 4, "contact", soft_delete: true, searchable: true;
+    /// A sales opportunity.
+    Deal = 5, "deal", soft_delete: true, searchable: true;
+    /// A note on a contact or a deal.
+    Note = 6, "note", soft_delete: true, searchable: false;
+    /// A to-do item with an owner.
+    Task = 7, "task", soft_delete: true, searchable: false;
+    /// A label for contacts.
+    Tag = 8, "tag", soft_delete: true, searchable: false;
+    /// The per-workspace settings.
+    Configuration = 9, "configuration", soft_delete: false, searchable: false;
+    /// A login session (internal: identity layer).
+    Session = 10, "session", soft_delete: false, searchable: false;
+    /// A user's password hash (internal: identity layer).
+    Credential = 11, "password", soft_delete: false, searchable: false;
+    /// A password-reset token (internal: identity layer).
+    ResetToken = 12, "password reset", soft_delete: false, searchable: false;
 }
 
 impl std::fmt::Display for EntityKind {

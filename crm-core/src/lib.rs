@@ -23,13 +23,40 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: [`model`] (records, inputs, validation), [`permission`] (the role matrix),
-//! [`error`] (coded errors), [`audit`], [`search`], [`query`] (lists and paging),
-//! [`storage`] (the backend trait), [`service`] (the facade a host calls).
+//! # Layout, bottom-up
+//!
+//! Each module uses only the ones above it in this list, so the crate reads from the leaves
+//! to the facade:
+//!
+//! 1. [`kind`] — what names a record: [`EntityKind`] and the typed [`Id`]. Imports nothing of
+//!    the crate. [`clock`] (instants, dates, the injectable clock) is a leaf too.
+//! 2. [`error`] — the coded errors (naming the kind of record they are about).
+//! 3. [`validate`] — the limits and the field checks; [`search`] — the text rules of
+//!    full-text search (tokens, contact points, matching anything [`search::Searchable`]).
+//! 4. [`query`] — filters, sorts, cursors, pages and list parameters (their values, not which
+//!    fields a kind has).
+//! 5. [`mask`] — the masks of personal data.
+//! 6. [`model`] — the records. Each record type is declared once (`model/declare.rs`: one
+//!    line per field with its type, access, filters, rule, personal-data and search flags);
+//!    the record, its create input and update patch, its [`model::Entity`] implementation,
+//!    its [`model::Declaration`] (JSON schemas, personal-data inventory) and the kind's
+//!    filterable fields ([`EntityKind::fields`]) are generated from it.
+//! 7. [`audit`] — audit entries of record changes; [`id`] re-exports every typed id for hosts.
+//! 8. [`permission`] — the role matrix; [`views`] — recently viewed records.
+//! 9. `commit` — the atomic unit of work, [`Commit`] of [`Write`]s (re-exported by
+//!    [`storage`]); [`feed`] — the change feed, read from commits; [`storage`] — the backend
+//!    trait.
+//! 10. [`service`] — the facade a host calls ([`Crm`]), with the read-path policy
+//!     (`Crm::present`); [`identity`] (sign-in and sessions) sits on it (the one pair that
+//!     still names each other: the facade calls `identity::push_user_revocations` when a
+//!     user is disabled); [`ratelimit`] stands apart (clock and errors only).
+//! 11. [`demo`] (demo data) and, with the `testkit` feature, `testkit` (the conformance
+//!     suite every store runs).
 
 pub mod access_log;
 pub mod audit;
 pub mod clock;
+mod commit;
 pub mod dashboard;
 pub mod demo;
 pub mod error;

@@ -249,62 +249,27 @@ fn records() -> Vec<(&'static str, String)> {
 }
 
 fn inputs() -> Vec<(&'static str, String)> {
-    let j = |v: serde_json::Result<String>| v.unwrap();
-    vec![
-        (
-            "company input",
-            j(serde_json::to_string(&CompanyInput::default())),
-        ),
-        (
-            "contact input",
-            j(serde_json::to_string(&ContactInput::default())),
-        ),
-        (
-            "deal input",
-            j(serde_json::to_string(&DealInput::default())),
-        ),
-        (
-            "note input",
-            j(serde_json::to_string(&NoteInput::default())),
-        ),
-        (
-            "task input",
-            j(serde_json::to_string(&TaskInput::default())),
-        ),
-        ("tag input", j(serde_json::to_string(&TagInput::default()))),
-        (
-            "user input",
-            j(serde_json::to_string(&UserInput::default())),
-        ),
-        (
-            "company patch",
-            j(serde_json::to_string(&CompanyPatch::default())),
-        ),
-        (
-            "contact patch",
-            j(serde_json::to_string(&ContactPatch::default())),
-        ),
-        (
-            "deal patch",
-            j(serde_json::to_string(&DealPatch::default())),
-        ),
-        (
-            "note patch",
-            j(serde_json::to_string(&NotePatch::default())),
-        ),
-        (
-            "task patch",
-            j(serde_json::to_string(&TaskPatch::default())),
-        ),
-        ("tag patch", j(serde_json::to_string(&TagPatch::default()))),
-        (
-            "user patch",
-            j(serde_json::to_string(&UserPatch::default())),
-        ),
-        (
-            "configuration patch",
-            j(serde_json::to_string(&ConfigurationPatch::default())),
-        ),
+    macro_rules! defaults {
+        ($($name:literal: $t:ty),* $(,)?) => {
+            vec![$(($name, serde_json::to_string(&<$t>::default()).unwrap())),*]
+        };
+    }
+    defaults![
+        "company input": CompanyInput,
+        "contact input": ContactInput,
+        "deal input": DealInput,
+        "note input": NoteInput,
+        "task input": TaskInput,
+        "tag input": TagInput,
+        "user input": UserInput,
+        "company patch": CompanyPatch,
+        "contact patch": ContactPatch,
+        "deal patch": DealPatch,
+        "note patch": NotePatch,
+        "task patch": TaskPatch,
+        "tag patch": TagPatch,
+        "user patch": UserPatch,
+        "configuration patch": ConfigurationPatch,
     ]
 }
 

@@ -63,7 +63,8 @@
 //!   answers worth it, see [`compression`]), request
 //!   ids in responses and logs (see [`middleware`]).
 //! * **Operations.** `/health`, `/ready`, `/metrics` (see [`metrics`]) and `/openapi.json`,
-//!   generated from the same route table that builds the router (see [`openapi`]).
+//!   generated from the same route table that builds the router, with schemas from the
+//!   core's entity declarations (see [`openapi`]).
 
 pub mod compression;
 pub mod config;

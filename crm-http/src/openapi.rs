@@ -54,6 +54,19 @@ fn field(kind: EntityKind, name: &str) -> Value {
         .map_or_else(string, |f| f.input_schema())
 }
 
+/// The kinds whose records the API serves, schemas from their declarations.
+const DECLARED: [EntityKind; 9] = [
+    EntityKind::Company,
+    EntityKind::Contact,
+    EntityKind::Deal,
+    EntityKind::Note,
+    EntityKind::Task,
+    EntityKind::Tag,
+    EntityKind::User,
+    EntityKind::Configuration,
+    EntityKind::Workspace,
+];
+
 /// A kind's record, input, patch and page schemas, from its declaration
 /// ([`crm_core::model::Declaration`]).
 fn declared(s: &mut Map<String, Value>, kind: EntityKind) {
@@ -130,17 +143,7 @@ fn schemas() -> Map<String, Value> {
         json!({ "type": "object", "additionalProperties": true }),
     );
 
-    for kind in [
-        EntityKind::Company,
-        EntityKind::Contact,
-        EntityKind::Deal,
-        EntityKind::Note,
-        EntityKind::Task,
-        EntityKind::Tag,
-        EntityKind::User,
-        EntityKind::Configuration,
-        EntityKind::Workspace,
-    ] {
+    for kind in DECLARED {
         declared(&mut s, kind);
     }
     for name in ["Company", "Contact", "Deal", "Note", "Task", "Tag", "User"] {
@@ -204,7 +207,7 @@ fn schemas() -> Map<String, Value> {
         "LoginRequest".into(),
         body(
             json!({
-                "workspace_id": { "type": "string", "format": "uuid", "description": "Default: the installation's workspace." },
+                "workspace_id": { "type": "string", "format": "uuid", "nullable": true, "description": "Null or left out: the installation's workspace." },
                 "email": string(), "password": string(),
             }),
             &["email", "password"],
@@ -212,7 +215,10 @@ fn schemas() -> Map<String, Value> {
     );
     s.insert(
         "RefreshRequest".into(),
-        body(json!({ "refresh_token": string() }), &[]),
+        body(
+            json!({ "refresh_token": { "type": "string", "nullable": true, "description": "Null or left out: the refresh cookie (with `X-CSRF-Token`)." } }),
+            &[],
+        ),
     );
     s.insert(
         "PasswordChangeRequest".into(),
@@ -224,7 +230,10 @@ fn schemas() -> Map<String, Value> {
     s.insert(
         "PasswordResetRequest".into(),
         body(
-            json!({ "workspace_id": uuid(), "email": string() }),
+            json!({
+                "workspace_id": { "type": "string", "format": "uuid", "nullable": true, "description": "Null or left out: the installation's workspace." },
+                "email": string(),
+            }),
             &["email"],
         ),
     );
@@ -584,12 +593,16 @@ fn list_params(kind: EntityKind) -> Vec<Value> {
         .flat_map(|f| [f.name.to_string(), format!("-{}", f.name)])
         .collect();
     let uuid = value_pattern(FieldType::Id).trim_end_matches("|null");
-    let mut out = vec![
-        query_param(
+    let mut out = Vec::new();
+    // Only the searchable kinds take a full-text query (others refuse one with words).
+    if kind.searchable() {
+        out.push(query_param(
             "q",
             "Full-text query: every word must start a word of the record (or, from three characters, occur inside one of its email addresses or phone numbers).",
             json!({ "type": "string", "maxLength": 200 }),
-        ),
+        ));
+    }
+    out.extend([
         query_param(
             "sort",
             "Sort field, `-field` for descending.",
@@ -607,20 +620,20 @@ fn list_params(kind: EntityKind) -> Vec<Value> {
         ),
         query_param(
             "ids",
-            &format!(
-                "Batch read: these records (comma-separated ids, at most {MAX_LIMIT}) instead of a page, in the order asked; missing or invisible ones are left out. No other parameter may be given with it."
-            ),
+            &format!("Batch read: these records (comma-separated ids, at most {MAX_LIMIT}) instead of a page, in the order asked; missing or invisible ones are left out. No other parameter may be given with it."),
             json!({
                 "type": "string",
                 "pattern": format!("^{uuid}(,{uuid})*$"),
             }),
         ),
-        query_param(
+    ]);
+    if kind.soft_deletes() {
+        out.push(query_param(
             "deleted",
-            "Soft-deleted records: `exclude` (default), `only` (the trash), `include`.",
+            "Soft-deleted records: `exclude` (default), `only` (the trash), `include`; the trash is for those who may restore.",
             json!({ "type": "string", "enum": ["exclude", "only", "include"] }),
-        ),
-    ];
+        ));
+    }
     for f in kind.fields().iter().filter(|f| f.filter) {
         let what = if f.multi {
             "Contains this value (comma-separated, at most 100: one of them); `null` for none."
@@ -804,6 +817,23 @@ mod tests {
             doc["paths"]["/contacts/{id}"]["patch"]["parameters"][1]["name"],
             "If-Match"
         );
+        // Full-text queries only where the kind is searchable, the trash only where it
+        // soft deletes.
+        let names_of = |path: &str| -> Vec<String> {
+            doc["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let tags = names_of("/tags");
+        assert!(!tags.iter().any(|n| n == "q") && tags.iter().any(|n| n == "deleted"));
+        let users = names_of("/users");
+        assert!(
+            !users.iter().any(|n| n == "q" || n == "deleted"),
+            "{users:?}"
+        );
     }
 
     use crm_core::model::EntityKind;
@@ -812,25 +842,13 @@ mod tests {
     use regex::Regex;
     use serde_json::Value;
 
-    const DECLARED: [EntityKind; 9] = [
-        EntityKind::Company,
-        EntityKind::Contact,
-        EntityKind::Deal,
-        EntityKind::Note,
-        EntityKind::Task,
-        EntityKind::Tag,
-        EntityKind::User,
-        EntityKind::Configuration,
-        EntityKind::Workspace,
-    ];
-
     /// Every declared field is in the served document's record, input and patch schemas (as
     /// its declaration describes it, limits included: `crm_core::model::schema` checks the
     /// limits against the rules), and nothing undeclared is.
     #[test]
     fn every_declared_field_is_in_the_document() {
         let schemas = &super::document()["components"]["schemas"];
-        for kind in DECLARED {
+        for kind in super::DECLARED {
             let d = kind.declaration();
             let record = &schemas[d.name];
             assert_eq!(record, &d.record_schema(), "{kind}");

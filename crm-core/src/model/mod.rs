@@ -5,6 +5,31 @@
 //! the [`crate::Storage`] trait. Every record carries its [`Meta`]: id, workspace, creation and
 //! update instants, a version that grows by one on each update (optimistic concurrency) and,
 //! for the kinds that support soft delete, `deleted_at`.
+//!
+//! # One declaration per record type
+//!
+//! Each record type is declared once, in its file, with the `entity!` macro (see
+//! `model/declare.rs` for the grammar): one line per field giving its Rust type, who sets it
+//! (create input, update patch, the core), how lists filter and sort by it, the [`Rule`] the
+//! validator holds it to, and whether it is personal data, masked, searched, a reference or
+//! the owner. From that the macro writes the record struct (with the bookkeeping fields), its
+//! `…Input` and `…Patch`, and its [`Entity`] implementation; [`Entity::declaration`] (and
+//! [`EntityKind::declaration`]) give the [`Declaration`] itself, from which come the
+//! filterable fields ([`EntityKind::fields`]), the JSON schemas of records, inputs and
+//! patches ([`Declaration::record_schema`], ...) and the personal-data inventory
+//! ([`EntityKind::personal_data_fields`]). What a declaration cannot say — labels, unique
+//! keys, rules across fields — is ordinary code beside it.
+//!
+//! ```
+//! use crm_core::model::{EntityKind, Rule};
+//!
+//! let contact = EntityKind::Contact.declaration();
+//! let first_name = contact.field("first_name").unwrap();
+//! assert!(matches!(first_name.rule, Rule::Text { max: 200, required: true }));
+//! assert!(first_name.personal);
+//! let personal: Vec<&str> = EntityKind::Company.personal_data_fields().map(|f| f.name).collect();
+//! assert_eq!(personal, ["phone_number", "address", "zipcode", "tax_identifier"]);
+//! ```
 
 mod company;
 mod config;
@@ -213,20 +238,7 @@ macro_rules! records {
     };
 }
 
-records!(
-    Workspace,
-    User,
-    Company,
-    Contact,
-    Deal,
-    Note,
-    Task,
-    Tag,
-    Configuration,
-    Session,
-    Credential,
-    ResetToken
-);
+crate::kind::with_kinds!(records);
 
 impl crate::search::Searchable for Record {
     fn search_words(&self, out: &mut Vec<String>) {
