@@ -90,8 +90,9 @@ async fn run(name: &str, storage: Arc<dyn Storage>, after_seed: impl AsyncFnOnce
     );
     after_seed().await;
     let sales: Actor = crm.actor(ws, owners[1]).await.expect("sales actor");
-    let (app, token) = api(crm.clone(), &admin, "admin@dash.test").await;
-    let (sales_app, sales_token) = api(crm.clone(), &sales, "sales0@dash.test").await;
+    let (app, token) = api(crm.clone(), &admin, admin.user_id(), "admin@dash.test").await;
+    let (sales_app, sales_token) =
+        api(crm.clone(), &admin, sales.user_id(), "sales0@dash.test").await;
 
     let (status, _, body) = call(&app, "/dashboard", &token, None).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));

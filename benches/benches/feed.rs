@@ -173,7 +173,8 @@ async fn run(name: &str, storage: Arc<dyn Storage>, peer: Arc<dyn Storage>) {
         runs[1], runs
     );
     // The same through HTTP: a client on a socket walking GET /changes (JSON, gzip).
-    let (app, token) = crm_benches::http::api(crm.clone(), &actor, "admin@feed.test").await;
+    let (app, token) =
+        crm_benches::http::api(crm.clone(), &actor, actor.user_id(), "admin@feed.test").await;
     let addr = crm_benches::http::serve(app).await;
     let mut runs = Vec::new();
     for _ in 0..3 {

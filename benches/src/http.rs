@@ -42,9 +42,14 @@ pub fn generous_limits() -> RateLimitConfig {
     }
 }
 
-/// The router over `crm`, and an access token (valid 15 minutes) of `admin`, whose email
-/// is `email`: its password is set, then it logs in.
-pub async fn api(crm: Crm, admin: &Actor, email: &str) -> (axum::Router, String) {
+/// The router over `crm`, and an access token (valid 15 minutes) of `user` of the admin's
+/// workspace, whose email is `email`: the admin sets its password, then it logs in.
+pub async fn api(
+    crm: Crm,
+    admin: &Actor,
+    user: crm_core::id::UserId,
+    email: &str,
+) -> (axum::Router, String) {
     let mut config = IdentityConfig::new(Secret::new(
         b"crm-benches http secret, 32 bytes or more".to_vec(),
     ));
@@ -55,7 +60,7 @@ pub async fn api(crm: Crm, admin: &Actor, email: &str) -> (axum::Router, String)
     config.rate_limits = generous_limits();
     let identity = Identity::new(crm, config, Arc::new(NoDelivery)).expect("identity");
     identity
-        .set_password(admin, admin.user_id(), "bench password")
+        .set_password(admin, user, "bench password")
         .await
         .expect("password");
     let tokens = identity

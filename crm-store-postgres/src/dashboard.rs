@@ -20,11 +20,12 @@
 //!
 //! # Reading
 //!
-//! One `REPEATABLE READ READ ONLY` transaction (one snapshot) runs four index-served
-//! statements: the tally rows under the query's prefixes, summed per key; the owner's next
-//! open tasks (`crm_task_by_owner_id_completed_due_date`); the hot contacts (the partial index
-//! `crm_contact_hot`); the latest activity (the partial index `crm_audit_activity`). The last
-//! two name their predicates as literals so the planner can use the partial indexes.
+//! One statement (one round trip, and one snapshot: the statement's own) with four
+//! index-served parts: the tally rows under the query's prefixes, summed per key; the
+//! owner's next open tasks (`crm_task_by_owner_id_completed_due_date`); the hot contacts (the
+//! partial index `crm_contact_hot`); the latest activity (the partial index
+//! `crm_audit_activity`). The last two name their predicates as literals so the planner can
+//! use the partial indexes.
 
 use std::collections::HashMap;
 
@@ -166,124 +167,114 @@ fn decode<T>(
     parse(data.as_bytes()).map_err(|source| PgStoreError::Decode { what, source }.into())
 }
 
+/// The owner's next open tasks (`$1` workspace, `$2` owner key, `$3` the key of `false`,
+/// `$4` limit), served by `crm_task_by_owner_id_completed_due_date`.
+const TASKS_SQL: &str = "SELECT data::text FROM crm_task \
+     WHERE workspace_id = $1 AND k_owner_id = $2 AND k_completed = $3 AND NOT deleted \
+     ORDER BY k_due_date, id LIMIT $4";
+
+/// The hot contacts (`$1` workspace, `$2` limit): the predicate of the partial index
+/// `crm_contact_hot`, as literals.
+fn hot_sql(limit: &str) -> String {
+    format!(
+        "SELECT data::text FROM crm_contact \
+         WHERE workspace_id = $1 AND k_status = '{HOT_STATUS_KEY}'::bytea AND NOT deleted \
+         ORDER BY k_last_seen DESC, id DESC LIMIT {limit}"
+    )
+}
+
+/// The latest activity (`$1` workspace, `$2` limit): the predicate of the partial index
+/// `crm_audit_activity`, as literals (the kinds of [`crm_core::dashboard::ACTIVITY_KINDS`]).
+const ACTIVITY_SQL: &str = "SELECT data::text FROM crm_audit \
+     WHERE workspace_id = $1 AND action = 'create' AND entity IN (3, 4, 5, 6) \
+     ORDER BY id DESC LIMIT $2";
+
+/// The whole read in one statement — one round trip, one snapshot (the statement's): the
+/// tally rows summed per key as three arrays, then the three lists as arrays of JSON texts.
+/// Parameters: `$1` workspace, `$2..$9` the four `[lower, upper)` key ranges, `$10` owner
+/// key, `$11` the key of `false`, `$12..$14` the three limits. Public for `EXPLAIN` checks.
+pub fn read_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let tasks = TASKS_SQL
+            .replace("$2", "$10")
+            .replace("$3", "$11")
+            .replace("$4", "$12");
+        let activity = ACTIVITY_SQL.replace("$2", "$14");
+        format!(
+            "WITH t AS ( \
+               SELECT key, sum(n)::int8 AS n, sum(total)::text AS total FROM crm_tally \
+               WHERE workspace_id = $1 AND ( \
+                 (key >= $2 AND key < $3) OR (key >= $4 AND key < $5) OR \
+                 (key >= $6 AND key < $7) OR (key >= $8 AND key < $9)) \
+               GROUP BY key HAVING sum(n) <> 0 OR sum(total) <> 0) \
+             SELECT ARRAY(SELECT key FROM t ORDER BY key), \
+                    ARRAY(SELECT n FROM t ORDER BY key), \
+                    ARRAY(SELECT total FROM t ORDER BY key), \
+                    ARRAY({tasks}), ARRAY({}), ARRAY({activity})",
+            hot_sql("$13")
+        )
+    })
+}
+
 /// [`crm_core::Storage::dashboard`]; see the [module docs](self).
 pub(crate) async fn read(
     pool: &sqlx::PgPool,
     ws: Uuid,
     query: &DashboardQuery,
 ) -> Result<DashboardData> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
     let prefixes = dash::tally_prefixes(query);
-    let mut lower: Vec<Vec<u8>> = Vec::with_capacity(4);
-    let mut upper: Vec<Vec<u8>> = Vec::with_capacity(4);
+    let mut q = sqlx::query(read_sql()).bind(ws);
     for p in &prefixes {
-        lower.push(p.clone());
         // No prefix is all 0xFF bytes, so each has a successor.
-        upper.push(crm_core::storage::kv::prefix_successor(p).unwrap_or_else(|| vec![0xFF; 64]));
-    }
-    let rows = sqlx::query(
-        "SELECT key, sum(n)::int8, sum(total)::text FROM crm_tally \
-         WHERE workspace_id = $1 AND ( \
-           (key >= $2 AND key < $3) OR (key >= $4 AND key < $5) OR \
-           (key >= $6 AND key < $7) OR (key >= $8 AND key < $9)) \
-         GROUP BY key HAVING sum(n) <> 0 OR sum(total) <> 0 ORDER BY key",
-    )
-    .bind(ws)
-    .bind(&lower[0])
-    .bind(&upper[0])
-    .bind(&lower[1])
-    .bind(&upper[1])
-    .bind(&lower[2])
-    .bind(&upper[2])
-    .bind(&lower[3])
-    .bind(&upper[3])
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    let mut out = DashboardData::default();
-    for r in rows {
-        let key: Vec<u8> = r.try_get(0).map_err(db)?;
-        let count: i64 = r.try_get(1).map_err(db)?;
-        let total: String = r.try_get(2).map_err(db)?;
-        let amount = decode("tally", &total, |b| serde_json::from_slice::<i128>(b))?;
-        out.tallies.push((key, Tally { count, amount }));
+        let upper = crm_core::storage::kv::prefix_successor(p).unwrap_or_else(|| vec![0xFF; 64]);
+        q = q.bind(p.clone()).bind(upper);
     }
     let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-    let tasks = sqlx::query(
-        "SELECT data::text FROM crm_task \
-         WHERE workspace_id = $1 AND k_owner_id = $2 AND k_completed = $3 AND NOT deleted \
-         ORDER BY k_due_date, id LIMIT $4",
-    )
-    .bind(ws)
-    .bind(encode_key(&Value::Id(query.owner.uuid())))
-    .bind(encode_key(&Value::Bool(false)))
-    .bind(limit(query.next_tasks))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    for r in tasks {
-        let data: &str = r.try_get(0).map_err(db)?;
-        out.next_tasks.push(decode("task", data, |b| {
+    let row = q
+        .bind(encode_key(&Value::Id(query.owner.uuid())))
+        .bind(encode_key(&Value::Bool(false)))
+        .bind(limit(query.next_tasks))
+        .bind(limit(query.hot_contacts))
+        .bind(limit(query.activity))
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    let keys: Vec<Vec<u8>> = row.try_get(0).map_err(db)?;
+    let counts: Vec<i64> = row.try_get(1).map_err(db)?;
+    let totals: Vec<String> = row.try_get(2).map_err(db)?;
+    let mut out = DashboardData::default();
+    for ((key, count), total) in keys.into_iter().zip(counts).zip(totals) {
+        let amount = match total.parse::<i128>() {
+            Ok(a) => a,
+            Err(_) => decode("tally", &total, |b| serde_json::from_slice::<i128>(b))?,
+        };
+        out.tallies.push((key, Tally { count, amount }));
+    }
+    let texts = |i: usize| -> Result<Vec<String>> { row.try_get(i).map_err(db) };
+    for data in texts(3)? {
+        out.next_tasks.push(decode("task", &data, |b| {
             Record::from_json_bytes(EntityKind::Task, b)
         })?);
     }
-    let hot = sqlx::query(&format!(
-        "SELECT data::text FROM crm_contact \
-         WHERE workspace_id = $1 AND k_status = '{HOT_STATUS_KEY}'::bytea AND NOT deleted \
-         ORDER BY k_last_seen DESC, id DESC LIMIT $2"
-    ))
-    .bind(ws)
-    .bind(limit(query.hot_contacts))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
-    for r in hot {
-        let data: &str = r.try_get(0).map_err(db)?;
-        out.hot_contacts.push(decode("contact", data, |b| {
+    for data in texts(4)? {
+        out.hot_contacts.push(decode("contact", &data, |b| {
             Record::from_json_bytes(EntityKind::Contact, b)
         })?);
     }
-    let activity = sqlx::query(ACTIVITY_SQL)
-        .bind(ws)
-        .bind(limit(query.activity))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-    for r in activity {
-        let data: &str = r.try_get(0).map_err(db)?;
-        out.activity.push(decode("audit entry", data, |b| {
+    for data in texts(5)? {
+        out.activity.push(decode("audit entry", &data, |b| {
             serde_json::from_slice::<AuditEntry>(b)
         })?);
     }
-    tx.commit().await.map_err(db)?;
     Ok(out)
 }
 
-/// The latest activity: the predicate of the partial index `crm_audit_activity`, as literals
-/// (the kinds of [`crm_core::dashboard::ACTIVITY_KINDS`]).
-const ACTIVITY_SQL: &str = "SELECT data::text FROM crm_audit \
-     WHERE workspace_id = $1 AND action = 'create' AND entity IN (3, 4, 5, 6) \
-     ORDER BY id DESC LIMIT $2";
-
-/// The dashboard's statements as they run (for `EXPLAIN` checks): next tasks, hot contacts,
-/// activity; `$n` placeholders.
+/// The dashboard's list statements on their own (for `EXPLAIN` checks): next tasks
+/// (`$1..$4`), hot contacts and activity (`$1`, `$2`). [`read`] runs them as parts of one
+/// statement.
 pub fn statements() -> [String; 3] {
-    [
-        "SELECT data::text FROM crm_task \
-         WHERE workspace_id = $1 AND k_owner_id = $2 AND k_completed = $3 AND NOT deleted \
-         ORDER BY k_due_date, id LIMIT $4"
-            .to_owned(),
-        format!(
-            "SELECT data::text FROM crm_contact \
-             WHERE workspace_id = $1 AND k_status = '{HOT_STATUS_KEY}'::bytea AND NOT deleted \
-             ORDER BY k_last_seen DESC, id DESC LIMIT $2"
-        ),
-        ACTIVITY_SQL.to_owned(),
-    ]
+    [TASKS_SQL.to_owned(), hot_sql("$2"), ACTIVITY_SQL.to_owned()]
 }
 
 #[cfg(test)]
