@@ -1,6 +1,7 @@
-//! The change feed: catching up on 100,000 changes with `limit=1000` (through
-//! `Crm::changes`, the path `GET /changes` takes, without the JSON and the socket), and the
-//! wake-up latency of a waiting reader, on redb and PostgreSQL in the same run.
+//! The change feed: catching up on 100,000 changes with `limit=1000` — through
+//! `Crm::changes` (the path `GET /changes` takes, without the JSON and the socket), and
+//! through HTTP (a client on a loopback socket walking `GET /changes`, JSON and gzip) — and
+//! the wake-up latency of a waiting reader, on redb and PostgreSQL in the same run.
 //!
 //! `cargo bench -p crm-benches --bench feed` (PostgreSQL at 127.0.0.1:5432, or set
 //! `CRM_TEST_DATABASE_URL` as for the store's tests).
@@ -57,6 +58,31 @@ async fn catch_up(crm: &Crm, actor: &Actor) -> (Duration, usize) {
             return (started.elapsed(), n);
         }
         since = Some(page.next_cursor);
+    }
+}
+
+/// A client walking `GET /changes` from the beginning to the end on one keep-alive
+/// connection: the time, the changes read and the (decoded) JSON bytes.
+async fn http_catch_up(addr: std::net::SocketAddr, token: &str) -> (Duration, usize, usize) {
+    let mut conn = crm_benches::http::Conn::open(addr).await;
+    let started = Instant::now();
+    let mut since: Option<String> = None;
+    let (mut n, mut bytes) = (0, 0);
+    loop {
+        let path = match &since {
+            Some(c) => format!("/changes?limit={PAGE}&since={c}"),
+            None => format!("/changes?limit={PAGE}"),
+        };
+        let (status, body) = conn.get(&path, token).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        bytes += body.len();
+        let page: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let got = page["data"].as_array().map_or(0, Vec::len);
+        n += got;
+        if got == 0 && page["has_more"] == false {
+            return (started.elapsed(), n, bytes);
+        }
+        since = page["next_cursor"].as_str().map(str::to_owned);
     }
 }
 
@@ -145,6 +171,22 @@ async fn run(name: &str, storage: Arc<dyn Storage>, peer: Arc<dyn Storage>) {
     println!(
         "{name}: catch-up of {CHANGES} changes, limit={PAGE}: median {:.2?} (runs {:?})",
         runs[1], runs
+    );
+    // The same through HTTP: a client on a socket walking GET /changes (JSON, gzip).
+    let (app, token) = crm_benches::http::api(crm.clone(), &actor, "admin@feed.test").await;
+    let addr = crm_benches::http::serve(app).await;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let (t, n, bytes) = http_catch_up(addr, &token).await;
+        assert_eq!(n, CHANGES);
+        runs.push((t, bytes));
+    }
+    runs.sort();
+    println!(
+        "{name}: catch-up of {CHANGES} changes through HTTP GET /changes?limit={PAGE} (socket, gzip): median {:.2?} (runs {:?}; {:.1} MB of JSON per walk)",
+        runs[1].0,
+        runs.iter().map(|r| r.0).collect::<Vec<_>>(),
+        runs[1].1 as f64 / 1e6
     );
     let lat = wake_latency(&crm, &crm, &actor, 200).await;
     println!(

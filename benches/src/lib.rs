@@ -9,6 +9,8 @@
 //! same process on the same machine, because absolute numbers drift between runs and
 //! machines while the ratio says what the engine adds.
 
+pub mod http;
+
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;

@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::id::{AuditId, UserId, WorkspaceId};
-use crate::model::{EntityKind, Record};
+use crate::kind::{EntityKind, Id};
+use crate::model::{Record, UserId, WorkspaceId};
+
+/// Id of an [`AuditEntry`].
+pub type AuditId = Id<AuditEntry>;
 
 /// What happened to a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::EntityKind;
+use crate::kind::EntityKind;
 
 /// Boxed underlying cause of an error (driver error, I/O error, ...).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -27,19 +27,23 @@
 //! [`error`] (coded errors), [`audit`], [`search`], [`query`] (lists and paging),
 //! [`storage`] (the backend trait), [`service`] (the facade a host calls).
 
+pub mod access_log;
 pub mod audit;
 pub mod clock;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod feed;
 pub mod id;
 pub mod identity;
+pub mod kind;
 pub mod mask;
 pub mod model;
 pub mod permission;
 pub mod query;
 pub mod ratelimit;
 pub mod search;
+pub mod security;
 pub mod service;
 pub mod storage;
 pub mod validate;
@@ -50,7 +54,7 @@ pub mod testkit;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, ErrorKind, FieldError, FieldIssue, Result};
-pub use id::Id;
+pub use kind::{EntityKind, Id};
 pub use query::{ListParams, Page};
 pub use service::{AccessEvent, AccessLog, Actor, Crm, CrmConfig};
 pub use storage::{Commit, Storage, Write};

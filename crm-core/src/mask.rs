@@ -5,14 +5,18 @@
 //! that the `read_only` role sees masked — `j***@example.com`, `+1 ••• ••• 0100`. Every
 //! other role sees them whole; the stored record is never changed.
 //!
+//! This module holds the masks and sits below the model: each entity declaration names the
+//! [`PersonalField`] its personal fields belong to, and [`Entity::mask`] applies the masks to
+//! them. The policy — who sees what masked — is the facade's (`service/present.rs`).
+//!
 //! # Why one function
 //!
 //! Every read path of the core that hands records to an actor — `get`, `list`, `search`,
 //! and any later one (the change feed, exports) — ends in [`Crm::present`] (or, for typed
 //! lists, [`Crm::present_all`], which is the same policy). The policy ([`Masking::for_actor`])
-//! and the masks ([`Masking::apply`], each kind's [`Entity::mask`]) live here and nowhere
-//! else, so a new path cannot mask differently, only forget to call it — and the tests
-//! check each path.
+//! and the masks ([`Masking::apply`], each kind's [`Entity::mask`]) live there and here and
+//! nowhere else, so a new path cannot mask differently, only forget to call it — and the
+//! tests check each path.
 //!
 //! # Searching
 //!
@@ -22,13 +26,16 @@
 //! query on their *masked* form ([`Masking::still_matches`]): found by name, by the parts of
 //! an address the mask shows, never by what it hides. Pages may then come back shorter than
 //! asked, with the cursor of the unfiltered page (paging stays correct).
+//!
+//! [`Configuration::masked_fields`]: crate::model::Configuration::masked_fields
+//! [`Entity::mask`]: crate::model::Entity::mask
+//! [`Crm::present`]: crate::Crm::present
+//! [`Crm::present_all`]: crate::Crm::present_all
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::model::{Configuration, Entity, Record, Role};
 use crate::query::SearchQuery;
-use crate::service::{Actor, Crm};
+use crate::search::Searchable;
 
 /// A kind of personal data that can be masked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -110,18 +117,6 @@ pub fn mask_tax_identifier(value: &str) -> String {
 }
 
 impl Masking {
-    /// The policy: what `actor` sees masked in a workspace configured with `config` —
-    /// the configured fields for `read_only`, nothing for any other role.
-    pub fn for_actor(actor: &Actor, config: &Configuration) -> Masking {
-        if actor.role() == Role::ReadOnly {
-            Masking {
-                fields: config.masked_fields.clone(),
-            }
-        } else {
-            Masking::default()
-        }
-    }
-
     /// Masking of exactly `fields` (for hosts and tests).
     pub fn of(fields: &[PersonalField]) -> Masking {
         Masking {
@@ -139,81 +134,17 @@ impl Masking {
         self.fields.contains(&field)
     }
 
-    /// Masks `record` in place.
-    pub fn apply<E: Entity>(&self, record: &mut E) {
-        if !self.is_empty() {
-            record.mask(self);
-        }
-    }
-
     /// Whether `record` (already masked) still matches the search query `q`; always true
     /// without a query or without masking.
-    pub fn still_matches(&self, record: &Record, q: Option<&SearchQuery>) -> bool {
+    pub fn still_matches<R: Searchable + ?Sized>(
+        &self,
+        record: &R,
+        q: Option<&SearchQuery>,
+    ) -> bool {
         match q {
             Some(q) if !self.is_empty() => crate::search::matches(record, &q.terms),
             _ => true,
         }
-    }
-}
-
-impl Crm {
-    /// What `actor` may see of its workspace's personal fields (see [`Masking::for_actor`]);
-    /// reads the configuration only for the roles that can be masked.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub async fn masking(&self, actor: &Actor) -> Result<Masking> {
-        if actor.role() != Role::ReadOnly {
-            return Ok(Masking::default());
-        }
-        let config = self.load_config(actor.workspace_id()).await?;
-        Ok(Masking::for_actor(actor, &config))
-    }
-
-    /// THE exit of every read path: `records` as `actor` may see them — masked per the
-    /// workspace's configuration — keeping, when they answer the search query `q`, only
-    /// those that still match it masked. The change feed and exports call this too.
-    ///
-    /// # Errors
-    /// Storage failures (reading the configuration).
-    pub async fn present(
-        &self,
-        actor: &Actor,
-        mut records: Vec<Record>,
-        q: Option<&SearchQuery>,
-    ) -> Result<Vec<Record>> {
-        let masking = self.masking(actor).await?;
-        if masking.is_empty() {
-            return Ok(records);
-        }
-        for r in &mut records {
-            r.mask(&masking);
-        }
-        records.retain(|r| masking.still_matches(r, q));
-        Ok(records)
-    }
-
-    /// [`Crm::present`] for records of one kind.
-    ///
-    /// # Errors
-    /// Storage failures (reading the configuration).
-    pub async fn present_all<E: Entity>(
-        &self,
-        actor: &Actor,
-        mut records: Vec<E>,
-        q: Option<&SearchQuery>,
-    ) -> Result<Vec<E>> {
-        let masking = self.masking(actor).await?;
-        if masking.is_empty() {
-            return Ok(records);
-        }
-        for r in &mut records {
-            masking.apply(r);
-        }
-        if q.is_some() {
-            records.retain(|r| masking.still_matches(&r.clone().into_record(), q));
-        }
-        Ok(records)
     }
 }
 

@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 use crate::clock::{Date, Timestamp};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::EntityKind;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: usize = 25;
@@ -473,95 +472,6 @@ impl ListParams {
     pub fn deleted(mut self, deleted: Deleted) -> Self {
         self.deleted = Some(deleted);
         self
-    }
-
-    /// Checks the parameters against the entity's fields and builds a [`ListQuery`].
-    ///
-    /// # Errors
-    /// [`ErrorKind::InvalidQuery`] for unknown fields, bad values or a page size outside
-    /// 1..=100; [`ErrorKind::InvalidCursor`] for a bad cursor.
-    pub fn to_query(&self, kind: EntityKind) -> Result<ListQuery> {
-        let bad = || {
-            Error::new(ErrorKind::InvalidQuery).with_context(crate::error::Operation::List, kind)
-        };
-        let specs = kind.fields();
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(bad());
-        }
-        if self.filters.len() > 20 {
-            return Err(bad());
-        }
-        let sort = match &self.sort {
-            Some(s) => Sort::parse(s),
-            None => kind.default_sort(),
-        };
-        if !specs.iter().any(|f| f.sort && f.name == sort.field) {
-            return Err(bad());
-        }
-        let mut filters = Vec::with_capacity(self.filters.len());
-        for (name, raw) in &self.filters {
-            let (base, op) = if let Some(b) = name.strip_suffix("_gte") {
-                (b, "gte")
-            } else if let Some(b) = name.strip_suffix("_lte") {
-                (b, "lte")
-            } else {
-                (name.as_str(), "eq")
-            };
-            let spec = specs
-                .iter()
-                .find(|f| f.filter && f.name == base)
-                .ok_or_else(bad)?;
-            let op = match op {
-                "gte" if !spec.multi => FilterOp::Gte(spec.parse_value(raw)?),
-                "lte" if !spec.multi => FilterOp::Lte(spec.parse_value(raw)?),
-                "eq" if raw.contains(',') => {
-                    let vs = raw
-                        .split(',')
-                        .map(|r| spec.parse_value(r))
-                        .collect::<Result<Vec<_>>>()?;
-                    if vs.len() > MAX_LIMIT {
-                        return Err(bad());
-                    }
-                    FilterOp::In(vs)
-                }
-                "eq" => FilterOp::Eq(spec.parse_value(raw)?),
-                _ => return Err(bad()),
-            };
-            filters.push(Filter {
-                field: spec.name.to_string(),
-                op,
-            });
-        }
-        let search = match &self.q {
-            Some(q) => {
-                if q.chars().count() > 200 {
-                    return Err(bad());
-                }
-                let terms = crate::search::query_terms(q);
-                if terms.is_empty() {
-                    None
-                } else {
-                    Some(SearchQuery { terms })
-                }
-            }
-            None => None,
-        };
-        let after = match &self.cursor {
-            Some(c) => Some(
-                Cursor::decode(c, &sort)
-                    .map_err(|e| e.with_context(crate::error::Operation::List, kind))?,
-            ),
-            None => None,
-        };
-        Ok(ListQuery {
-            filters,
-            search,
-            sort,
-            after,
-            limit,
-            deleted: self.deleted.unwrap_or_default(),
-        })
     }
 }
 

@@ -13,7 +13,7 @@
 //!
 //! # What a record is found by
 //!
-//! * Its **words** ([`tokens_of`], [`Record::search_words`]): the words of its searchable
+//! * Its **words** ([`tokens_of`], [`Searchable::search_words`]): the words of its searchable
 //!   fields — contacts: first and last name, title, company name, background, email
 //!   addresses, phone numbers; companies: name, phone number, website, zipcode, city, state;
 //!   deals: name, category, description. A phone number gives its words *and* its ASCII
@@ -21,7 +21,7 @@
 //!   more word ([`phone_digits`]): `+1 (520) 555-0199` gives `1`, `520`, `555`, `0199` and
 //!   `15205550199`. An email address gives its words only:
 //!   `john.smith@acme.test` gives `john`, `smith`, `acme`, `test`.
-//! * Its **contact points** ([`contact_points_of`], [`Record::contact_points`]): for a contact,
+//! * Its **contact points** ([`contact_points_of`], [`Searchable::contact_points`]): for a contact,
 //!   the words of each email address (as above) and each phone number's digits run together;
 //!   for a company, its phone number's digits run together; nothing else, and nothing for the
 //!   other kinds. A phone number without digits gives no digit run (neither word nor point).
@@ -50,7 +50,25 @@
 //! [`MIN_SUBSTRING`]+ chars of each point, or a trigram index). Ranking is deliberately absent:
 //! a broad query must cost what a page costs, not what all matches cost.
 
-use crate::model::Record;
+/// What can be searched: a record gives its words and its contact points (see the
+/// [module docs](self)). [`crate::model::Record`] implements it from each kind's declared
+/// searchable fields.
+pub trait Searchable {
+    /// Appends the words the value is found by (prefix-matched).
+    fn search_words(&self, out: &mut Vec<String>);
+    /// Appends the contact points the value is found by (substring-matched by terms of at
+    /// least [`MIN_SUBSTRING`] chars).
+    fn contact_points(&self, out: &mut Vec<String>);
+}
+
+impl<T: Searchable + ?Sized> Searchable for &T {
+    fn search_words(&self, out: &mut Vec<String>) {
+        (**self).search_words(out);
+    }
+    fn contact_points(&self, out: &mut Vec<String>) {
+        (**self).contact_points(out);
+    }
+}
 
 /// Longest indexed word or contact point, in chars; longer ones are truncated (prefix matching
 /// still works).
@@ -113,7 +131,7 @@ pub fn query_terms(q: &str) -> Vec<String> {
 }
 
 /// The sorted, deduplicated words a record is found by (prefix-matched).
-pub fn tokens_of(record: &Record) -> Vec<String> {
+pub fn tokens_of<R: Searchable + ?Sized>(record: &R) -> Vec<String> {
     let mut out = Vec::new();
     record.search_words(&mut out);
     out.sort_unstable();
@@ -123,7 +141,7 @@ pub fn tokens_of(record: &Record) -> Vec<String> {
 
 /// The sorted, deduplicated contact points a record is found by (substring-matched by terms
 /// of at least [`MIN_SUBSTRING`] chars).
-pub fn contact_points_of(record: &Record) -> Vec<String> {
+pub fn contact_points_of<R: Searchable + ?Sized>(record: &R) -> Vec<String> {
     let mut out = Vec::new();
     record.contact_points(&mut out);
     out.sort_unstable();
@@ -147,7 +165,7 @@ pub fn matches_terms(words: &[String], points: &[String], terms: &[String]) -> b
 }
 
 /// Whether the record matches the terms.
-pub fn matches(record: &Record, terms: &[String]) -> bool {
+pub fn matches<R: Searchable + ?Sized>(record: &R, terms: &[String]) -> bool {
     let (mut words, mut points) = (Vec::new(), Vec::new());
     record.search_words(&mut words);
     record.contact_points(&mut points);
@@ -160,7 +178,7 @@ mod tests {
     use crate::Timestamp;
     use crate::model::{
         Company, CompanyInput, Contact, ContactInput, EmailEntry, EmailKind, Entity, PhoneEntry,
-        PhoneKind,
+        PhoneKind, Record,
     };
 
     fn terms(q: &str) -> Vec<String> {

@@ -37,7 +37,14 @@ fn each_policy_allows_exactly_its_quota_then_refuses_with_headers() {
             assert_eq!(d.remaining(), limit - i, "{policy}");
             assert_eq!(d.retry_after_secs(), None);
             assert_eq!(d.window_secs(), window);
-            assert_eq!(d.policy_header(), format!("{limit};w={window}"));
+            assert_eq!(
+                d.policy_header(),
+                format!("\"{}\";q={limit};w={window}", policy.name())
+            );
+            assert_eq!(
+                d.ratelimit_header(),
+                format!("\"{}\";r={};t={}", policy.name(), limit - i, d.reset_secs())
+            );
             // Full again after `i` emission intervals, rounded up.
             let reset = (u64::from(i) * window * 1_000_000_000).div_ceil(u64::from(limit));
             assert_eq!(
@@ -58,7 +65,7 @@ fn each_policy_allows_exactly_its_quota_then_refuses_with_headers() {
         assert_eq!(d.reset_secs(), window, "{policy}");
         assert_eq!(
             d.ratelimit_header(),
-            format!("limit={limit}, remaining=0, reset={window}")
+            format!("\"{}\";r=0;t={window}", policy.name())
         );
         assert_eq!(
             d.headers().last().cloned(),

@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Net};
 use std::str::FromStr;
 
 use crm_core::identity::Secret;
@@ -58,10 +60,12 @@ pub struct HttpConfig {
     /// it does not serve TLS itself).
     pub require_https: bool,
     /// Most requests worked on at once; further ones wait (in arrival order) for a free slot
-    /// before their handler runs. `/health` and `/metrics` never wait, so they stay fast
-    /// while the API is saturated; nor do the routes that hash passwords (`/auth/*`,
-    /// `.../password`, creating users), which the password hasher's own bounded queue limits
-    /// and which must not hold slots while they wait for it. `None` (the default): no limit. Under a load beyond what
+    /// before they are authenticated and handled. The probes (`/health`, `/ready`) and
+    /// `/metrics` never wait, so they stay fast while the API is saturated; nor do the routes
+    /// that hash passwords (sign-up, login, password change, reset confirmation, creating
+    /// users, setting a user's password), which the password hasher's own bounded queue
+    /// limits and which must not hold slots while they wait for it. Each route declares its
+    /// policy in the route table. `None` (the default): no limit. Under a load beyond what
     /// the machine can serve, a limit of a few dozen per core keeps the run queue short.
     pub max_concurrent_requests: Option<usize>,
     /// Key signing CSRF tokens. `None` (the default): a key derived from the identity
@@ -162,12 +166,10 @@ impl Default for CookieConfig {
 }
 
 /// An IP network in CIDR notation (`10.0.0.0/8`, `::1/128`; a bare address is a /32 or
-/// /128), used for trusted proxies.
+/// /128), used for trusted proxies. An [`ipnet::IpNet`] underneath; an IPv4-mapped IPv6
+/// network (`::ffff:10.0.0.0/104`) is kept as the IPv4 network it stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpNetwork {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub struct IpNetwork(IpNet);
 
 impl IpNetwork {
     /// A network from an address and prefix length.
@@ -175,30 +177,31 @@ impl IpNetwork {
     /// # Errors
     /// [`InvalidNetwork`] when the prefix is longer than the address.
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, InvalidNetwork> {
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
-            return Err(InvalidNetwork);
-        }
-        Ok(IpNetwork { addr, prefix })
+        let net = IpNet::new(addr, prefix).map_err(|_| InvalidNetwork)?;
+        Ok(Self::from(net))
     }
 
     /// Whether `ip` is inside the network (IPv4-mapped IPv6 addresses count as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        match (canonical(self.addr), ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
+        self.0.contains(&canonical(ip))
+    }
+
+    /// The network as an [`IpNet`].
+    pub fn as_ipnet(&self) -> IpNet {
+        self.0
+    }
+}
+
+impl From<IpNet> for IpNetwork {
+    fn from(net: IpNet) -> Self {
+        match net {
+            IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+                Some(v4) => IpNetwork(IpNet::V4(
+                    Ipv4Net::new(v4, v6.prefix_len() - 96).expect("a prefix of at most 32"),
+                )),
+                None => IpNetwork(net),
+            },
+            _ => IpNetwork(net),
         }
     }
 }
@@ -234,8 +237,7 @@ impl FromStr for IpNetwork {
         let addr: IpAddr = addr.trim().parse().map_err(|_| InvalidNetwork)?;
         let prefix = match prefix {
             Some(p) => p.trim().parse().map_err(|_| InvalidNetwork)?,
-            None if addr.is_ipv4() => 32,
-            None => 128,
+            None => IpNet::from(addr).prefix_len(),
         };
         IpNetwork::new(addr, prefix)
     }
@@ -243,7 +245,7 @@ impl FromStr for IpNetwork {
 
 impl fmt::Display for IpNetwork {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
+        self.0.fmt(f)
     }
 }
 
@@ -266,6 +268,14 @@ mod tests {
         assert!(v6.contains("fd12::1".parse().unwrap()));
         assert!(!v6.contains("fe80::1".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<IpNetwork>().is_err());
+        assert!("::1/129".parse::<IpNetwork>().is_err());
+        assert_eq!(" 10.1.0.0 / 16 ".parse::<IpNetwork>(), Ok(net));
+        assert_eq!(one.to_string(), "127.0.0.1/32");
+        // An IPv4-mapped network is the IPv4 network it stands for.
+        let mapped: IpNetwork = "::ffff:10.0.0.0/104".parse().unwrap();
+        assert_eq!(mapped, "10.0.0.0/8".parse().unwrap());
+        assert!(mapped.contains("10.200.0.1".parse().unwrap()));
+        assert!(mapped.contains("::ffff:10.200.0.1".parse().unwrap()));
         assert!("nope".parse::<IpNetwork>().is_err());
     }
 }

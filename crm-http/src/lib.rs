@@ -44,7 +44,9 @@
 //!   `DELETE`, restore and purge; contact merge; deal archive, unarchive and move; task
 //!   completion. Plus `/search`, `/activity`, `/audit`, `/configuration`, `/me`.
 //!   Every record answer carries an `ETag` (its version); `If-None-Match` gets `304`, a
-//!   stale `If-Match` `412` (`E5002`), a missing one `428`.
+//!   stale `If-Match` `412` (`E5002`), a missing one `428`. Lists, `/dashboard`,
+//!   `/me/recent` and the other collections carry a weak `ETag` (a digest of the body) and
+//!   answer `304` too.
 //! * **Auth** (`/auth/*`): sign-up (the installation's first workspace, or any number with
 //!   [`HttpConfig::open_signup`]), login, refresh-token rotation, logout, sessions, password
 //!   change and reset. Browsers get the refresh token in an `HttpOnly; Secure;
@@ -54,7 +56,9 @@
 //!   (see [`error`]); bad JSON, wrong content types, unknown fields, oversized bodies and bad
 //!   query strings are coded too.
 //! * **Protection.** Rate limits on every route (per user when authenticated, per client
-//!   address otherwise; `429` with `Retry-After`, `RateLimit` and `RateLimit-Policy`),
+//!   address otherwise; `429` with `Retry-After`; `RateLimit` and `RateLimit-Policy` on
+//!   every answer, in the syntax of draft-ietf-httpapi-ratelimit-headers-10, e.g.
+//!   `RateLimit-Policy: "user";q=100;w=60` and `RateLimit: "user";r=97;t=2`),
 //!   security headers on every response, a CORS allow-list (empty by default), gzip (of the
 //!   answers worth it, see [`compression`]), request
 //!   ids in responses and logs (see [`middleware`]).
@@ -64,6 +68,7 @@
 pub mod compression;
 pub mod config;
 pub mod error;
+mod etag;
 pub mod extract;
 pub mod handlers;
 pub mod metrics;
@@ -83,19 +88,16 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::{CookieConfig, HttpConfig, IpNetwork, SecureTransport};
 pub use error::ApiError;
+/// The metrics crate of [`AppState::with_registry`], re-exported so that a host registers
+/// its series with the same version.
+pub use prometheus_client;
 pub use routes::operations;
 pub use state::AppState;
 
 /// The REST API over `state`, ready to be served or nested under a prefix.
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
-    let mut router = routes::build(routes::table())
-        .fallback(handlers::misc::fallback)
-        .method_not_allowed_fallback(handlers::misc::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::guard,
-        ));
+    let mut router = routes::build(routes::table(), &state);
     let origins: Vec<HeaderValue> = config
         .cors_allowed_origins
         .iter()
@@ -128,9 +130,9 @@ pub fn router(state: AppState) -> Router {
     }
     router = router
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::frame,
+        .layer((
+            middleware::security_headers(state.hsts().clone()),
+            axum::middleware::from_fn_with_state(state.clone(), middleware::frame),
         ));
     if config.compression {
         router = router.layer(axum::middleware::from_fn(compression::compress));

@@ -1,5 +1,7 @@
-//! Prometheus metrics of the HTTP adapter, kept in process and rendered in the text
-//! exposition format by `GET /metrics`.
+//! Prometheus metrics of the HTTP adapter, kept with the `prometheus-client` crate in a
+//! [`Registry`] that the [`AppState`](crate::AppState) owns — the adapter installs no global
+//! recorder, so two routers in one process count apart — and rendered in the Prometheus
+//! text format (version 0.0.4) by `GET /metrics`.
 //!
 //! | metric | type | labels |
 //! |---|---|---|
@@ -8,68 +10,104 @@
 //! | `crm_http_request_duration_seconds` | histogram | `route` |
 //! | `crm_http_logins_total` | counter | `result` (`success`, `failure`) |
 //! | `crm_http_rate_limited_total` | counter | `route` |
-//! | `crm_http_forbidden_total` | counter | `route` |
 //! | `crm_http_requests_in_flight` | gauge | |
+//! | `crm_http_forbidden_total` | counter | `route` |
 //!
-//! Hosts add their own series (process, connections, store) with
-//! [`crate::AppState::add_metrics_collector`].
+//! Hosts add their own series (process, connections, store) to the same registry with
+//! [`AppState::with_registry`](crate::AppState::with_registry): metrics they update, or a
+//! [`Collector`](prometheus_client::collector::Collector) read on each scrape.
 //!
 //! `route` is the route template (`/contacts/{id}`), never the concrete path, so the number
 //! of series stays bounded; requests that match no route are labelled `unmatched`.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 pub const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [u64; LATENCY_BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// Label values are shared strings, interned once each (see [`Metrics::intern`]), so that
+/// looking a series up builds its key without allocating.
+type Label = Arc<str>;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: Label,
+    route: Label,
+    status: u16,
 }
 
-/// The series, nested by label (route, then method or code, then status) so that
-/// recording a request on a series that exists looks it up by `&str` and allocates nothing.
-#[derive(Default)]
-struct Tables {
-    requests: BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>,
-    errors: BTreeMap<String, BTreeMap<String, u64>>,
-    latency: BTreeMap<String, Histogram>,
-    rate_limited: BTreeMap<String, u64>,
-    forbidden: BTreeMap<String, u64>,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    route: Label,
+    code: Label,
 }
 
-/// The entry of `key`, created (the one allocation) only the first time.
-fn entry<'a, V: Default>(map: &'a mut BTreeMap<String, V>, key: &str) -> &'a mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), V::default());
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: Label,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoginLabels {
+    result: &'static str,
+}
+
+/// A metric whose `# HELP` and `# TYPE` lines are rendered even before its first series
+/// (`prometheus-client` leaves empty families out), so that dashboards and alerting rules
+/// can name every series from the start.
+#[derive(Debug)]
+struct Declared<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Declared<M> {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
     }
-    map.get_mut(key).expect("just inserted")
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+
+    fn is_empty(&self) -> bool {
+        false
+    }
 }
 
-/// The adapter's metrics. One per [`crate::AppState`].
-#[derive(Default)]
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// The adapter's metrics. One per [`crate::AppState`], registered in its registry.
 pub struct Metrics {
-    tables: Mutex<Tables>,
-    login_success: AtomicU64,
-    login_failure: AtomicU64,
-    in_flight: AtomicI64,
+    /// Every label value seen so far (route templates, methods, error codes): a bounded set.
+    labels: RwLock<HashSet<Label>>,
+    requests: Family<RequestLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    logins: Family<LoginLabels, Counter>,
+    rate_limited: Family<RouteLabels, Counter>,
+    in_flight: Gauge,
+    forbidden: Family<RouteLabels, Counter>,
 }
 
 /// One request being worked on, counted in `crm_http_requests_in_flight` until dropped
 /// (also when the client goes away and the request's future is dropped).
-pub struct InFlight<'a>(&'a AtomicI64);
+pub struct InFlight<'a>(&'a Gauge);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.dec();
     }
 }
 
@@ -80,6 +118,86 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
+    /// The adapter's series, registered in `registry` (in the order above).
+    pub fn new(registry: &mut Registry) -> Self {
+        let metrics = Metrics {
+            labels: RwLock::default(),
+            requests: Family::default(),
+            errors: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            logins: Family::default(),
+            rate_limited: Family::default(),
+            in_flight: Gauge::default(),
+            forbidden: Family::default(),
+        };
+        // Both results are shown from the start, at 0.
+        for result in ["success", "failure"] {
+            drop(metrics.logins.get_or_create(&LoginLabels { result }));
+        }
+        // `prometheus-client` adds the `_total` suffix of counters, the unit and the final
+        // full stop of each help text.
+        registry.register(
+            "crm_http_requests",
+            "HTTP requests answered",
+            Declared(metrics.requests.clone()),
+        );
+        registry.register(
+            "crm_http_errors",
+            "Error responses by route and error code",
+            Declared(metrics.errors.clone()),
+        );
+        registry.register_with_unit(
+            "crm_http_request_duration",
+            "Time from request to response headers",
+            Unit::Seconds,
+            Declared(metrics.latency.clone()),
+        );
+        registry.register(
+            "crm_http_logins",
+            "Login attempts by result",
+            Declared(metrics.logins.clone()),
+        );
+        registry.register(
+            "crm_http_rate_limited",
+            "Requests refused by a rate limit",
+            Declared(metrics.rate_limited.clone()),
+        );
+        registry.register(
+            "crm_http_requests_in_flight",
+            "Requests being worked on",
+            Declared(metrics.in_flight.clone()),
+        );
+        registry.register(
+            "crm_http_forbidden",
+            "Requests refused by the permission matrix",
+            Declared(metrics.forbidden.clone()),
+        );
+        metrics
+    }
+
+    /// The shared copy of a label value; the one allocation happens the first time a value
+    /// is seen.
+    fn intern(&self, value: &str) -> Label {
+        let known = self
+            .labels
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(value)
+            .cloned();
+        known.unwrap_or_else(|| {
+            let mut labels = self
+                .labels
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(v) = labels.get(value) {
+                return v.clone();
+            }
+            let v: Label = Arc::from(value);
+            labels.insert(v.clone());
+            v
+        })
+    }
+
     /// Records one finished request: its route template, method, status, error code (if it
     /// failed with one) and duration.
     pub fn record_request(
@@ -90,156 +208,62 @@ impl Metrics {
         code: Option<&str>,
         elapsed: Duration,
     ) {
-        let secs = elapsed.as_secs_f64();
-        let Ok(mut t) = self.tables.lock() else {
-            return;
-        };
-        *entry(entry(&mut t.requests, route), method)
-            .entry(status)
-            .or_default() += 1;
+        let route = self.intern(route);
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: self.intern(method),
+                route: route.clone(),
+                status,
+            })
+            .inc();
+        let by_route = RouteLabels { route };
         if let Some(code) = code {
-            *entry(entry(&mut t.errors, route), code) += 1;
+            self.errors
+                .get_or_create(&ErrorLabels {
+                    route: by_route.route.clone(),
+                    code: self.intern(code),
+                })
+                .inc();
             match code {
-                "E4001" => *entry(&mut t.rate_limited, route) += 1,
-                "E1002" => *entry(&mut t.forbidden, route) += 1,
+                "E4001" => {
+                    self.rate_limited.get_or_create(&by_route).inc();
+                }
+                "E1002" => {
+                    self.forbidden.get_or_create(&by_route).inc();
+                }
                 _ => {}
             }
         }
-        let h = entry(&mut t.latency, route);
-        h.count += 1;
-        h.sum += secs;
-        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                h.buckets[i] += 1;
-            }
-        }
+        self.latency
+            .get_or_create(&by_route)
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Counts a request as in flight until the answer is dropped.
     pub fn start_request(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.inc();
         InFlight(&self.in_flight)
     }
 
     /// Counts one login attempt.
     pub fn record_login(&self, success: bool) {
-        let counter = if success {
-            &self.login_success
-        } else {
-            &self.login_failure
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The metrics in the Prometheus text exposition format (version 0.0.4).
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let Ok(t) = self.tables.lock() else {
-            return out;
-        };
-        out.push_str("# HELP crm_http_requests_total HTTP requests answered.\n");
-        out.push_str("# TYPE crm_http_requests_total counter\n");
-        for (route, methods) in &t.requests {
-            for (method, statuses) in methods {
-                for (status, n) in statuses {
-                    let _ = writeln!(
-                        out,
-                        "crm_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
-                        escape(method),
-                        escape(route)
-                    );
-                }
-            }
-        }
-        out.push_str("# HELP crm_http_errors_total Error responses by route and error code.\n");
-        out.push_str("# TYPE crm_http_errors_total counter\n");
-        for (route, codes) in &t.errors {
-            for (code, n) in codes {
-                let _ = writeln!(
-                    out,
-                    "crm_http_errors_total{{route=\"{}\",code=\"{}\"}} {n}",
-                    escape(route),
-                    escape(code)
-                );
-            }
-        }
-        out.push_str(
-            "# HELP crm_http_request_duration_seconds Time from request to response headers.\n",
-        );
-        out.push_str("# TYPE crm_http_request_duration_seconds histogram\n");
-        for (route, h) in &t.latency {
-            let route = escape(route);
-            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "crm_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {}",
-                    h.buckets[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "crm_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "crm_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "crm_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
-            );
-        }
-        out.push_str("# HELP crm_http_logins_total Login attempts by result.\n");
-        out.push_str("# TYPE crm_http_logins_total counter\n");
-        let _ = writeln!(
-            out,
-            "crm_http_logins_total{{result=\"success\"}} {}",
-            self.login_success.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "crm_http_logins_total{{result=\"failure\"}} {}",
-            self.login_failure.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP crm_http_rate_limited_total Requests refused by a rate limit.\n");
-        out.push_str("# TYPE crm_http_rate_limited_total counter\n");
-        for (route, n) in &t.rate_limited {
-            let _ = writeln!(
-                out,
-                "crm_http_rate_limited_total{{route=\"{}\"}} {n}",
-                escape(route)
-            );
-        }
-        out.push_str("# HELP crm_http_requests_in_flight Requests being worked on.\n");
-        out.push_str("# TYPE crm_http_requests_in_flight gauge\n");
-        let _ = writeln!(
-            out,
-            "crm_http_requests_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed).max(0)
-        );
-        out.push_str(
-            "# HELP crm_http_forbidden_total Requests refused by the permission matrix.\n",
-        );
-        out.push_str("# TYPE crm_http_forbidden_total counter\n");
-        for (route, n) in &t.forbidden {
-            let _ = writeln!(
-                out,
-                "crm_http_forbidden_total{{route=\"{}\"}} {n}",
-                escape(route)
-            );
-        }
-        out
+        let result = if success { "success" } else { "failure" };
+        self.logins.get_or_create(&LoginLabels { result }).inc();
     }
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// `registry` in the Prometheus text exposition format (version 0.0.4).
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing into a `String` cannot fail; a collector that fails leaves its series out.
+    if prometheus_client::encoding::prometheus_text::encode(&mut out, registry).is_err() {
+        tracing::warn!("a metrics collector failed; its series are incomplete");
+    }
+    out
 }
+
+/// The `Content-Type` of [`render`]'s text.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 #[cfg(test)]
 mod tests {
@@ -247,7 +271,8 @@ mod tests {
 
     #[test]
     fn renders_counters_and_cumulative_buckets() {
-        let m = Metrics::default();
+        let mut registry = Registry::default();
+        let m = Metrics::new(&mut registry);
         m.record_request("/contacts", "GET", 200, None, Duration::from_millis(3));
         m.record_request(
             "/contacts",
@@ -258,9 +283,9 @@ mod tests {
         );
         m.record_login(false);
         let busy = m.start_request();
-        assert!(m.render().contains("crm_http_requests_in_flight 1\n"));
+        assert!(render(&registry).contains("crm_http_requests_in_flight 1\n"));
         drop(busy);
-        let text = m.render();
+        let text = render(&registry);
         assert!(text.contains("crm_http_requests_in_flight 0\n"));
         assert!(text.contains(
             "crm_http_requests_total{method=\"GET\",route=\"/contacts\",status=\"200\"} 1"
@@ -274,6 +299,33 @@ mod tests {
         assert!(text.contains(
             "crm_http_request_duration_seconds_bucket{route=\"/contacts\",le=\"0.005\"} 2"
         ));
+        assert!(text.contains(
+            "crm_http_request_duration_seconds_bucket{route=\"/contacts\",le=\"+Inf\"} 2"
+        ));
+        assert!(text.contains("crm_http_request_duration_seconds_count{route=\"/contacts\"} 2"));
         assert!(text.contains("crm_http_logins_total{result=\"failure\"} 1"));
+        assert!(text.contains("crm_http_logins_total{result=\"success\"} 0"));
+        for (name, kind) in [
+            ("crm_http_requests_total", "counter"),
+            ("crm_http_errors_total", "counter"),
+            ("crm_http_request_duration_seconds", "histogram"),
+            ("crm_http_logins_total", "counter"),
+            ("crm_http_rate_limited_total", "counter"),
+            ("crm_http_requests_in_flight", "gauge"),
+            ("crm_http_forbidden_total", "counter"),
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{text}");
+        }
+        assert!(text.contains("# HELP crm_http_requests_total HTTP requests answered.\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped_and_interned() {
+        let mut registry = Registry::default();
+        let m = Metrics::new(&mut registry);
+        m.record_request("/a\"b\\c\nd", "GET", 404, None, Duration::ZERO);
+        let text = render(&registry);
+        assert!(text.contains(r#"route="/a\"b\\c\nd""#), "{text}");
+        assert!(Arc::ptr_eq(&m.intern("/x"), &m.intern("/x")));
     }
 }

@@ -2,12 +2,20 @@
 //!
 //! * `frame` (outermost): resolves the client address (forwarding headers only from a
 //!   trusted proxy) and the request id (a trusted proxy's `X-Request-Id`, or a new UUIDv7),
-//!   opens the tracing span, renders coded error bodies, adds the security headers and
-//!   `X-Request-Id` to every response, logs the request and records its metrics; with
+//!   opens the tracing span, renders coded error bodies, adds `X-Request-Id` to every
+//!   response, logs the request and records its metrics; with
 //!   [`HttpConfig::require_https`](crate::HttpConfig::require_https) it refuses plain HTTP.
-//! * `guard` (innermost): authenticates the bearer token once, then applies the rate
-//!   limit — per user when authenticated, per client address otherwise — and adds the
-//!   `RateLimit` / `RateLimit-Policy` headers (and `Retry-After` on a refusal).
+//!   Around it, tower-http's set-header layers add the security headers (HSTS, `nosniff`,
+//!   CSP `frame-ancestors 'none'`, `X-Frame-Options`, `Referrer-Policy`, `no-store`).
+//!   Request ids are not tower-http's `SetRequestId` / `PropagateRequestId`: those would
+//!   believe any client's `X-Request-Id` (ours only a trusted proxy's), and they put the id
+//!   in the request's and the response's extensions, allocations on every request.
+//! * `guard` (innermost, one per route): waits for a request slot when the host limits the
+//!   requests worked on at once and the route's queue policy says so (probes and the routes
+//!   that hash passwords never wait; the policy is declared with each route in the route
+//!   table), authenticates the bearer token once, then applies the rate limit — per user
+//!   when authenticated, per client address otherwise — and adds the `RateLimit` /
+//!   `RateLimit-Policy` headers (and `Retry-After` on a refusal).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -19,11 +27,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use crm_core::ratelimit::Policy;
 use crm_core::{Error, ErrorKind};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 
 use crate::config::{IpNetwork, SecureTransport, canonical};
 use crate::error::{ApiError, ErrorReport, render};
 use crate::extract::{Authn, RequestContext, authenticate};
+use crate::routes::{Queue, RouteGuard};
 use crate::state::AppState;
 
 /// Name of the request-id header.
@@ -90,15 +100,47 @@ fn new_request_id() -> String {
         .to_string()
 }
 
-const SECURITY_HEADERS: [(&str, &str); 4] = [
-    ("x-content-type-options", "nosniff"),
+/// The security headers every response carries (set by tower-http's set-header layers
+/// around [`frame`], see [`security_headers`]); `Strict-Transport-Security` comes from the
+/// configuration, and `Cache-Control: no-store` is added where a handler set none.
+pub(crate) const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (
-        "content-security-policy",
+        header::CONTENT_SECURITY_POLICY,
         "default-src 'none'; frame-ancestors 'none'",
     ),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
 ];
+
+/// The layers of [`security_headers`].
+pub(crate) type SecurityHeaders = (
+    SetResponseHeaderLayer<HeaderValue>,
+    SetResponseHeaderLayer<HeaderValue>,
+    SetResponseHeaderLayer<HeaderValue>,
+    SetResponseHeaderLayer<HeaderValue>,
+    SetResponseHeaderLayer<HeaderValue>,
+    SetResponseHeaderLayer<HeaderValue>,
+);
+
+/// The set-header layers of every response, outermost first: HSTS, [`SECURITY_HEADERS`]
+/// and `Cache-Control: no-store` unless present. They wrap [`frame`] as one layer of the
+/// router, and each response header is a clone of a value made once, so they add no
+/// per-request allocation.
+pub(crate) fn security_headers(hsts: HeaderValue) -> SecurityHeaders {
+    let [(n1, v1), (n2, v2), (n3, v3), (n4, v4)] = SECURITY_HEADERS;
+    (
+        SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, hsts),
+        SetResponseHeaderLayer::overriding(n1, HeaderValue::from_static(v1)),
+        SetResponseHeaderLayer::overriding(n2, HeaderValue::from_static(v2)),
+        SetResponseHeaderLayer::overriding(n3, HeaderValue::from_static(v3)),
+        SetResponseHeaderLayer::overriding(n4, HeaderValue::from_static(v4)),
+        SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ),
+    )
+}
 
 /// The outermost middleware; see the [module docs](self).
 pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -145,19 +187,6 @@ pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next:
     let mut response = if state.config().require_https && !secure {
         ApiError::from(Error::new(ErrorKind::HttpsRequired)).into_response()
     } else {
-        // Probes never queue behind the API's work; nor do the routes that hash passwords:
-        // the hasher's own bounded queue limits them, and they must not hold slots while
-        // they wait for it (a login flood would otherwise stall the whole API).
-        let unqueued = route.ends_with("/health")
-            || route.ends_with("/metrics")
-            || route.contains("/auth/")
-            || route.ends_with("/password")
-            || (method == axum::http::Method::POST && route.ends_with("/users"));
-        let _slot = if unqueued {
-            None
-        } else {
-            state.request_slot().await
-        };
         next.run(req).instrument(span.clone()).await
     };
 
@@ -183,18 +212,9 @@ pub(crate) async fn frame(State(state): State<AppState>, mut req: Request, next:
     };
 
     let headers = response.headers_mut();
-    // Room for the headers below at once, instead of regrowing the map while adding them.
+    // Room for the request id and the security headers the outer layers add, at once,
+    // instead of regrowing the map while they are added.
     headers.reserve(SECURITY_HEADERS.len() + 3);
-    headers.insert(header::STRICT_TRANSPORT_SECURITY, state.hsts().clone());
-    for (name, value) in SECURITY_HEADERS {
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
-    }
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), v);
     }
@@ -229,8 +249,18 @@ fn address_key(ip: Option<IpAddr>) -> String {
     }
 }
 
-/// The innermost middleware; see the [module docs](self).
-pub(crate) async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// The innermost middleware, one per route with the route's queue policy; see the
+/// [module docs](self).
+pub(crate) async fn guard(
+    State(RouteGuard { state, queue }): State<RouteGuard>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // Held until the answer is ready; `None` when requests are not limited.
+    let _slot = match queue {
+        Queue::Slot => state.request_slot().await,
+        Queue::Probe | Queue::Hasher => None,
+    };
     let authn = authenticate(req.headers(), &state).await;
     let (policy, key) = match &authn {
         Authn::Valid(v) => (

@@ -444,6 +444,34 @@ fn schemas() -> Map<String, Value> {
             },
         }),
     );
+    let count = || json!({ "type": "integer", "minimum": 0 });
+    let date = || json!({ "type": "string", "format": "date" });
+    s.insert(
+        "Dashboard".into(),
+        obj(
+            json!({
+                "today": date(),
+                "week_end": date(),
+                "deals_by_stage": { "type": "array", "description": "Configured stages in pipeline order, then other stages holding deals; archived deals left out.", "items": obj(json!({
+                    "stage": string(), "label": string(), "closed": { "type": "boolean" },
+                    "count": count(), "amount": { "type": "integer", "description": "Sum of amounts, minor units." },
+                }), &["stage", "label", "closed", "count", "amount"]) },
+                "tasks": obj(json!({
+                    "overdue": count(), "today": count(),
+                    "this_week": { "type": "integer", "minimum": 0, "description": "Due after today, up to Saturday." },
+                    "open": count(),
+                    "next": { "type": "array", "items": { "$ref": "#/components/schemas/Task" } },
+                }), &["overdue", "today", "this_week", "open", "next"]),
+                "activity": { "type": "array", "items": { "$ref": "#/components/schemas/ActivityItem" } },
+                "hot_contacts": { "type": "array", "items": { "$ref": "#/components/schemas/Contact" } },
+                "counts": obj(json!({
+                    "companies": count(), "contacts": count(), "deals": count(),
+                    "notes": count(), "tasks": count(), "tags": count(),
+                }), &["companies", "contacts", "deals", "notes", "tasks", "tags"]),
+            }),
+            &["today", "week_end", "deals_by_stage", "tasks", "activity", "hot_contacts", "counts"],
+        ),
+    );
     s.insert(
         "MergeRequest".into(),
         obj(json!({ "loser_id": uuid() }), &["loser_id"]),
@@ -569,7 +597,7 @@ fn operation(def: &RouteDef) -> Value {
         params.push(header_param(
             "If-None-Match",
             false,
-            "ETags the client has; `304` when the record is still at one of them.",
+            "ETags the client has; `304` when the record (or the answer) is still at one of them.",
         ));
     }
     if matches!(def.access, Access::Refresh | Access::BearerOrRefresh) {
@@ -581,8 +609,7 @@ fn operation(def: &RouteDef) -> Value {
     }
 
     let mut responses = Map::new();
-    let etag_header =
-        json!({ "ETag": { "description": "The record version.", "schema": string() } });
+    let etag_header = json!({ "ETag": { "description": "The record version; for lists and other collections a weak digest of the body.", "schema": string() } });
     let mut ok = json!({ "description": "Success." });
     if let Some(schema) = &def.ok_schema {
         let media = if schema == "MetricsText" {

@@ -49,6 +49,21 @@ pub(crate) enum Access {
     Refresh,
 }
 
+/// Whether an operation waits for a request slot when the host limits the requests worked
+/// on at once ([`HttpConfig::max_concurrent_requests`](crate::HttpConfig::max_concurrent_requests)).
+/// Applied per route by [`build`], so no path is matched at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Queue {
+    /// Waits for a slot (every operation not named below, and requests that match no route).
+    Slot,
+    /// Never waits: a probe or the metrics, which must answer while the API is saturated.
+    Probe,
+    /// Never waits: it hashes a password. The password hasher's own bounded queue limits
+    /// these, and they must not hold a slot while they wait for it (a login flood would
+    /// otherwise stall the whole API).
+    Hasher,
+}
+
 /// One operation.
 pub(crate) struct RouteDef {
     pub method: Method,
@@ -63,6 +78,7 @@ pub(crate) struct RouteDef {
     pub ok_schema: Option<String>,
     pub etag: bool,
     pub precondition: Precondition,
+    pub queue: Queue,
     pub handler: MethodRouter<AppState>,
 }
 
@@ -96,6 +112,7 @@ where
         ok_schema: None,
         etag: false,
         precondition: Precondition::None,
+        queue: Queue::Slot,
         handler,
     }
 }
@@ -138,6 +155,16 @@ impl RouteDef {
         self.precondition = p;
         self
     }
+    /// A probe: never waits for a request slot.
+    fn probe(mut self) -> Self {
+        self.queue = Queue::Probe;
+        self
+    }
+    /// Hashes a password: never waits for a request slot (see [`Queue::Hasher`]).
+    fn hashes_password(mut self) -> Self {
+        self.queue = Queue::Hasher;
+        self
+    }
 }
 
 fn resource<E: Resource>(out: &mut Vec<RouteDef>, tag: &'static str) {
@@ -154,7 +181,8 @@ fn resource<E: Resource>(out: &mut Vec<RouteDef>, tag: &'static str) {
             records::list::<E>,
         )
         .query(QueryDoc::List(E::KIND))
-        .ok(200, format!("{n}Page")),
+        .ok(200, format!("{n}Page"))
+        .etag(),
     );
     out.push(
         op(
@@ -246,6 +274,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             misc::health,
         )
         .public()
+        .probe()
         .ok(200, "Status"),
         op(
             M::GET,
@@ -256,6 +285,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             misc::ready,
         )
         .public()
+        .probe()
         .ok(200, "Status"),
         op(
             M::GET,
@@ -266,6 +296,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             misc::metrics,
         )
         .public()
+        .probe()
         .ok(200, "MetricsText"),
         op(
             M::GET,
@@ -286,6 +317,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             auth::signup,
         )
         .public()
+        .hashes_password()
         .body("SignupRequest")
         .ok(201, "SignupResponse"),
         op(
@@ -297,6 +329,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             auth::login,
         )
         .public()
+        .hashes_password()
         .body("LoginRequest")
         .ok(200, "TokenResponse"),
         op(
@@ -357,6 +390,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             auth::change_password,
         )
         .body("PasswordChangeRequest")
+        .hashes_password()
         .empty(204),
         op(
             M::POST,
@@ -378,6 +412,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             auth::confirm_reset,
         )
         .public()
+        .hashes_password()
         .body("PasswordResetConfirm")
         .empty(204),
         op(
@@ -405,7 +440,8 @@ pub(crate) fn table() -> Vec<RouteDef> {
             ),
             ("limit", "At most this many (1..=100, default 100)."),
         ]))
-        .ok(200, "RecentList"),
+        .ok(200, "RecentList")
+        .etag(),
         op(
             M::PATCH,
             "/me",
@@ -427,7 +463,8 @@ pub(crate) fn table() -> Vec<RouteDef> {
             users::list,
         )
         .query(QueryDoc::List(EntityKind::User))
-        .ok(200, "UserPage"),
+        .ok(200, "UserPage")
+        .etag(),
         op(
             M::POST,
             "/users",
@@ -437,6 +474,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             users::create,
         )
         .body("CreateUserRequest")
+        .hashes_password()
         .ok(201, "User")
         .etag(),
         op(
@@ -504,6 +542,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             users::set_password,
         )
         .body("SetPasswordRequest")
+        .hashes_password()
         .empty(204),
         op(
             M::GET,
@@ -545,7 +584,8 @@ pub(crate) fn table() -> Vec<RouteDef> {
                 "At most this many of each kind (1..=100, default 25).",
             ),
         ]))
-        .ok(200, "SearchResults"),
+        .ok(200, "SearchResults")
+        .etag(),
         op(
             M::GET,
             "/activity",
@@ -558,7 +598,22 @@ pub(crate) fn table() -> Vec<RouteDef> {
             ("limit", "Page size (1..=100, default 25)."),
             ("cursor", "`next_cursor` of the previous page."),
         ]))
-        .ok(200, "ActivityPage"),
+        .ok(200, "ActivityPage")
+        .etag(),
+        op(
+            M::GET,
+            "/dashboard",
+            "dashboard",
+            "The caller's dashboard: deals per stage, open tasks, latest activity, hot contacts, record counts",
+            "workspace",
+            changes::dashboard,
+        )
+        .query(QueryDoc::Params(vec![(
+            "today",
+            "The caller's local date (YYYY-MM-DD) the task windows are computed from; default: today in UTC.",
+        )]))
+        .ok(200, "Dashboard")
+        .etag(),
         op(
             M::GET,
             "/audit",
@@ -580,7 +635,8 @@ pub(crate) fn table() -> Vec<RouteDef> {
             ("limit", "Page size (1..=100, default 25)."),
             ("cursor", "`next_cursor` of the previous page."),
         ]))
-        .ok(200, "AuditPage"),
+        .ok(200, "AuditPage")
+        .etag(),
         op(
             M::GET,
             "/changes",
@@ -682,22 +738,102 @@ pub(crate) fn table() -> Vec<RouteDef> {
     t
 }
 
-/// The routes of the table, each path's methods merged into one method router.
-pub(crate) fn build(table: Vec<RouteDef>) -> Router<AppState> {
+/// The routes of the table, each path's methods merged into one method router. Every
+/// route gets the [`guard`](crate::middleware::guard) middleware with its own queue
+/// policy; so do each path's `405` answer and the `404` fallback, which wait for a slot.
+pub(crate) fn build(table: Vec<RouteDef>, state: &AppState) -> Router<AppState> {
+    let guard = |queue| {
+        axum::middleware::from_fn_with_state(
+            RouteGuard {
+                state: state.clone(),
+                queue,
+            },
+            crate::middleware::guard,
+        )
+    };
     let mut by_path: BTreeMap<String, MethodRouter<AppState>> = BTreeMap::new();
     for def in table {
+        let handler = def.handler.route_layer(guard(def.queue));
         let merged = match by_path.remove(&def.path) {
-            Some(existing) => existing.merge(def.handler),
-            None => def.handler,
+            Some(existing) => existing.merge(handler),
+            None => handler,
         };
         by_path.insert(def.path, merged);
     }
     by_path
         .into_iter()
-        .fold(Router::new(), |r, (path, mr)| r.route(&path, mr))
+        .fold(Router::new(), |r, (path, mr)| {
+            r.route(
+                &path,
+                mr.fallback(misc::method_not_allowed.layer(guard(Queue::Slot))),
+            )
+        })
+        .fallback(misc::fallback.layer(guard(Queue::Slot)))
+}
+
+/// The state of one route's [`guard`](crate::middleware::guard): the app and the route's
+/// queue policy.
+#[derive(Clone)]
+pub(crate) struct RouteGuard {
+    pub state: AppState,
+    pub queue: Queue,
 }
 
 /// Every operation as `(method, path)`, in table order.
 pub fn operations() -> Vec<(Method, String)> {
     table().into_iter().map(|d| (d.method, d.path)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every operation's queue policy, stated once more by hand: probes and the routes that
+    /// hash passwords never wait for a slot; everything else does (session listing, logout
+    /// and refresh included: they hash no password).
+    #[test]
+    fn every_route_has_its_intended_queue_policy() {
+        let probes = [
+            (Method::GET, "/health"),
+            (Method::GET, "/ready"),
+            (Method::GET, "/metrics"),
+        ];
+        let hashers = [
+            (Method::POST, "/auth/signup"),
+            (Method::POST, "/auth/login"),
+            (Method::POST, "/auth/password"),
+            (Method::POST, "/auth/password-reset/confirm"),
+            (Method::POST, "/users"),
+            (Method::POST, "/users/{id}/password"),
+        ];
+        let table = table();
+        for (method, path) in probes.iter().chain(&hashers) {
+            assert!(
+                table.iter().any(|d| d.method == *method && d.path == *path),
+                "{method} {path} is not in the table"
+            );
+        }
+        for def in &table {
+            let key = (def.method.clone(), def.path.as_str());
+            let expected = if probes.contains(&key) {
+                Queue::Probe
+            } else if hashers.contains(&key) {
+                Queue::Hasher
+            } else {
+                Queue::Slot
+            };
+            assert_eq!(def.queue, expected, "{} {}", def.method, def.path);
+        }
+        for (method, path) in [
+            (Method::POST, "/auth/refresh"),
+            (Method::POST, "/auth/logout"),
+            (Method::GET, "/auth/sessions"),
+            (Method::POST, "/auth/password-reset"),
+            (Method::GET, "/openapi.json"),
+            (Method::GET, "/users"),
+        ] {
+            let def = table.iter().find(|d| d.method == method && d.path == path);
+            assert_eq!(def.map(|d| d.queue), Some(Queue::Slot), "{method} {path}");
+        }
+    }
 }

@@ -11,6 +11,7 @@ use crm_core::{Crm, Result};
 
 use crate::config::HttpConfig;
 use crate::metrics::Metrics;
+use prometheus_client::registry::Registry;
 
 /// HKDF label of the CSRF key derived from the JWT secret (see [`Identity::derive_key`]).
 const CSRF_KEY_LABEL: &[u8] = b"crm-http/csrf/v1";
@@ -29,14 +30,12 @@ struct Inner {
     /// Serializes closed sign-ups, so two racing requests cannot both create "the first"
     /// workspace.
     signup: tokio::sync::Mutex<()>,
-    /// The host's extra metrics (see [`AppState::add_metrics_collector`]).
-    collectors: RwLock<Vec<MetricsCollector>>,
+    /// The registry `/metrics` renders: the adapter's series and the host's (see
+    /// [`AppState::with_registry`]).
+    registry: RwLock<Registry>,
     /// Views waiting to be recorded (recently viewed).
     views: crate::views::ViewLog,
 }
-
-/// Appends series in the Prometheus text format to `/metrics`.
-pub type MetricsCollector = Arc<dyn Fn(&mut String) + Send + Sync>;
 
 /// The state of [`crate::router`]: the identity layer (and through it the [`Crm`] engine),
 /// the settings, the rate limiter and the metrics. Cheap to clone.
@@ -92,6 +91,8 @@ impl AppState {
             config.hsts_max_age_secs
         ))
         .expect("digits and ASCII make a valid header value");
+        let mut registry = Registry::default();
+        let metrics = Metrics::new(&mut registry);
         Ok(AppState {
             inner: Arc::new(Inner {
                 slots,
@@ -99,11 +100,11 @@ impl AppState {
                 identity,
                 config,
                 limiter,
-                metrics: Metrics::default(),
+                metrics,
                 csrf_key,
                 default_workspace: RwLock::new(None),
                 signup: tokio::sync::Mutex::new(()),
-                collectors: RwLock::new(Vec::new()),
+                registry: RwLock::new(registry),
                 views: crate::views::ViewLog::default(),
             }),
         })
@@ -198,29 +199,39 @@ impl AppState {
         &self.inner.metrics
     }
 
-    /// Adds series of the host's own (process resources, connections, the store's pool) to
-    /// every rendering of the metrics: `collector` appends complete `# HELP`/`# TYPE` blocks
-    /// in the Prometheus text format. It runs on each scrape, so it must be quick.
-    pub fn add_metrics_collector(&self, collector: impl Fn(&mut String) + Send + Sync + 'static) {
-        if let Ok(mut c) = self.inner.collectors.write() {
-            c.push(Arc::new(collector));
-        }
+    /// Gives `f` the metrics registry, for series of the host's own (process resources,
+    /// connections, the store's pool): it can register metrics it keeps and updates, or a
+    /// [`Collector`](prometheus_client::collector::Collector) that reads its values on each
+    /// scrape (which must then be quick). Their series follow the adapter's own in every
+    /// rendering; names must not clash with the adapter's (`crm_http_*`).
+    ///
+    /// ```
+    /// # fn demo(state: &crm_http::AppState) {
+    /// use prometheus_client::metrics::counter::Counter;
+    ///
+    /// let jobs = Counter::<u64>::default();
+    /// state.with_registry(|r| r.register("host_jobs", "Jobs the host ran", jobs.clone()));
+    /// jobs.inc(); // `host_jobs_total 1` in /metrics
+    /// # }
+    /// ```
+    pub fn with_registry<R>(&self, f: impl FnOnce(&mut Registry) -> R) -> R {
+        let mut registry = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut registry)
     }
 
-    /// The metrics in the Prometheus text format (what `GET /metrics` answers), with the
-    /// host's collectors' series after the adapter's own.
+    /// The metrics in the Prometheus text format (what `GET /metrics` answers): the
+    /// adapter's series, then the host's.
     pub fn metrics_text(&self) -> String {
-        let mut text = self.inner.metrics.render();
-        let collectors = self
+        let registry = self
             .inner
-            .collectors
+            .registry
             .read()
-            .map(|c| c.clone())
-            .unwrap_or_default();
-        for collector in collectors {
-            collector(&mut text);
-        }
-        text
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::metrics::render(&registry)
     }
 
     pub(crate) fn hsts(&self) -> &HeaderValue {

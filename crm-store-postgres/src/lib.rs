@@ -89,9 +89,11 @@
 //! terminated, the calls in flight fail with `StorageUnavailable` and later calls reconnect
 //! by themselves.
 
+pub mod dashboard;
 pub mod error;
 pub mod feed;
 pub mod feed_signal;
+mod logs;
 pub mod migrate;
 pub mod ratelimit;
 mod read;
@@ -456,6 +458,80 @@ impl Storage for PgStore {
         views::recent(&self.pool, workspace, user, kind, limit).await
     }
 
+    async fn append_access_log(&self, entries: &[crm_core::access_log::AccessEntry]) -> Result<()> {
+        logs::append_access(&self.pool, entries).await
+    }
+
+    async fn access_log(
+        &self,
+        workspace: WorkspaceId,
+        query: &crm_core::access_log::AccessLogQuery,
+    ) -> Result<Vec<crm_core::access_log::AccessEntry>> {
+        logs::access_log(&self.pool, workspace, query).await
+    }
+
+    async fn erase_access_log_for(&self, workspace: WorkspaceId, record_id: Uuid) -> Result<usize> {
+        logs::erase_access_for(&self.pool, workspace, record_id).await
+    }
+
+    async fn redact_access_log_by(
+        &self,
+        workspace: WorkspaceId,
+        user: crm_core::id::UserId,
+    ) -> Result<usize> {
+        logs::redact_access_by(&self.pool, workspace, user).await
+    }
+
+    async fn prune_access_log(
+        &self,
+        workspace: WorkspaceId,
+        before: crm_core::Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        logs::prune_access(&self.pool, workspace, before, limit).await
+    }
+
+    async fn append_security_events(
+        &self,
+        events: &[crm_core::security::SecurityEvent],
+    ) -> Result<()> {
+        logs::append_security(&self.pool, events).await
+    }
+
+    async fn security_events(
+        &self,
+        workspace: WorkspaceId,
+        query: &crm_core::security::SecurityEventQuery,
+    ) -> Result<Vec<crm_core::security::SecurityEvent>> {
+        logs::security_events(&self.pool, workspace, query).await
+    }
+
+    async fn redact_security_events_for(
+        &self,
+        workspace: WorkspaceId,
+        user: crm_core::id::UserId,
+    ) -> Result<usize> {
+        logs::redact_security_for(&self.pool, workspace, user).await
+    }
+
+    async fn prune_security_events(
+        &self,
+        workspace: WorkspaceId,
+        before: crm_core::Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        logs::prune_security(&self.pool, workspace, before, limit).await
+    }
+
+    async fn prune_audit(
+        &self,
+        workspace: WorkspaceId,
+        before: crm_core::Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        logs::prune_audit(&self.pool, workspace, before, limit).await
+    }
+
     fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
         self.feed_signals.watch(wake);
     }
@@ -475,6 +551,15 @@ impl Storage for PgStore {
         deleted_before: crm_core::Timestamp,
     ) -> Result<usize> {
         feed::prune(&self.pool, workspace, deleted_before).await
+    }
+
+    async fn dashboard(
+        &self,
+        workspace: WorkspaceId,
+        query: &crm_core::dashboard::DashboardQuery,
+    ) -> Result<crm_core::dashboard::DashboardData> {
+        let _busy = self.busy();
+        dashboard::read(&self.pool, workspace.uuid(), query).await
     }
 
     async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {

@@ -33,6 +33,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "the change feed",
         include_str!("../migrations/0003_change_feed.sql"),
     ),
+    (
+        4,
+        "the dashboard: maintained tallies, hot-contact and activity indexes",
+        include_str!("../migrations/0004_dashboard.sql"),
+    ),
+    (
+        5,
+        "the access log and security events",
+        include_str!("../migrations/0005_security.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -157,6 +157,7 @@ impl PgRateLimiter {
         if lease.tokens > 0 && lease.expires > now {
             lease.tokens -= 1;
             return Ok(RateDecision::allow(
+                id.0,
                 quota,
                 lease.tokens.saturating_add(lease.left),
                 lease.full_at.saturating_duration_since(now),
@@ -165,6 +166,7 @@ impl PgRateLimiter {
         if let Some(until) = lease.refused_until {
             if until > now {
                 return Ok(RateDecision::refuse(
+                    id.0,
                     quota,
                     until - now,
                     lease.full_at.saturating_duration_since(now),
@@ -292,10 +294,15 @@ impl RateLimiter for PgRateLimiter {
             if granted.granted == 0 && lease.tokens > 0 && lease.expires > now {
                 // A concurrent check leased the bucket's last tokens to this instance.
                 lease.tokens -= 1;
-                RateDecision::allow(quota, lease.tokens.saturating_add(lease.left), granted.full)
+                RateDecision::allow(
+                    policy,
+                    quota,
+                    lease.tokens.saturating_add(lease.left),
+                    granted.full,
+                )
             } else if granted.granted == 0 {
                 lease.refused_until = Some(now + granted.next);
-                RateDecision::refuse(quota, granted.next, granted.full)
+                RateDecision::refuse(policy, quota, granted.next, granted.full)
             } else {
                 // Tokens another check of this key leased meanwhile are kept.
                 if lease.expires <= now {
@@ -304,7 +311,12 @@ impl RateLimiter for PgRateLimiter {
                 lease.tokens += granted.granted - 1;
                 lease.expires = now + Self::lease_ttl(quota);
                 lease.refused_until = None;
-                RateDecision::allow(quota, lease.tokens.saturating_add(lease.left), granted.full)
+                RateDecision::allow(
+                    policy,
+                    quota,
+                    lease.tokens.saturating_add(lease.left),
+                    granted.full,
+                )
             }
         };
         self.sweep(now).await;

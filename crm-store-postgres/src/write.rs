@@ -20,9 +20,11 @@
 //! Revoked sessions and written users are announced to other instances' caches by
 //! notifications queued in the same transaction ([`crate::signal`]): delivered on commit only.
 //!
-//! Assertions run first, against the state the core decided on, then the writes in order,
-//! then the audit entries in one statement, then the feed entries in one statement (see
-//! [`crate::feed`]). Any failure rolls the whole transaction back.
+//! Assertions run first, against the state the core decided on; then the rows that updates
+//! and deletes replace are read `FOR UPDATE` (the dashboard's tallies need them, see
+//! [`crate::dashboard`]); then the writes in order, the audit entries in one statement, the
+//! feed entries in one statement (see [`crate::feed`]) and the tally changes in one
+//! statement. Any failure rolls the whole transaction back.
 
 use crm_core::audit::AuditEntry;
 use crm_core::error::{FieldError, FieldIssue};
@@ -88,6 +90,8 @@ pub(crate) async fn commit(pool: &sqlx::PgPool, commit: Commit) -> Result<()> {
             _ => {}
         }
     }
+    // The states the updates and deletes replace, locked, for the dashboard's tallies.
+    let replaced = crate::dashboard::replaced_states(&mut tx, ws, &commit.writes).await?;
     let mut rows = rows.iter();
     let mut writes = commit.writes.iter().peekable();
     while let Some(w) = writes.next() {
@@ -158,7 +162,13 @@ pub(crate) async fn commit(pool: &sqlx::PgPool, commit: Commit) -> Result<()> {
     }
     audit.insert(&mut tx, ws).await?;
     crate::signal::notify(&mut tx, &signals).await?;
-    crate::feed::record(&mut tx, ws, &changes).await?;
+    // (The `bench-no-feed` build, for the feed's A/B benchmark only, records none.)
+    if !cfg!(feature = "bench-no-feed") {
+        crate::feed::record(&mut tx, ws, &changes).await?;
+    }
+    // Last before COMMIT: the tally rows stay locked as briefly as possible.
+    let deltas = crate::dashboard::deltas_of(&commit.writes, replaced);
+    crate::dashboard::apply(&mut tx, ws, deltas).await?;
     tx.commit().await.map_err(db)
 }
 

@@ -163,6 +163,40 @@ fn every_list_filter_sort_and_search_uses_an_index_at_100k_contacts() {
                 }
             }
         }
+        // The dashboard's statements: each served by its index (see src/dashboard.rs).
+        let [tasks, hot, activity] = crm_store_postgres::dashboard::statements();
+        let key = |v: &Value| {
+            let mut out = Vec::new();
+            crm_core::storage::kv::encode_value(v, &mut out);
+            out
+        };
+        for (sql, index) in [
+            (&tasks, "crm_task_by_owner_id_completed_due_date"),
+            (&hot, "crm_contact_hot"),
+            (&activity, "crm_audit_activity"),
+        ] {
+            let explain = format!("EXPLAIN {sql}");
+            let mut q = sqlx::query_scalar::<_, String>(&explain).bind(ws.uuid());
+            if sql == &tasks {
+                q = q
+                    .bind(key(&Value::Id(owners[0].uuid())))
+                    .bind(key(&Value::Bool(false)));
+            }
+            let plan = q.bind(10i64).fetch_all(store.pool()).await.unwrap();
+            assert!(
+                plan.iter().any(|l| l.contains(index))
+                    && !plan.iter().any(|l| l.contains("Seq Scan")),
+                "dashboard statement not served by {index}:\n  {}",
+                plan.join("\n  ")
+            );
+        }
+        let figures = crm.dashboard(&actor, None).await.unwrap();
+        assert_eq!(
+            figures.counts.contacts as usize,
+            VOLUME.contacts - seeded.contacts.len().div_ceil(997)
+        );
+        assert_eq!(figures.counts.tasks as usize, VOLUME.tasks);
+
         // The audit log (every seeded record has its create entry).
         let audit = store.audit(ws, &AuditQuery::default()).await.unwrap();
         assert_eq!(audit.len(), 25);

@@ -39,6 +39,8 @@
 //! | `crm_feed_horizon` | `ws` | the feed's horizon `tx seq` |
 //! | `crm_recent` | `ws user kind record-id` | the latest view's time (recently viewed) |
 //! | `crm_recent_by_time` | `ws user kind time record-id` | `()`: the same views in time order, at most 100 per list |
+//! | `crm_tally` | `ws tally-key` | the dashboard's maintained figures: count (i64) and amount (i128), big-endian |
+//! | `crm_dashboard` | `ws entry` | `()`: the dashboard's ordered lists (open tasks per owner, hot contacts, activity) |
 //!
 //! * Index suffixes are [`kv::index_keys`](crm_core::storage::kv::index_keys): the
 //!   order-preserving encoding of the indexed values followed by the id, one entry per index
@@ -62,6 +64,13 @@
 //!   a new entry behind one it has read) and replace the record's previous entry through
 //!   `crm_feed_at`. Files written before the feed existed get the tables on open; their
 //!   records enter the feed when next changed.
+//!
+//! * The dashboard ([`crm_core::dashboard`]): each record write applies the change of the
+//!   record's [`contributions`](crm_core::dashboard::contributions) to `crm_tally` (read,
+//!   add, write; a tally that falls to zero loses its row) and moves its
+//!   [`entries`](crm_core::dashboard::entries) in `crm_dashboard`, like index entries; each
+//!   activity audit entry adds its key there. Format 3 added both tables: a format-2 file is
+//!   upgraded on open, the tables built from its records and audit log in one transaction.
 //!
 //! Records, their index, search and unique entries, the commit's audit and feed entries are
 //! always written in one redb transaction: a record is either there with all of its entries, or not
@@ -167,6 +176,7 @@
 //! memory on slow disks can turn them off.
 
 mod error;
+mod logs;
 mod read;
 mod schema;
 mod store;

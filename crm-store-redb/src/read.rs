@@ -489,6 +489,90 @@ pub(crate) fn audit(
     Ok(out)
 }
 
+/// [`crm_core::Storage::dashboard`]: the tally rows under the query's prefixes and the three
+/// lists, from the dashboard tables, in this one read transaction (one snapshot).
+pub(crate) fn dashboard(
+    txn: &ReadTransaction,
+    ws: WorkspaceId,
+    query: &crm_core::dashboard::DashboardQuery,
+) -> StoreResult<crm_core::dashboard::DashboardData> {
+    use crm_core::dashboard::{self as dash, Tally};
+    let tally = txn.open_table(schema::TALLY)?;
+    let index = txn.open_table(schema::DASHBOARD)?;
+    let records = txn.open_table(RECORDS)?;
+    let mut out = dash::DashboardData::default();
+    let ws_len = ws.as_bytes().len();
+    for prefix in dash::tally_prefixes(query) {
+        let lower = schema::ws_key(ws, &prefix);
+        let upper = upper_of(&lower);
+        for entry in tally.range::<&[u8]>((Bound::Included(lower.as_slice()), as_slice(&upper)))? {
+            let (k, v) = entry?;
+            let t =
+                Tally::from_bytes(v.value()).ok_or(StoreError::DanglingEntry { table: "tally" })?;
+            out.tallies.push((k.value()[ws_len..].to_vec(), t));
+        }
+    }
+    // The prefixes are disjoint but not given in key order.
+    out.tallies.sort_by(|a, b| a.0.cmp(&b.0));
+    // Ids of the first `n` entries under `prefix`, forwards or backwards.
+    let ids = |prefix: &[u8], n: usize, backwards: bool| -> StoreResult<Vec<Uuid>> {
+        let lower = schema::ws_key(ws, prefix);
+        let upper = upper_of(&lower);
+        let range = index.range::<&[u8]>((Bound::Included(lower.as_slice()), as_slice(&upper)))?;
+        let mut out = Vec::new();
+        let mut take = |key: &[u8]| -> StoreResult<bool> {
+            out.push(
+                schema::trailing_id(key).ok_or(StoreError::DanglingEntry { table: "dashboard" })?,
+            );
+            Ok(out.len() < n)
+        };
+        if n > 0 {
+            if backwards {
+                for e in range.rev() {
+                    if !take(e?.0.value())? {
+                        break;
+                    }
+                }
+            } else {
+                for e in range {
+                    if !take(e?.0.value())? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    };
+    let load = |kind: EntityKind, ids: Vec<Uuid>| -> StoreResult<Vec<Record>> {
+        ids.into_iter()
+            .map(|id| {
+                load_record(&records, kind, ws, id)?
+                    .ok_or(StoreError::DanglingEntry { table: "dashboard" })
+            })
+            .collect()
+    };
+    out.next_tasks = load(
+        EntityKind::Task,
+        ids(
+            &dash::next_tasks_prefix(query.owner),
+            query.next_tasks,
+            false,
+        )?,
+    )?;
+    out.hot_contacts = load(
+        EntityKind::Contact,
+        ids(&dash::HOT_PREFIX, query.hot_contacts, true)?,
+    )?;
+    let audit = txn.open_table(AUDIT)?;
+    for audit_id in ids(&dash::ACTIVITY_PREFIX, query.activity, true)? {
+        let v = audit
+            .get(schema::audit_key(ws, audit_id).as_slice())?
+            .ok_or(StoreError::DanglingEntry { table: "dashboard" })?;
+        out.activity.push(decode_audit(v.value())?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     //! Contact-point search on every path (narrow, mixed, broad), against the reference store,

@@ -12,7 +12,10 @@ use redb::TableDefinition;
 use uuid::Uuid;
 
 /// Format version of the file layout (kept in the `crm_meta` table); bumped on every incompatible change of the layout.
-pub const FORMAT_VERSION: u64 = 2;
+pub const FORMAT_VERSION: u64 = 3;
+/// The previous format version, which [`crate::RedbStore::open`] upgrades in place (version 3
+/// added the dashboard tables, [`TALLY`] and [`DASHBOARD`], built from the records on upgrade).
+pub const UPGRADABLE_FORMAT: u64 = 2;
 
 /// `&str -> u64`: [`FORMAT_KEY`] and [`BATCH_SEQ_KEY`].
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("crm_meta");
@@ -54,6 +57,24 @@ pub const RECENT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_rece
 /// `[workspace][user][kind][view time, order-preserving][record] -> ()`: the same views in
 /// time order.
 pub const RECENT_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("crm_recent_by_time");
+
+/// `[workspace][tally key] -> tally (24 bytes)`: the dashboard's maintained figures (see
+/// [`crm_core::dashboard`]; key [`TallyKey::encode`](crm_core::dashboard::TallyKey::encode),
+/// value [`Tally::to_bytes`](crm_core::dashboard::Tally::to_bytes)). A tally that falls to
+/// zero has no row.
+pub const TALLY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("crm_tally");
+/// `[workspace][entry] -> ()`: the dashboard's ordered lists (open tasks per owner, hot
+/// contacts, activity): [`crm_core::dashboard::entries`] and
+/// [`crm_core::dashboard::activity_entry`].
+pub const DASHBOARD: TableDefinition<&[u8], ()> = TableDefinition::new("crm_dashboard");
+
+/// `[workspace][suffix]`: a key of [`TALLY`] or [`DASHBOARD`].
+pub fn ws_key(ws: WorkspaceId, suffix: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(16 + suffix.len());
+    k.extend_from_slice(ws.as_bytes());
+    k.extend_from_slice(suffix);
+    k
+}
 
 /// `[workspace][user][kind]`: the prefix of one user's views of one kind.
 pub fn recent_prefix(ws: WorkspaceId, user: Uuid, kind: EntityKind) -> Vec<u8> {

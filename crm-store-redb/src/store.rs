@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
-use crate::read;
 use crate::writer::{Job, Msg, Opener, PruneJob, Shared, ViewsJob, Writer, prepare_database};
+use crate::{logs, read};
 
 /// Tuning knobs of a [`RedbStore`]. `RedbOptions::default()` suits most hosts.
 ///
@@ -248,6 +248,20 @@ impl RedbStore {
     /// Hands a job to the writer thread (waiting for room in its queue) and awaits its
     /// answer. A dropped reply means the writer failed while holding the job: its outcome
     /// is unknown, so that is reported as a failure rather than as unavailability.
+    /// Runs `work` in a write transaction of its own on the writer thread.
+    async fn apply(
+        &self,
+        work: impl FnOnce(&redb::WriteTransaction) -> StoreResult<usize> + Send + 'static,
+    ) -> Result<usize> {
+        self.to_writer(|reply| {
+            Msg::Apply(crate::writer::ApplyJob {
+                work: Box::new(work),
+                reply,
+            })
+        })
+        .await
+    }
+
     async fn to_writer<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T>>) -> Msg) -> Result<T> {
         let sender = self
             .inner
@@ -409,6 +423,102 @@ impl Storage for RedbStore {
             .await
     }
 
+    async fn append_access_log(&self, entries: &[crm_core::access_log::AccessEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let entries = entries.to_vec();
+        self.apply(move |txn| logs::append_access(txn, &entries))
+            .await
+            .map(drop)
+    }
+
+    async fn access_log(
+        &self,
+        workspace: WorkspaceId,
+        query: &crm_core::access_log::AccessLogQuery,
+    ) -> Result<Vec<crm_core::access_log::AccessEntry>> {
+        let query = query.clone();
+        self.read(move |txn| logs::access_log(txn, workspace, &query))
+            .await
+    }
+
+    async fn erase_access_log_for(&self, workspace: WorkspaceId, record_id: Uuid) -> Result<usize> {
+        self.apply(move |txn| logs::erase_access_for(txn, workspace, record_id))
+            .await
+    }
+
+    async fn redact_access_log_by(
+        &self,
+        workspace: WorkspaceId,
+        user: crm_core::id::UserId,
+    ) -> Result<usize> {
+        self.apply(move |txn| logs::redact_access_by(txn, workspace, user))
+            .await
+    }
+
+    async fn prune_access_log(
+        &self,
+        workspace: WorkspaceId,
+        before: crm_core::Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        self.apply(move |txn| logs::prune_access(txn, workspace, before, limit))
+            .await
+    }
+
+    async fn append_security_events(
+        &self,
+        events: &[crm_core::security::SecurityEvent],
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let events = events.to_vec();
+        self.apply(move |txn| logs::append_security(txn, &events))
+            .await
+            .map(drop)
+    }
+
+    async fn security_events(
+        &self,
+        workspace: WorkspaceId,
+        query: &crm_core::security::SecurityEventQuery,
+    ) -> Result<Vec<crm_core::security::SecurityEvent>> {
+        let query = query.clone();
+        self.read(move |txn| logs::security_events(txn, workspace, &query))
+            .await
+    }
+
+    async fn redact_security_events_for(
+        &self,
+        workspace: WorkspaceId,
+        user: crm_core::id::UserId,
+    ) -> Result<usize> {
+        self.apply(move |txn| logs::redact_security_for(txn, workspace, user))
+            .await
+    }
+
+    async fn prune_security_events(
+        &self,
+        workspace: WorkspaceId,
+        before: crm_core::Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        self.apply(move |txn| logs::prune_security(txn, workspace, before, limit))
+            .await
+    }
+
+    async fn prune_audit(
+        &self,
+        workspace: WorkspaceId,
+        before: crm_core::Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        self.apply(move |txn| logs::prune_audit(txn, workspace, before, limit))
+            .await
+    }
+
     fn watch_changes(&self, wake: Arc<dyn Fn() + Send + Sync>) {
         self.inner
             .wakers
@@ -445,6 +555,16 @@ impl Storage for RedbStore {
     async fn audit(&self, workspace: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         let query = query.clone();
         self.read(move |txn| read::audit(txn, workspace, &query))
+            .await
+    }
+
+    async fn dashboard(
+        &self,
+        workspace: WorkspaceId,
+        query: &crm_core::dashboard::DashboardQuery,
+    ) -> Result<crm_core::dashboard::DashboardData> {
+        let query = query.clone();
+        self.read(move |txn| read::dashboard(txn, workspace, &query))
             .await
     }
 

@@ -23,8 +23,9 @@ use uuid::Uuid;
 use crate::error::{StoreError, StoreResult};
 use crate::read::{load_record, unique_holder};
 use crate::schema::{
-    self, AUDIT, AUDIT_BY_RECORD, BATCH_SEQ_KEY, FEED, FEED_AT, FEED_HORIZON, FEED_TX_KEY,
-    FORMAT_KEY, FORMAT_VERSION, INDEXES, META, RECENT, RECENT_BY_TIME, RECORDS, SEARCH, UNIQUE,
+    self, AUDIT, AUDIT_BY_RECORD, BATCH_SEQ_KEY, DASHBOARD, FEED, FEED_AT, FEED_HORIZON,
+    FEED_TX_KEY, FORMAT_KEY, FORMAT_VERSION, INDEXES, META, RECENT, RECENT_BY_TIME, RECORDS,
+    SEARCH, TALLY, UNIQUE, UPGRADABLE_FORMAT,
 };
 
 /// Opens (or reopens) the database file.
@@ -53,6 +54,17 @@ pub(crate) enum Msg {
     Prune(PruneJob),
     /// Record views (recently viewed; its own write transaction).
     Views(ViewsJob),
+    /// Any other write in its own transaction (the logs, see [`crate::logs`]).
+    Apply(ApplyJob),
+}
+
+/// Work done in one write transaction of its own, answering a count.
+pub(crate) type Work = Box<dyn FnOnce(&WriteTransaction) -> StoreResult<usize> + Send>;
+
+/// A write in its own transaction: committed when it returns `Ok`, aborted otherwise.
+pub(crate) struct ApplyJob {
+    pub(crate) work: Work,
+    pub(crate) reply: oneshot::Sender<crm_core::Result<usize>>,
 }
 
 /// A batch of views to record.
@@ -155,25 +167,27 @@ impl Shared {
     }
 }
 
-/// Creates missing tables, checks the format version and returns the last batch number.
+/// Creates missing tables, checks the format version (upgrading a file of
+/// [`UPGRADABLE_FORMAT`] in place) and returns the last batch number.
 ///
 /// # Errors
 /// `UnsupportedFormat` for a file of another format version; redb errors.
 pub(crate) fn prepare_database(db: &Database) -> StoreResult<u64> {
     // Check before writing anything, so that an unknown format is never touched.
+    let mut upgrade = false;
     {
         let txn = db.begin_read()?;
         match txn.open_table(META) {
-            Ok(meta) => {
-                if let Some(found) = meta.get(FORMAT_KEY)?.map(|v| v.value())
-                    && found != FORMAT_VERSION
-                {
+            Ok(meta) => match meta.get(FORMAT_KEY)?.map(|v| v.value()) {
+                Some(found) if found == UPGRADABLE_FORMAT => upgrade = true,
+                Some(found) if found != FORMAT_VERSION => {
                     return Err(StoreError::UnsupportedFormat {
                         found,
                         supported: FORMAT_VERSION,
                     });
                 }
-            }
+                _ => {}
+            },
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -181,8 +195,11 @@ pub(crate) fn prepare_database(db: &Database) -> StoreResult<u64> {
     let txn = db.begin_write()?;
     let seq;
     {
+        if upgrade {
+            build_dashboard_tables(&txn)?;
+        }
         let mut meta = txn.open_table(META)?;
-        if meta.get(FORMAT_KEY)?.is_none() {
+        if upgrade || meta.get(FORMAT_KEY)?.is_none() {
             meta.insert(FORMAT_KEY, FORMAT_VERSION)?;
         }
         seq = meta.get(BATCH_SEQ_KEY)?.map_or(0, |v| v.value());
@@ -197,9 +214,63 @@ pub(crate) fn prepare_database(db: &Database) -> StoreResult<u64> {
         txn.open_table(FEED_HORIZON)?;
         txn.open_table(RECENT)?;
         txn.open_table(RECENT_BY_TIME)?;
+        txn.open_table(TALLY)?;
+        txn.open_table(DASHBOARD)?;
+        crate::logs::create_tables(&txn)?;
     }
     txn.commit()?;
     Ok(seq)
+}
+
+/// The format-2 upgrade: fills the dashboard tables from every stored record and audit entry,
+/// in the upgrade's own write transaction (a crash midway leaves the file at format 2, and the
+/// next open starts over).
+fn build_dashboard_tables(txn: &WriteTransaction) -> StoreResult<()> {
+    let records = txn.open_table(RECORDS)?;
+    let audit = txn.open_table(AUDIT)?;
+    let mut tally = txn.open_table(TALLY)?;
+    let mut index = txn.open_table(DASHBOARD)?;
+    let mut sums: std::collections::BTreeMap<Vec<u8>, crm_core::dashboard::Tally> =
+        std::collections::BTreeMap::new();
+    for entry in records.iter()? {
+        let (k, v) = entry?;
+        let key = k.value();
+        let (Some(&tag), Some(ws)) = (key.first(), key.get(1..17)) else {
+            continue;
+        };
+        let Some(kind) = EntityKind::ALL.into_iter().find(|k| k.tag() == tag) else {
+            continue;
+        };
+        if !crm_core::feed::in_feed(kind) {
+            continue;
+        }
+        let ws = WorkspaceId::from_uuid(
+            Uuid::from_slice(ws).map_err(|_| StoreError::DanglingEntry { table: "records" })?,
+        );
+        let record = crate::read::decode_record(kind, v.value())?;
+        for (key, t) in crm_core::dashboard::contributions(&record) {
+            sums.entry(schema::ws_key(ws, &key.encode()))
+                .or_default()
+                .add(t);
+        }
+        for e in crm_core::dashboard::entries(&record) {
+            index.insert(schema::ws_key(ws, &e).as_slice(), ())?;
+        }
+    }
+    for (k, t) in sums {
+        if !t.is_zero() {
+            tally.insert(k.as_slice(), t.to_bytes().as_slice())?;
+        }
+    }
+    for entry in audit.iter()? {
+        let (_, v) = entry?;
+        let e: AuditEntry = serde_json::from_slice(v.value())
+            .map_err(|err| StoreError::decode("audit entry", err))?;
+        if let Some(suffix) = crm_core::dashboard::activity_entry(&e) {
+            index.insert(schema::ws_key(e.workspace_id, &suffix).as_slice(), ())?;
+        }
+    }
+    Ok(())
 }
 
 fn read_seq(db: &Database) -> StoreResult<u64> {
@@ -249,6 +320,7 @@ impl Writer {
             let mut batch = Vec::new();
             let mut prunes = Vec::new();
             let mut views = Vec::new();
+            let mut applies = Vec::new();
             let mut reopen = false;
             let mut next = Some(first);
             while let Some(msg) = next.take() {
@@ -257,6 +329,7 @@ impl Writer {
                     Msg::Reopen => reopen = true,
                     Msg::Prune(job) => prunes.push(job),
                     Msg::Views(job) => views.push(job),
+                    Msg::Apply(job) => applies.push(job),
                 }
                 if batch.len() < self.max_batch {
                     next = self.rx.try_recv().ok();
@@ -276,6 +349,11 @@ impl Writer {
                 let outcome =
                     std::panic::catch_unwind(AssertUnwindSafe(|| self.record_views(&job.views)))
                         .unwrap_or(Err(StoreError::Closed));
+                let _ = job.reply.send(outcome.map_err(Error::from));
+            }
+            for job in applies {
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(job.work)))
+                    .unwrap_or(Err(StoreError::Closed));
                 let _ = job.reply.send(outcome.map_err(Error::from));
             }
             if batch.is_empty() {
@@ -391,6 +469,22 @@ impl Writer {
         }
         drop(db);
         Ok(removed)
+    }
+
+    /// Runs `work` in a write transaction of its own and commits it (nothing on failure).
+    fn apply(&mut self, work: Work) -> StoreResult<usize> {
+        let (db, txn) = self.begin()?;
+        match work(&txn) {
+            Ok(n) => {
+                txn.commit()?;
+                drop(db);
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = txn.abort();
+                Err(e)
+            }
+        }
     }
 
     /// Records views in one write transaction (see [`crm_core::views`]): each record once
@@ -528,6 +622,8 @@ struct Tables<'txn> {
     audit_by_record: Table<'txn, &'static [u8], ()>,
     feed: Table<'txn, &'static [u8], &'static [u8]>,
     feed_at: Table<'txn, &'static [u8], &'static [u8]>,
+    tally: Table<'txn, &'static [u8], &'static [u8]>,
+    dashboard: Table<'txn, &'static [u8], ()>,
     /// The `tx` of the last commit that recorded feed entries.
     feed_tx: u64,
 }
@@ -543,6 +639,8 @@ impl<'txn> Tables<'txn> {
             audit_by_record: txn.open_table(AUDIT_BY_RECORD)?,
             feed: txn.open_table(FEED)?,
             feed_at: txn.open_table(FEED_AT)?,
+            tally: txn.open_table(TALLY)?,
+            dashboard: txn.open_table(DASHBOARD)?,
             feed_tx: txn
                 .open_table(META)?
                 .get(FEED_TX_KEY)?
@@ -681,7 +779,13 @@ fn check(t: &Tables<'_>, commit: &Commit) -> Result<Prepared, Error> {
             serde_json::to_vec(entry).map_err(|e| Error::storage(ErrorKind::StorageFailure, e))?,
         );
     }
-    for change in crm_core::feed::changes_of(commit) {
+    // (The `bench-no-feed` build, for the feed's A/B benchmark only, records none.)
+    let changes = if cfg!(feature = "bench-no-feed") {
+        Vec::new()
+    } else {
+        crm_core::feed::changes_of(commit)
+    };
+    for change in changes {
         let json = serde_json::to_vec(&change)
             .map_err(|e| Error::storage(ErrorKind::StorageFailure, e))?;
         prepared.changes.push((change, json));
@@ -771,11 +875,13 @@ fn apply(t: &mut Tables<'_>, commit: &Commit, prepared: Prepared) -> StoreResult
     Ok(())
 }
 
-/// The derived entries of a record: index keys, search keys and unique values.
+/// The derived entries of a record: index keys, search keys, unique values and dashboard
+/// entries.
 struct Derived {
     index: BTreeSet<Vec<u8>>,
     search: BTreeSet<Vec<u8>>,
     unique: Vec<(&'static str, String)>,
+    dashboard: BTreeSet<Vec<u8>>,
 }
 
 impl Derived {
@@ -785,18 +891,51 @@ impl Derived {
                 index: schema::index_entries(ws, r).into_iter().collect(),
                 search: schema::search_entries(ws, r).into_iter().collect(),
                 unique: r.unique_keys(),
+                dashboard: crm_core::dashboard::entries(r)
+                    .iter()
+                    .map(|e| schema::ws_key(ws, e))
+                    .collect(),
             },
             None => Derived {
                 index: BTreeSet::new(),
                 search: BTreeSet::new(),
                 unique: Vec::new(),
+                dashboard: BTreeSet::new(),
             },
         }
     }
 }
 
+/// Applies the dashboard tally changes of one write (see [`crm_core::dashboard`]): a read,
+/// an add and a write per changed tally, inside the batch's transaction; a tally that falls
+/// to zero loses its row.
+fn apply_tallies(
+    t: &mut Tables<'_>,
+    ws: WorkspaceId,
+    old: Option<&Record>,
+    new: Option<&Record>,
+) -> StoreResult<()> {
+    let mut deltas = crm_core::dashboard::TallyDeltas::new();
+    deltas.add(old, new);
+    for (key, delta) in deltas.into_rows() {
+        let key = schema::ws_key(ws, &key);
+        let mut sum = match t.tally.get(key.as_slice())? {
+            Some(v) => crm_core::dashboard::Tally::from_bytes(v.value())
+                .ok_or(StoreError::DanglingEntry { table: "tally" })?,
+            None => crm_core::dashboard::Tally::default(),
+        };
+        sum.add(delta);
+        if sum.is_zero() {
+            t.tally.remove(key.as_slice())?;
+        } else {
+            t.tally.insert(key.as_slice(), sum.to_bytes().as_slice())?;
+        }
+    }
+    Ok(())
+}
+
 /// Moves the derived entries from `old` to `new` (either may be absent), touching only the
-/// entries that differ.
+/// entries that differ, and applies the change to the dashboard tallies.
 fn rederive(
     t: &mut Tables<'_>,
     ws: WorkspaceId,
@@ -805,6 +944,7 @@ fn rederive(
     old: Option<&Record>,
     new: Option<&Record>,
 ) -> StoreResult<()> {
+    apply_tallies(t, ws, old, new)?;
     let (old, new) = (Derived::of(ws, old), Derived::of(ws, new));
     for k in old.index.difference(&new.index) {
         t.indexes.remove(k.as_slice())?;
@@ -833,6 +973,12 @@ fn rederive(
             schema::unique_key(kind, ws, name, value).as_slice(),
             id.as_bytes().as_slice(),
         )?;
+    }
+    for k in old.dashboard.difference(&new.dashboard) {
+        t.dashboard.remove(k.as_slice())?;
+    }
+    for k in new.dashboard.difference(&old.dashboard) {
+        t.dashboard.insert(k.as_slice(), ())?;
     }
     Ok(())
 }
@@ -878,5 +1024,9 @@ fn put_audit(
         schema::audit_by_record_key(ws, entry.record_id, audit_id).as_slice(),
         (),
     )?;
+    if let Some(suffix) = crm_core::dashboard::activity_entry(entry) {
+        t.dashboard
+            .insert(schema::ws_key(ws, &suffix).as_slice(), ())?;
+    }
     Ok(())
 }

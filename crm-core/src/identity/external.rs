@@ -134,7 +134,7 @@ impl Identity {
             role: Some(crate::model::Role::ReadOnly),
             avatar: None,
         };
-        let mut user = User::from_input(input, crate::model::Role::ReadOnly);
+        let mut user = User::from_input(input);
         if claim == ExternalUserClaim::Id {
             user.id = UserId::from_uuid(
                 Uuid::parse_str(&claims.sub).map_err(|_| Error::new(ErrorKind::TokenInvalid))?,

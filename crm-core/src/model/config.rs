@@ -1,11 +1,16 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Entity, EntityKind, entity_common};
+use serde_json::Value as Json;
+
+use super::declare::{Rules, entity};
+use super::field::rules::*;
+use super::field::{Checked, Normalize, Schema, constrained, object_schema};
+use super::{Rule, WorkspaceId};
 use crate::clock::Timestamp;
-use crate::error::{FieldError, FieldIssue};
-use crate::id::{Id, WorkspaceId};
-use crate::query::Value;
-use crate::validate::{Validator, is_color, limits};
+use crate::error::FieldIssue;
+use crate::mask::PersonalField;
+use crate::validate::limits::{CONFIG_ITEMS, SHORT_TEXT};
+use crate::validate::{Validator, is_color};
 
 /// A deal pipeline stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,60 +34,41 @@ pub struct NoteStatus {
     pub color: String,
 }
 
-/// Per-workspace settings; one per workspace, its id equal to the workspace id. Everyone
-/// reads it; only admins change it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Configuration {
-    /// Equal to the workspace id.
-    pub id: Id<Configuration>,
-    /// Workspace.
-    pub workspace_id: WorkspaceId,
-    /// Deal stages, in pipeline order.
-    pub deal_stages: Vec<DealStage>,
-    /// Stage values that count as closed (won/lost) for the pipeline.
-    pub deal_pipeline_closed: Vec<String>,
-    /// Deal categories.
-    pub deal_categories: Vec<String>,
-    /// Contact statuses.
-    pub note_statuses: Vec<NoteStatus>,
-    /// Task types.
-    pub task_types: Vec<String>,
-    /// Company sectors.
-    pub company_sectors: Vec<String>,
-    /// ISO 4217 currency of deal amounts.
-    pub currency: String,
-    /// Personal fields the `read_only` role sees masked (see [`crate::mask`]; default none).
-    #[serde(default)]
-    pub masked_fields: Vec<crate::mask::PersonalField>,
-    /// Creation instant.
-    pub created_at: Timestamp,
-    /// Last update instant.
-    pub updated_at: Timestamp,
-    /// Version.
-    pub version: u64,
+entity! {
+    /// Per-workspace settings; one per workspace, its id equal to the workspace id. Everyone
+    /// reads it; only admins change it.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Configuration(ConfigurationId, keep) {
+        /// Deal stages, in pipeline order (at least one; values unique).
+        deal_stages: Vec<DealStage> => edit, none, items(CONFIG_ITEMS, &ANY);
+        /// Stage values that count as closed (won/lost) for the pipeline.
+        deal_pipeline_closed: Vec<String> => edit, none, items(CONFIG_ITEMS, &ANY);
+        /// Deal categories (unique).
+        deal_categories: Vec<String> => edit, none, items(CONFIG_ITEMS, &ITEM);
+        /// Contact statuses (values unique).
+        note_statuses: Vec<NoteStatus> => edit, none, items(CONFIG_ITEMS, &ANY);
+        /// Task types (unique).
+        task_types: Vec<String> => edit, none, items(CONFIG_ITEMS, &ITEM);
+        /// Company sectors (unique).
+        company_sectors: Vec<String> => edit, none, items(CONFIG_ITEMS, &ITEM);
+        /// ISO 4217 currency of deal amounts (three capital letters).
+        currency: String => edit, none, CURRENCY;
+        /// Personal fields the `read_only` role sees masked (see [`crate::mask`]; default none).
+        #[serde(default)]
+        masked_fields: Vec<PersonalField> => patch_custom(Vec::new()), none, ANY;
+    }
+    input none;
+    /// A configuration change; absent fields keep their value.
+    patch ConfigurationPatch;
 }
 
-/// A configuration change; absent fields keep their value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConfigurationPatch {
-    /// Deal stages.
-    pub deal_stages: Option<Vec<DealStage>>,
-    /// Closed stage values.
-    pub deal_pipeline_closed: Option<Vec<String>>,
-    /// Deal categories.
-    pub deal_categories: Option<Vec<String>>,
-    /// Contact statuses.
-    pub note_statuses: Option<Vec<NoteStatus>>,
-    /// Task types.
-    pub task_types: Option<Vec<String>>,
-    /// Company sectors.
-    pub company_sectors: Option<Vec<String>>,
-    /// Currency.
-    pub currency: Option<String>,
-    /// Personal fields masked for `read_only`.
-    pub masked_fields: Option<Vec<crate::mask::PersonalField>>,
-}
+/// The rule of configuration list items: a one-line text, not blank.
+const ITEM: Rule = required(SHORT_TEXT);
+
+/// An ISO 4217 code: three capital letters.
+const CURRENCY: Rule = format("^[A-Z]{3}$", |c| {
+    c.len() == 3 && c.chars().all(|c| c.is_ascii_uppercase())
+});
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -157,15 +143,12 @@ impl Configuration {
         }
     }
 
-    pub(crate) fn apply(&mut self, p: ConfigurationPatch) {
-        super::set(&mut self.deal_stages, p.deal_stages);
-        super::set(&mut self.deal_pipeline_closed, p.deal_pipeline_closed);
-        super::set(&mut self.deal_categories, p.deal_categories);
-        super::set(&mut self.note_statuses, p.note_statuses);
-        super::set(&mut self.task_types, p.task_types);
-        super::set(&mut self.company_sectors, p.company_sectors);
-        super::set(&mut self.currency, p.currency);
-        if let Some(mut fields) = p.masked_fields {
+    /// Applies a change: the declared fields, then `masked_fields` (kept sorted, without
+    /// repeats).
+    pub(crate) fn update(&mut self, mut patch: ConfigurationPatch) {
+        let masked = patch.masked_fields.take();
+        self.apply(patch);
+        if let Some(mut fields) = masked {
             fields.sort_unstable();
             fields.dedup();
             self.masked_fields = fields;
@@ -183,74 +166,89 @@ impl Configuration {
     }
 }
 
-fn check_list(v: &mut Validator, field: &str, items: &[String]) {
-    v.max_items(field, items.len(), limits::CONFIG_ITEMS);
+/// Reports each repeated value of a configuration list, at its item.
+fn no_repeats<'a>(v: &mut Validator, field: &str, values: impl Iterator<Item = &'a str>) {
     let mut seen = std::collections::HashSet::new();
-    for (i, item) in items.iter().enumerate() {
-        v.required(&format!("{field}[{i}]"), item, limits::SHORT_TEXT);
-        if !seen.insert(item.as_str()) {
+    for (i, value) in values.enumerate() {
+        if !seen.insert(value) {
             v.push(format!("{field}[{i}]"), FieldIssue::Duplicate);
         }
     }
 }
 
-impl Entity for Configuration {
-    const KIND: EntityKind = EntityKind::Configuration;
-    entity_common!(Configuration, no_soft_delete);
-
-    fn field(&self, name: &str) -> Value {
-        match name {
-            "created_at" => Value::Time(self.created_at),
-            "updated_at" => Value::Time(self.updated_at),
-            _ => Value::Null,
-        }
-    }
+impl Rules for Configuration {
     fn label(&self) -> String {
         "configuration".into()
     }
-    fn validate(&self, _config: &Configuration) -> Vec<FieldError> {
-        let mut v = Validator::new();
+    fn check_rules(&self, v: &mut Validator, _config: &Configuration) {
         if self.deal_stages.is_empty() {
             v.push("deal_stages", FieldIssue::Required);
         }
-        let stages: Vec<String> = self.deal_stages.iter().map(|s| s.value.clone()).collect();
-        check_list(&mut v, "deal_stages", &stages);
-        for (i, s) in self.deal_stages.iter().enumerate() {
-            v.required(
-                &format!("deal_stages[{i}].label"),
-                &s.label,
-                limits::SHORT_TEXT,
-            );
-        }
-        v.max_items(
-            "deal_pipeline_closed",
-            self.deal_pipeline_closed.len(),
-            limits::CONFIG_ITEMS,
+        no_repeats(
+            v,
+            "deal_stages",
+            self.deal_stages.iter().map(|s| s.value.as_str()),
         );
         for (i, s) in self.deal_pipeline_closed.iter().enumerate() {
-            v.one_of(&format!("deal_pipeline_closed[{i}]"), s, &stages);
-        }
-        check_list(&mut v, "deal_categories", &self.deal_categories);
-        let statuses: Vec<String> = self.note_statuses.iter().map(|s| s.value.clone()).collect();
-        check_list(&mut v, "note_statuses", &statuses);
-        for (i, s) in self.note_statuses.iter().enumerate() {
-            v.required(
-                &format!("note_statuses[{i}].label"),
-                &s.label,
-                limits::SHORT_TEXT,
-            );
-            if !is_color(&s.color) {
-                v.push(
-                    format!("note_statuses[{i}].color"),
-                    FieldIssue::InvalidFormat,
-                );
+            if !self.deal_stages.iter().any(|d| d.value == *s) {
+                v.push(format!("deal_pipeline_closed[{i}]"), FieldIssue::NotAllowed);
             }
         }
-        check_list(&mut v, "task_types", &self.task_types);
-        check_list(&mut v, "company_sectors", &self.company_sectors);
-        if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
-            v.push("currency", FieldIssue::InvalidFormat);
+        no_repeats(
+            v,
+            "deal_categories",
+            self.deal_categories.iter().map(String::as_str),
+        );
+        no_repeats(
+            v,
+            "note_statuses",
+            self.note_statuses.iter().map(|s| s.value.as_str()),
+        );
+        no_repeats(v, "task_types", self.task_types.iter().map(String::as_str));
+        no_repeats(
+            v,
+            "company_sectors",
+            self.company_sectors.iter().map(String::as_str),
+        );
+    }
+}
+
+impl Checked for DealStage {
+    fn check(&self, v: &mut Validator, name: &str, _rule: &Rule, _config: &Configuration) {
+        v.required(name, &self.value, SHORT_TEXT);
+        v.required(&format!("{name}.label"), &self.label, SHORT_TEXT);
+    }
+}
+
+impl Checked for NoteStatus {
+    fn check(&self, v: &mut Validator, name: &str, _rule: &Rule, _config: &Configuration) {
+        v.required(name, &self.value, SHORT_TEXT);
+        v.required(&format!("{name}.label"), &self.label, SHORT_TEXT);
+        if !is_color(&self.color) {
+            v.push(format!("{name}.color"), FieldIssue::InvalidFormat);
         }
-        v.into_errors()
+    }
+}
+
+impl Normalize for Vec<DealStage> {}
+impl Normalize for Vec<NoteStatus> {}
+impl Normalize for Vec<PersonalField> {}
+
+impl Schema for DealStage {
+    fn schema() -> Json {
+        object_schema(&[
+            ("value", constrained::<String>(ITEM), true),
+            ("label", constrained::<String>(ITEM), true),
+        ])
+    }
+}
+
+impl Schema for NoteStatus {
+    fn schema() -> Json {
+        object_schema(&[
+            ("value", constrained::<String>(ITEM), true),
+            ("label", constrained::<String>(ITEM), true),
+            ("color", constrained::<String>(COLOR), true),
+        ])
     }
 }

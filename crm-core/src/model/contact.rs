@@ -1,13 +1,17 @@
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Configuration, Entity, EntityKind, Reference, entity_common, opt_id, opt_text, opt_time, text,
+use serde_json::Value as Json;
+
+use super::declare::{Rules, entity};
+use super::field::rules::*;
+use super::field::{
+    Checked, MaskText, Normalize, Schema, SearchText, constrained, enum_schema, object_schema,
 };
+use super::{CompanyId, Configuration, Rule, TagId, UserId};
 use crate::clock::Timestamp;
-use crate::error::{FieldError, FieldIssue};
-use crate::id::{CompanyId, ContactId, TagId, UserId, WorkspaceId};
-use crate::query::Value;
-use crate::validate::{Validator, limits, trim, trim_opt};
+use crate::error::FieldIssue;
+use crate::validate::limits::{LIST_ITEMS, LONG_TEXT, SHORT_TEXT};
+use crate::validate::{Validator, trim};
 
 /// Kind of an email address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -55,164 +59,53 @@ pub struct PhoneEntry {
     pub kind: PhoneKind,
 }
 
-/// A person.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Contact {
-    /// Id.
-    pub id: ContactId,
-    /// Workspace.
-    pub workspace_id: WorkspaceId,
-    /// First name (required).
-    pub first_name: String,
-    /// Last name (required).
-    pub last_name: String,
-    /// Job title.
-    pub title: Option<String>,
-    /// Gender, free text.
-    pub gender: Option<String>,
-    /// Background notes.
-    pub background: Option<String>,
-    /// Email addresses.
-    pub emails: Vec<EmailEntry>,
-    /// Phone numbers.
-    pub phones: Vec<PhoneEntry>,
-    /// Employer.
-    pub company_id: Option<CompanyId>,
-    /// Employer's name, kept in sync by the core (for search and display).
-    #[serde(default)]
-    pub company_name: Option<String>,
-    /// Status (one of the configuration's note statuses).
-    pub status: Option<String>,
-    /// Tags.
-    pub tags: Vec<TagId>,
-    /// Subscribed to the newsletter.
-    pub has_newsletter: bool,
-    /// LinkedIn URL.
-    pub linkedin_url: Option<String>,
-    /// Avatar URL.
-    pub avatar: Option<String>,
-    /// First contact.
-    pub first_seen: Timestamp,
-    /// Last contact; moved forward by new notes.
-    pub last_seen: Timestamp,
-    /// Account manager.
-    pub sales_id: Option<UserId>,
-    /// Creation instant.
-    pub created_at: Timestamp,
-    /// Last update instant.
-    pub updated_at: Timestamp,
-    /// Version.
-    pub version: u64,
-    /// Soft-deletion instant.
-    pub deleted_at: Option<Timestamp>,
-}
-
-/// Input to create a contact.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[allow(missing_docs)]
-pub struct ContactInput {
-    pub first_name: String,
-    pub last_name: String,
-    pub title: Option<String>,
-    pub gender: Option<String>,
-    pub background: Option<String>,
-    pub emails: Vec<EmailEntry>,
-    pub phones: Vec<PhoneEntry>,
-    pub company_id: Option<CompanyId>,
-    pub status: Option<String>,
-    pub tags: Vec<TagId>,
-    pub has_newsletter: bool,
-    pub linkedin_url: Option<String>,
-    pub avatar: Option<String>,
-    /// Default: now.
-    pub first_seen: Option<Timestamp>,
-    /// Default: now.
-    pub last_seen: Option<Timestamp>,
-    /// Default: the creator.
-    pub sales_id: Option<UserId>,
-}
-
-/// A contact update: absent fields are kept, `null` clears.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[allow(missing_docs)]
-pub struct ContactPatch {
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    #[serde(deserialize_with = "super::nullable")]
-    pub title: Option<Option<String>>,
-    #[serde(deserialize_with = "super::nullable")]
-    pub gender: Option<Option<String>>,
-    #[serde(deserialize_with = "super::nullable")]
-    pub background: Option<Option<String>>,
-    pub emails: Option<Vec<EmailEntry>>,
-    pub phones: Option<Vec<PhoneEntry>>,
-    #[serde(deserialize_with = "super::nullable")]
-    pub company_id: Option<Option<CompanyId>>,
-    #[serde(deserialize_with = "super::nullable")]
-    pub status: Option<Option<String>>,
-    pub tags: Option<Vec<TagId>>,
-    pub has_newsletter: Option<bool>,
-    #[serde(deserialize_with = "super::nullable")]
-    pub linkedin_url: Option<Option<String>>,
-    #[serde(deserialize_with = "super::nullable")]
-    pub avatar: Option<Option<String>>,
-    pub first_seen: Option<Timestamp>,
-    pub last_seen: Option<Timestamp>,
-    #[serde(deserialize_with = "super::nullable")]
-    pub sales_id: Option<Option<UserId>>,
+entity! {
+    /// A person.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Contact(ContactId, soft_delete) {
+        /// First name (required).
+        first_name: String => edit, both, required(SHORT_TEXT), personal, search(words);
+        /// Last name (required).
+        last_name: String => edit, both, required(SHORT_TEXT), personal, search(words);
+        /// Job title.
+        title: Option<String> => edit, none, text(SHORT_TEXT), personal, search(words);
+        /// Gender, free text.
+        gender: Option<String> => edit, none, text(SHORT_TEXT), personal;
+        /// Background notes.
+        background: Option<String> => edit, none, text(LONG_TEXT), personal, search(words);
+        /// Email addresses.
+        emails: Vec<EmailEntry> => edit, none, items(LIST_ITEMS, &ANY), personal(Emails), search(email);
+        /// Phone numbers.
+        phones: Vec<PhoneEntry> => edit, none, items(LIST_ITEMS, &ANY), personal(PhoneNumbers), search(phone);
+        /// Employer.
+        company_id: Option<CompanyId> => edit, filter, ANY, reference;
+        /// Employer's name, kept in sync by the core (for search and display).
+        #[serde(default)]
+        company_name: Option<String> => core(None), none, ANY, search(words);
+        /// Status (one of the configuration's note statuses).
+        status: Option<String> => edit, filter, choice(NoteStatuses);
+        /// Tags.
+        tags: Vec<TagId> => edit, filter, items(LIST_ITEMS, &ANY), reference;
+        /// Subscribed to the newsletter.
+        has_newsletter: bool => edit, filter, ANY;
+        /// LinkedIn URL.
+        linkedin_url: Option<String> => edit, none, URL, personal;
+        /// Avatar URL.
+        avatar: Option<String> => edit, none, URL, personal;
+        /// First contact (default: now).
+        first_seen: Timestamp => edit(now), none, ANY;
+        /// Last contact (default: now); moved forward by new notes.
+        last_seen: Timestamp => edit(now), both, ANY;
+        /// Account manager (default: the creator).
+        sales_id: Option<UserId> => edit, filter, ANY, reference, owner;
+    }
+    /// Input to create a contact.
+    input ContactInput(now: Timestamp);
+    /// A contact update: absent fields are kept, `null` clears.
+    patch ContactPatch;
 }
 
 impl Contact {
-    pub(crate) fn from_input(i: ContactInput, now: Timestamp) -> Contact {
-        Contact {
-            id: ContactId::generate(),
-            workspace_id: WorkspaceId::from_uuid(uuid::Uuid::nil()),
-            first_name: i.first_name,
-            last_name: i.last_name,
-            title: i.title,
-            gender: i.gender,
-            background: i.background,
-            emails: i.emails,
-            phones: i.phones,
-            company_id: i.company_id,
-            company_name: None,
-            status: i.status,
-            tags: i.tags,
-            has_newsletter: i.has_newsletter,
-            linkedin_url: i.linkedin_url,
-            avatar: i.avatar,
-            first_seen: i.first_seen.unwrap_or(now),
-            last_seen: i.last_seen.unwrap_or(now),
-            sales_id: i.sales_id,
-            created_at: Timestamp::EPOCH,
-            updated_at: Timestamp::EPOCH,
-            version: 0,
-            deleted_at: None,
-        }
-    }
-
-    pub(crate) fn apply(&mut self, p: ContactPatch) {
-        use super::set;
-        set(&mut self.first_name, p.first_name);
-        set(&mut self.last_name, p.last_name);
-        set(&mut self.title, p.title);
-        set(&mut self.gender, p.gender);
-        set(&mut self.background, p.background);
-        set(&mut self.emails, p.emails);
-        set(&mut self.phones, p.phones);
-        set(&mut self.company_id, p.company_id);
-        set(&mut self.status, p.status);
-        set(&mut self.tags, p.tags);
-        set(&mut self.has_newsletter, p.has_newsletter);
-        set(&mut self.linkedin_url, p.linkedin_url);
-        set(&mut self.avatar, p.avatar);
-        set(&mut self.first_seen, p.first_seen);
-        set(&mut self.last_seen, p.last_seen);
-        set(&mut self.sales_id, p.sales_id);
-    }
-
     /// Fills this contact's empty fields from `other` and unions the lists (Atomic CRM's
     /// `merge_contacts` rules: the winner's values win, nothing of the loser's is dropped).
     pub(crate) fn absorb(&mut self, other: &Contact) {
@@ -257,143 +150,11 @@ impl Contact {
     }
 }
 
-impl Entity for Contact {
-    const KIND: EntityKind = EntityKind::Contact;
-    entity_common!(Contact, soft_delete);
-
-    fn field(&self, name: &str) -> Value {
-        match name {
-            "created_at" => Value::Time(self.created_at),
-            "updated_at" => Value::Time(self.updated_at),
-            "first_name" => text(&self.first_name),
-            "last_name" => text(&self.last_name),
-            "last_seen" => Value::Time(self.last_seen),
-            "first_seen" => Value::Time(self.first_seen),
-            "company_id" => opt_id(self.company_id),
-            "sales_id" => opt_id(self.sales_id),
-            "status" => opt_text(&self.status),
-            "has_newsletter" => Value::Bool(self.has_newsletter),
-            "tags" => Value::List(self.tags.iter().map(|t| Value::Id(t.uuid())).collect()),
-            "deleted_at" => opt_time(self.deleted_at),
-            _ => Value::Null,
-        }
-    }
-    fn mask(&mut self, masking: &crate::mask::Masking) {
-        use crate::mask::{PersonalField, mask_email, mask_phone};
-        if masking.masks(PersonalField::Emails) {
-            for e in &mut self.emails {
-                e.email = mask_email(&e.email);
-            }
-        }
-        if masking.masks(PersonalField::PhoneNumbers) {
-            for p in &mut self.phones {
-                p.number = mask_phone(&p.number);
-            }
-        }
-    }
-    fn search_words(&self, out: &mut Vec<String>) {
-        use crate::search::{phone_tokens_into, tokenize_into};
-        tokenize_into(&self.first_name, out);
-        tokenize_into(&self.last_name, out);
-        for f in [&self.title, &self.company_name, &self.background]
-            .into_iter()
-            .flatten()
-        {
-            tokenize_into(f, out);
-        }
-        for e in &self.emails {
-            tokenize_into(&e.email, out);
-        }
-        for p in &self.phones {
-            phone_tokens_into(&p.number, out);
-        }
-    }
-    fn contact_points(&self, out: &mut Vec<String>) {
-        use crate::search::{phone_digits, tokenize_into};
-        for e in &self.emails {
-            tokenize_into(&e.email, out);
-        }
-        for p in &self.phones {
-            let digits = phone_digits(&p.number);
-            if !digits.is_empty() {
-                out.push(digits);
-            }
-        }
-    }
+impl Rules for Contact {
     fn label(&self) -> String {
         format!("{} {}", self.first_name, self.last_name)
     }
-    fn owner(&self) -> Option<UserId> {
-        self.sales_id
-    }
-    fn references(&self) -> Vec<Reference> {
-        let mut refs = Vec::new();
-        if let Some(c) = self.company_id {
-            refs.push(Reference {
-                field: "company_id",
-                kind: EntityKind::Company,
-                id: c.uuid(),
-            });
-        }
-        if let Some(s) = self.sales_id {
-            refs.push(Reference {
-                field: "sales_id",
-                kind: EntityKind::User,
-                id: s.uuid(),
-            });
-        }
-        for t in &self.tags {
-            refs.push(Reference {
-                field: "tags",
-                kind: EntityKind::Tag,
-                id: t.uuid(),
-            });
-        }
-        refs
-    }
-    fn normalize(&mut self) {
-        trim(&mut self.first_name);
-        trim(&mut self.last_name);
-        for f in [
-            &mut self.title,
-            &mut self.gender,
-            &mut self.background,
-            &mut self.status,
-            &mut self.linkedin_url,
-            &mut self.avatar,
-        ] {
-            trim_opt(f);
-        }
-        for e in &mut self.emails {
-            trim(&mut e.email);
-        }
-        for p in &mut self.phones {
-            trim(&mut p.number);
-        }
-        let mut seen = std::collections::HashSet::new();
-        self.tags.retain(|t| seen.insert(*t));
-    }
-    fn validate(&self, config: &Configuration) -> Vec<FieldError> {
-        let mut v = Validator::new();
-        v.required("first_name", &self.first_name, limits::SHORT_TEXT);
-        v.required("last_name", &self.last_name, limits::SHORT_TEXT);
-        v.opt_text("title", &self.title, limits::SHORT_TEXT);
-        v.opt_text("gender", &self.gender, limits::SHORT_TEXT);
-        v.opt_text("background", &self.background, limits::LONG_TEXT);
-        v.max_items("emails", self.emails.len(), limits::LIST_ITEMS);
-        for (i, e) in self.emails.iter().enumerate() {
-            v.email(&format!("emails[{i}].email"), &e.email);
-        }
-        v.max_items("phones", self.phones.len(), limits::LIST_ITEMS);
-        for (i, p) in self.phones.iter().enumerate() {
-            v.phone(&format!("phones[{i}].number"), &p.number);
-        }
-        if let Some(s) = &self.status {
-            v.one_of("status", s, &config.status_values());
-        }
-        v.max_items("tags", self.tags.len(), limits::LIST_ITEMS);
-        v.opt_url("linkedin_url", &self.linkedin_url);
-        v.opt_url("avatar", &self.avatar);
+    fn check_rules(&self, v: &mut Validator, _config: &Configuration) {
         if self.last_seen < self.first_seen {
             v.push_msg(
                 "last_seen",
@@ -401,6 +162,87 @@ impl Entity for Contact {
                 "Must not be before first_seen.",
             );
         }
-        v.into_errors()
+    }
+}
+
+impl Checked for EmailEntry {
+    fn check(&self, v: &mut Validator, name: &str, _rule: &Rule, _config: &Configuration) {
+        v.email(&format!("{name}.email"), &self.email);
+    }
+}
+
+impl Checked for PhoneEntry {
+    fn check(&self, v: &mut Validator, name: &str, _rule: &Rule, _config: &Configuration) {
+        v.phone(&format!("{name}.number"), &self.number);
+    }
+}
+
+impl Normalize for Vec<EmailEntry> {
+    fn normalize(&mut self) {
+        for e in self {
+            trim(&mut e.email);
+        }
+    }
+}
+
+impl Normalize for Vec<PhoneEntry> {
+    fn normalize(&mut self) {
+        for p in self {
+            trim(&mut p.number);
+        }
+    }
+}
+
+impl SearchText for EmailEntry {
+    fn each_text(&self, f: &mut dyn FnMut(&str)) {
+        f(&self.email);
+    }
+}
+
+impl SearchText for PhoneEntry {
+    fn each_text(&self, f: &mut dyn FnMut(&str)) {
+        f(&self.number);
+    }
+}
+
+impl MaskText for EmailEntry {
+    fn mask_with(&mut self, mask: fn(&str) -> String) {
+        self.email = mask(&self.email);
+    }
+}
+
+impl MaskText for PhoneEntry {
+    fn mask_with(&mut self, mask: fn(&str) -> String) {
+        self.number = mask(&self.number);
+    }
+}
+
+impl Schema for EmailKind {
+    fn schema() -> Json {
+        enum_schema(&[EmailKind::Work, EmailKind::Home, EmailKind::Other])
+    }
+}
+
+impl Schema for PhoneKind {
+    fn schema() -> Json {
+        enum_schema(&[PhoneKind::Work, PhoneKind::Home, PhoneKind::Other])
+    }
+}
+
+impl Schema for EmailEntry {
+    fn schema() -> Json {
+        object_schema(&[
+            ("email", constrained::<String>(EMAIL), true),
+            ("type", EmailKind::schema(), false),
+        ])
+    }
+}
+
+impl Schema for PhoneEntry {
+    fn schema() -> Json {
+        object_schema(&[
+            ("number", constrained::<String>(PHONE), true),
+            ("type", PhoneKind::schema(), false),
+        ])
     }
 }

@@ -7,14 +7,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Configuration, Entity, EntityKind, entity_common, opt_time};
-use crate::clock::Timestamp;
-use crate::error::FieldError;
-use crate::id::{Id, UserId, WorkspaceId};
-use crate::query::Value;
+use serde_json::{Value as Json, json};
 
-/// Id of a [`Session`].
-pub type SessionId = Id<Session>;
+use super::UserId;
+use super::declare::{Rules, entity};
+use super::field::rules::*;
+use super::field::{Checked, Schema, enum_schema, object_schema};
+use crate::clock::Timestamp;
 
 /// A hash (hex SHA-256) of a secret token; prints redacted.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -61,37 +60,30 @@ pub enum RevokeReason {
     TokenReuse,
 }
 
-/// A login session: one refresh-token family. Rotation replaces `current_token` and retires
-/// the old one; a session lives while it keeps being refreshed and dies 30 days (by default)
-/// after its last refresh, or when revoked.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    /// Id (the `sid` claim of access tokens).
-    pub id: SessionId,
-    /// Workspace.
-    pub workspace_id: WorkspaceId,
-    /// Owner.
-    pub user_id: UserId,
-    /// Hash of the refresh token that is valid now.
-    pub current_token: TokenHash,
-    /// How many rotations happened.
-    pub generation: u64,
-    /// Recently replaced tokens (newest last, capped), for grace and reuse detection.
-    pub retired: Vec<RetiredToken>,
-    /// When the current refresh token expires.
-    pub expires_at: Timestamp,
-    /// When revoked, if it was.
-    pub revoked_at: Option<Timestamp>,
-    /// Why it was revoked.
-    pub revoke_reason: Option<RevokeReason>,
-    /// Where it was opened from.
-    pub client: ClientInfo,
-    /// Opened at.
-    pub created_at: Timestamp,
-    /// Last refresh (or opening).
-    pub updated_at: Timestamp,
-    /// Version.
-    pub version: u64,
+entity! {
+    /// A login session: one refresh-token family. Rotation replaces `current_token` and retires
+    /// the old one; a session lives while it keeps being refreshed and dies 30 days (by default)
+    /// after its last refresh, or when revoked. Opened at `created_at`; `updated_at` is its last
+    /// refresh.
+    #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Session(SessionId, keep) {
+        /// Owner.
+        user_id: UserId => core, filter, ANY, owner;
+        /// Hash of the refresh token that is valid now.
+        current_token: TokenHash => core, none, ANY;
+        /// How many rotations happened.
+        generation: u64 => core, none, ANY;
+        /// Recently replaced tokens (newest last, capped), for grace and reuse detection.
+        retired: Vec<RetiredToken> => core, none, ANY;
+        /// When the current refresh token expires.
+        expires_at: Timestamp => core, none, ANY;
+        /// When revoked, if it was.
+        revoked_at: Option<Timestamp> => core, none, ANY;
+        /// Why it was revoked.
+        revoke_reason: Option<RevokeReason> => core, none, ANY;
+        /// Where it was opened from.
+        client: ClientInfo => core, none, ANY;
+    }
 }
 
 impl Session {
@@ -116,18 +108,9 @@ impl std::fmt::Debug for Session {
     }
 }
 
-impl Entity for Session {
-    const KIND: EntityKind = EntityKind::Session;
-    entity_common!(Session, no_soft_delete);
-
-    fn field(&self, name: &str) -> Value {
-        match name {
-            "created_at" => Value::Time(self.created_at),
-            "updated_at" => Value::Time(self.updated_at),
-            "user_id" => Value::Id(self.user_id.uuid()),
-            "revoked_at" => opt_time(self.revoked_at),
-            _ => Value::Null,
-        }
+impl Rules for Session {
+    fn label(&self) -> String {
+        "session".into()
     }
     fn unique_keys(&self) -> Vec<(&'static str, String)> {
         // Every token the session has issued finds it: the current one to refresh, retired
@@ -135,15 +118,6 @@ impl Entity for Session {
         std::iter::once(("refresh", self.current_token.0.clone()))
             .chain(self.retired.iter().map(|r| ("refresh", r.hash.0.clone())))
             .collect()
-    }
-    fn label(&self) -> String {
-        "session".into()
-    }
-    fn owner(&self) -> Option<UserId> {
-        Some(self.user_id)
-    }
-    fn validate(&self, _config: &Configuration) -> Vec<FieldError> {
-        Vec::new()
     }
 }
 
@@ -158,87 +132,86 @@ impl std::fmt::Debug for PasswordHash {
     }
 }
 
-/// A user's password hash; its id is the user's id. Never leaves the core.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Credential {
-    /// Equal to the user id.
-    pub id: Id<Credential>,
-    /// Workspace.
-    pub workspace_id: WorkspaceId,
-    /// The hash.
-    pub password_hash: PasswordHash,
-    /// Set.
-    pub created_at: Timestamp,
-    /// Last change.
-    pub updated_at: Timestamp,
-    /// Version.
-    pub version: u64,
+entity! {
+    /// A user's password hash; its id is the user's id. Never leaves the core. Set at
+    /// `created_at`, last changed at `updated_at`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Credential(CredentialId, keep) {
+        /// The hash.
+        password_hash: PasswordHash => core, none, ANY;
+    }
 }
 
-impl Entity for Credential {
-    const KIND: EntityKind = EntityKind::Credential;
-    entity_common!(Credential, no_soft_delete);
-
-    fn field(&self, name: &str) -> Value {
-        match name {
-            "created_at" => Value::Time(self.created_at),
-            "updated_at" => Value::Time(self.updated_at),
-            _ => Value::Null,
-        }
-    }
+impl Rules for Credential {
     fn label(&self) -> String {
         "password".into()
     }
-    fn validate(&self, _config: &Configuration) -> Vec<FieldError> {
-        Vec::new()
+}
+
+entity! {
+    /// A single-use password-reset token (stored hashed), issued at `created_at`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ResetToken(ResetTokenId, keep) {
+        /// Whose password it resets.
+        user_id: UserId => core, filter, ANY, owner;
+        /// Hash of the token.
+        token_hash: TokenHash => core, none, ANY;
+        /// Valid until.
+        expires_at: Timestamp => core, none, ANY;
+        /// When it was used (tokens are single-use).
+        used_at: Option<Timestamp> => core, none, ANY;
     }
 }
 
-/// A single-use password-reset token (stored hashed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResetToken {
-    /// Id.
-    pub id: Id<ResetToken>,
-    /// Workspace.
-    pub workspace_id: WorkspaceId,
-    /// Whose password it resets.
-    pub user_id: UserId,
-    /// Hash of the token.
-    pub token_hash: TokenHash,
-    /// Valid until.
-    pub expires_at: Timestamp,
-    /// When it was used (tokens are single-use).
-    pub used_at: Option<Timestamp>,
-    /// Issued at.
-    pub created_at: Timestamp,
-    /// Last change.
-    pub updated_at: Timestamp,
-    /// Version.
-    pub version: u64,
-}
-
-impl Entity for ResetToken {
-    const KIND: EntityKind = EntityKind::ResetToken;
-    entity_common!(ResetToken, no_soft_delete);
-
-    fn field(&self, name: &str) -> Value {
-        match name {
-            "created_at" => Value::Time(self.created_at),
-            "updated_at" => Value::Time(self.updated_at),
-            "user_id" => Value::Id(self.user_id.uuid()),
-            _ => Value::Null,
-        }
+impl Rules for ResetToken {
+    fn label(&self) -> String {
+        "password reset".into()
     }
     fn unique_keys(&self) -> Vec<(&'static str, String)> {
         vec![("token", self.token_hash.0.clone())]
     }
-    fn label(&self) -> String {
-        "password reset".into()
+}
+
+impl Checked for TokenHash {}
+impl Checked for PasswordHash {}
+impl Checked for RetiredToken {}
+impl Checked for RevokeReason {}
+impl Checked for ClientInfo {}
+
+impl Schema for TokenHash {
+    fn schema() -> Json {
+        json!({ "type": "string", "description": "Hex SHA-256 of a secret token." })
     }
-    fn owner(&self) -> Option<UserId> {
-        Some(self.user_id)
+}
+impl Schema for PasswordHash {
+    fn schema() -> Json {
+        json!({ "type": "string", "description": "A PHC-like password hash string." })
     }
-    fn validate(&self, _config: &Configuration) -> Vec<FieldError> {
-        Vec::new()
+}
+impl Schema for RetiredToken {
+    fn schema() -> Json {
+        object_schema(&[
+            ("hash", TokenHash::schema(), true),
+            ("rotated_at", Timestamp::schema(), true),
+        ])
+    }
+}
+impl Schema for RevokeReason {
+    fn schema() -> Json {
+        enum_schema(&[
+            RevokeReason::Logout,
+            RevokeReason::Revoked,
+            RevokeReason::PasswordChanged,
+            RevokeReason::UserDisabled,
+            RevokeReason::TokenReuse,
+        ])
+    }
+}
+impl Schema for ClientInfo {
+    fn schema() -> Json {
+        object_schema(&[
+            ("address", Option::<String>::schema(), false),
+            ("user_agent", Option::<String>::schema(), false),
+        ])
     }
 }

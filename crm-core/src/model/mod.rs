@@ -10,328 +10,44 @@ mod company;
 mod config;
 mod contact;
 mod deal;
+mod declare;
+mod field;
 mod identity;
+mod kinds;
 mod note;
 mod tag;
 mod task;
 mod user;
 mod workspace;
 
-pub use company::{COMPANY_SIZES, Company, CompanyInput, CompanyPatch};
-pub use config::{Configuration, ConfigurationPatch, DealStage, NoteStatus};
+pub use company::{COMPANY_SIZES, Company, CompanyId, CompanyInput, CompanyPatch};
+pub use config::{Configuration, ConfigurationId, ConfigurationPatch, DealStage, NoteStatus};
 pub use contact::{
-    Contact, ContactInput, ContactPatch, EmailEntry, EmailKind, PhoneEntry, PhoneKind,
+    Contact, ContactId, ContactInput, ContactPatch, EmailEntry, EmailKind, PhoneEntry, PhoneKind,
 };
-pub use deal::{Deal, DealInput, DealPatch};
+pub use deal::{Deal, DealId, DealInput, DealPatch};
+pub use field::{Access, ConfigList, Declaration, FieldDef, Rule, SearchKind, patterns, rules};
 pub use identity::{
-    ClientInfo, Credential, PasswordHash, ResetToken, RetiredToken, RevokeReason, Session,
-    SessionId, TokenHash,
+    ClientInfo, Credential, CredentialId, PasswordHash, ResetToken, ResetTokenId, RetiredToken,
+    RevokeReason, Session, SessionId, TokenHash,
 };
-pub use note::{Attachment, Note, NoteInput, NotePatch};
-pub use tag::{Tag, TagInput, TagPatch};
-pub use task::{Priority, Task, TaskInput, TaskPatch};
-pub use user::{Role, User, UserInput, UserPatch};
-pub use workspace::Workspace;
+pub use note::{Attachment, Note, NoteId, NoteInput, NotePatch};
+pub use tag::{Tag, TagId, TagInput, TagPatch};
+pub use task::{Priority, Task, TaskId, TaskInput, TaskPatch};
+pub use user::{Role, User, UserId, UserInput, UserPatch};
+pub use workspace::{Workspace, WorkspaceId};
+
+pub use crate::kind::EntityKind;
 
 use std::fmt::Debug;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
 use crate::error::FieldError;
-use crate::id::{UserId, WorkspaceId};
-use crate::query::{FieldSpec, FieldType, Sort, Value};
-
-/// The kinds of records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityKind {
-    /// A tenant.
-    Workspace,
-    /// A member of a workspace.
-    User,
-    /// An organization.
-    Company,
-    /// A person.
-    Contact,
-    /// A sales opportunity.
-    Deal,
-    /// A note on a contact or a deal.
-    Note,
-    /// A to-do item with an owner.
-    Task,
-    /// A label for contacts.
-    Tag,
-    /// The per-workspace settings.
-    Configuration,
-    /// A login session (internal: identity layer).
-    Session,
-    /// A user's password hash (internal: identity layer).
-    Credential,
-    /// A password-reset token (internal: identity layer).
-    ResetToken,
-}
-
-use FieldType as T;
-
-const COMMON_SORTS: [FieldSpec; 2] = [
-    FieldSpec::both("created_at", T::Time),
-    FieldSpec::both("updated_at", T::Time),
-];
-
-impl EntityKind {
-    /// Every kind.
-    pub const ALL: [EntityKind; 12] = [
-        EntityKind::Workspace,
-        EntityKind::User,
-        EntityKind::Company,
-        EntityKind::Contact,
-        EntityKind::Deal,
-        EntityKind::Note,
-        EntityKind::Task,
-        EntityKind::Tag,
-        EntityKind::Configuration,
-        EntityKind::Session,
-        EntityKind::Credential,
-        EntityKind::ResetToken,
-    ];
-
-    /// The noun used in messages ("Unable to save *contact*").
-    pub const fn noun(self) -> &'static str {
-        match self {
-            EntityKind::Workspace => "workspace",
-            EntityKind::User => "user",
-            EntityKind::Company => "company",
-            EntityKind::Contact => "contact",
-            EntityKind::Deal => "deal",
-            EntityKind::Note => "note",
-            EntityKind::Task => "task",
-            EntityKind::Tag => "tag",
-            EntityKind::Configuration => "configuration",
-            EntityKind::Session => "session",
-            EntityKind::Credential => "password",
-            EntityKind::ResetToken => "password reset",
-        }
-    }
-
-    /// A stable one-byte tag, for key encodings of embedded stores.
-    pub const fn tag(self) -> u8 {
-        match self {
-            EntityKind::Workspace => 1,
-            EntityKind::User => 2,
-            EntityKind::Company => 3,
-            EntityKind::Contact => 4,
-            EntityKind::Deal => 5,
-            EntityKind::Note => 6,
-            EntityKind::Task => 7,
-            EntityKind::Tag => 8,
-            EntityKind::Configuration => 9,
-            EntityKind::Session => 10,
-            EntityKind::Credential => 11,
-            EntityKind::ResetToken => 12,
-        }
-    }
-
-    /// Whether records of this kind are soft deleted (and can be restored).
-    pub const fn soft_deletes(self) -> bool {
-        matches!(
-            self,
-            EntityKind::Company
-                | EntityKind::Contact
-                | EntityKind::Deal
-                | EntityKind::Note
-                | EntityKind::Task
-                | EntityKind::Tag
-        )
-    }
-
-    /// The fields usable in filters and sorts.
-    pub fn fields(self) -> &'static [FieldSpec] {
-        const USER: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("email", T::Text),
-            FieldSpec::both("first_name", T::Text),
-            FieldSpec::both("last_name", T::Text),
-            FieldSpec::filter("role", T::Text),
-            FieldSpec::filter("disabled", T::Bool),
-        ];
-        const COMPANY: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("name", T::Text),
-            FieldSpec::filter("sector", T::Text),
-            FieldSpec::filter("size", T::Int),
-            FieldSpec::filter("city", T::Text),
-            FieldSpec::filter("country", T::Text),
-            FieldSpec::filter("sales_id", T::Id),
-        ];
-        const CONTACT: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("first_name", T::Text),
-            FieldSpec::both("last_name", T::Text),
-            FieldSpec::both("last_seen", T::Time),
-            FieldSpec::filter("company_id", T::Id),
-            FieldSpec::filter("sales_id", T::Id),
-            FieldSpec::filter("status", T::Text),
-            FieldSpec::filter("has_newsletter", T::Bool),
-            FieldSpec::multi("tags", T::Id),
-        ];
-        const DEAL: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("name", T::Text),
-            FieldSpec::both("amount", T::Int),
-            FieldSpec::both("expected_closing_date", T::Date),
-            FieldSpec::both("index", T::Int),
-            FieldSpec::filter("stage", T::Text),
-            FieldSpec::filter("category", T::Text),
-            FieldSpec::filter("company_id", T::Id),
-            FieldSpec::filter("sales_id", T::Id),
-            FieldSpec::filter("archived", T::Bool),
-            FieldSpec::multi("contact_ids", T::Id),
-        ];
-        const NOTE: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("date", T::Time),
-            FieldSpec::filter("contact_id", T::Id),
-            FieldSpec::filter("deal_id", T::Id),
-            FieldSpec::filter("sales_id", T::Id),
-        ];
-        const TASK: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("due_date", T::Date),
-            FieldSpec::filter("owner_id", T::Id),
-            FieldSpec::filter("completed", T::Bool),
-            FieldSpec::filter("type", T::Text),
-            FieldSpec::filter("priority", T::Text),
-            FieldSpec::filter("contact_id", T::Id),
-            FieldSpec::filter("deal_id", T::Id),
-            FieldSpec::filter("company_id", T::Id),
-        ];
-        const TAG: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::both("name", T::Text),
-        ];
-        const OTHER: &[FieldSpec] = &[COMMON_SORTS[0], COMMON_SORTS[1]];
-        const BY_USER: &[FieldSpec] = &[
-            COMMON_SORTS[0],
-            COMMON_SORTS[1],
-            FieldSpec::filter("user_id", T::Id),
-        ];
-        match self {
-            EntityKind::User => USER,
-            EntityKind::Company => COMPANY,
-            EntityKind::Contact => CONTACT,
-            EntityKind::Deal => DEAL,
-            EntityKind::Note => NOTE,
-            EntityKind::Task => TASK,
-            EntityKind::Tag => TAG,
-            EntityKind::Workspace | EntityKind::Configuration | EntityKind::Credential => OTHER,
-            EntityKind::Session | EntityKind::ResetToken => BY_USER,
-        }
-    }
-
-    /// The sort used when a list names none.
-    pub fn default_sort(self) -> Sort {
-        match self {
-            EntityKind::Company | EntityKind::Tag => Sort::asc("name"),
-            EntityKind::Contact => Sort::desc("last_seen"),
-            EntityKind::User => Sort::asc("email"),
-            EntityKind::Note => Sort::desc("date"),
-            EntityKind::Task => Sort::asc("due_date"),
-            _ => Sort::desc("created_at"),
-        }
-    }
-
-    /// Secondary indexes an ordered key/value store should keep: each is a list of fields,
-    /// the leading ones matched by equality filters and the last one the sort key (rows are
-    /// ordered by it, then by id). Every sortable field has a one-field index, so every sort
-    /// can be served by an index; the composite ones serve the common filtered lists.
-    pub fn indexes(self) -> &'static [&'static [&'static str]] {
-        match self {
-            EntityKind::User => &[
-                &["created_at"],
-                &["updated_at"],
-                &["email"],
-                &["first_name"],
-                &["last_name"],
-            ],
-            EntityKind::Company => &[
-                &["created_at"],
-                &["updated_at"],
-                &["name"],
-                &["sales_id", "name"],
-            ],
-            EntityKind::Contact => &[
-                &["created_at"],
-                &["updated_at"],
-                &["first_name"],
-                &["last_name"],
-                &["last_seen"],
-                &["company_id", "last_seen"],
-                &["sales_id", "last_seen"],
-                &["tags", "last_seen"],
-            ],
-            EntityKind::Deal => &[
-                &["created_at"],
-                &["updated_at"],
-                &["name"],
-                &["amount"],
-                &["expected_closing_date"],
-                &["index"],
-                &["stage", "index"],
-                &["company_id", "created_at"],
-                &["contact_ids", "created_at"],
-            ],
-            EntityKind::Note => &[
-                &["created_at"],
-                &["updated_at"],
-                &["date"],
-                &["contact_id", "date"],
-                &["deal_id", "date"],
-            ],
-            EntityKind::Task => &[
-                &["created_at"],
-                &["updated_at"],
-                &["due_date"],
-                &["owner_id", "created_at"],
-                &["owner_id", "updated_at"],
-                &["owner_id", "due_date"],
-                &["contact_id", "due_date"],
-                &["deal_id", "due_date"],
-                &["company_id", "due_date"],
-            ],
-            EntityKind::Tag => &[&["created_at"], &["updated_at"], &["name"]],
-            EntityKind::Workspace | EntityKind::Configuration | EntityKind::Credential => {
-                &[&["created_at"], &["updated_at"]]
-            }
-            EntityKind::Session | EntityKind::ResetToken => {
-                &[&["created_at"], &["updated_at"], &["user_id", "created_at"]]
-            }
-        }
-    }
-
-    /// Whether lists of this kind accept a full-text query.
-    pub const fn searchable(self) -> bool {
-        matches!(
-            self,
-            EntityKind::Company | EntityKind::Contact | EntityKind::Deal
-        )
-    }
-}
-
-impl std::fmt::Display for EntityKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.noun())
-    }
-}
+use crate::query::Value;
 
 /// The bookkeeping fields every record has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,6 +81,8 @@ pub struct Reference {
 pub trait Entity: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Which kind this is.
     const KIND: EntityKind;
+    /// The declaration of the kind's fields (see [`Declaration`]).
+    fn declaration() -> &'static Declaration;
     /// The bookkeeping fields.
     fn meta(&self) -> Meta;
     /// Replaces the bookkeeping fields (the core's job, not a host's).
@@ -415,6 +133,10 @@ macro_rules! records {
         }
 
         impl Record {
+            /// The declaration of `kind`'s record type.
+            pub fn declaration_of(kind: EntityKind) -> &'static Declaration {
+                match kind { $(EntityKind::$variant => <$variant as Entity>::declaration(),)* }
+            }
             /// Its kind.
             pub fn kind(&self) -> EntityKind {
                 match self { $(Record::$variant(_) => EntityKind::$variant,)* }
@@ -503,6 +225,15 @@ records!(
     ResetToken
 );
 
+impl crate::search::Searchable for Record {
+    fn search_words(&self, out: &mut Vec<String>) {
+        Record::search_words(self, out);
+    }
+    fn contact_points(&self, out: &mut Vec<String>) {
+        Record::contact_points(self, out);
+    }
+}
+
 impl Record {
     /// Its id.
     pub fn id(&self) -> Uuid {
@@ -523,94 +254,5 @@ impl Record {
     /// Down-casts to a concrete type.
     pub fn into_entity<E: Entity>(self) -> Option<E> {
         E::from_record(self)
-    }
-}
-
-/// Implements the `Meta` accessors and the record conversions of an entity struct with the
-/// standard field names.
-macro_rules! entity_common {
-    ($ty:ident, soft_delete) => {
-        fn meta(&self) -> $crate::model::Meta {
-            $crate::model::Meta {
-                id: self.id.uuid(),
-                workspace_id: self.workspace_id,
-                created_at: self.created_at,
-                updated_at: self.updated_at,
-                version: self.version,
-                deleted_at: self.deleted_at,
-            }
-        }
-        fn set_meta(&mut self, m: $crate::model::Meta) {
-            self.id = m.id.into();
-            self.workspace_id = m.workspace_id;
-            self.created_at = m.created_at;
-            self.updated_at = m.updated_at;
-            self.version = m.version;
-            self.deleted_at = m.deleted_at;
-        }
-        entity_common!(@conv $ty);
-    };
-    ($ty:ident, no_soft_delete) => {
-        fn meta(&self) -> $crate::model::Meta {
-            $crate::model::Meta {
-                id: self.id.uuid(),
-                workspace_id: self.workspace_id,
-                created_at: self.created_at,
-                updated_at: self.updated_at,
-                version: self.version,
-                deleted_at: None,
-            }
-        }
-        fn set_meta(&mut self, m: $crate::model::Meta) {
-            self.id = m.id.into();
-            self.workspace_id = m.workspace_id;
-            self.created_at = m.created_at;
-            self.updated_at = m.updated_at;
-            self.version = m.version;
-        }
-        entity_common!(@conv $ty);
-    };
-    (@conv $ty:ident) => {
-        fn into_record(self) -> $crate::model::Record {
-            $crate::model::Record::$ty(self)
-        }
-        fn from_record(record: $crate::model::Record) -> Option<Self> {
-            match record {
-                $crate::model::Record::$ty(r) => Some(r),
-                _ => None,
-            }
-        }
-    };
-}
-pub(crate) use entity_common;
-
-/// Common value helpers for `Entity::field` implementations.
-pub(crate) fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
-pub(crate) fn opt_text(s: &Option<String>) -> Value {
-    s.as_deref().map_or(Value::Null, text)
-}
-pub(crate) fn opt_id<T>(id: Option<crate::id::Id<T>>) -> Value {
-    id.map_or(Value::Null, |i| Value::Id(i.uuid()))
-}
-pub(crate) fn opt_time(t: Option<Timestamp>) -> Value {
-    t.map_or(Value::Null, Value::Time)
-}
-
-/// Deserializes a field that distinguishes "absent" (`None`, keep) from `null`
-/// (`Some(None)`, clear) in patches.
-pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// Applies a patch field: `Some(v)` replaces.
-pub(crate) fn set<T>(target: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *target = v;
     }
 }

@@ -1,11 +1,15 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Configuration, Entity, EntityKind, Reference, entity_common, opt_id};
+use serde_json::Value as Json;
+
+use super::declare::{Rules, entity};
+use super::field::rules::*;
+use super::field::{Checked, Normalize, Schema, constrained, object_schema};
+use super::{ConfigList, Configuration, ContactId, DealId, Rule, UserId};
 use crate::clock::Timestamp;
-use crate::error::{FieldError, FieldIssue};
-use crate::id::{ContactId, DealId, NoteId, UserId, WorkspaceId};
-use crate::query::Value;
-use crate::validate::{Validator, limits, trim, trim_opt};
+use crate::error::FieldIssue;
+use crate::validate::limits::{ATTACHMENT_SIZE_MAX, LIST_ITEMS, NOTE_TEXT, SHORT_TEXT};
+use crate::validate::{Validator, trim};
 
 /// Metadata of a file attached to a note (the file itself lives elsewhere).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,149 +28,39 @@ pub struct Attachment {
     pub size: Option<u64>,
 }
 
-/// A note attached to exactly one contact or one deal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Note {
-    /// Id.
-    pub id: NoteId,
-    /// Workspace.
-    pub workspace_id: WorkspaceId,
-    /// The contact it is about (exclusive with `deal_id`).
-    pub contact_id: Option<ContactId>,
-    /// The deal it is about (exclusive with `contact_id`).
-    pub deal_id: Option<DealId>,
-    /// Body (required).
-    pub text: String,
-    /// Contact status at the time (contact notes).
-    pub status: Option<String>,
-    /// Note type (deal notes), free text.
-    #[serde(rename = "type")]
-    pub note_type: Option<String>,
-    /// When it happened.
-    pub date: Timestamp,
-    /// Author.
-    pub sales_id: Option<UserId>,
-    /// Attached files' metadata.
-    pub attachments: Vec<Attachment>,
-    /// Creation instant.
-    pub created_at: Timestamp,
-    /// Last update instant.
-    pub updated_at: Timestamp,
-    /// Version.
-    pub version: u64,
-    /// Soft-deletion instant.
-    pub deleted_at: Option<Timestamp>,
-}
-
-/// Input to create a note.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[allow(missing_docs)]
-pub struct NoteInput {
-    pub contact_id: Option<ContactId>,
-    pub deal_id: Option<DealId>,
-    pub text: String,
-    pub status: Option<String>,
-    #[serde(rename = "type")]
-    pub note_type: Option<String>,
-    /// Default: now.
-    pub date: Option<Timestamp>,
-    pub attachments: Vec<Attachment>,
-}
-
-/// A note update (its target cannot change).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[allow(missing_docs)]
-pub struct NotePatch {
-    pub text: Option<String>,
-    #[serde(deserialize_with = "super::nullable")]
-    pub status: Option<Option<String>>,
-    #[serde(rename = "type", deserialize_with = "super::nullable")]
-    pub note_type: Option<Option<String>>,
-    pub date: Option<Timestamp>,
-    pub attachments: Option<Vec<Attachment>>,
-}
-
-impl Note {
-    pub(crate) fn from_input(i: NoteInput, now: Timestamp, author: UserId) -> Note {
-        Note {
-            id: NoteId::generate(),
-            workspace_id: WorkspaceId::from_uuid(uuid::Uuid::nil()),
-            contact_id: i.contact_id,
-            deal_id: i.deal_id,
-            text: i.text,
-            status: i.status,
-            note_type: i.note_type,
-            date: i.date.unwrap_or(now),
-            sales_id: Some(author),
-            attachments: i.attachments,
-            created_at: Timestamp::EPOCH,
-            updated_at: Timestamp::EPOCH,
-            version: 0,
-            deleted_at: None,
-        }
+entity! {
+    /// A note attached to exactly one contact or one deal.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Note(NoteId, soft_delete) {
+        /// The contact it is about (exclusive with `deal_id`).
+        contact_id: Option<ContactId> => create, filter, ANY, reference;
+        /// The deal it is about (exclusive with `contact_id`).
+        deal_id: Option<DealId> => create, filter, ANY, reference;
+        /// Body (required).
+        text: String => edit, none, required(NOTE_TEXT), personal;
+        /// Contact status at the time (contact notes: one of the configuration's note
+        /// statuses).
+        status: Option<String> => edit, none, ANY;
+        /// Note type (deal notes), free text.
+        note_type as "type": Option<String> => edit, none, text(SHORT_TEXT);
+        /// When it happened (default: now).
+        date: Timestamp => edit(now), both, ANY;
+        /// Author.
+        sales_id: Option<UserId> => core(Some(author)), filter, ANY, owner;
+        /// Attached files' metadata.
+        attachments: Vec<Attachment> => edit, none, items(LIST_ITEMS, &ANY), personal;
     }
-
-    pub(crate) fn apply(&mut self, p: NotePatch) {
-        use super::set;
-        set(&mut self.text, p.text);
-        set(&mut self.status, p.status);
-        set(&mut self.note_type, p.note_type);
-        set(&mut self.date, p.date);
-        set(&mut self.attachments, p.attachments);
-    }
+    /// Input to create a note.
+    input NoteInput(now: Timestamp, author: UserId);
+    /// A note update (its target cannot change).
+    patch NotePatch;
 }
 
-impl Entity for Note {
-    const KIND: EntityKind = EntityKind::Note;
-    entity_common!(Note, soft_delete);
-
-    fn field(&self, name: &str) -> Value {
-        match name {
-            "created_at" => Value::Time(self.created_at),
-            "updated_at" => Value::Time(self.updated_at),
-            "date" => Value::Time(self.date),
-            "contact_id" => opt_id(self.contact_id),
-            "deal_id" => opt_id(self.deal_id),
-            "sales_id" => opt_id(self.sales_id),
-            _ => Value::Null,
-        }
-    }
+impl Rules for Note {
     fn label(&self) -> String {
         self.text.chars().take(80).collect()
     }
-    fn owner(&self) -> Option<UserId> {
-        self.sales_id
-    }
-    fn references(&self) -> Vec<Reference> {
-        let mut refs = Vec::new();
-        if let Some(c) = self.contact_id {
-            refs.push(Reference {
-                field: "contact_id",
-                kind: EntityKind::Contact,
-                id: c.uuid(),
-            });
-        }
-        if let Some(d) = self.deal_id {
-            refs.push(Reference {
-                field: "deal_id",
-                kind: EntityKind::Deal,
-                id: d.uuid(),
-            });
-        }
-        refs
-    }
-    fn normalize(&mut self) {
-        trim(&mut self.text);
-        trim_opt(&mut self.status);
-        trim_opt(&mut self.note_type);
-        for a in &mut self.attachments {
-            trim(&mut a.name);
-        }
-    }
-    fn validate(&self, config: &Configuration) -> Vec<FieldError> {
-        let mut v = Validator::new();
+    fn check_rules(&self, v: &mut Validator, config: &Configuration) {
         match (self.contact_id, self.deal_id) {
             (None, None) => v.push_msg(
                 "contact_id",
@@ -180,7 +74,6 @@ impl Entity for Note {
             ),
             _ => {}
         }
-        v.required("text", &self.text, limits::NOTE_TEXT);
         if let Some(s) = &self.status {
             if self.contact_id.is_none() {
                 v.push_msg(
@@ -188,33 +81,46 @@ impl Entity for Note {
                     FieldIssue::NotAllowed,
                     "Only contact notes have a status.",
                 );
-            } else {
-                v.one_of("status", s, &config.status_values());
+            } else if !ConfigList::NoteStatuses.allows(config, s) {
+                v.push("status", FieldIssue::NotAllowed);
             }
         }
-        v.opt_text("type", &self.note_type, limits::SHORT_TEXT);
-        v.max_items("attachments", self.attachments.len(), limits::LIST_ITEMS);
-        for (i, a) in self.attachments.iter().enumerate() {
-            v.required(
-                &format!("attachments[{i}].name"),
-                &a.name,
-                limits::SHORT_TEXT,
-            );
-            v.opt_url(&format!("attachments[{i}].url"), &a.url);
-            v.opt_text(
-                &format!("attachments[{i}].mime_type"),
-                &a.mime_type,
-                limits::SHORT_TEXT,
-            );
-            if let Some(size) = a.size {
-                v.range(
-                    &format!("attachments[{i}].size"),
-                    size,
-                    0,
-                    limits::ATTACHMENT_SIZE_MAX,
-                );
-            }
+    }
+}
+
+impl Checked for Attachment {
+    fn check(&self, v: &mut Validator, name: &str, _rule: &Rule, _config: &Configuration) {
+        v.required(&format!("{name}.name"), &self.name, SHORT_TEXT);
+        v.opt_url(&format!("{name}.url"), &self.url);
+        v.opt_text(&format!("{name}.mime_type"), &self.mime_type, SHORT_TEXT);
+        if let Some(size) = self.size {
+            v.range(&format!("{name}.size"), size, 0, ATTACHMENT_SIZE_MAX);
         }
-        v.into_errors()
+    }
+}
+
+impl Normalize for Vec<Attachment> {
+    fn normalize(&mut self) {
+        for a in self {
+            trim(&mut a.name);
+        }
+    }
+}
+
+impl Schema for Attachment {
+    fn schema() -> Json {
+        let mut size = u64::schema();
+        size["maximum"] = serde_json::json!(ATTACHMENT_SIZE_MAX);
+        size["nullable"] = serde_json::json!(true);
+        object_schema(&[
+            ("name", constrained::<String>(required(SHORT_TEXT)), true),
+            ("url", constrained::<Option<String>>(URL), false),
+            (
+                "mime_type",
+                constrained::<Option<String>>(text(SHORT_TEXT)),
+                false,
+            ),
+            ("size", size, false),
+        ])
     }
 }

@@ -203,6 +203,7 @@ where
                 // The key is back to full capacity at most `used` intervals from now.
                 let used = limiter.quota.requests.saturating_sub(remaining);
                 RateDecision::allow(
+                    policy,
                     limiter.quota,
                     remaining,
                     limiter.interval.saturating_mul(used),
@@ -210,7 +211,12 @@ where
             }
             Err(not_until) => {
                 let wait = not_until.wait_time_from(shard.clock().now());
-                RateDecision::refuse(limiter.quota, wait, wait.saturating_add(limiter.tolerance))
+                RateDecision::refuse(
+                    policy,
+                    limiter.quota,
+                    wait,
+                    wait.saturating_add(limiter.tolerance),
+                )
             }
         };
         self.after_check(slot);

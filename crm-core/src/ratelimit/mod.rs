@@ -26,7 +26,8 @@
 //! let decision = limiter.check(Policy::User, "user-42").await;
 //! // Headers go on every response, 2xx or 429.
 //! let headers = decision.headers();
-//! assert_eq!(headers[0], ("RateLimit-Policy", "100;w=60".to_owned()));
+//! assert_eq!(headers[0], ("RateLimit-Policy", r#""user";q=100;w=60"#.to_owned()));
+//! assert_eq!(headers[1], ("RateLimit", r#""user";r=99;t=1"#.to_owned()));
 //! let decision = decision.into_result()?; // Err(RateLimited, retry_after) when refused
 //! assert!(decision.allowed());
 //! # Ok(()) }
@@ -323,12 +324,15 @@ pub trait RateLimiter: Send + Sync + 'static {
 /// The outcome of one [`RateLimiter::check`], with what an HTTP adapter needs for the
 /// response headers.
 ///
-/// The header helpers follow **draft-ietf-httpapi-ratelimit-headers-07** (June 2023), the
-/// last draft with the `limit` / `remaining` / `reset` dictionary:
+/// The header helpers follow **draft-ietf-httpapi-ratelimit-headers-10** (September 2025,
+/// <https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/10/>): both
+/// fields are Structured Fields lists (RFC 9651) of one item, the policy's name as a string
+/// ([`Policy::name`]) with parameters:
 ///
-/// * `RateLimit-Policy: 100;w=60` — the quota: 100 requests per 60-second window
-///   ([`policy_header`](Self::policy_header));
-/// * `RateLimit: limit=100, remaining=99, reset=1` — the current state
+/// * `RateLimit-Policy: "user";q=100;w=60` — the quota policy: `q` requests (the quota) per
+///   `w`-second window ([`policy_header`](Self::policy_header));
+/// * `RateLimit: "user";r=99;t=1` — the current state under that policy: `r` requests
+///   remaining, `t` seconds until the quota is fully available again
 ///   ([`ratelimit_header`](Self::ratelimit_header));
 /// * plus `Retry-After: <seconds>` on a refusal ([`retry_after_secs`](Self::retry_after_secs)).
 ///
@@ -336,6 +340,7 @@ pub trait RateLimiter: Send + Sync + 'static {
 /// early; `Retry-After` is never 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateDecision {
+    policy: Policy,
     allowed: bool,
     limit: u32,
     remaining: u32,
@@ -345,11 +350,12 @@ pub struct RateDecision {
 }
 
 impl RateDecision {
-    /// An allowed request under `quota`: `remaining` more requests may follow at once, and the
-    /// key is back to its full quota after `reset_after`. For implementors of
+    /// An allowed request under `policy`'s `quota`: `remaining` more requests may follow at
+    /// once, and the key is back to its full quota after `reset_after`. For implementors of
     /// [`RateLimiter`].
-    pub fn allow(quota: Quota, remaining: u32, reset_after: Duration) -> Self {
+    pub fn allow(policy: Policy, quota: Quota, remaining: u32, reset_after: Duration) -> Self {
         RateDecision {
+            policy,
             allowed: true,
             limit: quota.requests,
             remaining: remaining.min(quota.requests),
@@ -359,13 +365,19 @@ impl RateDecision {
         }
     }
 
-    /// A refused request under `quota`: the next request may succeed after `retry_after`
-    /// (rounded up to whole seconds, at least 1), and the full quota is back after
-    /// `reset_after` (never reported as earlier than `retry_after`). For implementors of
-    /// [`RateLimiter`].
-    pub fn refuse(quota: Quota, retry_after: Duration, reset_after: Duration) -> Self {
+    /// A refused request under `policy`'s `quota`: the next request may succeed after
+    /// `retry_after` (rounded up to whole seconds, at least 1), and the full quota is back
+    /// after `reset_after` (never reported as earlier than `retry_after`). For implementors
+    /// of [`RateLimiter`].
+    pub fn refuse(
+        policy: Policy,
+        quota: Quota,
+        retry_after: Duration,
+        reset_after: Duration,
+    ) -> Self {
         let retry = ceil_secs(retry_after).max(1);
         RateDecision {
+            policy,
             allowed: false,
             limit: quota.requests,
             remaining: 0,
@@ -375,22 +387,27 @@ impl RateDecision {
         }
     }
 
+    /// The policy the request was counted under.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
     /// Whether the request may proceed.
     pub fn allowed(&self) -> bool {
         self.allowed
     }
 
-    /// The quota's request count (`limit`).
+    /// The quota's request count (`q`).
     pub fn limit(&self) -> u32 {
         self.limit
     }
 
-    /// Requests the key may still make right now (`remaining`; 0 when refused).
+    /// Requests the key may still make right now (`r`; 0 when refused).
     pub fn remaining(&self) -> u32 {
         self.remaining
     }
 
-    /// Seconds until the key has its full quota again (`reset`), rounded up.
+    /// Seconds until the key has its full quota again (`t`), rounded up.
     pub fn reset_secs(&self) -> u64 {
         self.reset_secs
     }
@@ -406,16 +423,23 @@ impl RateDecision {
         self.window_secs
     }
 
-    /// The `RateLimit-Policy` header value, e.g. `100;w=60`.
+    /// The `RateLimit-Policy` header value, e.g. `"user";q=100;w=60`.
     pub fn policy_header(&self) -> String {
-        format!("{};w={}", self.limit, self.window_secs)
+        format!(
+            "\"{}\";q={};w={}",
+            self.policy.name(),
+            self.limit,
+            self.window_secs
+        )
     }
 
-    /// The `RateLimit` header value, e.g. `limit=100, remaining=99, reset=1`.
+    /// The `RateLimit` header value, e.g. `"user";r=99;t=1`.
     pub fn ratelimit_header(&self) -> String {
         format!(
-            "limit={}, remaining={}, reset={}",
-            self.limit, self.remaining, self.reset_secs
+            "\"{}\";r={};t={}",
+            self.policy.name(),
+            self.remaining,
+            self.reset_secs
         )
     }
 
@@ -482,15 +506,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers_follow_draft_07() {
+    fn headers_follow_draft_10() {
         let q = Quota::per_minute(100);
-        let d = RateDecision::allow(q, 99, Duration::from_millis(600));
-        assert_eq!(d.policy_header(), "100;w=60");
-        assert_eq!(d.ratelimit_header(), "limit=100, remaining=99, reset=1");
+        let d = RateDecision::allow(Policy::User, q, 99, Duration::from_millis(600));
+        assert_eq!(d.policy_header(), r#""user";q=100;w=60"#);
+        assert_eq!(d.ratelimit_header(), r#""user";r=99;t=1"#);
+        assert_eq!(d.policy(), Policy::User);
         assert_eq!(d.headers().len(), 2);
         assert!(d.clone().into_result().is_ok());
 
-        let d = RateDecision::refuse(q, Duration::from_millis(1), Duration::ZERO);
+        let d = RateDecision::refuse(Policy::User, q, Duration::from_millis(1), Duration::ZERO);
         assert_eq!(d.retry_after_secs(), Some(1));
         assert_eq!(d.reset_secs(), 1);
         assert_eq!(d.headers()[2], ("Retry-After", "1".to_owned()));
@@ -498,11 +523,17 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::RateLimited);
         assert_eq!(e.retry_after_secs(), Some(1));
 
-        let d = RateDecision::refuse(q, Duration::ZERO, Duration::ZERO);
+        let d = RateDecision::refuse(Policy::Address, q, Duration::ZERO, Duration::ZERO);
         assert_eq!(d.retry_after_secs(), Some(1), "never 0");
-        let d = RateDecision::refuse(q, Duration::from_millis(6001), Duration::from_secs(65));
+        let d = RateDecision::refuse(
+            Policy::PasswordReset,
+            q,
+            Duration::from_millis(6001),
+            Duration::from_secs(65),
+        );
         assert_eq!(d.retry_after_secs(), Some(7), "rounded up");
-        assert_eq!(d.ratelimit_header(), "limit=100, remaining=0, reset=65");
+        assert_eq!(d.ratelimit_header(), r#""password_reset";r=0;t=65"#);
+        assert_eq!(d.policy_header(), r#""password_reset";q=100;w=60"#);
     }
 
     #[test]

@@ -12,12 +12,15 @@
 
 mod changes;
 mod contacts;
+mod dashboard;
 mod deals;
+mod present;
 mod records;
 mod users;
 mod workspace;
 
 pub use changes::{ChangeItem, ChangesPage, MAX_CHANGES_LIMIT, SUBSCRIPTION_BUFFER, Subscription};
+pub use dashboard::{Dashboard, RecordCounts, StageFigures, TaskFigures};
 pub use records::{Managed, Records};
 pub use users::Users;
 pub use workspace::{ActivityFeed, AuditLog, ConfigurationService, SearchResults};

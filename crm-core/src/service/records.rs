@@ -723,7 +723,7 @@ impl Managed for Task {
         Task::from_input(input, actor.user_id())
     }
     fn patch(&mut self, patch: TaskPatch, now: Timestamp) {
-        self.apply(patch, now);
+        self.apply_at(patch, now);
     }
 }
 

@@ -111,8 +111,8 @@ impl Users<'_> {
         extra: impl FnOnce(&User) -> Vec<Write>,
     ) -> Result<User> {
         authorize(actor, Action::Create, UserId::generate(), Operation::Save)?;
-        let role = input.role.unwrap_or(Role::Sales);
-        let mut user = User::from_input(input, role);
+        // The role defaults to `sales` (the declaration's default).
+        let mut user = User::from_input(input);
         let now = self.crm.now();
         user.workspace_id = actor.workspace_id();
         user.created_at = now;

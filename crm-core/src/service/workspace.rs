@@ -64,7 +64,10 @@ impl Crm {
                 Error::validation(errors).with_context(Operation::Save, EntityKind::Workspace)
             );
         }
-        let mut user = User::from_input(admin, Role::Admin);
+        let mut user = User::from_input(UserInput {
+            role: Some(Role::Admin),
+            ..admin
+        });
         user.workspace_id = id;
         user.created_at = now;
         user.updated_at = now;
@@ -176,7 +179,7 @@ impl ConfigurationService<'_> {
             return Err(ctx(Error::new(ErrorKind::VersionConflict)));
         }
         let mut config = current.clone();
-        config.apply(patch);
+        config.update(patch);
         let errors = config.validate(&current);
         if !errors.is_empty() {
             return Err(ctx(Error::validation(errors)));
@@ -256,12 +259,7 @@ impl ActivityFeed<'_> {
         }
         let query = AuditQuery {
             record_id: None,
-            entities: vec![
-                EntityKind::Company,
-                EntityKind::Contact,
-                EntityKind::Deal,
-                EntityKind::Note,
-            ],
+            entities: crate::dashboard::ACTIVITY_KINDS.to_vec(),
             actions: vec![AuditAction::Create],
             before,
             limit: Some(limit),

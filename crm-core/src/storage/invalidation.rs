@@ -32,8 +32,7 @@ use uuid::Uuid;
 
 use super::{Commit, Write};
 use crate::id::WorkspaceId;
-use crate::model::EntityKind;
-use crate::query::Value;
+use crate::model::{EntityKind, Record};
 
 /// A cache entry made stale by a committed change (see the [module docs](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,14 +95,13 @@ pub fn invalidations_of(commit: &Commit) -> Vec<Invalidation> {
     let mut out: Vec<Invalidation> = Vec::new();
     for w in &commit.writes {
         let found = match w {
-            Write::Update { record, .. } if record.kind() == EntityKind::Session => {
-                (!matches!(record.field("revoked_at"), Value::Null)).then(|| {
-                    Invalidation::Session {
-                        workspace,
-                        id: record.id(),
-                    }
-                })
-            }
+            Write::Update {
+                record: Record::Session(session),
+                ..
+            } => session.revoked_at.is_some().then(|| Invalidation::Session {
+                workspace,
+                id: session.id.uuid(),
+            }),
             Write::Insert(record) | Write::Update { record, .. }
                 if record.kind() == EntityKind::User =>
             {
@@ -194,7 +192,7 @@ impl Sinks {
 mod tests {
     use super::*;
     use crate::clock::Timestamp;
-    use crate::model::{ClientInfo, Entity, Role, Session, SessionId, TokenHash, User, UserInput};
+    use crate::model::{ClientInfo, Entity, Session, SessionId, TokenHash, User, UserInput};
 
     fn session(ws: WorkspaceId, revoked: bool) -> Session {
         let now = Timestamp::from_micros(1_700_000_000_000_000);
@@ -219,7 +217,7 @@ mod tests {
     fn revocations_and_user_writes_are_named_rotations_are_not() {
         let ws = WorkspaceId::generate();
         let (revoked, rotated) = (session(ws, true), session(ws, false));
-        let mut user = User::from_input(UserInput::default(), Role::Sales);
+        let mut user = User::from_input(UserInput::default());
         user.workspace_id = ws;
         let mut c = Commit::new(ws);
         for record in [revoked.clone().into_record(), rotated.clone().into_record()] {

@@ -24,13 +24,15 @@ pub use invalidation::{Invalidation, InvalidationSink};
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::access_log::{AccessEntry, AccessLogQuery};
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::feed::{FeedPage, Position};
-use crate::id::WorkspaceId;
+use crate::id::{UserId, WorkspaceId};
 use crate::model::{EntityKind, Record};
 use crate::query::ListQuery;
+use crate::security::{SecurityEvent, SecurityEventQuery};
 
 /// One write or assertion inside a [`Commit`].
 #[derive(Debug, Clone, PartialEq)]
@@ -220,6 +222,106 @@ pub trait Storage: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<(Uuid, Timestamp)>>;
 
+    /// Appends access-log entries (see [`crate::access_log`]); all of a call's entries or
+    /// none. Entries are never changed afterwards except by the erase, redact and prune
+    /// methods below.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn append_access_log(&self, entries: &[AccessEntry]) -> Result<()>;
+
+    /// The workspace's access-log entries matching `query`, newest first (by id), at most
+    /// `query.limit`.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn access_log(
+        &self,
+        workspace: WorkspaceId,
+        query: &AccessLogQuery,
+    ) -> Result<Vec<AccessEntry>>;
+
+    /// Removes every access-log entry about `record_id` (erasure of a person); returns how
+    /// many. All or none.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx); nothing is removed then.
+    async fn erase_access_log_for(&self, workspace: WorkspaceId, record_id: Uuid) -> Result<usize>;
+
+    /// Clears the address of every access-log entry of reads `user` made (anonymisation of
+    /// a user: who read what stays, by id); returns how many entries changed. All or none.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx); nothing is changed then.
+    async fn redact_access_log_by(&self, workspace: WorkspaceId, user: UserId) -> Result<usize>;
+
+    /// Removes up to `limit` of the workspace's oldest access-log entries made before
+    /// `before` (retention, in bounded batches); returns how many.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx); nothing is removed then.
+    async fn prune_access_log(
+        &self,
+        workspace: WorkspaceId,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<usize>;
+
+    /// Appends security events (see [`crate::security`]); all of a call's events or none.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn append_security_events(&self, events: &[SecurityEvent]) -> Result<()>;
+
+    /// The workspace's security events matching `query`, newest first (by id), at most
+    /// `query.limit`.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn security_events(
+        &self,
+        workspace: WorkspaceId,
+        query: &SecurityEventQuery,
+    ) -> Result<Vec<SecurityEvent>>;
+
+    /// Clears the personal data (`address`, `email`) of every security event about or by
+    /// `user` (anonymisation or erasure of a user; type, time and ids stay); returns how many
+    /// events changed. All or none.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx); nothing is changed then.
+    async fn redact_security_events_for(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+    ) -> Result<usize>;
+
+    /// Removes up to `limit` of the workspace's oldest security events made before `before`
+    /// (retention, in bounded batches); returns how many.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx); nothing is removed then.
+    async fn prune_security_events(
+        &self,
+        workspace: WorkspaceId,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<usize>;
+
+    /// Removes up to `limit` of the workspace's oldest audit entries made before `before`
+    /// (retention of the audit trail, when the workspace limits it); returns how many.
+    /// "Oldest" is id order (ids are time-ordered), and removal stops at the first entry
+    /// made at or after `before`, so one call reads no more than it removes.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx); nothing is removed then.
+    async fn prune_audit(
+        &self,
+        workspace: WorkspaceId,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<usize>;
+
     /// Asks the store to call `wake` whenever a commit through any handle on its data (this
     /// one, its clones, another instance on the same database) may have added feed entries.
     /// Only a wake-up (readers then read [`Storage::changes`]), so an extra call is harmless
@@ -227,6 +329,25 @@ pub trait Storage: Send + Sync + 'static {
     /// does nothing (the engine still wakes its own readers after its own commits).
     fn watch_changes(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
         let _ = wake;
+    }
+
+    /// What a dashboard shows, read in one snapshot (see [`crate::dashboard`]): the tally
+    /// rows under [`crate::dashboard::tally_prefixes`], the owner's next open tasks, the hot
+    /// contacts and the latest activity. A commit keeps the tallies exact by applying
+    /// [`crate::dashboard::TallyDeltas`] of its writes atomically with them.
+    ///
+    /// The default computes it by reading every live record ([`crate::dashboard::recount`]):
+    /// right, and what the in-memory reference store answers, but proportional to the
+    /// workspace's size. Production backends maintain the tallies and override it.
+    ///
+    /// # Errors
+    /// Storage failures (E3xxx).
+    async fn dashboard(
+        &self,
+        workspace: WorkspaceId,
+        query: &crate::dashboard::DashboardQuery,
+    ) -> Result<crate::dashboard::DashboardData> {
+        crate::dashboard::recount(self, workspace, query).await
     }
 
     /// Audit entries matching the query, newest first.

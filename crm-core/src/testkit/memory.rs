@@ -10,13 +10,15 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::access_log::{AccessEntry, AccessLogQuery};
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorKind, FieldError, FieldIssue, Result};
 use crate::feed::{Change, ChangeEntry, ChangeOp, FeedPage, Position};
-use crate::id::WorkspaceId;
+use crate::id::{UserId, WorkspaceId};
 use crate::model::{EntityKind, Record};
 use crate::query::ListQuery;
+use crate::security::{SecurityEvent, SecurityEventQuery};
 use crate::storage::{Commit, Storage, Write, kv};
 
 type Key = (Uuid, EntityKind, Uuid);
@@ -35,6 +37,10 @@ struct State {
     horizons: HashMap<Uuid, Position>,
     /// Recently viewed: (workspace, user, kind) -> record -> latest view.
     views: HashMap<(Uuid, Uuid, EntityKind), HashMap<Uuid, Timestamp>>,
+    /// The access log, by id.
+    access: BTreeMap<Uuid, AccessEntry>,
+    /// Security events, by id.
+    security: BTreeMap<Uuid, SecurityEvent>,
 }
 
 /// The reference implementation of [`Storage`], in memory.
@@ -367,6 +373,161 @@ impl Storage for MemoryStore {
         rows.sort_by_key(|e| std::cmp::Reverse(e.id));
         rows.truncate(limit);
         Ok(rows)
+    }
+
+    async fn append_access_log(&self, entries: &[AccessEntry]) -> Result<()> {
+        let mut state = self.lock();
+        for e in entries {
+            state.access.insert(e.id, e.clone());
+        }
+        Ok(())
+    }
+
+    async fn access_log(
+        &self,
+        workspace: WorkspaceId,
+        query: &AccessLogQuery,
+    ) -> Result<Vec<AccessEntry>> {
+        let state = self.lock();
+        Ok(state
+            .access
+            .values()
+            .rev()
+            .filter(|e| e.workspace_id == workspace && query.admits(e))
+            .take(query.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn erase_access_log_for(&self, workspace: WorkspaceId, record_id: Uuid) -> Result<usize> {
+        let mut state = self.lock();
+        let before = state.access.len();
+        state
+            .access
+            .retain(|_, e| !(e.workspace_id == workspace && e.record_id == record_id));
+        Ok(before - state.access.len())
+    }
+
+    async fn redact_access_log_by(&self, workspace: WorkspaceId, user: UserId) -> Result<usize> {
+        let mut state = self.lock();
+        let mut n = 0;
+        for e in state.access.values_mut() {
+            if e.workspace_id == workspace && e.user_id == user && e.address.is_some() {
+                e.address = None;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn prune_access_log(
+        &self,
+        workspace: WorkspaceId,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        let mut state = self.lock();
+        let doomed: Vec<Uuid> = state
+            .access
+            .values()
+            .filter(|e| e.workspace_id == workspace)
+            .take_while(|e| e.at < before)
+            .take(limit)
+            .map(|e| e.id)
+            .collect();
+        for id in &doomed {
+            state.access.remove(id);
+        }
+        Ok(doomed.len())
+    }
+
+    async fn append_security_events(&self, events: &[SecurityEvent]) -> Result<()> {
+        let mut state = self.lock();
+        for e in events {
+            state.security.insert(e.id, e.clone());
+        }
+        Ok(())
+    }
+
+    async fn security_events(
+        &self,
+        workspace: WorkspaceId,
+        query: &SecurityEventQuery,
+    ) -> Result<Vec<SecurityEvent>> {
+        let state = self.lock();
+        Ok(state
+            .security
+            .values()
+            .rev()
+            .filter(|e| e.workspace_id == workspace && query.admits(e))
+            .take(query.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn redact_security_events_for(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+    ) -> Result<usize> {
+        let mut state = self.lock();
+        let mut n = 0;
+        for e in state.security.values_mut() {
+            if e.workspace_id == workspace
+                && (e.user_id == Some(user) || e.actor_id == Some(user))
+                && (e.address.is_some() || e.email.is_some())
+            {
+                e.address = None;
+                e.email = None;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn prune_security_events(
+        &self,
+        workspace: WorkspaceId,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        let mut state = self.lock();
+        let doomed: Vec<Uuid> = state
+            .security
+            .values()
+            .filter(|e| e.workspace_id == workspace)
+            .take_while(|e| e.at < before)
+            .take(limit)
+            .map(|e| e.id)
+            .collect();
+        for id in &doomed {
+            state.security.remove(id);
+        }
+        Ok(doomed.len())
+    }
+
+    async fn prune_audit(
+        &self,
+        workspace: WorkspaceId,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<usize> {
+        let mut state = self.lock();
+        let mut ids: Vec<(crate::id::AuditId, Timestamp)> = state
+            .audit
+            .iter()
+            .filter(|e| e.workspace_id == workspace)
+            .map(|e| (e.id, e.at))
+            .collect();
+        ids.sort_by_key(|(id, _)| *id);
+        let doomed: std::collections::HashSet<crate::id::AuditId> = ids
+            .into_iter()
+            .take_while(|(_, at)| *at < before)
+            .take(limit)
+            .map(|(id, _)| id)
+            .collect();
+        state.audit.retain(|e| !doomed.contains(&e.id));
+        Ok(doomed.len())
     }
 
     async fn workspaces(&self, limit: usize) -> Result<Vec<WorkspaceId>> {

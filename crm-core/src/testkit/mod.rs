@@ -25,6 +25,9 @@
 //!   role, and builders that create a record in one line.
 //! * [`identity_suite`]: sign-in, refresh rotation, sessions, password reset, external tokens.
 //! * [`feed_suite`]: the change feed, subscriptions and recently viewed.
+//! * [`dashboard_suite`]: the dashboard's maintained figures, per write and under concurrent
+//!   writers.
+//! * [`security_suite`]: the access log and security events.
 //! * [`Intercepted`]: a store forwarding every call to another after a [`Hook`] (the test
 //!   doubles: a failing ping, a gate, the n-th call failing).
 //! * [`faults`]: a hook that fails the n-th call, and the test that every such failure is
@@ -35,11 +38,13 @@
 //! A conformance test is a `pub async fn name(f: Fixture)`; [`conformance_tests!`](crate::conformance_tests)
 //! names each one, and crm-core's test `conformance_list` fails when it misses one.
 
+pub mod dashboard_suite;
 pub mod faults;
 pub mod feed_suite;
 pub mod identity_suite;
 mod intercept;
 mod memory;
+pub mod security_suite;
 pub mod session_model;
 pub mod suite;
 
@@ -184,9 +189,34 @@ macro_rules! conformance_tests {
                 drop(f);
             });
         }
+        $crate::conformance_tests!(@security $fixture;
+            access_log_is_stored_queried_erased_and_pruned,
+            security_events_are_stored_queried_redacted_and_pruned,
+        );
+        $crate::conformance_tests!(@dashboard $fixture;
+            dashboard_figures_follow_every_kind_of_write,
+            dashboard_shows_what_the_caller_may_read,
+            dashboard_is_exact_after_concurrent_writes,
+        );
         $crate::conformance_tests!(@faults $fixture;
             every_storage_failure_is_coded_and_changes_nothing,
         );
+    };
+    (@security $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run(async { $crate::testkit::security_suite::$name($fixture().await).await });
+            }
+        )*
+    };
+    (@dashboard $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run(async { $crate::testkit::dashboard_suite::$name($fixture().await).await });
+            }
+        )*
     };
     (@faults $fixture:path; $($name:ident),* $(,)?) => {
         $(

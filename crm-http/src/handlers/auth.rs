@@ -24,6 +24,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cookie::time::Duration;
+use cookie::{Cookie, SameSite};
 use crm_core::id::WorkspaceId;
 use crm_core::identity::{LoginRequest, TokenResponse};
 use crm_core::model::{ClientInfo, SessionId, UserInput};
@@ -157,6 +159,8 @@ fn auth_path(state: &AppState, original: &Uri, local: &Uri) -> String {
     format!("{prefix}/auth")
 }
 
+/// A `Set-Cookie` value: `SameSite=Strict` always, the configured `Secure`, `Domain` and
+/// `Max-Age` (`Max-Age=0` when `clear`ing it).
 fn cookie(
     state: &AppState,
     name: &str,
@@ -166,22 +170,19 @@ fn cookie(
     clear: bool,
 ) -> String {
     let c = &state.config().cookies;
-    let mut s = format!("{name}={value}; Path={path}; SameSite=Strict");
-    if clear {
-        s.push_str("; Max-Age=0");
-    } else if let Some(age) = c.max_age_secs {
-        s.push_str(&format!("; Max-Age={age}"));
+    let mut cookie = Cookie::build((name, value))
+        .path(path)
+        .same_site(SameSite::Strict)
+        .secure(c.secure)
+        .http_only(http_only);
+    let max_age = if clear { Some(0) } else { c.max_age_secs };
+    if let Some(secs) = max_age {
+        cookie = cookie.max_age(Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX)));
     }
     if let Some(d) = &c.domain {
-        s.push_str(&format!("; Domain={d}"));
+        cookie = cookie.domain(d.as_str());
     }
-    if c.secure {
-        s.push_str("; Secure");
-    }
-    if http_only {
-        s.push_str("; HttpOnly");
-    }
-    s
+    cookie.build().to_string()
 }
 
 fn csrf_mac(state: &AppState, nonce: &str, refresh_token: &str) -> Hmac<Sha256> {
@@ -222,19 +223,18 @@ fn csrf_valid(state: &AppState, token: &str, refresh_token: &str) -> bool {
         .is_ok()
 }
 
-/// The value of cookie `name` in the request, if sent once.
+/// The value of cookie `name` in the request's `Cookie` headers, if sent once. Pairs that
+/// are not cookies (no `=`, no name) are skipped.
 pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     let mut found = None;
     for value in headers.get_all(header::COOKIE) {
-        for pair in value.to_str().ok()?.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=')
-                && k == name
-            {
+        for cookie in Cookie::split_parse(value.to_str().ok()?).flatten() {
+            if cookie.name() == name {
                 if found.is_some() {
                     // Two cookies of one name (e.g. one planted for a wider path): refuse.
                     return None;
                 }
-                found = Some(v.trim().to_owned());
+                found = Some(cookie.value().trim().to_owned());
             }
         }
     }

@@ -1,4 +1,5 @@
-//! `GET /changes`: the change feed for offline clients, with long polling.
+//! `GET /changes`: the change feed for offline clients, with long polling; `GET /me/recent`
+//! (recently viewed) and `GET /dashboard`, the other reads offline clients cache.
 //!
 //! A long poll (`wait=N`) takes its [`ChangeSignal`](crm_core::service::ChangeSignal)
 //! *before* its first read, so a commit that lands between the read and the wait still wakes
@@ -116,6 +117,7 @@ pub(crate) async fn changes(
 pub(crate) async fn recent(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     args.only(&["entity", "limit"])?;
@@ -128,5 +130,19 @@ pub(crate) async fn recent(
         .iter()
         .map(crm_core::model::Record::to_json)
         .collect();
-    Ok(respond::json(StatusCode::OK, &json!({ "data": data })))
+    Ok(crate::etag::json(&headers, &json!({ "data": data })))
+}
+
+/// `GET /dashboard?today=YYYY-MM-DD`: the caller's dashboard (see [`crm_core::dashboard`]);
+/// `today` is the caller's local date (default: today in UTC). Weak `ETag` and `304`.
+pub(crate) async fn dashboard(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: axum::http::HeaderMap,
+    args: QueryArgs,
+) -> Result<Response, ApiError> {
+    args.only(&["today"])?;
+    let today = args.get("today", crm_core::clock::iso_date::parse)?;
+    let figures = state.crm().dashboard(&auth.actor, today).await?;
+    Ok(crate::etag::json(&headers, &figures))
 }

@@ -6,15 +6,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crm_core::audit::{AuditAction, AuditQuery};
 use crm_core::id::AuditId;
-use crm_core::model::{ConfigurationPatch, EntityKind};
+use crm_core::model::{Configuration, ConfigurationPatch, EntityKind};
 use crm_core::query::DEFAULT_LIMIT;
 use crm_core::{ErrorKind, FieldIssue};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth, IfMatch, IfNoneMatch, QueryArgs, RequiredIfMatch};
-use crate::respond::{self, precondition};
+use crate::extract::{ApiJson, Auth, IfNoneMatch, QueryArgs, RequiredIfMatch};
+use crate::respond::{self, Versioned, guarded};
 use crate::state::AppState;
 
 /// `GET /configuration`, with `ETag` and `304`.
@@ -22,12 +22,9 @@ pub(crate) async fn get_configuration(
     State(state): State<AppState>,
     auth: Auth,
     inm: IfNoneMatch,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<Configuration>, ApiError> {
     let config = state.crm().configuration().get(&auth.actor).await?;
-    if inm.matches(config.version) {
-        return Ok(respond::not_modified(config.version));
-    }
-    Ok(respond::record(StatusCode::OK, &config, config.version))
+    Ok(Versioned::read(config, &inm))
 }
 
 /// `PATCH /configuration` with `If-Match` (admins).
@@ -36,24 +33,21 @@ pub(crate) async fn update_configuration(
     auth: Auth,
     RequiredIfMatch(m): RequiredIfMatch,
     ApiJson(patch): ApiJson<ConfigurationPatch>,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<Configuration>, ApiError> {
     let service = state.crm().configuration();
-    let version = match m {
-        IfMatch::Version(v) => v,
-        IfMatch::Never => return Err(respond::precondition_failed()),
-        IfMatch::Any => service.get(&auth.actor).await?.version,
-    };
-    let config = service
-        .update(&auth.actor, version, patch)
-        .await
-        .map_err(precondition)?;
-    Ok(respond::record(StatusCode::OK, &config, config.version))
+    guarded(
+        m,
+        async || service.get(&auth.actor).await,
+        async |v| service.update(&auth.actor, v, patch).await,
+    )
+    .await
 }
 
 /// `GET /search?q=...&limit=...`: companies, contacts and deals at once.
 pub(crate) async fn search(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     args.only(&["q", "limit"])?;
@@ -63,7 +57,7 @@ pub(crate) async fn search(
         .ok_or_else(|| ApiError::invalid_query("q", FieldIssue::Required))?;
     let limit = args.limit(DEFAULT_LIMIT)?;
     let results = state.crm().search(&auth.actor, q, limit).await?;
-    Ok(respond::json(StatusCode::OK, &results))
+    Ok(crate::etag::json(&headers, &results))
 }
 
 fn audit_id(v: &str) -> Option<AuditId> {
@@ -71,11 +65,16 @@ fn audit_id(v: &str) -> Option<AuditId> {
 }
 
 /// A paged list of items whose cursor is the last item's audit id: a next page exists when
-/// the page is full.
-fn audit_page<T: serde::Serialize>(items: &[T], limit: usize, last: Option<AuditId>) -> Response {
+/// the page is full. With a weak `ETag` (see [`crate::etag`]).
+fn audit_page<T: serde::Serialize>(
+    headers: &axum::http::HeaderMap,
+    items: &[T],
+    limit: usize,
+    last: Option<AuditId>,
+) -> Response {
     let next = (items.len() == limit).then_some(last).flatten();
-    respond::json(
-        StatusCode::OK,
+    crate::etag::json(
+        headers,
         &serde_json::json!({ "data": items, "next_cursor": next }),
     )
 }
@@ -84,6 +83,7 @@ fn audit_page<T: serde::Serialize>(items: &[T], limit: usize, last: Option<Audit
 pub(crate) async fn activity(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     args.only(&["limit", "cursor"])?;
@@ -95,7 +95,7 @@ pub(crate) async fn activity(
         .list(&auth.actor, before, limit)
         .await?;
     let last = items.last().map(|i| i.audit_id);
-    Ok(audit_page(&items, limit, last))
+    Ok(audit_page(&headers, &items, limit, last))
 }
 
 fn parse_list<T: DeserializeOwned>(raw: &str) -> Option<Vec<T>> {
@@ -109,6 +109,7 @@ fn parse_list<T: DeserializeOwned>(raw: &str) -> Option<Vec<T>> {
 pub(crate) async fn audit(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     args.only(&["record_id", "entity", "action", "limit", "cursor"])?;
@@ -126,7 +127,7 @@ pub(crate) async fn audit(
     };
     let entries = state.crm().audit().list(&auth.actor, &query).await?;
     let last = entries.last().map(|e| e.id);
-    Ok(audit_page(&entries, limit, last))
+    Ok(audit_page(&headers, &entries, limit, last))
 }
 
 /// `GET /health`: the process answers; touches no storage.
@@ -161,7 +162,7 @@ pub(crate) async fn metrics(
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
         )],
         state.metrics_text(),
     )

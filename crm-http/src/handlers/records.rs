@@ -3,10 +3,9 @@
 //! archive / unarchive / move and task completion.
 
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use crm_core::id::{ContactId, Id};
-use crm_core::model::{Company, Contact, Deal, Entity, Note, Tag, Task};
+use crm_core::model::{Company, Contact, Deal, Note, Tag, Task};
 use crm_core::service::{Managed, Records};
 use crm_core::{Crm, FieldIssue};
 use serde::de::DeserializeOwned;
@@ -15,10 +14,9 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::{
-    ApiJson, Auth, IfMatch, IfNoneMatch, ListQuery, OptionalIfMatch, PathId, QueryArgs,
-    RequiredIfMatch,
+    ApiJson, Auth, IfNoneMatch, ListQuery, OptionalIfMatch, PathId, QueryArgs, RequiredIfMatch,
 };
-use crate::respond::{self, precondition};
+use crate::respond::{self, Versioned, guarded};
 use crate::state::AppState;
 
 /// A record kind served under its own path.
@@ -52,28 +50,6 @@ resource!(Note, "/notes", "Note", notes);
 resource!(Task, "/tasks", "Task", tasks);
 resource!(Tag, "/tags", "Tag", tags);
 
-fn version_of<E: Entity>(e: &E) -> u64 {
-    e.meta().version
-}
-
-/// Resolves an `If-Match` into the version the change is based on.
-async fn expected_version<E: Resource>(
-    state: &AppState,
-    auth: &Auth,
-    id: Uuid,
-    if_match: IfMatch,
-) -> Result<u64, ApiError> {
-    match if_match {
-        IfMatch::Version(v) => Ok(v),
-        IfMatch::Never => Err(respond::precondition_failed()),
-        IfMatch::Any => Ok(version_of(
-            &E::records(state.crm())
-                .get(&auth.actor, Id::from_uuid(id))
-                .await?,
-        )),
-    }
-}
-
 /// Most ids one batch read (`?ids=`) takes.
 pub(crate) const MAX_BATCH_IDS: usize = 100;
 
@@ -97,23 +73,25 @@ fn batch_ids(args: &QueryArgs) -> Result<Option<Vec<Id<()>>>, ApiError> {
 }
 
 /// `GET /{kind}`: a page of records; with `ids=a,b,...` (up to 100) those records instead,
-/// in the order asked, missing or invisible ones left out.
+/// in the order asked, missing or invisible ones left out. A weak `ETag` (see
+/// [`crate::etag`]) and `304` either way.
 pub(crate) async fn list<E: Resource>(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     if let Some(ids) = batch_ids(&args)? {
         let ids: Vec<Id<E>> = ids.into_iter().map(|i| Id::from_uuid(i.uuid())).collect();
         let data = E::records(state.crm()).get_many(&auth.actor, &ids).await?;
-        return Ok(respond::json(
-            StatusCode::OK,
+        return Ok(crate::etag::json(
+            &headers,
             &serde_json::json!({ "data": data, "next_cursor": null }),
         ));
     }
     let ListQuery(params) = ListQuery::from_args(args)?;
     let page = E::records(state.crm()).list(&auth.actor, &params).await?;
-    Ok(respond::json(StatusCode::OK, &page))
+    Ok(crate::etag::json(&headers, &page))
 }
 
 /// `GET /{kind}/{id}`: one record, `304` when `If-None-Match` names its version.
@@ -122,7 +100,7 @@ pub(crate) async fn get<E: Resource>(
     auth: Auth,
     PathId(id): PathId,
     inm: IfNoneMatch,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<E>, ApiError> {
     let record = E::records(state.crm())
         .get(&auth.actor, Id::from_uuid(id))
         .await?;
@@ -137,11 +115,7 @@ pub(crate) async fn get<E: Resource>(
             at: state.crm().now(),
         },
     );
-    let version = version_of(&record);
-    if inm.matches(version) {
-        return Ok(respond::not_modified(version));
-    }
-    Ok(respond::record(StatusCode::OK, &record, version))
+    Ok(Versioned::read(record, &inm))
 }
 
 /// `POST /{kind}`: creates a record; `201` with `ETag` and `Location`.
@@ -150,15 +124,9 @@ pub(crate) async fn create<E: Resource>(
     auth: Auth,
     OriginalUri(uri): OriginalUri,
     ApiJson(input): ApiJson<E::Input>,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<E>, ApiError> {
     let record = E::records(state.crm()).create(&auth.actor, input).await?;
-    let meta = record.meta();
-    let mut response = respond::record(StatusCode::CREATED, &record, meta.version);
-    let location = format!("{}/{}", uri.path().trim_end_matches('/'), meta.id);
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(response)
+    Ok(Versioned::created(record, &uri))
 }
 
 /// `PATCH /{kind}/{id}` with `If-Match`: applies a partial update.
@@ -168,14 +136,14 @@ pub(crate) async fn update<E: Resource>(
     PathId(id): PathId,
     RequiredIfMatch(if_match): RequiredIfMatch,
     ApiJson(patch): ApiJson<E::Patch>,
-) -> Result<Response, ApiError> {
-    let version = expected_version::<E>(&state, &auth, id, if_match).await?;
-    let record = E::records(state.crm())
-        .update(&auth.actor, Id::from_uuid(id), version, patch)
-        .await
-        .map_err(precondition)?;
-    let v = version_of(&record);
-    Ok(respond::record(StatusCode::OK, &record, v))
+) -> Result<Versioned<E>, ApiError> {
+    let (records, id) = (E::records(state.crm()), Id::from_uuid(id));
+    guarded(
+        if_match,
+        async || records.get(&auth.actor, id).await,
+        async |v| records.update(&auth.actor, id, v, patch).await,
+    )
+    .await
 }
 
 /// `DELETE /{kind}/{id}`: soft delete (`204`); an `If-Match` is checked when given.
@@ -188,14 +156,7 @@ pub(crate) async fn delete<E: Resource>(
     let records = E::records(state.crm());
     if let Some(m) = if_match {
         let current = records.get(&auth.actor, Id::from_uuid(id)).await?;
-        let ok = match m {
-            IfMatch::Any => true,
-            IfMatch::Version(v) => v == version_of(&current),
-            IfMatch::Never => false,
-        };
-        if !ok {
-            return Err(respond::precondition_failed());
-        }
+        m.check(current.meta().version)?;
     }
     records.delete(&auth.actor, Id::from_uuid(id)).await?;
     Ok(respond::no_content())
@@ -206,12 +167,11 @@ pub(crate) async fn restore<E: Resource>(
     State(state): State<AppState>,
     auth: Auth,
     PathId(id): PathId,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<E>, ApiError> {
     let record = E::records(state.crm())
         .restore(&auth.actor, Id::from_uuid(id))
         .await?;
-    let v = version_of(&record);
-    Ok(respond::record(StatusCode::OK, &record, v))
+    Ok(Versioned::of(record))
 }
 
 /// `POST /{kind}/{id}/purge`: deletes permanently (admins).
@@ -240,7 +200,7 @@ pub(crate) async fn merge_contacts(
     auth: Auth,
     PathId(id): PathId,
     ApiJson(body): ApiJson<MergeBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<Contact>, ApiError> {
     let winner = state
         .crm()
         .contacts()
@@ -250,8 +210,7 @@ pub(crate) async fn merge_contacts(
             ContactId::from_uuid(body.loser_id),
         )
         .await?;
-    let v = winner.version;
-    Ok(respond::record(StatusCode::OK, &winner, v))
+    Ok(Versioned::of(winner))
 }
 
 /// `POST /deals/{id}/archive` with `If-Match`.
@@ -260,16 +219,14 @@ pub(crate) async fn archive_deal(
     auth: Auth,
     PathId(id): PathId,
     RequiredIfMatch(if_match): RequiredIfMatch,
-) -> Result<Response, ApiError> {
-    let version = expected_version::<Deal>(&state, &auth, id, if_match).await?;
-    let deal = state
-        .crm()
-        .deals()
-        .archive(&auth.actor, Id::from_uuid(id), version)
-        .await
-        .map_err(precondition)?;
-    let v = deal.version;
-    Ok(respond::record(StatusCode::OK, &deal, v))
+) -> Result<Versioned<Deal>, ApiError> {
+    let (deals, id) = (state.crm().deals(), Id::from_uuid(id));
+    guarded(
+        if_match,
+        async || deals.get(&auth.actor, id).await,
+        async |v| deals.archive(&auth.actor, id, v).await,
+    )
+    .await
 }
 
 /// `POST /deals/{id}/unarchive` with `If-Match`.
@@ -278,16 +235,14 @@ pub(crate) async fn unarchive_deal(
     auth: Auth,
     PathId(id): PathId,
     RequiredIfMatch(if_match): RequiredIfMatch,
-) -> Result<Response, ApiError> {
-    let version = expected_version::<Deal>(&state, &auth, id, if_match).await?;
-    let deal = state
-        .crm()
-        .deals()
-        .unarchive(&auth.actor, Id::from_uuid(id), version)
-        .await
-        .map_err(precondition)?;
-    let v = deal.version;
-    Ok(respond::record(StatusCode::OK, &deal, v))
+) -> Result<Versioned<Deal>, ApiError> {
+    let (deals, id) = (state.crm().deals(), Id::from_uuid(id));
+    guarded(
+        if_match,
+        async || deals.get(&auth.actor, id).await,
+        async |v| deals.unarchive(&auth.actor, id, v).await,
+    )
+    .await
 }
 
 /// Body of `POST /deals/{id}/move`.
@@ -308,22 +263,18 @@ pub(crate) async fn move_deal(
     PathId(id): PathId,
     RequiredIfMatch(if_match): RequiredIfMatch,
     ApiJson(body): ApiJson<MoveBody>,
-) -> Result<Response, ApiError> {
-    let version = expected_version::<Deal>(&state, &auth, id, if_match).await?;
-    let deal = state
-        .crm()
-        .deals()
-        .move_to(
-            &auth.actor,
-            Id::from_uuid(id),
-            version,
-            &body.stage,
-            body.position,
-        )
-        .await
-        .map_err(precondition)?;
-    let v = deal.version;
-    Ok(respond::record(StatusCode::OK, &deal, v))
+) -> Result<Versioned<Deal>, ApiError> {
+    let (deals, id) = (state.crm().deals(), Id::from_uuid(id));
+    guarded(
+        if_match,
+        async || deals.get(&auth.actor, id).await,
+        async |v| {
+            deals
+                .move_to(&auth.actor, id, v, &body.stage, body.position)
+                .await
+        },
+    )
+    .await
 }
 
 /// Body of `POST /tasks/{id}/complete`.
@@ -341,14 +292,12 @@ pub(crate) async fn complete_task(
     PathId(id): PathId,
     RequiredIfMatch(if_match): RequiredIfMatch,
     ApiJson(body): ApiJson<CompleteBody>,
-) -> Result<Response, ApiError> {
-    let version = expected_version::<Task>(&state, &auth, id, if_match).await?;
-    let task = state
-        .crm()
-        .tasks()
-        .complete(&auth.actor, Id::from_uuid(id), version, body.completed)
-        .await
-        .map_err(precondition)?;
-    let v = task.version;
-    Ok(respond::record(StatusCode::OK, &task, v))
+) -> Result<Versioned<Task>, ApiError> {
+    let (tasks, id) = (state.crm().tasks(), Id::from_uuid(id));
+    guarded(
+        if_match,
+        async || tasks.get(&auth.actor, id).await,
+        async |v| tasks.complete(&auth.actor, id, v, body.completed).await,
+    )
+    .await
 }

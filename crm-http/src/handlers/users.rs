@@ -1,7 +1,6 @@
 //! `/users` (the team) and `/me` (the caller).
 
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use crm_core::id::UserId;
 use crm_core::model::{Role, User, UserInput, UserPatch};
@@ -9,7 +8,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Auth, IfMatch, IfNoneMatch, ListQuery, PathId, RequiredIfMatch};
-use crate::respond::{self, precondition};
+use crate::respond::{self, Versioned, guarded};
 use crate::state::AppState;
 
 /// Body of `POST /users`: the user, and optionally its first password.
@@ -58,31 +57,15 @@ impl std::fmt::Debug for SetPasswordBody {
     }
 }
 
-async fn user_version(
-    state: &AppState,
-    auth: &Auth,
-    id: UserId,
-    m: IfMatch,
-) -> Result<u64, ApiError> {
-    match m {
-        IfMatch::Version(v) => Ok(v),
-        IfMatch::Never => Err(respond::precondition_failed()),
-        IfMatch::Any => Ok(state.crm().users().get(&auth.actor, id).await?.version),
-    }
-}
-
-fn user_response(status: StatusCode, user: &User) -> Response {
-    respond::record(status, user, user.version)
-}
-
 /// `GET /users`.
 pub(crate) async fn list(
     State(state): State<AppState>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     ListQuery(params): ListQuery,
 ) -> Result<Response, ApiError> {
     let page = state.crm().users().list(&auth.actor, &params).await?;
-    Ok(respond::json(StatusCode::OK, &page))
+    Ok(crate::etag::json(&headers, &page))
 }
 
 /// `GET /users/{id}`.
@@ -91,16 +74,13 @@ pub(crate) async fn get(
     auth: Auth,
     PathId(id): PathId,
     inm: IfNoneMatch,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<User>, ApiError> {
     let user = state
         .crm()
         .users()
         .get(&auth.actor, UserId::from_uuid(id))
         .await?;
-    if inm.matches(user.version) {
-        return Ok(respond::not_modified(user.version));
-    }
-    Ok(user_response(StatusCode::OK, &user))
+    Ok(Versioned::read(user, &inm))
 }
 
 /// `POST /users` (admins): creates a user, with its password in the same commit if given.
@@ -109,7 +89,7 @@ pub(crate) async fn create(
     auth: Auth,
     OriginalUri(uri): OriginalUri,
     ApiJson(body): ApiJson<CreateUserBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<User>, ApiError> {
     let input = UserInput {
         email: body.email,
         first_name: body.first_name,
@@ -131,12 +111,7 @@ pub(crate) async fn create(
         }
         None => state.crm().users().create(&auth.actor, input).await?,
     };
-    let mut response = user_response(StatusCode::CREATED, &user);
-    let location = format!("{}/{}", uri.path().trim_end_matches('/'), user.id);
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(response)
+    Ok(Versioned::created(user, &uri))
 }
 
 /// `PATCH /users/{id}` with `If-Match`: profile fields.
@@ -146,16 +121,24 @@ pub(crate) async fn update(
     PathId(id): PathId,
     RequiredIfMatch(m): RequiredIfMatch,
     ApiJson(patch): ApiJson<UserPatch>,
-) -> Result<Response, ApiError> {
-    let id = UserId::from_uuid(id);
-    let version = user_version(&state, &auth, id, m).await?;
-    let user = state
-        .crm()
-        .users()
-        .update_profile(&auth.actor, id, version, patch)
-        .await
-        .map_err(precondition)?;
-    Ok(user_response(StatusCode::OK, &user))
+) -> Result<Versioned<User>, ApiError> {
+    update_profile(&state, &auth, UserId::from_uuid(id), m, patch).await
+}
+
+async fn update_profile(
+    state: &AppState,
+    auth: &Auth,
+    id: UserId,
+    m: IfMatch,
+    patch: UserPatch,
+) -> Result<Versioned<User>, ApiError> {
+    let users = state.crm().users();
+    guarded(
+        m,
+        async || users.get(&auth.actor, id).await,
+        async |v| users.update_profile(&auth.actor, id, v, patch).await,
+    )
+    .await
 }
 
 /// `POST /users/{id}/role` with `If-Match` (admins).
@@ -165,16 +148,14 @@ pub(crate) async fn set_role(
     PathId(id): PathId,
     RequiredIfMatch(m): RequiredIfMatch,
     ApiJson(body): ApiJson<RoleBody>,
-) -> Result<Response, ApiError> {
-    let id = UserId::from_uuid(id);
-    let version = user_version(&state, &auth, id, m).await?;
-    let user = state
-        .crm()
-        .users()
-        .set_role(&auth.actor, id, version, body.role)
-        .await
-        .map_err(precondition)?;
-    Ok(user_response(StatusCode::OK, &user))
+) -> Result<Versioned<User>, ApiError> {
+    let (users, id) = (state.crm().users(), UserId::from_uuid(id));
+    guarded(
+        m,
+        async || users.get(&auth.actor, id).await,
+        async |v| users.set_role(&auth.actor, id, v, body.role).await,
+    )
+    .await
 }
 
 async fn set_disabled(
@@ -183,16 +164,14 @@ async fn set_disabled(
     id: uuid::Uuid,
     m: IfMatch,
     disabled: bool,
-) -> Result<Response, ApiError> {
-    let id = UserId::from_uuid(id);
-    let version = user_version(&state, &auth, id, m).await?;
-    let user = state
-        .crm()
-        .users()
-        .set_disabled(&auth.actor, id, version, disabled)
-        .await
-        .map_err(precondition)?;
-    Ok(user_response(StatusCode::OK, &user))
+) -> Result<Versioned<User>, ApiError> {
+    let (users, id) = (state.crm().users(), UserId::from_uuid(id));
+    guarded(
+        m,
+        async || users.get(&auth.actor, id).await,
+        async |v| users.set_disabled(&auth.actor, id, v, disabled).await,
+    )
+    .await
 }
 
 /// `POST /users/{id}/disable` with `If-Match` (admins): the user's sessions end.
@@ -201,7 +180,7 @@ pub(crate) async fn disable(
     auth: Auth,
     PathId(id): PathId,
     RequiredIfMatch(m): RequiredIfMatch,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<User>, ApiError> {
     set_disabled(state, auth, id, m, true).await
 }
 
@@ -211,7 +190,7 @@ pub(crate) async fn enable(
     auth: Auth,
     PathId(id): PathId,
     RequiredIfMatch(m): RequiredIfMatch,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<User>, ApiError> {
     set_disabled(state, auth, id, m, false).await
 }
 
@@ -234,25 +213,24 @@ pub(crate) async fn me(
     State(state): State<AppState>,
     auth: Auth,
     inm: IfNoneMatch,
-) -> Result<Response, ApiError> {
+) -> Result<Versioned<serde_json::Value>, ApiError> {
     let user = state
         .crm()
         .users()
         .get(&auth.actor, auth.actor.user_id())
         .await?;
+    // The ETag is the user's version; the workspace is read only for a full answer.
     if inm.matches(user.version) {
-        return Ok(respond::not_modified(user.version));
+        return Ok(Versioned::not_modified(user.version));
     }
     let workspace = state.crm().workspace(&auth.actor).await?;
+    let version = user.version;
     let body = serde_json::json!({
         "user": user,
         "workspace": workspace,
         "session_id": auth.claims.sid,
     });
-    let mut r = respond::json(StatusCode::OK, &body);
-    r.headers_mut()
-        .insert(header::ETAG, respond::etag(user.version));
-    Ok(r)
+    Ok(Versioned::new(body, version))
 }
 
 /// `PATCH /me` with `If-Match`: the caller's own profile.
@@ -261,14 +239,6 @@ pub(crate) async fn update_me(
     auth: Auth,
     RequiredIfMatch(m): RequiredIfMatch,
     ApiJson(patch): ApiJson<UserPatch>,
-) -> Result<Response, ApiError> {
-    let id = auth.actor.user_id();
-    let version = user_version(&state, &auth, id, m).await?;
-    let user = state
-        .crm()
-        .users()
-        .update_profile(&auth.actor, id, version, patch)
-        .await
-        .map_err(precondition)?;
-    Ok(user_response(StatusCode::OK, &user))
+) -> Result<Versioned<User>, ApiError> {
+    update_profile(&state, &auth, auth.actor.user_id(), m, patch).await
 }

@@ -155,6 +155,8 @@ pub async fn changes_and_batch_reads_refuse_bad_parameters(store: StoreFactory) 
         ("wait=-1", "E2003", "wait"),
         ("entities=user", "E2003", "entities"),
         ("entities=contact,bogus", "E2003", "entities"),
+        ("entities=", "E2003", "entities"),
+        ("since=", "E2002", "since"),
         ("since=not-a-cursor", "E2002", "since"),
         (&format!("since={other_ws}"), "E2002", "since"),
         ("colour=red", "E2003", "colour"),

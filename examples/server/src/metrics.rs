@@ -99,7 +99,7 @@ async fn metrics(State(l): State<Listener>, headers: HeaderMap) -> Response {
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(crm_http::metrics::CONTENT_TYPE),
         )],
         l.state.metrics_text(),
     )

@@ -1,6 +1,6 @@
 //! The server's own series in `/metrics`: what the process uses, what it serves, and how
-//! busy its store is. They are appended to the HTTP adapter's series through
-//! [`crm_http::AppState::add_metrics_collector`] and read on each scrape — a few small
+//! busy its store is: one [`ServerSeries`] collector, registered in the HTTP adapter's metrics
+//! registry ([`crm_http::AppState::with_registry`]) and read on each scrape — a few small
 //! `/proc` reads and atomic loads, no background sampling, so a value is never stale.
 //!
 //! | metric | type | source |
@@ -20,9 +20,16 @@
 //! CPU time in `/proc/self/stat` is in clock ticks of `USER_HZ`, which Linux fixes at 100
 //! for user space on every architecture this server targets.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+
+use crm_http::prometheus_client::collector::Collector;
+use crm_http::prometheus_client::encoding::{
+    DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet,
+};
+use crm_http::prometheus_client::metrics::MetricType;
+use crm_http::prometheus_client::metrics::counter::ConstCounter;
+use crm_http::prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::store::OpenStore;
 
@@ -84,33 +91,52 @@ fn max_fds(limits: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn gauge(out: &mut String, name: &str, help: &str, kind: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-    );
+/// The server's own series, read on each scrape: registered once in the HTTP adapter's
+/// metrics registry ([`crm_http::AppState::with_registry`]).
+#[derive(Debug)]
+pub struct ServerSeries {
+    /// Each listener's name (the `listener` label) and its open connections.
+    pub listeners: Vec<(&'static str, Connections)>,
+    /// The store, for its pool or writer series.
+    pub store: OpenStore,
 }
 
-/// Appends the process series (Linux: from `/proc/self`; elsewhere nothing).
-pub fn render_process(out: &mut String) {
+impl Collector for ServerSeries {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        encode_process(&mut encoder)?;
+        encode_connections(&mut encoder, &self.listeners)?;
+        encode_store(&mut encoder, &self.store)
+    }
+}
+
+/// One unlabelled series (`help` ends with a full stop).
+fn single(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric: &impl EncodeMetric,
+) -> std::fmt::Result {
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+/// The process series (Linux: from `/proc/self`; elsewhere nothing).
+fn encode_process(encoder: &mut DescriptorEncoder) -> std::fmt::Result {
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
         if let Some(kb) = status_field(&status, "VmRSS") {
-            gauge(
-                out,
+            single(
+                encoder,
                 "process_resident_memory_bytes",
                 "Resident memory size in bytes.",
-                "gauge",
-                kb * 1024,
-            );
+                &ConstGauge::new(kb * 1024),
+            )?;
         }
         if let Some(n) = status_field(&status, "Threads") {
-            gauge(
-                out,
+            single(
+                encoder,
                 "process_threads",
                 "OS threads of the process.",
-                "gauge",
-                n,
-            );
+                &ConstGauge::new(n),
+            )?;
         }
     }
     if let Some(secs) = std::fs::read_to_string("/proc/self/stat")
@@ -118,116 +144,127 @@ pub fn render_process(out: &mut String) {
         .as_deref()
         .and_then(cpu_seconds)
     {
-        gauge(
-            out,
-            "process_cpu_seconds_total",
+        // A counter: the encoder adds the `_total` suffix.
+        single(
+            encoder,
+            "process_cpu_seconds",
             "User and system CPU time spent, in seconds.",
-            "counter",
-            secs,
-        );
+            &ConstCounter::new(secs),
+        )?;
     }
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
         // The directory handle being read is one of the entries; leave it out.
         let n = dir.count().saturating_sub(1);
-        gauge(
-            out,
+        single(
+            encoder,
             "process_open_fds",
             "Open file descriptors.",
-            "gauge",
-            n,
-        );
+            &ConstGauge::new(n as u64),
+        )?;
     }
     if let Some(n) = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .as_deref()
         .and_then(max_fds)
     {
-        gauge(
-            out,
+        single(
+            encoder,
             "process_max_fds",
             "Most file descriptors the process may open.",
-            "gauge",
-            n,
-        );
+            &ConstGauge::new(n),
+        )?;
     }
+    Ok(())
 }
 
-/// Appends the open connections of each `(listener, counter)`.
-pub fn render_connections(out: &mut String, listeners: &[(&str, Connections)]) {
-    out.push_str("# HELP crm_server_open_connections Client connections open now.\n");
-    out.push_str("# TYPE crm_server_open_connections gauge\n");
+/// The open connections of each `(listener, counter)`.
+fn encode_connections(
+    encoder: &mut DescriptorEncoder,
+    listeners: &[(&'static str, Connections)],
+) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(
+        "crm_server_open_connections",
+        "Client connections open now.",
+        None,
+        MetricType::Gauge,
+    )?;
     for (name, c) in listeners {
-        let _ = writeln!(
-            out,
-            "crm_server_open_connections{{listener=\"{name}\"}} {}",
-            c.count()
-        );
+        ConstGauge::new(c.count()).encode(family.encode_family(&[("listener", *name)])?)?;
     }
+    Ok(())
 }
 
-/// Appends the store's series: the PostgreSQL pool, or the redb writer.
-pub fn render_store(out: &mut String, store: &OpenStore) {
+/// The store's series: the PostgreSQL pool, or the redb writer.
+fn encode_store(encoder: &mut DescriptorEncoder, store: &OpenStore) -> std::fmt::Result {
     match store {
         OpenStore::Postgres(pg) => {
             let s = pg.pool_stats();
-            out.push_str("# HELP crm_db_pool_connections PostgreSQL connections open, by state.\n");
-            out.push_str("# TYPE crm_db_pool_connections gauge\n");
-            let _ = writeln!(out, "crm_db_pool_connections{{state=\"idle\"}} {}", s.idle);
-            let _ = writeln!(
-                out,
-                "crm_db_pool_connections{{state=\"in_use\"}} {}",
-                s.size - s.idle
-            );
-            gauge(
-                out,
+            let mut family = encoder.encode_descriptor(
+                "crm_db_pool_connections",
+                "PostgreSQL connections open, by state.",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(u64::from(s.idle))
+                .encode(family.encode_family(&[("state", "idle")])?)?;
+            ConstGauge::new(u64::from(s.size.saturating_sub(s.idle)))
+                .encode(family.encode_family(&[("state", "in_use")])?)?;
+            single(
+                encoder,
                 "crm_db_pool_max_connections",
                 "Most PostgreSQL connections the pool opens.",
-                "gauge",
-                s.max,
-            );
-            gauge(
-                out,
+                &ConstGauge::new(u64::from(s.max)),
+            )?;
+            single(
+                encoder,
                 "crm_db_pool_waiting",
                 "Storage calls waiting for a PostgreSQL connection.",
-                "gauge",
-                s.waiting,
-            );
+                &ConstGauge::new(u64::from(s.waiting)),
+            )
         }
         OpenStore::Redb(redb) => {
             let s = redb.writer_stats();
-            gauge(
-                out,
+            single(
+                encoder,
                 "crm_redb_write_queue_depth",
                 "Commits queued for the redb writer thread.",
-                "gauge",
-                s.queued,
-            );
-            gauge(
-                out,
+                &ConstGauge::new(s.queued as u64),
+            )?;
+            single(
+                encoder,
                 "crm_redb_write_queue_capacity",
                 "Most commits the redb write queue holds before callers wait.",
-                "gauge",
-                s.queue_capacity,
-            );
-            out.push_str(
-                "# HELP crm_redb_commit_batch_size Commits per redb write transaction (group commit).\n",
-            );
-            out.push_str("# TYPE crm_redb_commit_batch_size histogram\n");
-            for (bound, n) in &s.batch_size_buckets {
-                let _ = writeln!(
-                    out,
-                    "crm_redb_commit_batch_size_bucket{{le=\"{bound}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "crm_redb_commit_batch_size_bucket{{le=\"+Inf\"}} {}",
-                s.batches
-            );
-            let _ = writeln!(out, "crm_redb_commit_batch_size_sum {}", s.commits);
-            let _ = writeln!(out, "crm_redb_commit_batch_size_count {}", s.batches);
+                &ConstGauge::new(s.queue_capacity as u64),
+            )?;
+            let histogram = encoder.encode_descriptor(
+                "crm_redb_commit_batch_size",
+                "Commits per redb write transaction (group commit).",
+                None,
+                MetricType::Histogram,
+            )?;
+            encode_batch_sizes(histogram, &s)
         }
     }
+}
+
+/// The writer's cumulative batch-size buckets as the per-bucket counts the encoder sums up
+/// again; `+Inf` is the number of batches.
+fn encode_batch_sizes(
+    mut histogram: MetricEncoder,
+    s: &crm_store_redb::WriterStats,
+) -> std::fmt::Result {
+    let mut below = 0;
+    let mut buckets: Vec<(f64, u64)> = s
+        .batch_size_buckets
+        .iter()
+        .map(|&(bound, cumulative)| {
+            let n = cumulative.saturating_sub(below);
+            below = below.max(cumulative);
+            (bound as f64, n)
+        })
+        .collect();
+    buckets.push((f64::INFINITY, s.batches.saturating_sub(below)));
+    histogram.encode_histogram::<NoLabelSet>(s.commits as f64, s.batches, &buckets, None)
 }
 
 #[cfg(test)]
@@ -249,8 +286,20 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn this_process_is_measured() {
-        let mut out = String::new();
-        render_process(&mut out);
+        #[derive(Debug)]
+        struct ProcessOnly;
+        impl Collector for ProcessOnly {
+            fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+                encode_process(&mut encoder)
+            }
+        }
+        let mut registry = crm_http::prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(ProcessOnly));
+        let out = crm_http::metrics::render(&registry);
+        assert!(
+            out.contains("# TYPE process_cpu_seconds_total counter\n"),
+            "{out}"
+        );
         let value = |name: &str| -> f64 {
             out.lines()
                 .find_map(|l| l.strip_prefix(&format!("{name} ")))

@@ -205,19 +205,15 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         Connections::default(),
         Connections::default(),
     );
-    {
-        let store = store.clone();
-        let listeners = [
+    let series = crate::resources::ServerSeries {
+        listeners: vec![
             ("api", api_conns.clone()),
             ("redirect", redirect_conns.clone()),
             ("metrics", metrics_conns.clone()),
-        ];
-        state.add_metrics_collector(move |out| {
-            crate::resources::render_process(out);
-            crate::resources::render_connections(out, &listeners);
-            crate::resources::render_store(out, &store);
-        });
-    }
+        ],
+        store: store.clone(),
+    };
+    state.with_registry(|r| r.register_collector(Box::new(series)));
 
     let listener = TcpListener::bind(args.bind)
         .await
