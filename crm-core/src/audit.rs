@@ -38,6 +38,12 @@ pub enum AuditAction {
     Unarchive,
     /// Moved (deal stage or order).
     Move,
+    /// The person's personal data was erased everywhere (see [`crate::privacy`]): the one
+    /// entry that stays about the erased record, with no personal data in it.
+    Erase,
+    /// A departed user's personal data was replaced by "former user N" (see
+    /// [`crate::privacy`]).
+    Anonymize,
 }
 
 /// One field's change.
@@ -105,6 +111,8 @@ pub fn diff(before: Option<&Record>, after: Option<&Record>) -> Vec<FieldChange>
 pub struct AuditQuery {
     /// Only this record.
     pub record_id: Option<Uuid>,
+    /// Only entries of this user's own actions.
+    pub actor_id: Option<UserId>,
     /// Only these kinds.
     pub entities: Vec<EntityKind>,
     /// Only these actions.
@@ -119,6 +127,7 @@ impl AuditQuery {
     /// Whether an entry passes the filters (not the paging).
     pub fn admits(&self, e: &AuditEntry) -> bool {
         self.record_id.is_none_or(|r| r == e.record_id)
+            && self.actor_id.is_none_or(|a| e.actor_id == Some(a))
             && (self.entities.is_empty() || self.entities.contains(&e.entity))
             && (self.actions.is_empty() || self.actions.contains(&e.action))
             && self.before.is_none_or(|b| e.id < b)

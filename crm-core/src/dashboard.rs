@@ -468,6 +468,7 @@ pub async fn recount<S: Storage + ?Sized>(
                 ws,
                 &AuditQuery {
                     record_id: None,
+                    actor_id: None,
                     entities: ACTIVITY_KINDS.to_vec(),
                     actions: vec![AuditAction::Create],
                     before: None,

@@ -430,6 +430,7 @@ pub async fn seed(
             status: Some(rng.pick(STATUSES).into()),
             tags,
             has_newsletter: rng.below(2) == 0,
+            consents: Vec::new(),
             linkedin_url: None,
             avatar: None,
             first_seen: t,

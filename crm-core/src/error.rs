@@ -93,7 +93,7 @@ error_kinds! {
     /// A refresh token was used again after it had been replaced; the session is revoked.
     RefreshTokenReused = 1008, 401, "Your session has ended for your security", "A refresh token that had already been used was presented again; the whole session was revoked.", "Sign in again; if this keeps happening, change your password.";
     /// A password-reset token is unknown, used or expired.
-    ResetTokenInvalid = 1009, 400, "This reset link is no longer valid", "The password-reset token is unknown, already used, or expired.", "Request a new reset link.";
+    ResetTokenInvalid = 1009, 401, "This reset link is no longer valid", "The password-reset token is unknown, already used, or expired.", "Request a new reset link.";
     /// The current password given for a password change is wrong.
     WrongPassword = 1010, 403, "The current password is incorrect", "A password change needs the current password.", "Enter your current password.";
     /// Some fields of the input are invalid; see the field list.
@@ -131,7 +131,7 @@ error_kinds! {
     /// The change would leave the workspace without an active admin.
     LastAdmin = 5004, 409, "The workspace needs at least one active admin", "The change would demote or disable the last active admin.", "Make another user admin first.";
     /// The operation is not valid in the record's current state.
-    InvalidState = 5005, 409, "This action is not possible right now", "The record is not in a state that allows this action (e.g. archiving a deal that is already archived, or merging a contact into itself).", "Reload the record and check its state.";
+    InvalidState = 5005, 409, "This action is not possible right now", "The record is not in a state that allows this action (e.g. archiving a deal that is already archived, merging a contact into itself, or restoring or purging a record that is not in the trash).", "Reload the record and check its state.";
     /// The workspace already exists or already has users.
     AlreadyInitialized = 5006, 409, "The workspace is already set up", "Bootstrap was called for a workspace that already exists.", "Sign in instead.";
 }

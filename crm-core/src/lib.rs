@@ -40,6 +40,7 @@ pub mod kind;
 pub mod mask;
 pub mod model;
 pub mod permission;
+pub mod privacy;
 pub mod query;
 pub mod ratelimit;
 pub mod search;

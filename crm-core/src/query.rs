@@ -113,6 +113,9 @@ pub enum FieldType {
     Time,
     /// ISO date.
     Date,
+    /// A consent purpose name (see [`crate::privacy::consent`]), filtered by the id that
+    /// stands for it.
+    Purpose,
 }
 
 /// What a field of an entity supports in list queries.
@@ -198,6 +201,9 @@ impl FieldSpec {
             FieldType::Time => Value::Time(Timestamp::parse_rfc3339(raw).ok_or_else(bad)?),
             // Exactly the form request bodies and responses use (YYYY-MM-DD).
             FieldType::Date => Value::Date(crate::clock::iso_date::parse(raw).ok_or_else(bad)?),
+            FieldType::Purpose => {
+                Value::Id(crate::privacy::consent::purpose_id(raw).ok_or_else(bad)?)
+            }
         })
     }
 }

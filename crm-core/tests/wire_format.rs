@@ -88,6 +88,13 @@ fn records() -> Vec<(&'static str, String)> {
         status: Some("warm".into()),
         tags: vec![id(7), id(8)],
         has_newsletter: true,
+        consents: vec![crm_core::privacy::consent::Consent {
+            purpose: "newsletter".into(),
+            status: crm_core::privacy::consent::ConsentStatus::Granted,
+            at: t(3),
+            source: Some("form".into()),
+            note: None,
+        }],
         linkedin_url: None,
         avatar: None,
         first_seen: t(3),
@@ -415,7 +422,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ),
     (
         "contact",
-        "{\"id\":\"00000000-0000-0000-0000-000000000004\",\"workspace_id\":\"00000000-0000-0000-0000-000000000001\",\"first_name\":\"Grace\",\"last_name\":\"Hopper\",\"title\":\"Admiral\",\"gender\":null,\"background\":\"COBOL\",\"emails\":[{\"email\":\"grace@navy.test\",\"type\":\"Home\"}],\"phones\":[{\"number\":\"555-0199\",\"type\":\"Other\"}],\"company_id\":\"00000000-0000-0000-0000-000000000003\",\"company_name\":\"Acme\",\"status\":\"warm\",\"tags\":[\"00000000-0000-0000-0000-000000000007\",\"00000000-0000-0000-0000-000000000008\"],\"has_newsletter\":true,\"linkedin_url\":null,\"avatar\":null,\"first_seen\":\"1970-01-01T00:00:03.123456Z\",\"last_seen\":\"1970-01-01T00:00:04.123456Z\",\"sales_id\":\"00000000-0000-0000-0000-000000000002\",\"created_at\":\"1970-01-01T00:00:01.123456Z\",\"updated_at\":\"1970-01-01T00:00:02.123456Z\",\"version\":2,\"deleted_at\":null}",
+        "{\"id\":\"00000000-0000-0000-0000-000000000004\",\"workspace_id\":\"00000000-0000-0000-0000-000000000001\",\"first_name\":\"Grace\",\"last_name\":\"Hopper\",\"title\":\"Admiral\",\"gender\":null,\"background\":\"COBOL\",\"emails\":[{\"email\":\"grace@navy.test\",\"type\":\"Home\"}],\"phones\":[{\"number\":\"555-0199\",\"type\":\"Other\"}],\"company_id\":\"00000000-0000-0000-0000-000000000003\",\"company_name\":\"Acme\",\"status\":\"warm\",\"tags\":[\"00000000-0000-0000-0000-000000000007\",\"00000000-0000-0000-0000-000000000008\"],\"has_newsletter\":true,\"consents\":[{\"purpose\":\"newsletter\",\"status\":\"granted\",\"at\":\"1970-01-01T00:00:03.123456Z\",\"source\":\"form\",\"note\":null}],\"linkedin_url\":null,\"avatar\":null,\"first_seen\":\"1970-01-01T00:00:03.123456Z\",\"last_seen\":\"1970-01-01T00:00:04.123456Z\",\"sales_id\":\"00000000-0000-0000-0000-000000000002\",\"created_at\":\"1970-01-01T00:00:01.123456Z\",\"updated_at\":\"1970-01-01T00:00:02.123456Z\",\"version\":2,\"deleted_at\":null}",
     ),
     (
         "deal",

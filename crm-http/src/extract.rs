@@ -198,8 +198,21 @@ async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     })
 }
 
-/// Parses JSON, mapping every failure to `E2004` with the failing field's path.
+/// Parses a JSON object, mapping every failure to `E2004` with the failing field's path.
+/// Every body of the API is an object: anything else (an array, which a derived
+/// `Deserialize` would read field by field, a string, a number) is refused.
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        let valid = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+        let message = if valid {
+            "The body must be a JSON object."
+        } else {
+            "The body is not valid JSON."
+        };
+        return Err(ApiError::new(ErrorKind::MalformedRequest).with_fields(vec![
+            FieldError::with_message("body", FieldIssue::InvalidFormat, message),
+        ]));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -414,14 +427,31 @@ impl ListQuery {
 }
 
 /// The `If-Match` precondition: `*` or one strong entity tag (`"3"`, the record version).
+/// A value that is no entity tag is refused as malformed (`400`, `E2004`); a list of tags
+/// too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IfMatch {
     /// `*`: any current version.
     Any,
     /// A version.
     Version(u64),
-    /// A tag that no version can match (weak, malformed): the precondition fails.
+    /// A tag that no version can match (a weak tag, or one that is no number): the
+    /// precondition fails.
     Never,
+}
+
+/// Whether `raw` is an entity tag (RFC 9110, section 8.8.3): `"opaque"` or `W/"opaque"`,
+/// the opaque part printable ASCII other than `"`.
+fn is_entity_tag(raw: &str) -> bool {
+    raw.strip_prefix("W/")
+        .unwrap_or(raw)
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .is_some_and(|opaque| {
+            opaque
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b))
+        })
 }
 
 /// Parses one entity tag into a version (`"3"`; a bare `3` is accepted too).
@@ -449,12 +479,20 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalIfMatch {
         if v == "*" {
             return Ok(OptionalIfMatch(Some(IfMatch::Any)));
         }
-        if v.contains(',') {
-            return Err(ApiError::malformed("If-Match", FieldIssue::TooMany));
+        match parse_tag(v) {
+            Some(version) => Ok(OptionalIfMatch(Some(IfMatch::Version(version)))),
+            // A weak tag never matches (If-Match compares strongly), nor does a tag that is
+            // no version: the precondition fails (412). Its opaque part may hold commas.
+            None if is_entity_tag(v) => Ok(OptionalIfMatch(Some(IfMatch::Never))),
+            // A bare number past every version (it overflows) names none either.
+            None if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(OptionalIfMatch(Some(IfMatch::Never)))
+            }
+            // A list of tags: one is expected.
+            None if v.contains(',') => Err(ApiError::malformed("If-Match", FieldIssue::TooMany)),
+            // Not an entity tag at all (empty, unquoted text): a malformed header (400).
+            None => Err(ApiError::malformed("If-Match", FieldIssue::InvalidFormat)),
         }
-        Ok(OptionalIfMatch(Some(
-            parse_tag(v).map_or(IfMatch::Never, IfMatch::Version),
-        )))
     }
 }
 

@@ -1,22 +1,19 @@
 //! The OpenAPI 3.0 document of the router, generated from the route table
-//! (`routes`) and from the core's types: request schemas come from serializing each
-//! input type's default value (so a field added to `ContactInput` appears here), list
-//! parameters from each kind's filterable fields ([`EntityKind::fields`]), roles from
-//! [`Role::ALL`], error codes from [`ErrorKind::ALL`].
+//! (`routes`) and from the core's declarations: each kind's record, input and patch schemas
+//! come from its entity declaration ([`crm_core::model::Declaration`]: types, lengths,
+//! formats, patterns, ranges, enums, `required`, `additionalProperties: false`), list
+//! parameters from its filterable and sortable fields ([`EntityKind::fields`], with the
+//! value patterns [`FieldSpec::parse_value`] accepts), roles from [`Role::ALL`], error and
+//! field-issue codes from [`ErrorKind::ALL`] and [`FieldIssue::ALL`].
 //!
 //! Paths are relative to where the host mounts the router.
 
 use std::sync::OnceLock;
 
-use crm_core::id::WorkspaceId;
-use crm_core::model::{
-    CompanyInput, CompanyPatch, Configuration, ContactInput, ContactPatch, DealInput, DealPatch,
-    EntityKind, NoteInput, NotePatch, Role, TagInput, TagPatch, TaskInput, TaskPatch, UserInput,
-    UserPatch,
-};
-use crm_core::query::FieldType;
-use crm_core::{ErrorKind, Timestamp};
-use serde::Serialize;
+use crm_core::model::{EntityKind, Role};
+use crm_core::query::{DEFAULT_LIMIT, FieldSpec, FieldType, MAX_LIMIT};
+use crm_core::validate::limits;
+use crm_core::{ErrorKind, FieldIssue};
 use serde_json::{Map, Value, json};
 
 use crate::routes::{Access, Precondition, QueryDoc, RouteDef, table};
@@ -25,37 +22,6 @@ use crate::routes::{Access, Precondition, QueryDoc, RouteDef, table};
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| build(&table()))
-}
-
-fn sample_schema(v: &Value) -> Value {
-    match v {
-        Value::Null => json!({ "nullable": true }),
-        Value::Bool(_) => json!({ "type": "boolean" }),
-        Value::Number(n) if n.is_f64() => json!({ "type": "number" }),
-        Value::Number(_) => json!({ "type": "integer" }),
-        Value::String(_) => json!({ "type": "string" }),
-        Value::Array(items) => json!({
-            "type": "array",
-            "items": items.first().map_or_else(|| json!({}), sample_schema),
-        }),
-        Value::Object(m) => {
-            let props: Map<String, Value> = m
-                .iter()
-                .map(|(k, v)| (k.clone(), sample_schema(v)))
-                .collect();
-            json!({ "type": "object", "properties": props })
-        }
-    }
-}
-
-fn properties_of<T: Serialize>(sample: &T) -> Map<String, Value> {
-    match sample_schema(&serde_json::to_value(sample).unwrap_or_default()) {
-        Value::Object(mut o) => match o.remove("properties") {
-            Some(Value::Object(p)) => p,
-            _ => Map::new(),
-        },
-        _ => Map::new(),
-    }
 }
 
 fn object(props: Map<String, Value>, required: &[&str]) -> Value {
@@ -73,58 +39,32 @@ fn obj(props: Value, required: &[&str]) -> Value {
     }
 }
 
-/// A patch schema: the patch type's fields, typed like the input's (every one optional).
-fn patch_schema<P: Serialize + Default, I: Serialize + Default>() -> Value {
-    let input = properties_of(&I::default());
-    let props: Map<String, Value> = properties_of(&P::default())
-        .into_iter()
-        .map(|(k, _)| {
-            let mut s = input.get(&k).cloned().unwrap_or_else(|| json!({}));
-            if let Value::Object(m) = &mut s {
-                m.insert("nullable".into(), Value::Bool(true));
-            }
-            (k, s)
-        })
-        .collect();
-    object(props, &[])
+/// A request body: like [`obj`], refusing unknown fields (every body type of the adapter and
+/// every input and patch of the core is `deny_unknown_fields`).
+fn body(props: Value, required: &[&str]) -> Value {
+    let mut o = obj(props, required);
+    o["additionalProperties"] = Value::Bool(false);
+    o
 }
 
-fn meta_properties(soft_delete: bool) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("id".into(), json!({ "type": "string", "format": "uuid" }));
-    m.insert(
-        "workspace_id".into(),
-        json!({ "type": "string", "format": "uuid" }),
-    );
-    m.insert(
-        "created_at".into(),
-        json!({ "type": "string", "format": "date-time" }),
-    );
-    m.insert(
-        "updated_at".into(),
-        json!({ "type": "string", "format": "date-time" }),
-    );
-    m.insert(
-        "version".into(),
-        json!({ "type": "integer", "minimum": 1, "description": "Grows by one on every update; the ETag." }),
-    );
-    if soft_delete {
-        m.insert(
-            "deleted_at".into(),
-            json!({ "type": "string", "format": "date-time", "nullable": true }),
-        );
+/// The schema of a declared field of `kind` (as a create input takes it).
+fn field(kind: EntityKind, name: &str) -> Value {
+    kind.declaration()
+        .field(name)
+        .map_or_else(string, |f| f.input_schema())
+}
+
+/// A kind's record, input, patch and page schemas, from its declaration
+/// ([`crm_core::model::Declaration`]).
+fn declared(s: &mut Map<String, Value>, kind: EntityKind) {
+    let d = kind.declaration();
+    s.insert(d.name.into(), d.record_schema());
+    if let (Some(name), Some(input)) = (d.input, d.input_schema()) {
+        s.insert(name.into(), input);
     }
-    m
-}
-
-/// A record schema: its input's fields plus the bookkeeping fields.
-fn record_schema<I: Serialize + Default>(kind: EntityKind) -> Value {
-    let mut props = properties_of(&I::default());
-    props.extend(meta_properties(kind.soft_deletes()));
-    object(
-        props,
-        &["id", "workspace_id", "created_at", "updated_at", "version"],
-    )
+    if let (Some(name), Some(patch)) = (d.patch, d.patch_schema()) {
+        s.insert(name.into(), patch);
+    }
 }
 
 fn page(item: &str) -> Value {
@@ -149,14 +89,19 @@ fn uuid() -> Value {
 fn schemas() -> Map<String, Value> {
     let mut s = Map::new();
     let codes: Vec<String> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
+    let issues: Vec<Value> = FieldIssue::ALL
+        .iter()
+        .filter_map(|i| serde_json::to_value(i).ok())
+        .collect();
+    let issue_codes: Vec<&str> = FieldIssue::ALL.iter().map(|i| i.code()).collect();
     s.insert(
         "FieldError".into(),
         obj(
             json!({
-                "field": string(),
-                "issue": string(),
-                "code": { "type": "string", "pattern": "^E2[0-9]{3}$" },
-                "message": string(),
+                "field": { "type": "string", "description": "Path of the field: `name`, `emails[1].email`; a query parameter or header name for a bad query or header." },
+                "issue": { "type": "string", "enum": issues },
+                "code": { "type": "string", "enum": issue_codes },
+                "message": { "type": "string", "description": "A short explanation; never the submitted value." },
             }),
             &["field", "issue", "code", "message"],
         ),
@@ -166,10 +111,10 @@ fn schemas() -> Map<String, Value> {
         obj(
             json!({
                 "error": obj(json!({
-                    "code": { "type": "string", "enum": codes },
-                    "message": string(),
-                    "fields": { "type": "array", "items": { "$ref": "#/components/schemas/FieldError" } },
-                    "request_id": string(),
+                    "code": { "type": "string", "enum": codes, "description": "See the error dictionary (docs/errors.md)." },
+                    "message": { "type": "string", "description": "User-facing; never internals." },
+                    "fields": { "type": "array", "items": { "$ref": "#/components/schemas/FieldError" }, "description": "Every failing field (validation errors); empty otherwise." },
+                    "request_id": { "type": "string", "description": "Also in the `X-Request-Id` header and the server log." },
                 }), &["code", "message", "fields", "request_id"]),
             }),
             &["error"],
@@ -185,87 +130,39 @@ fn schemas() -> Map<String, Value> {
         json!({ "type": "object", "additionalProperties": true }),
     );
 
-    macro_rules! kind {
-        ($name:literal, $kind:expr, $input:ty, $patch:ty) => {
-            s.insert(
-                concat!($name, "Input").into(),
-                object(properties_of(&<$input>::default()), &[]),
-            );
-            s.insert(
-                concat!($name, "Patch").into(),
-                patch_schema::<$patch, $input>(),
-            );
-            s.insert($name.into(), record_schema::<$input>($kind));
-            s.insert(concat!($name, "Page").into(), page($name));
-        };
+    for kind in [
+        EntityKind::Company,
+        EntityKind::Contact,
+        EntityKind::Deal,
+        EntityKind::Note,
+        EntityKind::Task,
+        EntityKind::Tag,
+        EntityKind::User,
+        EntityKind::Configuration,
+        EntityKind::Workspace,
+    ] {
+        declared(&mut s, kind);
     }
-    kind!("Company", EntityKind::Company, CompanyInput, CompanyPatch);
-    kind!("Contact", EntityKind::Contact, ContactInput, ContactPatch);
-    kind!("Deal", EntityKind::Deal, DealInput, DealPatch);
-    kind!("Note", EntityKind::Note, NoteInput, NotePatch);
-    kind!("Task", EntityKind::Task, TaskInput, TaskPatch);
-    kind!("Tag", EntityKind::Tag, TagInput, TagPatch);
-
+    for name in ["Company", "Contact", "Deal", "Note", "Task", "Tag", "User"] {
+        s.insert(format!("{name}Page"), page(name));
+    }
+    // `UserInput` itself is no body: `POST /users` takes it with the first password.
+    let mut create_user = s.remove("UserInput").unwrap_or_else(|| json!({}));
+    create_user["properties"]["password"] =
+        json!({ "type": "string", "description": "The user's first password (optional)." });
+    create_user["required"] = json!(["email"]);
+    s.insert("CreateUserRequest".into(), create_user);
     let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
     let role = json!({ "type": "string", "enum": roles });
-    let mut user = properties_of(&UserInput::default());
-    user.extend(meta_properties(false));
-    user.insert("role".into(), role.clone());
-    user.insert("disabled".into(), json!({ "type": "boolean" }));
-    user.insert(
-        "last_login_at".into(),
-        json!({ "type": "string", "format": "date-time", "nullable": true }),
-    );
-    s.insert(
-        "User".into(),
-        object(user, &["id", "email", "role", "disabled", "version"]),
-    );
-    s.insert("UserPage".into(), page("User"));
-    s.insert("UserPatch".into(), patch_schema::<UserPatch, UserInput>());
-    let mut create_user = properties_of(&UserInput::default());
-    create_user.insert("role".into(), role.clone());
-    create_user.insert(
-        "password".into(),
-        json!({ "type": "string", "description": "The user's first password (optional)." }),
-    );
-    s.insert("CreateUserRequest".into(), object(create_user, &["email"]));
     s.insert(
         "RoleRequest".into(),
-        obj(json!({ "role": role }), &["role"]),
+        body(json!({ "role": role }), &["role"]),
     );
     s.insert(
         "SetPasswordRequest".into(),
-        obj(json!({ "password": string() }), &["password"]),
+        body(json!({ "password": string() }), &["password"]),
     );
 
-    let config_sample =
-        Configuration::defaults(WorkspaceId::from_uuid(uuid::Uuid::nil()), Timestamp::EPOCH);
-    let mut config = properties_of(&config_sample);
-    config.extend(meta_properties(false));
-    s.insert("Configuration".into(), object(config.clone(), &["version"]));
-    let patch: Map<String, Value> = config
-        .into_iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "id" | "workspace_id" | "created_at" | "updated_at" | "version"
-            )
-        })
-        .collect();
-    s.insert("ConfigurationPatch".into(), object(patch, &[]));
-
-    s.insert(
-        "Workspace".into(),
-        obj(
-            json!({
-                "id": uuid(), "workspace_id": uuid(), "name": string(),
-                "created_at": { "type": "string", "format": "date-time" },
-                "updated_at": { "type": "string", "format": "date-time" },
-                "version": { "type": "integer" },
-            }),
-            &["id", "name"],
-        ),
-    );
     let token_props = json!({
         "access_token": { "type": "string", "description": "HS256 JWT; send as `Authorization: Bearer`." },
         "token_type": { "type": "string", "enum": ["Bearer"] },
@@ -292,17 +189,20 @@ fn schemas() -> Map<String, Value> {
     s.insert("SignupResponse".into(), obj(signup, &token_required));
     s.insert(
         "SignupRequest".into(),
-        obj(
+        body(
             json!({
-                "workspace_name": string(), "email": string(), "password": string(),
-                "first_name": string(), "last_name": string(),
+                "workspace_name": field(EntityKind::Workspace, "name"),
+                "email": field(EntityKind::User, "email"),
+                "password": string(),
+                "first_name": field(EntityKind::User, "first_name"),
+                "last_name": field(EntityKind::User, "last_name"),
             }),
             &["workspace_name", "email", "password"],
         ),
     );
     s.insert(
         "LoginRequest".into(),
-        obj(
+        body(
             json!({
                 "workspace_id": { "type": "string", "format": "uuid", "description": "Default: the installation's workspace." },
                 "email": string(), "password": string(),
@@ -312,25 +212,25 @@ fn schemas() -> Map<String, Value> {
     );
     s.insert(
         "RefreshRequest".into(),
-        obj(json!({ "refresh_token": string() }), &[]),
+        body(json!({ "refresh_token": string() }), &[]),
     );
     s.insert(
         "PasswordChangeRequest".into(),
-        obj(
+        body(
             json!({ "current_password": string(), "new_password": string() }),
             &["current_password", "new_password"],
         ),
     );
     s.insert(
         "PasswordResetRequest".into(),
-        obj(
+        body(
             json!({ "workspace_id": uuid(), "email": string() }),
             &["email"],
         ),
     );
     s.insert(
         "PasswordResetConfirm".into(),
-        obj(
+        body(
             json!({ "token": string(), "new_password": string() }),
             &["token", "new_password"],
         ),
@@ -406,6 +306,94 @@ fn schemas() -> Map<String, Value> {
         ),
     );
     s.insert("AuditPage".into(), page("AuditEntry"));
+    let audit_list =
+        json!({ "type": "array", "items": { "$ref": "#/components/schemas/AuditEntry" } });
+    let header = obj(
+        json!({
+            "format": string(),
+            "generated_at": { "type": "string", "format": "date-time" },
+            "generated_by": uuid(), "workspace_id": uuid(),
+            "workspace_name": { "type": "string", "nullable": true },
+            "subject": { "type": "string", "enum": ["contact", "user"] },
+            "subject_id": uuid(),
+            "retention": { "description": "The retention periods that apply; null: nothing is pruned automatically." },
+        }),
+        &[
+            "format",
+            "generated_at",
+            "generated_by",
+            "workspace_id",
+            "subject",
+            "subject_id",
+        ],
+    );
+    let list_of = |name: &str| json!({ "type": "array", "items": { "$ref": format!("#/components/schemas/{name}") } });
+    s.insert(
+        "ContactExport".into(),
+        obj(
+            json!({
+                "header": header.clone(),
+                "contact": { "$ref": "#/components/schemas/Contact" },
+                "notes": list_of("Note"), "tasks": list_of("Task"), "deals": list_of("Deal"),
+                "company": { "allOf": [{ "$ref": "#/components/schemas/Company" }], "nullable": true },
+                "audit": audit_list.clone(),
+                "access_log": { "description": "Reads of the contact recorded in the access log; null: none is kept." },
+                "consent_history": { "type": "array", "items": obj(json!({
+                    "at": { "type": "string", "format": "date-time" },
+                    "actor_id": { "type": "string", "format": "uuid", "nullable": true },
+                    "before": {}, "after": {},
+                }), &["at"]) },
+            }),
+            &["header", "contact", "notes", "tasks", "deals", "audit", "consent_history"],
+        ),
+    );
+    s.insert(
+        "UserExport".into(),
+        obj(
+            json!({
+                "header": header,
+                "profile": { "$ref": "#/components/schemas/User" },
+                "sessions": { "type": "array", "items": obj(json!({
+                    "id": uuid(),
+                    "address": { "type": "string", "nullable": true },
+                    "user_agent": { "type": "string", "nullable": true },
+                    "created_at": { "type": "string", "format": "date-time" },
+                    "last_used_at": { "type": "string", "format": "date-time" },
+                    "expires_at": { "type": "string", "format": "date-time" },
+                    "revoked_at": { "type": "string", "format": "date-time", "nullable": true },
+                    "revoke_reason": { "type": "string", "nullable": true },
+                }), &["id", "created_at", "last_used_at", "expires_at"]) },
+                "audit_own_actions": audit_list.clone(),
+                "audit_about": audit_list,
+                "security_events": { "description": "Security events about the user; null: none are kept." },
+            }),
+            &["header", "profile", "sessions", "audit_own_actions", "audit_about"],
+        ),
+    );
+    s.insert(
+        "ErasureReport".into(),
+        obj(
+            json!({
+                "entity": { "type": "string", "enum": ["contact", "user"] },
+                "id": uuid(),
+                "erased_at": { "type": "string", "format": "date-time" },
+                "erased_by": { "type": "string", "format": "uuid", "nullable": true },
+                "removed": { "type": "array", "items": uuid() },
+                "audit_entries_redacted": { "type": "integer", "minimum": 0 },
+                "access_log_entries": { "type": "integer", "minimum": 0 },
+                "already_erased": { "type": "boolean" },
+            }),
+            &[
+                "entity",
+                "id",
+                "erased_at",
+                "removed",
+                "audit_entries_redacted",
+                "access_log_entries",
+                "already_erased",
+            ],
+        ),
+    );
     s.insert(
         "ChangeItem".into(),
         obj(
@@ -473,19 +461,35 @@ fn schemas() -> Map<String, Value> {
         ),
     );
     s.insert(
+        "ConsentRequest".into(),
+        body(
+            json!({
+                "purpose": { "type": "string", "pattern": "^[a-z0-9_.-]{1,22}$", "description": "What for, e.g. `newsletter` (Atomic CRM's has_newsletter)." },
+                "status": { "type": "string", "enum": ["granted", "withdrawn"] },
+                "at": { "type": "string", "format": "date-time", "description": "When (default: now; not in the future)." },
+                "source": { "type": "string", "maxLength": 200 },
+                "note": { "type": "string", "maxLength": 200 },
+            }),
+            &["purpose", "status"],
+        ),
+    );
+    s.insert(
         "MergeRequest".into(),
-        obj(json!({ "loser_id": uuid() }), &["loser_id"]),
+        body(json!({ "loser_id": uuid() }), &["loser_id"]),
     );
     s.insert(
         "MoveRequest".into(),
-        obj(
-            json!({ "stage": string(), "position": { "type": "integer", "minimum": 0 } }),
+        body(
+            json!({
+                "stage": { "type": "string", "description": "One of the configuration's deal stages." },
+                "position": { "type": "integer", "minimum": 0, "description": "0 = top; past the end = bottom." },
+            }),
             &["stage"],
         ),
     );
     s.insert(
         "CompleteRequest".into(),
-        obj(
+        body(
             json!({ "completed": { "type": "boolean" } }),
             &["completed"],
         ),
@@ -493,14 +497,41 @@ fn schemas() -> Map<String, Value> {
     s
 }
 
-fn field_schema(ty: FieldType) -> Value {
+/// The pattern of one filter value, as [`FieldSpec::parse_value`] reads it: `null` (no
+/// value) or a value of the field's type, without commas for texts (a comma separates the
+/// values of a "one of" filter). Dates and instants keep to years 1970-2999 and days 01-28,
+/// a subset the parser always accepts, so a value that matches is never refused.
+fn value_pattern(ty: FieldType) -> &'static str {
     match ty {
-        FieldType::Bool => json!({ "type": "boolean" }),
-        FieldType::Int => json!({ "type": "integer" }),
-        FieldType::Text => json!({ "type": "string" }),
-        FieldType::Id => json!({ "type": "string", "format": "uuid" }),
-        FieldType::Time => json!({ "type": "string", "format": "date-time" }),
-        FieldType::Date => json!({ "type": "string", "format": "date" }),
+        FieldType::Bool => "true|false|null",
+        FieldType::Int => "-?[0-9]{1,18}|null",
+        FieldType::Text => "[^,]{0,200}",
+        FieldType::Id => {
+            "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|null"
+        }
+        FieldType::Date => "(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|null",
+        FieldType::Purpose => "[a-z0-9_.-]{1,22}",
+        FieldType::Time => {
+            "(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?Z|null"
+        }
+    }
+}
+
+/// An equality filter: one value or, comma-separated, up to [`MAX_LIMIT`] ("one of"; the
+/// pattern does not count them).
+fn eq_schema(spec: &FieldSpec) -> Value {
+    let v = value_pattern(spec.ty);
+    json!({
+        "type": "string",
+        "pattern": format!("^({v})(,({v}))*$"),
+    })
+}
+
+/// A range bound: one value (a text of at most 200 characters, commas included).
+fn bound_schema(spec: &FieldSpec) -> Value {
+    match spec.ty {
+        FieldType::Text => json!({ "type": "string", "maxLength": limits::SHORT_TEXT }),
+        ty => json!({ "type": "string", "pattern": format!("^({})$", value_pattern(ty)) }),
     }
 }
 
@@ -508,6 +539,9 @@ fn query_param(name: &str, description: &str, schema: Value) -> Value {
     json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
 }
 
+/// The query parameters of a list, as [`ListParams::to_query`] and the adapter check them.
+///
+/// [`ListParams::to_query`]: crm_core::query::ListParams::to_query
 fn list_params(kind: EntityKind) -> Vec<Value> {
     let sorts: Vec<String> = kind
         .fields()
@@ -515,11 +549,12 @@ fn list_params(kind: EntityKind) -> Vec<Value> {
         .filter(|f| f.sort)
         .flat_map(|f| [f.name.to_string(), format!("-{}", f.name)])
         .collect();
+    let uuid = value_pattern(FieldType::Id).trim_end_matches("|null");
     let mut out = vec![
         query_param(
             "q",
-            "Full-text query: every word must start a word of the record.",
-            string(),
+            "Full-text query: every word must start a word of the record (or, from three characters, occur inside one of its email addresses or phone numbers).",
+            json!({ "type": "string", "maxLength": 200 }),
         ),
         query_param(
             "sort",
@@ -528,14 +563,23 @@ fn list_params(kind: EntityKind) -> Vec<Value> {
         ),
         query_param(
             "limit",
-            "Page size (1..=100, default 25).",
-            json!({ "type": "integer", "minimum": 1, "maximum": 100 }),
+            &format!("Page size (1..={MAX_LIMIT}, default {DEFAULT_LIMIT})."),
+            json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT }),
         ),
-        query_param("cursor", "`next_cursor` of the previous page.", string()),
+        query_param(
+            "cursor",
+            "`next_cursor` of the previous page, with the same sort (any other value is `400` `E2002`).",
+            json!({ "type": "string", "maxLength": 4096 }),
+        ),
         query_param(
             "ids",
-            "Batch read: these records (comma-separated ids, at most 100) instead of a page, in the order asked; missing or invisible ones are left out. No other parameter may be given with it.",
-            string(),
+            &format!(
+                "Batch read: these records (comma-separated ids, at most {MAX_LIMIT}) instead of a page, in the order asked; missing or invisible ones are left out. No other parameter may be given with it."
+            ),
+            json!({
+                "type": "string",
+                "pattern": format!("^{uuid}(,{uuid})*$"),
+            }),
         ),
         query_param(
             "deleted",
@@ -544,17 +588,18 @@ fn list_params(kind: EntityKind) -> Vec<Value> {
         ),
     ];
     for f in kind.fields().iter().filter(|f| f.filter) {
-        out.push(query_param(
-            f.name,
-            "Equals (comma-separated values: one of).",
-            field_schema(f.ty),
-        ));
+        let what = if f.multi {
+            "Contains this value (comma-separated, at most 100: one of them); `null` for none."
+        } else {
+            "Equals this value (comma-separated, at most 100: one of them); `null` for none."
+        };
+        out.push(query_param(f.name, what, eq_schema(f)));
         if !f.multi {
             for (suffix, what) in [("_gte", "At least"), ("_lte", "At most")] {
                 out.push(query_param(
                     &format!("{}{suffix}", f.name),
                     what,
-                    field_schema(f.ty),
+                    bound_schema(f),
                 ));
             }
         }
@@ -564,6 +609,15 @@ fn list_params(kind: EntityKind) -> Vec<Value> {
 
 fn header_param(name: &str, required: bool, description: &str) -> Value {
     json!({ "name": name, "in": "header", "required": required, "description": description, "schema": string() })
+}
+
+/// `If-Match`: `*`, one entity tag (strong `"3"`; a weak one never matches), or a bare
+/// version number.
+fn if_match_param(required: bool, description: &str) -> Value {
+    json!({
+        "name": "If-Match", "in": "header", "required": required, "description": description,
+        "schema": { "type": "string", "pattern": "^(\\*|(W/)?\"[!#-~]*\"|[0-9]+)$" },
+    })
 }
 
 fn operation(def: &RouteDef) -> Value {
@@ -582,15 +636,13 @@ fn operation(def: &RouteDef) -> Value {
     }
     match def.precondition {
         Precondition::None => {}
-        Precondition::Required => params.push(header_param(
-            "If-Match",
+        Precondition::Required => params.push(if_match_param(
             true,
-            "The ETag (version) the change is based on; `428` without it, `412` when stale.",
+            "The ETag (version) the change is based on, or `*`; `428` without it (RFC 6585: this server requires conditional changes), `412` when it names another version, `400` when it is no entity tag.",
         )),
-        Precondition::Optional => params.push(header_param(
-            "If-Match",
+        Precondition::Optional => params.push(if_match_param(
             false,
-            "When given, the change happens only at this ETag (version); `412` otherwise.",
+            "When given, the change happens only at this ETag (version), or `*`; `412` otherwise, `400` when it is no entity tag.",
         )),
     }
     if def.etag && def.method == axum::http::Method::GET {
@@ -671,7 +723,7 @@ fn build(table: &[RouteDef]) -> Value {
         "info": {
             "title": "crm",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The crm REST API. Paths are relative to where the host mounts the router. Every error is `{\"error\": {\"code\", \"message\", \"fields\", \"request_id\"}}`; the codes are listed in the error dictionary.",
+            "description": "The crm REST API. Paths are relative to where the host mounts the router (`servers` names it). Every error is `{\"error\": {\"code\", \"message\", \"fields\", \"request_id\"}}`; the codes are listed in the error dictionary.\n\nChanges to an existing record are conditional requests (RFC 9110, section 13.1.1): they carry `If-Match` with the record's ETag (its version), or `*`. A change sent without it is refused with `428 Precondition Required` (RFC 6585, section 3: the server requires the request to be conditional, so that no update is ever based on a version the client never saw), not with `400`; one whose tag no longer matches is refused with `412 Precondition Failed`. They are coded `E2004` (field `If-Match`) and `E5002` respectively.\n\nEvery answer carries `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10), e.g. `\"user\";q=100;w=60` and `\"user\";r=97;t=2`; a refusal is `429` with `Retry-After`.",
         },
         "paths": paths,
         "components": {
@@ -718,5 +770,264 @@ mod tests {
             doc["paths"]["/contacts/{id}"]["patch"]["parameters"][1]["name"],
             "If-Match"
         );
+    }
+
+    use crm_core::model::EntityKind;
+    use crm_core::query::{FieldSpec, FieldType};
+    use crm_core::validate::{is_email, is_phone, is_url};
+    use regex::Regex;
+    use serde_json::Value;
+
+    const DECLARED: [EntityKind; 9] = [
+        EntityKind::Company,
+        EntityKind::Contact,
+        EntityKind::Deal,
+        EntityKind::Note,
+        EntityKind::Task,
+        EntityKind::Tag,
+        EntityKind::User,
+        EntityKind::Configuration,
+        EntityKind::Workspace,
+    ];
+
+    /// Every declared field is in the served document's record, input and patch schemas (as
+    /// its declaration describes it, limits included: `crm_core::model::schema` checks the
+    /// limits against the rules), and nothing undeclared is.
+    #[test]
+    fn every_declared_field_is_in_the_document() {
+        let schemas = &super::document()["components"]["schemas"];
+        for kind in DECLARED {
+            let d = kind.declaration();
+            let record = &schemas[d.name];
+            assert_eq!(record, &d.record_schema(), "{kind}");
+            let bookkeeping = 5 + usize::from(d.soft_delete);
+            assert_eq!(
+                record["properties"].as_object().unwrap().len(),
+                d.fields.len() + bookkeeping,
+                "{kind}"
+            );
+            for f in d.fields {
+                assert_eq!(
+                    record["properties"][f.name],
+                    f.record_schema(),
+                    "{kind} {}",
+                    f.name
+                );
+            }
+            if let (Some(name), Some(input)) = (d.input, d.input_schema()) {
+                // `POST /users` takes the user input with a password.
+                let served = if kind == EntityKind::User {
+                    &schemas["CreateUserRequest"]
+                } else {
+                    &schemas[name]
+                };
+                for (field, schema) in input["properties"].as_object().unwrap() {
+                    assert_eq!(&served["properties"][field], schema, "{kind} input {field}");
+                }
+                assert_eq!(served["additionalProperties"], false, "{kind}");
+            }
+            if let (Some(name), Some(patch)) = (d.patch, d.patch_schema()) {
+                assert_eq!(schemas[name], patch, "{kind}");
+                assert_eq!(schemas[name]["additionalProperties"], false, "{kind}");
+            }
+        }
+        // Spot checks of what the declarations say.
+        let contact = &schemas["ContactInput"];
+        assert_eq!(
+            contact["required"],
+            serde_json::json!(["first_name", "last_name"])
+        );
+        assert_eq!(contact["properties"]["first_name"]["maxLength"], 200);
+        assert_eq!(contact["properties"]["emails"]["maxItems"], 50);
+        let email = &contact["properties"]["emails"]["items"];
+        assert_eq!(email["properties"]["email"]["format"], "email");
+        assert_eq!(
+            email["properties"]["type"]["enum"],
+            serde_json::json!(["Work", "Home", "Other"])
+        );
+        assert_eq!(email["additionalProperties"], false);
+        assert_eq!(contact["properties"]["linkedin_url"]["format"], "uri");
+        assert_eq!(contact["properties"]["linkedin_url"]["nullable"], true);
+        let deal = &schemas["DealInput"]["properties"];
+        assert_eq!(deal["amount"]["minimum"], 0);
+        assert_eq!(deal["amount"]["maximum"], 1_000_000_000_000_000_i64);
+        assert_eq!(deal["expected_closing_date"]["format"], "date");
+        assert_eq!(
+            schemas["CompanyInput"]["properties"]["size"]["enum"],
+            serde_json::json!([1, 10, 50, 250, 500])
+        );
+        assert_eq!(
+            schemas["Task"]["properties"]["priority"]["enum"],
+            serde_json::json!(["low", "medium", "high", "urgent"])
+        );
+        assert_eq!(
+            schemas["User"]["properties"]["role"]["enum"],
+            serde_json::json!(["admin", "manager", "sales", "read_only"])
+        );
+        assert_eq!(schemas["Contact"]["properties"]["id"]["format"], "uuid");
+        assert_eq!(
+            schemas["Contact"]["properties"]["deleted_at"]["nullable"],
+            true
+        );
+        assert_eq!(
+            schemas["TagPatch"]["properties"]["color"]["pattern"],
+            "^#[0-9A-Fa-f]{6}$"
+        );
+    }
+
+    fn walk<'a>(v: &'a Value, out: &mut Vec<(&'a str, &'a Value)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    out.push((k, v));
+                    walk(v, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_and_every_pattern_compiles() {
+        let doc = super::document();
+        let mut all = Vec::new();
+        walk(doc, &mut all);
+        for (key, value) in all {
+            if key == "$ref" {
+                let name = value.as_str().unwrap().trim_start_matches("#/components/");
+                let (section, name) = name.split_once('/').unwrap();
+                assert!(doc["components"][section][name].is_object(), "{name}");
+            }
+            if key == "pattern" {
+                Regex::new(value.as_str().unwrap()).unwrap();
+            }
+        }
+    }
+
+    fn matches(pattern: &str, value: &str) -> bool {
+        Regex::new(pattern).unwrap().is_match(value)
+    }
+
+    /// The schema's patterns accept a subset of what the validator accepts: a value that
+    /// matches is never refused.
+    #[test]
+    fn what_the_patterns_accept_the_validator_accepts() {
+        use crm_core::model::patterns;
+        let samples = [
+            "",
+            " ",
+            "a",
+            "a@b",
+            "a@b.co",
+            "a@b.c",
+            "jane.doe+crm@example.com",
+            "a b@c.de",
+            "@c.de",
+            "a@-b.de",
+            "a@b.d3",
+            "a..b@c.de",
+            "x@xn--p1ai.ru",
+            "a@b.xn--p1ai",
+            "https://example.com/a?b#c",
+            "http://localhost:8080",
+            "javascript:alert(1)",
+            "https://",
+            "https://exa mple.com",
+            "ftp://example.com",
+            "https://ü.de/x",
+            "+1 (555) 123-4567",
+            "555.1234",
+            "123",
+            "12",
+            "+",
+            "555-CALL",
+            "++123",
+            "+33 1 23 45 67 89 x12",
+            "(((1)))2 3",
+        ];
+        for s in samples {
+            if matches(patterns::EMAIL, s) {
+                assert!(is_email(s), "email pattern accepts {s:?}");
+            }
+            if matches(patterns::URL, s) {
+                assert!(is_url(s), "url pattern accepts {s:?}");
+            }
+            if matches(patterns::PHONE, s) {
+                assert!(is_phone(s), "phone pattern accepts {s:?}");
+            }
+        }
+        for ok in ["a@b.co", "jane.doe+crm@example.com"] {
+            assert!(matches(patterns::EMAIL, ok), "{ok}");
+        }
+        for ok in ["https://example.com/a?b#c", "http://localhost:8080"] {
+            assert!(matches(patterns::URL, ok), "{ok}");
+        }
+        for ok in ["+1 (555) 123-4567", "555.1234", "123"] {
+            assert!(matches(patterns::PHONE, ok), "{ok}");
+        }
+        assert!(matches(patterns::REQUIRED_TEXT, " a "));
+        assert!(!matches(patterns::REQUIRED_TEXT, "   "));
+        assert!(!matches(patterns::TEXT, "a\u{0}b"));
+    }
+
+    /// Filter values the list parameters' patterns accept, the core's parser reads.
+    #[test]
+    fn list_parameter_patterns_agree_with_the_parser() {
+        let samples = [
+            "true",
+            "false",
+            "null",
+            "TRUE",
+            "1",
+            "-42",
+            "999999999999999999",
+            "1.5",
+            "abc",
+            "",
+            "00000000-0000-0000-0000-000000000001",
+            "00000000000000000000000000000001",
+            "2030-01-15",
+            "2030-02-28",
+            "2030-02-30",
+            "2030-1-5",
+            "1999-12-28T23:59:59Z",
+            "2030-01-15T10:00:00.123456Z",
+            "2030-01-15T10:00:00+02:00",
+            "2030-13-01",
+        ];
+        for ty in [
+            FieldType::Bool,
+            FieldType::Int,
+            FieldType::Text,
+            FieldType::Id,
+            FieldType::Time,
+            FieldType::Date,
+        ] {
+            let spec = FieldSpec::filter("f", ty);
+            let eq = super::eq_schema(&spec)["pattern"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let bound = super::bound_schema(&spec);
+            for s in samples {
+                if matches(&eq, s) {
+                    assert!(spec.parse_value(s).is_ok(), "{ty:?} eq accepts {s:?}");
+                }
+                if let Some(p) = bound["pattern"].as_str()
+                    && matches(p, s)
+                {
+                    assert!(spec.parse_value(s).is_ok(), "{ty:?} bound accepts {s:?}");
+                }
+            }
+            let two = format!(
+                "{0},{0}",
+                samples
+                    .iter()
+                    .find(|s| spec.parse_value(s).is_ok() && **s != "null")
+                    .unwrap()
+            );
+            assert!(matches(&eq, &two), "{ty:?}: {two}");
+        }
     }
 }

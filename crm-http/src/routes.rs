@@ -10,7 +10,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use crm_core::model::{Company, Contact, Deal, EntityKind, Note, Tag, Task};
 
 use crate::handlers::records::{self, Resource};
-use crate::handlers::{auth, changes, misc, users};
+use crate::handlers::{auth, changes, misc, privacy, users};
 use crate::state::AppState;
 
 /// Whether an operation takes `If-Match`.
@@ -86,7 +86,7 @@ fn filter(method: &Method) -> MethodFilter {
     MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET)
 }
 
-fn op<H, T>(
+pub(crate) fn op<H, T>(
     method: Method,
     path: impl Into<String>,
     operation_id: impl Into<String>,
@@ -125,7 +125,7 @@ impl RouteDef {
     fn public(self) -> Self {
         self.access(Access::Public)
     }
-    fn body(mut self, schema: impl Into<String>) -> Self {
+    pub(crate) fn body(mut self, schema: impl Into<String>) -> Self {
         self.body = Some((schema.into(), true));
         self
     }
@@ -137,7 +137,7 @@ impl RouteDef {
         self.query = q;
         self
     }
-    fn ok(mut self, status: u16, schema: impl Into<String>) -> Self {
+    pub(crate) fn ok(mut self, status: u16, schema: impl Into<String>) -> Self {
         self.ok_status = status;
         self.ok_schema = Some(schema.into());
         self
@@ -147,7 +147,7 @@ impl RouteDef {
         self.ok_schema = None;
         self
     }
-    fn etag(mut self) -> Self {
+    pub(crate) fn etag(mut self) -> Self {
         self.etag = true;
         self
     }
@@ -624,6 +624,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
         )
         .query(QueryDoc::Params(vec![
             ("record_id", "Only entries about this record."),
+            ("actor_id", "Only entries of this user's own actions."),
             (
                 "entity",
                 "Only these kinds (comma-separated, e.g. `contact,deal`).",
@@ -735,6 +736,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
         .if_match(Precondition::Required),
     );
     resource::<Tag>(&mut t, "tags");
+    privacy::routes(&mut t);
     t
 }
 

@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "the access log and security events",
         include_str!("../migrations/0005_security.sql"),
     ),
+    (
+        6,
+        "data protection: audit by actor, recently viewed by record, consents",
+        include_str!("../migrations/0006_privacy.sql"),
+    ),
 ];
 
 #[derive(Debug)]

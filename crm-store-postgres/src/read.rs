@@ -451,6 +451,12 @@ pub(crate) fn audit_statement(ws: Uuid, query: &AuditQuery) -> Statement {
     if let Some(r) = query.record_id {
         conds.push(format!("record_id = {}", st.param(Param::Uuid(r))));
     }
+    if let Some(a) = query.actor_id {
+        conds.push(format!(
+            "(data->>'actor_id') = {}",
+            st.param(Param::Text(a.uuid().to_string()))
+        ));
+    }
     if !query.entities.is_empty() {
         let tags = query.entities.iter().map(|e| i16::from(e.tag())).collect();
         conds.push(format!(

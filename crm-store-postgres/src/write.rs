@@ -157,6 +157,43 @@ pub(crate) async fn commit(pool: &sqlx::PgPool, commit: Commit) -> Result<()> {
                     release_unique_keys(&mut tx, ws, *kind, *id).await?;
                 }
             }
+            Write::RedactAudit(entry) => {
+                if entry.workspace_id.uuid() != ws {
+                    return Err(PgStoreError::WorkspaceMismatch.into());
+                }
+                let data = serde_json::to_string(entry).map_err(|source| PgStoreError::Encode {
+                    what: "audit entry",
+                    source,
+                })?;
+                sqlx::query(
+                    "UPDATE crm_audit SET data = $3::jsonb WHERE workspace_id = $1 AND id = $2",
+                )
+                .bind(ws)
+                .bind(entry.id.uuid())
+                .bind(data)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+            Write::ForgetViews { kind, id } => {
+                sqlx::query(
+                    "DELETE FROM crm_recent WHERE workspace_id = $1 AND entity = $2 AND record_id = $3",
+                )
+                .bind(ws)
+                .bind(i16::from(kind.tag()))
+                .bind(*id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+            Write::ForgetViewer { user } => {
+                sqlx::query("DELETE FROM crm_recent WHERE workspace_id = $1 AND user_id = $2")
+                    .bind(ws)
+                    .bind(user.uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
             Write::Check { .. } | Write::Exists { .. } | Write::FirstWorkspace => {}
         }
     }

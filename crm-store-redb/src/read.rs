@@ -611,6 +611,7 @@ mod tests {
             status: None,
             tags: Vec::new(),
             has_newsletter: false,
+            consents: Vec::new(),
             linkedin_url: None,
             avatar: None,
             first_seen: t(i),

@@ -624,6 +624,8 @@ struct Tables<'txn> {
     feed_at: Table<'txn, &'static [u8], &'static [u8]>,
     tally: Table<'txn, &'static [u8], &'static [u8]>,
     dashboard: Table<'txn, &'static [u8], ()>,
+    recent: Table<'txn, &'static [u8], &'static [u8]>,
+    recent_by_time: Table<'txn, &'static [u8], ()>,
     /// The `tx` of the last commit that recorded feed entries.
     feed_tx: u64,
 }
@@ -641,6 +643,8 @@ impl<'txn> Tables<'txn> {
             feed_at: txn.open_table(FEED_AT)?,
             tally: txn.open_table(TALLY)?,
             dashboard: txn.open_table(DASHBOARD)?,
+            recent: txn.open_table(RECENT)?,
+            recent_by_time: txn.open_table(RECENT_BY_TIME)?,
             feed_tx: txn
                 .open_table(META)?
                 .get(FEED_TX_KEY)?
@@ -682,6 +686,8 @@ struct Prepared {
     audit: Vec<Vec<u8>>,
     /// The commit's feed entries ([`crm_core::feed::changes_of`]) with their JSON.
     changes: Vec<(crm_core::feed::Change, Vec<u8>)>,
+    /// JSON of each `RedactAudit` entry, in write order.
+    redactions: Vec<Vec<u8>>,
 }
 
 fn versioned(
@@ -708,6 +714,7 @@ fn check(t: &Tables<'_>, commit: &Commit) -> Result<Prepared, Error> {
         records: Vec::new(),
         audit: Vec::with_capacity(commit.audit.len()),
         changes: Vec::new(),
+        redactions: Vec::new(),
     };
     // Unique values claimed by this commit, so that two of its records cannot take the same.
     let mut claims: HashMap<(EntityKind, &'static str, String), Uuid> = HashMap::new();
@@ -763,6 +770,16 @@ fn check(t: &Tables<'_>, commit: &Commit) -> Result<Prepared, Error> {
                     return Err(Error::new(ErrorKind::AlreadyInitialized));
                 }
             }
+            Write::RedactAudit(entry) => {
+                if entry.workspace_id != ws {
+                    return Err(StoreError::WorkspaceMismatch.into());
+                }
+                prepared.redactions.push(
+                    serde_json::to_vec(entry)
+                        .map_err(|e| Error::storage(ErrorKind::StorageFailure, e))?,
+                );
+            }
+            Write::ForgetViews { .. } | Write::ForgetViewer { .. } => {}
         }
         if let Write::Insert(record) | Write::Update { record, .. } = w {
             let json = record
@@ -839,6 +856,7 @@ fn unique_free(
 fn apply(t: &mut Tables<'_>, commit: &Commit, prepared: Prepared) -> StoreResult<()> {
     let ws = commit.workspace_id;
     let mut json = prepared.records.into_iter();
+    let mut redactions = prepared.redactions.into_iter();
     for w in &commit.writes {
         match w {
             Write::Insert(record) | Write::Update { record, .. } => {
@@ -846,6 +864,15 @@ fn apply(t: &mut Tables<'_>, commit: &Commit, prepared: Prepared) -> StoreResult
                 put_record(t, ws, record, &bytes)?;
             }
             Write::Delete { kind, id, .. } => delete_record(t, ws, *kind, *id)?,
+            Write::RedactAudit(entry) => {
+                let bytes = redactions.next().unwrap_or_default();
+                let key = schema::audit_key(ws, entry.id.uuid());
+                if t.audit.get(key.as_slice())?.is_some() {
+                    t.audit.insert(key.as_slice(), bytes.as_slice())?;
+                }
+            }
+            Write::ForgetViews { kind, id } => forget_views(t, ws, None, Some((*kind, *id)))?,
+            Write::ForgetViewer { user } => forget_views(t, ws, Some(user.uuid()), None)?,
             Write::Check { .. } | Write::Exists { .. } | Write::FirstWorkspace => {}
         }
     }
@@ -1008,6 +1035,47 @@ fn delete_record(
     rederive(t, ws, kind, id, old.as_ref(), None)?;
     t.records
         .remove(schema::record_key(kind, ws, id).as_slice())?;
+    Ok(())
+}
+
+/// Removes recently viewed entries of the workspace: every entry of `user`, or the entries
+/// of one record in every user's lists.
+fn forget_views(
+    t: &mut Tables<'_>,
+    ws: WorkspaceId,
+    user: Option<Uuid>,
+    record: Option<(EntityKind, Uuid)>,
+) -> StoreResult<()> {
+    let mut prefix = ws.as_bytes().to_vec();
+    if let Some(u) = user {
+        prefix.extend_from_slice(u.as_bytes());
+    }
+    let upper = crm_core::storage::kv::prefix_successor(&prefix).unwrap_or_default();
+    // `[ws 16][user 16][kind 1][record 16]`
+    let mut doomed: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for entry in t
+        .recent
+        .range::<&[u8]>(prefix.as_slice()..upper.as_slice())?
+    {
+        let (key, at) = entry?;
+        let key = key.value();
+        if key.len() != 49 {
+            continue;
+        }
+        if let Some((kind, id)) = record
+            && (key[32] != kind.tag() || &key[33..] != id.as_bytes())
+        {
+            continue;
+        }
+        let mut by_time = key[..33].to_vec();
+        by_time.extend_from_slice(at.value());
+        by_time.extend_from_slice(&key[33..]);
+        doomed.push((key.to_vec(), by_time));
+    }
+    for (key, by_time) in doomed {
+        t.recent.remove(key.as_slice())?;
+        t.recent_by_time.remove(by_time.as_slice())?;
+    }
     Ok(())
 }
 

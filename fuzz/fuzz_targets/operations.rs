@@ -330,8 +330,8 @@ async fn step(crm: &Crm, actors: &[Actor], model: &mut Model, op: Operation) {
                     "{k:?}"
                 );
             } else if !m.deleted {
-                // Restoring looks in the trash only.
-                assert_eq!(r.unwrap_err().kind(), ErrorKind::NotFound);
+                // Restoring looks in the trash only: a live record is not there.
+                assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidState);
             } else {
                 let c = r.unwrap();
                 m.deleted = false;

@@ -10,6 +10,8 @@ use super::field::{
 use super::{CompanyId, Configuration, Rule, TagId, UserId};
 use crate::clock::Timestamp;
 use crate::error::FieldIssue;
+use crate::privacy::consent::Consent;
+use crate::query::Value;
 use crate::validate::limits::{LIST_ITEMS, LONG_TEXT, SHORT_TEXT};
 use crate::validate::{Validator, trim};
 
@@ -86,8 +88,17 @@ entity! {
         status: Option<String> => edit, filter, choice(NoteStatuses);
         /// Tags.
         tags: Vec<TagId> => edit, filter, items(LIST_ITEMS, &ANY), reference;
-        /// Subscribed to the newsletter.
+        /// Subscribed to the newsletter (the consent purpose `newsletter`, kept in step: see
+        /// [`crate::privacy::consent`]).
         has_newsletter: bool => edit, filter, ANY;
+        /// Consents, one per purpose: the current state of each (the history is the audit
+        /// trail). Set by `crm.privacy().record_consent` and by changes of `has_newsletter`;
+        /// lists filter on `consented=<purpose>`.
+        #[serde(default)]
+        consents: Vec<Consent> => core(Vec::new()),
+            filter_any("consented": Purpose = |v: &Vec<Consent>| Value::List(
+                crate::privacy::consent::consented_ids(v).into_iter().map(Value::Id).collect()
+            )), ANY, personal;
         /// LinkedIn URL.
         linkedin_url: Option<String> => edit, none, URL, personal;
         /// Avatar URL.
@@ -145,6 +156,14 @@ impl Contact {
             }
         }
         self.has_newsletter |= other.has_newsletter;
+        crate::privacy::consent::absorb(&mut self.consents, &other.consents);
+        if let Some(n) = self
+            .consents
+            .iter()
+            .find(|c| c.purpose == crate::privacy::consent::NEWSLETTER)
+        {
+            self.has_newsletter = n.status == crate::privacy::consent::ConsentStatus::Granted;
+        }
         self.first_seen = self.first_seen.min(other.first_seen);
         self.last_seen = self.last_seen.max(other.last_seen);
     }
@@ -226,6 +245,28 @@ impl Schema for EmailKind {
 impl Schema for PhoneKind {
     fn schema() -> Json {
         enum_schema(&[PhoneKind::Work, PhoneKind::Home, PhoneKind::Other])
+    }
+}
+
+/// Checked where it is recorded (`crate::privacy::consent::check`).
+impl Checked for Consent {}
+
+impl Schema for Consent {
+    fn schema() -> Json {
+        object_schema(&[
+            ("purpose", String::schema(), true),
+            (
+                "status",
+                enum_schema(&[
+                    crate::privacy::consent::ConsentStatus::Granted,
+                    crate::privacy::consent::ConsentStatus::Withdrawn,
+                ]),
+                true,
+            ),
+            ("at", Timestamp::schema(), true),
+            ("source", Option::<String>::schema(), false),
+            ("note", Option::<String>::schema(), false),
+        ])
     }
 }
 

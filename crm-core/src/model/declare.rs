@@ -45,7 +45,8 @@
 //!   `from_input` arguments, declared as `input ContactInput(now: Timestamp)`.
 //! - **query**: `none`, `filter`, `sort` or `both`; a list field (`Vec<TagId>`) filters as
 //!   "contains". `filter("archived": Bool = |v: &Option<Timestamp>| ...)` filters by a value
-//!   derived from the field, under another name.
+//!   derived from the field, under another name; `filter_any(...)` the same with a list of
+//!   values ("contains").
 //! - **rule**: a [`Rule`](super::Rule) (short names in `field::rules`: `ANY`,
 //!   `text(max)`, `required(max)`, `URL`, `EMAIL`, `PHONE`, `COLOR`, `range(min, max)`,
 //!   `among(&[..])`, `choice(List)`, `required_choice(List)`, `items(max, &each)`). The
@@ -523,9 +524,17 @@ macro_rules! entity {
     (@query ($ty:ty) ($name:expr) (filter($qname:literal: $qty:ident = $f:expr))) => {
         Some($crate::query::FieldSpec::filter($qname, $crate::query::FieldType::$qty))
     };
+    (@query ($ty:ty) ($name:expr) (filter_any($qname:literal: $qty:ident = $f:expr))) => {
+        Some($crate::query::FieldSpec::multi($qname, $crate::query::FieldType::$qty))
+    };
 
     (@field_value $s:ident $n:ident $f:ident ($name:expr) (none)) => {};
     (@field_value $s:ident $n:ident $f:ident ($name:expr) (filter($qname:literal: $qty:ident = $fun:expr))) => {
+        if $n == $qname {
+            return ($fun)(&$s.$f);
+        }
+    };
+    (@field_value $s:ident $n:ident $f:ident ($name:expr) (filter_any($qname:literal: $qty:ident = $fun:expr))) => {
         if $n == $qname {
             return ($fun)(&$s.$f);
         }

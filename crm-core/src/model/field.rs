@@ -327,10 +327,10 @@ pub mod patterns {
     /// then an optional path, query or fragment without spaces or control characters.
     pub const URL: &str =
         "^https?://[A-Za-z0-9.:@\\[\\]-]+([/?#][^\\s\\u0000-\\u001f\\u007f-\\u009f]*)?$";
-    /// `local@domain.tld`: a local part without spaces or `@`, domain labels of letters,
-    /// digits and inner hyphens, a top-level label of two or more letters.
-    pub const EMAIL: &str =
-        "^[^@\\s]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)+[A-Za-z]{2,}$";
+    /// `local@domain.tld`: a local part of dot-separated runs without spaces, control
+    /// characters or `@`; domain labels of letters, digits and inner hyphens (at most 63); a
+    /// top-level label of two or more letters.
+    pub const EMAIL: &str = "^[^@\\s.\\u0000-\\u001f\\u007f-\\u009f]+(\\.[^@\\s.\\u0000-\\u001f\\u007f-\\u009f]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}$";
     /// An optional `+`, then digits and the separators ` .-()xX`, at least three digits.
     pub const PHONE: &str = "^\\+?[ .()xX-]*([0-9][ .()xX-]*){3,}$";
     /// `#rrggbb`.

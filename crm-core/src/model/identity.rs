@@ -82,7 +82,7 @@ entity! {
         /// Why it was revoked.
         revoke_reason: Option<RevokeReason> => core, none, ANY;
         /// Where it was opened from.
-        client: ClientInfo => core, none, ANY;
+        client: ClientInfo => core, none, ANY, personal;
     }
 }
 

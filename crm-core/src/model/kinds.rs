@@ -242,7 +242,7 @@ mod tests {
         ),
         (
             "CONTACT",
-            "first_name:both:Text last_name:both:Text last_seen:both:Time company_id:filter:Id sales_id:filter:Id status:filter:Text has_newsletter:filter:Bool tags:multi:Id",
+            "first_name:both:Text last_name:both:Text last_seen:both:Time company_id:filter:Id sales_id:filter:Id status:filter:Text has_newsletter:filter:Bool tags:multi:Id consented:multi:Purpose",
         ),
         (
             "DEAL",

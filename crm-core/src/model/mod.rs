@@ -15,6 +15,7 @@ mod field;
 mod identity;
 mod kinds;
 mod note;
+mod schema;
 mod tag;
 mod task;
 mod user;

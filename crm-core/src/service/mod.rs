@@ -22,6 +22,7 @@ mod workspace;
 pub use changes::{ChangeItem, ChangesPage, MAX_CHANGES_LIMIT, SUBSCRIPTION_BUFFER, Subscription};
 pub use dashboard::{Dashboard, RecordCounts, StageFigures, TaskFigures};
 pub use records::{Managed, Records};
+pub(crate) use records::{referrers, unlink};
 pub use users::Users;
 pub use workspace::{ActivityFeed, AuditLog, ConfigurationService, SearchResults};
 

@@ -183,6 +183,9 @@ impl<'a, E: Managed> Records<'a, E> {
     /// the right to restore; storage failures.
     pub async fn list(&self, actor: &Actor, params: &ListParams) -> Result<Page<E>> {
         let mut query = params.to_query(E::KIND)?;
+        if E::KIND == EntityKind::Contact {
+            crate::privacy::consent::rewrite_query(&mut query);
+        }
         if query.search.is_some() && !E::KIND.searchable() {
             return Err(Error::new(ErrorKind::InvalidQuery).with_context(Operation::List, E::KIND));
         }
@@ -395,8 +398,9 @@ impl<'a, E: Managed> Records<'a, E> {
     /// Restores a soft-deleted record (admins).
     ///
     /// # Errors
-    /// `NotFound` if it is not in the trash, `Forbidden`, `Duplicate` if its unique value was
-    /// taken meanwhile; storage failures.
+    /// `InvalidState` if it is not in the trash but live (and visible to the actor), `NotFound`
+    /// if it does not exist at all (for the actor), `Forbidden`, `Duplicate` if its unique
+    /// value was taken meanwhile; storage failures.
     pub async fn restore(&self, actor: &Actor, id: Id<E>) -> Result<E> {
         self.set_deleted(actor, id, false).await
     }
@@ -411,7 +415,12 @@ impl<'a, E: Managed> Records<'a, E> {
         self.crm
             .retrying(|| async {
                 // Deleting needs a live record, restoring one in the trash.
-                let current = self.load(actor, id.uuid(), !deleted, op).await?;
+                let current = match self.load(actor, id.uuid(), !deleted, op).await {
+                    Err(e) if !deleted => {
+                        return Err(self.outside_trash(actor, id, op, action, e).await);
+                    }
+                    loaded => loaded?,
+                };
                 Self::authorize(actor, action, &current, op)?;
                 let now = self.crm.now();
                 let mut record = current.clone();
@@ -425,15 +434,47 @@ impl<'a, E: Managed> Records<'a, E> {
             .await
     }
 
+    /// The error of a trash operation (restore, purge) whose record `load` did not find in
+    /// the trash (`missing`): `InvalidState` when the record is live and the actor may see
+    /// it — it exists, it is only not in the trash — after the permission check of `action`
+    /// (a role without the right still gets `Forbidden`); otherwise `missing` as it was.
+    async fn outside_trash(
+        &self,
+        actor: &Actor,
+        id: Id<E>,
+        op: Operation,
+        action: Action,
+        missing: Error,
+    ) -> Error {
+        if missing.kind() != ErrorKind::NotFound {
+            return missing;
+        }
+        match self.load(actor, id.uuid(), false, op).await {
+            Ok(live) => match Self::authorize(actor, action, &live, op) {
+                Err(e) => e,
+                Ok(()) => Error::new(ErrorKind::InvalidState).with_context(op, E::KIND),
+            },
+            Err(_) => missing,
+        }
+    }
+
     /// Permanently deletes a soft-deleted record (admins), with what hangs on it: notes of a
     /// contact or deal are purged too, and references from other records are cleared.
     ///
     /// # Errors
-    /// `NotFound` if it is not in the trash, `Forbidden`; storage failures.
+    /// `InvalidState` if it is not in the trash but live (and visible to the actor), `NotFound`
+    /// if it does not exist at all (for the actor), `Forbidden`; storage failures.
     pub async fn purge(&self, actor: &Actor, id: Id<E>) -> Result<()> {
         self.crm
             .retrying(|| async {
-                let current = self.load(actor, id.uuid(), true, Operation::Delete).await?;
+                let current = match self.load(actor, id.uuid(), true, Operation::Delete).await {
+                    Err(e) => {
+                        return Err(self
+                            .outside_trash(actor, id, Operation::Delete, Action::Purge, e)
+                            .await);
+                    }
+                    Ok(current) => current,
+                };
                 Self::authorize(actor, Action::Purge, &current, Operation::Delete)?;
                 let before = current.clone().into_record();
                 let mut commit = Commit::new(actor.workspace_id());
@@ -827,6 +868,7 @@ impl Managed for Contact {
         record: &mut Self,
         _commit: &mut Commit,
     ) -> Result<()> {
+        crate::privacy::consent::follow_has_newsletter(before, record, crm.now());
         if before.is_some_and(|b| {
             b.company_id == record.company_id
                 && b.company_name.is_some() == record.company_id.is_some()

@@ -230,14 +230,18 @@ impl Users<'_> {
     ) -> Result<User> {
         let fail = ctx(Operation::Save);
         if id == actor.user_id() {
-            return Err(fail(Error::validation(vec![FieldError::new(
-                if action == Action::ChangeRole {
-                    "role"
-                } else {
-                    "disabled"
-                },
-                FieldIssue::ReadOnly,
-            )])));
+            // A permission rule, not a bad input: nobody changes their own role or disabled
+            // flag, whatever their role (403, with the field that cannot be changed).
+            return Err(fail(Error::new(ErrorKind::Forbidden).with_fields(vec![
+                FieldError::new(
+                    if action == Action::ChangeRole {
+                        "role"
+                    } else {
+                        "disabled"
+                    },
+                    FieldIssue::ReadOnly,
+                ),
+            ])));
         }
         authorize(actor, action, id, Operation::Save)?;
         let current = self.load(actor, id).await.map_err(&fail)?;

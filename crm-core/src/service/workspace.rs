@@ -259,6 +259,7 @@ impl ActivityFeed<'_> {
         }
         let query = AuditQuery {
             record_id: None,
+            actor_id: None,
             entities: crate::dashboard::ACTIVITY_KINDS.to_vec(),
             actions: vec![AuditAction::Create],
             before,

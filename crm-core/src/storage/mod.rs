@@ -86,6 +86,25 @@ pub enum Write {
     /// lock, then the check; redb: the single writer; the memory store: its lock). Fails
     /// with [`crate::ErrorKind::AlreadyInitialized`].
     FirstWorkspace,
+    /// Replaces the stored audit entry that has this entry's id (same workspace, same record)
+    /// with this copy: erasure's redaction of personal data (see [`crate::privacy`]). No
+    /// effect when the entry is absent (retention may have pruned it). Never fails an
+    /// assertion.
+    RedactAudit(AuditEntry),
+    /// Removes the record from every user's recently viewed lists in the workspace (see
+    /// [`crate::views`]). Never fails an assertion.
+    ForgetViews {
+        /// Kind.
+        kind: EntityKind,
+        /// Id.
+        id: Uuid,
+    },
+    /// Removes every recently viewed list of one user in the workspace (anonymization).
+    /// Never fails an assertion.
+    ForgetViewer {
+        /// The user.
+        user: crate::id::UserId,
+    },
 }
 
 /// An atomic unit of work in one workspace: all writes and audit entries, or nothing.

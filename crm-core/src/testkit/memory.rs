@@ -148,6 +148,12 @@ fn check(state: &State, ws: WorkspaceId, writes: &[Write]) -> Result<()> {
                     return Err(Error::new(ErrorKind::AlreadyInitialized));
                 }
             }
+            Write::RedactAudit(e) => {
+                if e.workspace_id != ws {
+                    return Err(Error::new(ErrorKind::StorageFailure));
+                }
+            }
+            Write::ForgetViews { .. } | Write::ForgetViewer { .. } => {}
         }
     }
     Ok(())
@@ -243,6 +249,27 @@ impl Storage for MemoryStore {
                 }
                 Write::Delete { kind, id, .. } => {
                     state.records.remove(&(ws.uuid(), kind, id));
+                }
+                Write::RedactAudit(e) => {
+                    if let Some(old) = state
+                        .audit
+                        .iter_mut()
+                        .find(|o| o.id == e.id && o.workspace_id == ws)
+                    {
+                        *old = e;
+                    }
+                }
+                Write::ForgetViews { kind, id } => {
+                    for ((w, _, k), list) in &mut state.views {
+                        if *w == ws.uuid() && *k == kind {
+                            list.remove(&id);
+                        }
+                    }
+                }
+                Write::ForgetViewer { user } => {
+                    state
+                        .views
+                        .retain(|(w, u, _), _| !(*w == ws.uuid() && *u == user.uuid()));
                 }
                 Write::Check { .. } | Write::Exists { .. } | Write::FirstWorkspace => {}
             }

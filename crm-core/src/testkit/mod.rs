@@ -44,6 +44,7 @@ pub mod feed_suite;
 pub mod identity_suite;
 mod intercept;
 mod memory;
+pub mod privacy_suite;
 pub mod security_suite;
 pub mod session_model;
 pub mod suite;
@@ -201,6 +202,22 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@faults $fixture;
             every_storage_failure_is_coded_and_changes_nothing,
         );
+        $crate::conformance_tests!(@privacy $fixture;
+            erasure_leaves_no_personal_data,
+            erasure_is_idempotent_and_refuses_bad_input,
+            contact_export_collects_everything,
+            users_export_and_anonymize,
+            erasure_resumes_after_a_failure,
+            consents_are_recorded_filtered_and_follow_has_newsletter,
+        );
+    };
+    (@privacy $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::run(async { $crate::testkit::privacy_suite::$name($fixture().await).await });
+            }
+        )*
     };
     (@security $fixture:path; $($name:ident),* $(,)?) => {
         $(

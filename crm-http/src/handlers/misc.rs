@@ -104,7 +104,7 @@ fn parse_list<T: DeserializeOwned>(raw: &str) -> Option<Vec<T>> {
         .collect()
 }
 
-/// `GET /audit?record_id=...&entity=contact,deal&action=update&limit=...&cursor=...`
+/// `GET /audit?record_id=...&actor_id=...&entity=contact,deal&action=update&limit=...&cursor=...`
 /// (admins and managers), newest first.
 pub(crate) async fn audit(
     State(state): State<AppState>,
@@ -112,10 +112,20 @@ pub(crate) async fn audit(
     headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
-    args.only(&["record_id", "entity", "action", "limit", "cursor"])?;
+    args.only(&[
+        "record_id",
+        "actor_id",
+        "entity",
+        "action",
+        "limit",
+        "cursor",
+    ])?;
     let limit = args.limit(DEFAULT_LIMIT)?;
     let query = AuditQuery {
         record_id: args.get("record_id", |v| Uuid::parse_str(v).ok())?,
+        actor_id: args.get("actor_id", |v| {
+            Uuid::parse_str(v).ok().map(crm_core::id::UserId::from_uuid)
+        })?,
         entities: args
             .get("entity", parse_list::<EntityKind>)?
             .unwrap_or_default(),
@@ -193,9 +203,24 @@ pub fn metrics_token_matches(headers: &axum::http::HeaderMap, expected: &[u8]) -
         == 0
 }
 
-/// `GET /openapi.json`: the OpenAPI 3 document of this router.
-pub(crate) async fn openapi() -> Response {
-    respond::json(StatusCode::OK, crate::openapi::document())
+/// `GET /openapi.json`: the OpenAPI 3 document of this router, its `servers` naming where
+/// the router is mounted as the client sees it (the original path minus the router-relative
+/// one, e.g. `/api/v1`), so that generated clients and test tools find the paths.
+pub(crate) async fn openapi(
+    axum::extract::OriginalUri(original): axum::extract::OriginalUri,
+    uri: axum::http::Uri,
+) -> Response {
+    let prefix = original
+        .path()
+        .strip_suffix(uri.path())
+        .unwrap_or("")
+        .trim_end_matches('/');
+    let mut doc = crate::openapi::document().clone();
+    doc["servers"] = serde_json::json!([{
+        "url": if prefix.is_empty() { "/" } else { prefix },
+        "description": "This router, where the host mounts it.",
+    }]);
+    respond::json(StatusCode::OK, &doc)
 }
 
 /// Message of a request that matches no route.

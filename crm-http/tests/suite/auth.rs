@@ -483,7 +483,7 @@ pub async fn password_change_and_reset(store: StoreFactory) {
         .json(json!({"token": token, "new_password": "fourth"}))
         .send()
         .await
-        .assert_error(400, "E1009");
+        .assert_error(401, "E1009");
 }
 
 pub async fn disabled_user_is_locked_out(store: StoreFactory) {
@@ -517,6 +517,6 @@ pub async fn disabled_user_is_locked_out(store: StoreFactory) {
         .if_match(v)
         .send()
         .await;
-    r.assert_error(422, "E2001");
+    r.assert_error(403, "E1002");
     assert_eq!(r.fields(), vec!["disabled"]);
 }

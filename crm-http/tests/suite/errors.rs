@@ -133,6 +133,38 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
         .send()
         .await
         .assert_error(400, "E2004");
+    // A value that is no entity tag is a malformed header, not a failed precondition.
+    for bad in ["", "one", "\"1", "W/1"] {
+        let r = admin
+            .patch(&path)
+            .header("if-match", bad)
+            .json(json!({"name": "Initrode"}))
+            .send()
+            .await;
+        r.assert_error(400, "E2004");
+        assert_eq!(r.fields(), vec!["If-Match"], "{bad:?}");
+    }
+    // An opaque tag that is no version never matches, commas inside it included.
+    for tag in ["\"v1\"", "W/\"a,b\"", "0535042284767558321585398337"] {
+        admin
+            .patch(&path)
+            .header("if-match", tag)
+            .json(json!({"name": "Initrode"}))
+            .send()
+            .await
+            .assert_error(412, "E5002");
+    }
+    // Bodies are objects: an array is not read field by field.
+    for body in ["[null, null]", "[\"Initrode\"]", "\"Initrode\"", "7"] {
+        let r = admin
+            .patch(&path)
+            .if_match(1)
+            .raw(body, Some("application/json"))
+            .send()
+            .await;
+        r.assert_error(400, "E2004");
+        assert_eq!(r.fields(), vec!["body"], "{body}");
+    }
     // Unknown records.
     admin
         .get(&format!("/companies/{}", uuid::Uuid::now_v7()))

@@ -12,10 +12,10 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod auth;
-pub mod dashboard;
 pub mod errors;
 pub mod feed;
 pub mod matrix;
+pub mod privacy;
 pub mod protection;
 pub mod resources;
 pub mod security;
@@ -72,6 +72,7 @@ macro_rules! http_suite {
             resources::configuration_with_etags,
             resources::workspace_isolation,
             matrix::permission_matrix,
+            privacy::export_erase_and_anonymize,
             errors::bad_inputs_are_coded,
             errors::oversized_bodies_are_413,
             errors::unknown_routes_and_methods,
@@ -90,8 +91,6 @@ macro_rules! http_suite {
             feed::changes_hide_what_the_caller_may_not_read,
             feed::changes_and_batch_reads_refuse_bad_parameters,
             feed::recently_viewed_is_recorded_off_the_read_path_and_shared,
-            dashboard::dashboard_figures_etags_and_bad_input,
-            dashboard::lists_and_recently_viewed_carry_weak_etags,
         );
     };
     (@tests $factory:path; $($module:ident :: $test:ident),* $(,)?) => {

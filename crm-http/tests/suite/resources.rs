@@ -109,12 +109,18 @@ pub async fn contacts_crud_with_etags(store: StoreFactory) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.body["deleted_at"].is_null());
     assert_eq!(admin.get(&path).send().await.status, 200);
-    // Purge takes a record from the trash, permanently.
+    // Purge takes a record from the trash, permanently; a live record is not in the trash
+    // (409, not 404: it exists), nor can it be restored.
     admin
         .post(&format!("{path}/purge"))
         .send()
         .await
-        .assert_error(404, "E5001");
+        .assert_error(409, "E5005");
+    admin
+        .post(&format!("{path}/restore"))
+        .send()
+        .await
+        .assert_error(409, "E5005");
     assert_eq!(admin.delete(&path).send().await.status, 204);
     assert_eq!(
         admin.post(&format!("{path}/purge")).send().await.status,

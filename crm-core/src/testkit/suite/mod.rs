@@ -87,6 +87,13 @@ pub async fn world(f: &Fixture) -> World {
     World::on(crm, peer, clock, "Acme").await
 }
 
+/// Builds a world named `name` on any storage (e.g. a fault-injecting wrapper).
+pub async fn world_on_storage(storage: Arc<dyn crate::Storage>, name: &str) -> World {
+    let clock = start();
+    let crm = Crm::with_clock(storage, CrmConfig::default(), Arc::new(clock.clone()));
+    World::on(crm.clone(), crm, clock, name).await
+}
+
 /// Input of a record kind the world can create: ties each `...Input` to its record type.
 pub trait NewRecord: Send + 'static {
     /// The record the input creates.

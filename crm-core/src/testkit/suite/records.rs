@@ -499,13 +499,13 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
     let t = w.create(a, contact_task(c.id, "call")).await;
     assert_eq!(
         kind(w.crm.contacts().restore(&w.admin, c.id).await),
-        ErrorKind::NotFound,
-        "restore needs a deleted record"
+        ErrorKind::InvalidState,
+        "restore needs a deleted record: a live one is not in the trash (409)"
     );
     assert_eq!(
         kind(w.crm.contacts().purge(&w.admin, c.id).await),
-        ErrorKind::NotFound,
-        "purge needs a deleted record"
+        ErrorKind::InvalidState,
+        "purge needs a deleted record: a live one is not in the trash (409)"
     );
     w.crm.contacts().delete(a, c.id).await.unwrap();
     assert!(

@@ -50,7 +50,7 @@ pub async fn user_rules_and_last_admin(f: Fixture) {
         .unwrap_err();
     assert_eq!(
         (err.kind(), err.fields()[0].issue),
-        (ErrorKind::Validation, FieldIssue::ReadOnly),
+        (ErrorKind::Forbidden, FieldIssue::ReadOnly),
         "nobody changes their own role"
     );
     assert_eq!(
@@ -59,7 +59,7 @@ pub async fn user_rules_and_last_admin(f: Fixture) {
                 .set_disabled(&w.admin, me.id, me.version, true)
                 .await
         ),
-        ErrorKind::Validation
+        ErrorKind::Forbidden
     );
     // Promote the manager; the change applies to its next request.
     let m = crm

@@ -21,6 +21,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub stderr: Arc<Mutex<String>>,
     pub stdout: Arc<Mutex<String>>,
+    /// The threads copying the pipes: they end at the pipes' end, once the process exits.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Server {
@@ -50,14 +52,17 @@ pub fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     c
 }
 
-fn collect(pipe: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
+fn collect(
+    pipe: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
             let mut s = into.lock().unwrap();
             s.push_str(&line);
             s.push('\n');
         }
-    });
+    })
 }
 
 /// Starts `crm-server serve` on a free loopback port (local mode) plus `args`.
@@ -72,8 +77,10 @@ pub fn start_raw(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = command(dir, args, env).spawn().expect("spawn crm-server");
     let stderr = Arc::new(Mutex::new(String::new()));
     let stdout = Arc::new(Mutex::new(String::new()));
-    collect(child.stderr.take().unwrap(), stderr.clone());
-    collect(child.stdout.take().unwrap(), stdout.clone());
+    let readers = vec![
+        collect(child.stderr.take().unwrap(), stderr.clone()),
+        collect(child.stdout.take().unwrap(), stdout.clone()),
+    ];
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let log = stderr.lock().unwrap().clone();
@@ -85,6 +92,7 @@ pub fn start_raw(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
                 addr: host.parse().expect("address"),
                 stderr,
                 stdout,
+                readers,
             };
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -162,6 +170,11 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // The last lines may still be in the pipes: the copying threads end at
+                // the pipes' end, so after them the log is complete.
+                for reader in self.readers.drain(..) {
+                    reader.join().expect("pipe reader");
+                }
                 return status;
             }
             assert!(Instant::now() < deadline, "no exit after SIGTERM");

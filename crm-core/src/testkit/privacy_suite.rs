@@ -1,0 +1,1082 @@
+//! Conformance tests of data protection ([`crate::privacy`]): export, erasure,
+//! anonymization, and their bad input. Each takes a fresh [`Fixture`].
+
+#![allow(missing_docs, clippy::missing_panics_doc)]
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::Fixture;
+use super::faults::FailNth;
+use super::intercept::Intercepted;
+use super::suite::{World, world};
+use crate::access_log::{AccessEntry, AccessLogQuery};
+use crate::audit::{AuditAction, AuditQuery};
+use crate::error::ErrorKind;
+use crate::id::{ContactId, UserId};
+use crate::model::*;
+use crate::privacy::REDACTED;
+use crate::query::{Deleted, ListParams};
+use crate::security::{SecurityEventQuery, SecurityEventType};
+use crate::views::View;
+
+/// Unique strings the erasure story writes into every free-text field of the contact and
+/// its notes; none may be found anywhere after the erasure.
+pub const MARKERS: &[&str] = &[
+    "qxfirst",
+    "qxlast",
+    "qxtitle",
+    "qxgender",
+    "qxbackground",
+    "qxmail",
+    "4477123987",
+    "qxlinked",
+    "qxavatar",
+    "qxretitled",
+    "qxnote",
+    "qxpurgednote",
+];
+
+/// The contact the erasure story creates, updates, reads, searches, notes and erases, with
+/// the world it lives in.
+pub struct Story {
+    pub world: World,
+    pub contact: ContactId,
+    /// A contact that must survive untouched.
+    pub bystander: ContactId,
+}
+
+fn marked_contact(company: crate::id::CompanyId) -> ContactInput {
+    ContactInput {
+        first_name: "Qxfirst".into(),
+        last_name: "Qxlast".into(),
+        title: Some("qxtitle".into()),
+        gender: Some("qxgender".into()),
+        background: Some("Met at qxbackground".into()),
+        emails: vec![EmailEntry {
+            email: "qxmail@qxmail.test".into(),
+            kind: EmailKind::Work,
+        }],
+        phones: vec![PhoneEntry {
+            number: "+14477123987".into(),
+            kind: PhoneKind::Home,
+        }],
+        company_id: Some(company),
+        linkedin_url: Some("https://linkedin.example/in/qxlinked".into()),
+        avatar: Some("https://img.example/qxavatar.png".into()),
+        ..Default::default()
+    }
+}
+
+/// Runs the story up to and including the erasure (by the admin).
+pub async fn erasure_story(f: &Fixture) -> Story {
+    let w = world(f).await;
+    let crm = &w.crm;
+    let company = crm
+        .companies()
+        .create(
+            &w.admin,
+            CompanyInput {
+                name: "Harbor Ltd".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let c = crm
+        .contacts()
+        .create(&w.sales, marked_contact(company.id))
+        .await
+        .unwrap();
+    let bystander = crm
+        .contacts()
+        .create(
+            &w.sales,
+            ContactInput {
+                first_name: "Bea".into(),
+                last_name: "Stander".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let c = crm
+        .contacts()
+        .update(
+            &w.sales,
+            c.id,
+            c.version,
+            ContactPatch {
+                title: Some(Some("qxretitled".into())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    for text in ["First call with qxnote", "qxpurgednote to forget"] {
+        crm.notes()
+            .create(
+                &w.sales,
+                NoteInput {
+                    contact_id: Some(c.id),
+                    text: text.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    // One note deleted and purged before the erasure: only the audit trail remembers it.
+    let purged = crm
+        .notes()
+        .list(&w.sales, &ListParams::new().filter("contact_id", c.id))
+        .await
+        .unwrap()
+        .data
+        .into_iter()
+        .find(|n| n.text.contains("qxpurgednote"))
+        .unwrap();
+    crm.notes().delete(&w.sales, purged.id).await.unwrap();
+    crm.notes().purge(&w.admin, purged.id).await.unwrap();
+    let deal = crm
+        .deals()
+        .create(
+            &w.sales,
+            DealInput {
+                name: "Harbor renewal".into(),
+                contact_ids: vec![c.id],
+                company_id: Some(company.id),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    crm.notes()
+        .create(
+            &w.sales,
+            NoteInput {
+                deal_id: Some(deal.id),
+                text: "Deal note about renewal".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    crm.tasks()
+        .create(
+            &w.sales,
+            TaskInput {
+                text: "Call back".into(),
+                contact_id: Some(c.id),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Read it, search for it, view it.
+    let c = crm.contacts().get(&w.sales, c.id).await.unwrap();
+    let found = crm.search(&w.sales, "qxfirst", 10).await.unwrap();
+    assert!(format!("{found:?}").contains("Qxfirst"));
+    let found = crm
+        .contacts()
+        .list(&w.manager, &ListParams::new().q("4477123987"))
+        .await
+        .unwrap();
+    assert_eq!(found.data.len(), 1);
+    crm.storage()
+        .record_views(&[View {
+            workspace_id: w.admin.workspace_id(),
+            user_id: w.sales.user_id(),
+            entity: EntityKind::Contact,
+            record_id: c.id.uuid(),
+            at: crm.now(),
+        }])
+        .await
+        .unwrap();
+    // Reads recorded in the access log: of the contact, of its note, of the bystander.
+    let note_id = crm
+        .notes()
+        .list(&w.sales, &ListParams::new().filter("contact_id", c.id))
+        .await
+        .unwrap()
+        .data[0]
+        .id
+        .uuid();
+    let read = |kind, record_id| AccessEntry {
+        id: crate::access_log::id_at(crm.now()),
+        workspace_id: w.admin.workspace_id(),
+        at: crm.now(),
+        user_id: w.sales.user_id(),
+        entity: kind,
+        record_id,
+        route: "GET /contacts/{id}".into(),
+        address: Some("203.0.113.7".into()),
+    };
+    crm.storage()
+        .append_access_log(&[
+            read(EntityKind::Contact, c.id.uuid()),
+            read(EntityKind::Note, note_id),
+            read(EntityKind::Contact, bystander.id.uuid()),
+        ])
+        .await
+        .unwrap();
+    let export = crm.privacy().export_contact(&w.admin, c.id).await.unwrap();
+    assert_eq!(export.access_log.as_array().map(Vec::len), Some(1));
+    // Before: the markers are there (the check below would find them).
+    let before = dump(&w).await.to_lowercase();
+    assert!(
+        MARKERS.iter().all(|m| before.contains(m)),
+        "the story wrote every marker"
+    );
+    let report = crm.privacy().erase_contact(&w.admin, c.id).await.unwrap();
+    assert!(!report.already_erased);
+    assert_eq!(
+        report.removed.len(),
+        2,
+        "both notes, the purged one included"
+    );
+    Story {
+        world: w,
+        contact: c.id,
+        bystander: bystander.id,
+    }
+}
+
+/// Everything the engine's read API shows the admin (and the other roles), as one text.
+pub async fn dump(w: &World) -> String {
+    reads(w, true).await
+}
+
+/// [`dump`], optionally without the users' exports (which record export events).
+async fn reads(w: &World, exports: bool) -> String {
+    let crm = &w.crm;
+    let mut out = String::new();
+    for actor in [&w.admin, &w.manager, &w.sales, &w.reader] {
+        for deleted in [Deleted::Exclude, Deleted::Include] {
+            let p = ListParams::new().limit(100).deleted(deleted);
+            if let Ok(page) = crm.contacts().list(actor, &p).await {
+                out += &format!("{page:?}");
+            }
+            if let Ok(page) = crm.companies().list(actor, &p).await {
+                out += &format!("{page:?}");
+            }
+            if let Ok(page) = crm.deals().list(actor, &p).await {
+                out += &format!("{page:?}");
+            }
+            if let Ok(page) = crm.notes().list(actor, &p).await {
+                out += &format!("{page:?}");
+            }
+            if let Ok(page) = crm.tasks().list(actor, &p).await {
+                out += &format!("{page:?}");
+            }
+            if let Ok(page) = crm.tags().list(actor, &p).await {
+                out += &format!("{page:?}");
+            }
+        }
+        out += &format!(
+            "{:?}",
+            crm.users().list(actor, &ListParams::new().limit(100)).await
+        );
+        for q in MARKERS {
+            out += &format!("{:?}", crm.search(actor, q, 25).await);
+        }
+        out += &format!("{:?}", crm.activity().list(actor, None, 100).await);
+        out += &format!("{:?}", crm.dashboard(actor, None).await);
+        out += &format!("{:?}", crm.changes(actor, None, 1000).await);
+        for kind in crate::feed::FEED_KINDS {
+            out += &format!("{:?}", crm.recent(actor, kind, 100).await);
+            out += &format!(
+                "{:?}",
+                crm.storage()
+                    .recent_views(actor.workspace_id(), actor.user_id(), kind, 100)
+                    .await
+            );
+        }
+        if exports {
+            out += &format!(
+                "{:?}",
+                crm.privacy().export_user(actor, actor.user_id()).await
+            );
+        }
+    }
+    let ws = w.admin.workspace_id();
+    let all = AccessLogQuery {
+        limit: 500,
+        ..Default::default()
+    };
+    out += &format!("{:?}", crm.storage().access_log(ws, &all).await.unwrap());
+    let events = SecurityEventQuery {
+        limit: 500,
+        ..Default::default()
+    };
+    // (Without the export events this very dump records.)
+    let events: Vec<_> = crm
+        .storage()
+        .security_events(ws, &events)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind != SecurityEventType::ExportPerformed)
+        .collect();
+    out += &format!("{events:?}");
+    let mut q = AuditQuery {
+        limit: Some(100),
+        ..Default::default()
+    };
+    loop {
+        let page = crm.audit().list(&w.admin, &q).await.unwrap();
+        out += &format!("{page:?}");
+        if page.len() < 100 {
+            break;
+        }
+        q.before = page.last().map(|e| e.id);
+    }
+    out
+}
+
+fn kind<T: std::fmt::Debug>(r: crate::Result<T>) -> ErrorKind {
+    r.expect_err("expected an error").kind()
+}
+
+/// The proof: after the erasure no read of the API shows any marker, the erased id is in
+/// nobody's recently viewed list, one erasure entry stays, and the bystander is untouched.
+pub async fn erasure_leaves_no_personal_data(f: Fixture) {
+    let s = erasure_story(&f).await;
+    let w = &s.world;
+    let text = dump(w).await;
+    for m in MARKERS {
+        assert!(
+            !text.to_lowercase().contains(m),
+            "marker {m} survived the erasure"
+        );
+    }
+    for user in [&w.admin, &w.manager, &w.sales, &w.reader] {
+        let recent = w
+            .crm
+            .storage()
+            .recent_views(
+                w.admin.workspace_id(),
+                user.user_id(),
+                EntityKind::Contact,
+                100,
+            )
+            .await
+            .unwrap();
+        assert!(recent.iter().all(|(id, _)| *id != s.contact.uuid()));
+    }
+    let crm = &w.crm;
+    let ws = w.admin.workspace_id();
+    let reads = crm
+        .storage()
+        .access_log(
+            ws,
+            &AccessLogQuery {
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(reads.len(), 1, "only the bystander's read stays: {reads:?}");
+    assert_eq!(reads[0].record_id, s.bystander.uuid());
+    let events = crm
+        .storage()
+        .security_events(
+            ws,
+            &SecurityEventQuery {
+                kind: Some(SecurityEventType::ErasurePerformed),
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].actor_id, Some(w.admin.user_id()));
+    assert_eq!(events[0].detail["record_id"], s.contact.uuid().to_string());
+    assert_eq!(
+        kind(crm.contacts().get(&w.admin, s.contact).await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(crm.privacy().export_contact(&w.admin, s.contact).await),
+        ErrorKind::NotFound
+    );
+    // What stays about it: the erasure entry (who, when, which id) and redacted entries
+    // that still say who changed which field when.
+    let about = crm
+        .audit()
+        .list(
+            &w.admin,
+            &AuditQuery {
+                record_id: Some(s.contact.uuid()),
+                limit: Some(100),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let erasures: Vec<_> = about
+        .iter()
+        .filter(|e| e.action == AuditAction::Erase)
+        .collect();
+    assert_eq!(erasures.len(), 1);
+    assert_eq!(erasures[0].actor_id, Some(w.admin.user_id()));
+    let update = about
+        .iter()
+        .find(|e| e.action == AuditAction::Update && e.changes.iter().any(|c| c.field == "title"))
+        .expect("the update's entry stays");
+    assert_eq!(update.actor_id, Some(w.sales.user_id()));
+    assert_eq!(update.label, REDACTED);
+    let title = update.changes.iter().find(|c| c.field == "title").unwrap();
+    assert_eq!(title.after, serde_json::json!(REDACTED));
+    // Deals and tasks lost the reference, and stay.
+    let deals = crm
+        .deals()
+        .list(&w.admin, &ListParams::new())
+        .await
+        .unwrap();
+    assert_eq!(deals.data.len(), 1);
+    assert!(deals.data[0].contact_ids.is_empty());
+    let tasks = crm
+        .tasks()
+        .list(&w.admin, &ListParams::new())
+        .await
+        .unwrap();
+    assert_eq!(tasks.data.len(), 1);
+    assert_eq!(tasks.data[0].contact_id, None);
+    // The deal's note and the bystander are untouched.
+    let b = crm.contacts().get(&w.admin, s.bystander).await.unwrap();
+    assert_eq!(b.first_name, "Bea");
+    assert!(text.contains("Deal note about renewal"));
+    assert!(text.contains("Stander"));
+}
+
+/// Erasing twice answers the same erasure; other roles, unknown and foreign ids are refused
+/// with coded errors and change nothing.
+pub async fn erasure_is_idempotent_and_refuses_bad_input(f: Fixture) {
+    let s = erasure_story(&f).await;
+    let w = &s.world;
+    let crm = &w.crm;
+    let first = crm
+        .audit()
+        .list(&w.admin, &AuditQuery::default())
+        .await
+        .unwrap();
+    let again = crm
+        .privacy()
+        .erase_contact(&w.admin, s.contact)
+        .await
+        .unwrap();
+    assert!(again.already_erased);
+    assert_eq!(again.erased_by, Some(w.admin.user_id()));
+    assert_eq!(again.audit_entries_redacted, 0);
+    let before = reads(w, false).await;
+    for actor in [&w.manager, &w.sales, &w.reader] {
+        assert_eq!(
+            kind(crm.privacy().erase_contact(actor, s.bystander).await),
+            ErrorKind::Forbidden
+        );
+    }
+    assert_eq!(
+        kind(
+            crm.privacy()
+                .erase_contact(&w.admin, ContactId::generate())
+                .await
+        ),
+        ErrorKind::NotFound
+    );
+    // Another workspace's contact is unknown here, and the other way round.
+    let other = w.other("Globex").await;
+    let theirs = other
+        .crm
+        .contacts()
+        .create(
+            &other.admin,
+            ContactInput {
+                first_name: "Gary".into(),
+                last_name: "Globex".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(crm.privacy().erase_contact(&w.admin, theirs.id).await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(
+            other
+                .crm
+                .privacy()
+                .erase_contact(&other.admin, s.bystander)
+                .await
+        ),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(crm.privacy().export_contact(&w.admin, theirs.id).await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(reads(w, false).await, before, "refusals changed nothing");
+    let last = crm
+        .audit()
+        .list(&w.admin, &AuditQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(first, last);
+    other
+        .crm
+        .contacts()
+        .get(&other.admin, theirs.id)
+        .await
+        .unwrap();
+}
+
+/// The export holds the contact (also soft deleted), its notes, tasks, deals, company and
+/// audit trail; only admins and managers get it.
+pub async fn contact_export_collects_everything(f: Fixture) {
+    let w = world(&f).await;
+    let crm = &w.crm;
+    let company = crm
+        .companies()
+        .create(
+            &w.admin,
+            CompanyInput {
+                name: "Harbor Ltd".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let c = crm
+        .contacts()
+        .create(&w.sales, marked_contact(company.id))
+        .await
+        .unwrap();
+    crm.notes()
+        .create(
+            &w.sales,
+            NoteInput {
+                contact_id: Some(c.id),
+                text: "qxnote".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    crm.tasks()
+        .create(
+            &w.sales,
+            TaskInput {
+                text: "Call".into(),
+                contact_id: Some(c.id),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    crm.deals()
+        .create(
+            &w.sales,
+            DealInput {
+                name: "Renewal".into(),
+                contact_ids: vec![c.id],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    crm.contacts().delete(&w.sales, c.id).await.unwrap();
+    for actor in [&w.sales, &w.reader] {
+        assert_eq!(
+            kind(crm.privacy().export_contact(actor, c.id).await),
+            ErrorKind::Forbidden
+        );
+    }
+    for actor in [&w.admin, &w.manager] {
+        let e = crm.privacy().export_contact(actor, c.id).await.unwrap();
+        assert_eq!(e.contact.id, c.id);
+        assert!(e.contact.deleted_at.is_some());
+        assert_eq!(e.notes.len(), 1);
+        assert_eq!(e.tasks.len(), 1);
+        assert_eq!(e.deals.len(), 1);
+        assert_eq!(e.company.as_ref().map(|c| c.id), Some(company.id));
+        assert!(e.audit.iter().any(|a| a.action == AuditAction::Create));
+        assert!(e.audit.iter().any(|a| a.action == AuditAction::Delete));
+        assert!(e.audit.iter().any(|a| a.entity == EntityKind::Note));
+        assert_eq!(e.header.generated_by, actor.user_id());
+        assert_eq!(e.header.workspace_id, w.admin.workspace_id());
+        assert_eq!(e.header.workspace_name.as_deref(), Some("Acme"));
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains("qxmail@qxmail.test") && json.contains("qxnote"));
+    }
+}
+
+/// A user's export (admins, or themselves): profile, sessions and their own actions; an
+/// anonymized user becomes "former user N", keeps its records, and its data is gone.
+pub async fn users_export_and_anonymize(f: Fixture) {
+    let w = world(&f).await;
+    let crm = &w.crm;
+    let c = crm
+        .contacts()
+        .create(
+            &w.sales,
+            ContactInput {
+                first_name: "Owned".into(),
+                last_name: "Record".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let ws = w.admin.workspace_id();
+    crm.storage()
+        .append_access_log(&[AccessEntry {
+            id: crate::access_log::id_at(crm.now()),
+            workspace_id: ws,
+            at: crm.now(),
+            user_id: w.sales.user_id(),
+            entity: EntityKind::Contact,
+            record_id: c.id.uuid(),
+            route: "GET /contacts/{id}".into(),
+            address: Some("198.51.100.23".into()),
+        }])
+        .await
+        .unwrap();
+    crm.storage()
+        .append_security_events(&[crate::security::SecurityEvent::new(
+            ws,
+            SecurityEventType::LoginSucceeded,
+            crm.now(),
+        )
+        .user(w.sales.user_id())
+        .address(Some("198.51.100.23"))
+        .email("sales@acme.test")])
+        .await
+        .unwrap();
+    let me = crm
+        .privacy()
+        .export_user(&w.sales, w.sales.user_id())
+        .await
+        .unwrap();
+    assert_eq!(me.security_events.as_array().map(Vec::len), Some(1));
+    assert_eq!(me.profile.email, "sales@acme.test");
+    assert!(
+        me.audit_own_actions
+            .iter()
+            .any(|e| e.record_id == c.id.uuid())
+    );
+    assert!(
+        me.audit_own_actions
+            .iter()
+            .all(|e| e.actor_id == Some(w.sales.user_id()))
+    );
+    crm.privacy()
+        .export_user(&w.admin, w.sales.user_id())
+        .await
+        .unwrap();
+    for actor in [&w.manager, &w.sales2, &w.reader] {
+        assert_eq!(
+            kind(crm.privacy().export_user(actor, w.sales.user_id()).await),
+            ErrorKind::Forbidden
+        );
+    }
+    assert_eq!(
+        kind(
+            crm.privacy()
+                .export_user(&w.admin, UserId::generate())
+                .await
+        ),
+        ErrorKind::NotFound
+    );
+    // Refusals: other roles, oneself, unknown ids, the last admin.
+    for actor in [&w.manager, &w.sales2] {
+        assert_eq!(
+            kind(crm.privacy().anonymize_user(actor, w.sales.user_id()).await),
+            ErrorKind::Forbidden
+        );
+    }
+    assert_eq!(
+        kind(
+            crm.privacy()
+                .anonymize_user(&w.admin, w.admin.user_id())
+                .await
+        ),
+        ErrorKind::Forbidden
+    );
+    assert_eq!(
+        kind(
+            crm.privacy()
+                .anonymize_user(&w.admin, UserId::generate())
+                .await
+        ),
+        ErrorKind::NotFound
+    );
+    let report = crm
+        .privacy()
+        .anonymize_user(&w.admin, w.sales.user_id())
+        .await
+        .unwrap();
+    assert!(!report.already_erased);
+    let again = crm
+        .privacy()
+        .anonymize_user(&w.admin, w.sales.user_id())
+        .await
+        .unwrap();
+    assert!(again.already_erased);
+    let u = crm.users().get(&w.admin, w.sales.user_id()).await.unwrap();
+    assert_eq!(u.label(), "Former user 1");
+    assert!(u.disabled);
+    assert_eq!(u.email, "former-user-1@anonymized.invalid");
+    assert_eq!(
+        kind(crm.actor(w.admin.workspace_id(), w.sales.user_id()).await),
+        ErrorKind::AccountDisabled
+    );
+    // Records keep their owner.
+    let owned = crm.contacts().get(&w.admin, c.id).await.unwrap();
+    assert_eq!(owned.sales_id, Some(w.sales.user_id()));
+    // Nothing about them says "sales@acme.test" any more.
+    let all = crm
+        .audit()
+        .list(
+            &w.admin,
+            &AuditQuery {
+                limit: Some(100),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!format!("{all:?}").contains("sales@acme.test"));
+    let traces = format!(
+        "{:?}{:?}",
+        crm.storage()
+            .access_log(
+                ws,
+                &AccessLogQuery {
+                    limit: 500,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap(),
+        crm.storage()
+            .security_events(
+                ws,
+                &SecurityEventQuery {
+                    limit: 500,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+    );
+    assert!(traces.contains("LoginSucceeded") && traces.contains("ErasurePerformed"));
+    assert!(!traces.contains("198.51.100.23") && !traces.contains("sales@acme.test"));
+    let second = crm
+        .privacy()
+        .anonymize_user(&w.admin, w.sales2.user_id())
+        .await
+        .unwrap();
+    assert_eq!(second.entity, EntityKind::User);
+    let u2 = crm.users().get(&w.admin, w.sales2.user_id()).await.unwrap();
+    assert_eq!(u2.last_name, "user 2");
+}
+
+/// A storage failure anywhere in an erasure is a coded error; the records are all removed
+/// or all still there, and calling again finishes the job.
+pub async fn erasure_resumes_after_a_failure(f: Fixture) {
+    let faulty = Arc::new(Intercepted::new(f.storage.clone(), FailNth::new()));
+    let mut injected = 0;
+    for n in 0.. {
+        // A fresh contact per attempt, with a few notes and an update.
+        let w = super::suite::world_on_storage(faulty.clone(), &format!("Ws{n}")).await;
+        let crm = &w.crm;
+        let c = crm
+            .contacts()
+            .create(&w.sales, marked_contact_plain())
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            crm.notes()
+                .create(
+                    &w.sales,
+                    NoteInput {
+                        contact_id: Some(c.id),
+                        text: "qxnote".into(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        faulty.hook().arm(Some(n));
+        let outcome = crm.privacy().erase_contact(&w.admin, c.id).await;
+        let tripped = faulty.hook().tripped();
+        faulty.hook().arm(None);
+        if !tripped {
+            outcome.unwrap();
+            assert!(n > 5, "only {n} storage calls");
+            break;
+        }
+        injected += 1;
+        let e = outcome.expect_err("an injected failure surfaces");
+        assert!(e.code().starts_with("E3"), "{}", e.code());
+        let exists = f
+            .storage
+            .get(w.admin.workspace_id(), EntityKind::Contact, c.id.uuid())
+            .await
+            .unwrap()
+            .is_some();
+        let notes = crm
+            .notes()
+            .list(&w.admin, &ListParams::new().filter("contact_id", c.id))
+            .await
+            .unwrap()
+            .data
+            .len();
+        assert!(
+            (exists && notes == 3) || (!exists && notes == 0),
+            "failure at call {n} split the removal"
+        );
+        let report = crm.privacy().erase_contact(&w.admin, c.id).await.unwrap();
+        assert_eq!(report.already_erased, !exists);
+        let text = format!(
+            "{:?}",
+            crm.audit()
+                .list(
+                    &w.admin,
+                    &AuditQuery {
+                        limit: Some(100),
+                        ..Default::default()
+                    }
+                )
+                .await
+                .unwrap()
+        );
+        assert!(!text.contains("qxnote") && !text.contains("qxfirst"));
+    }
+    assert!(injected > 5);
+}
+
+/// Consents: recorded per purpose, the history in the audit trail and the export, the list
+/// filter, `has_newsletter` in step both ways, bad input refused with nothing changed.
+pub async fn consents_are_recorded_filtered_and_follow_has_newsletter(f: Fixture) {
+    use crate::privacy::consent::{ConsentInput, ConsentStatus};
+    let w = world(&f).await;
+    let crm = &w.crm;
+    let mk = |first: &str, newsletter: bool| ContactInput {
+        first_name: first.into(),
+        last_name: "Consent".into(),
+        has_newsletter: newsletter,
+        ..Default::default()
+    };
+    let a = crm
+        .contacts()
+        .create(&w.sales, mk("Ann", false))
+        .await
+        .unwrap();
+    let b = crm
+        .contacts()
+        .create(&w.sales, mk("Bob", true))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.consents.len(),
+        1,
+        "has_newsletter on create records the consent"
+    );
+    assert_eq!(b.consents[0].purpose, "newsletter");
+    let grant = |purpose: &str, status| ConsentInput {
+        purpose: purpose.into(),
+        status,
+        at: None,
+        source: Some("web form".into()),
+        note: Some("ticked the box".into()),
+    };
+    let a1 = crm
+        .privacy()
+        .record_consent(
+            &w.sales,
+            a.id,
+            grant("marketing.email", ConsentStatus::Granted),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a1.version, a.version + 1);
+    assert!(!a1.has_newsletter);
+    let a2 = crm
+        .privacy()
+        .record_consent(&w.sales, a.id, grant("newsletter", ConsentStatus::Granted))
+        .await
+        .unwrap();
+    assert!(
+        a2.has_newsletter,
+        "the newsletter consent sets has_newsletter"
+    );
+    let ids = |p: crate::Page<Contact>| {
+        let mut v: Vec<_> = p.data.into_iter().map(|c| c.id).collect();
+        v.sort();
+        v
+    };
+    let by = |purpose: &str| ListParams::new().filter("consented", purpose);
+    let mut both = vec![a.id, b.id];
+    both.sort();
+    assert_eq!(
+        ids(crm
+            .contacts()
+            .list(&w.reader, &by("newsletter"))
+            .await
+            .unwrap()),
+        both
+    );
+    assert_eq!(
+        ids(crm
+            .contacts()
+            .list(&w.reader, &by("marketing.email"))
+            .await
+            .unwrap()),
+        vec![a.id]
+    );
+    assert!(
+        crm.contacts()
+            .list(&w.reader, &by("profiling"))
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+    // Withdrawing, through the consent or through has_newsletter.
+    crm.privacy()
+        .record_consent(
+            &w.sales,
+            a.id,
+            grant("marketing.email", ConsentStatus::Withdrawn),
+        )
+        .await
+        .unwrap();
+    assert!(
+        crm.contacts()
+            .list(&w.reader, &by("marketing.email"))
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+    let b2 = crm
+        .contacts()
+        .update(
+            &w.sales,
+            b.id,
+            b.version,
+            ContactPatch {
+                has_newsletter: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(b2.consents[0].status, ConsentStatus::Withdrawn);
+    assert_eq!(b2.consents[0].source.as_deref(), Some("has_newsletter"));
+    assert_eq!(
+        ids(crm
+            .contacts()
+            .list(&w.reader, &by("newsletter"))
+            .await
+            .unwrap()),
+        vec![a.id]
+    );
+    // The history: every change in the audit trail, oldest first in the export.
+    let export = crm
+        .privacy()
+        .export_contact(&w.manager, a.id)
+        .await
+        .unwrap();
+    assert_eq!(export.consent_history.len(), 3);
+    assert!(
+        export.consent_history[0]
+            .after
+            .to_string()
+            .contains("marketing.email")
+    );
+    assert!(
+        export.consent_history[2]
+            .after
+            .to_string()
+            .contains("withdrawn")
+    );
+    // Bad input: coded errors, nothing changed.
+    let before = crm.contacts().get(&w.admin, a.id).await.unwrap();
+    let future = ConsentInput {
+        at: Some(crm.now().plus(std::time::Duration::from_secs(3600))),
+        ..grant("newsletter", ConsentStatus::Granted)
+    };
+    for (input, field) in [
+        (grant("", ConsentStatus::Granted), "purpose"),
+        (grant("Not A Purpose", ConsentStatus::Granted), "purpose"),
+        (grant(&"x".repeat(23), ConsentStatus::Granted), "purpose"),
+        (future, "at"),
+        (
+            ConsentInput {
+                source: Some("s".repeat(201)),
+                ..grant("newsletter", ConsentStatus::Granted)
+            },
+            "source",
+        ),
+    ] {
+        let e = crm
+            .privacy()
+            .record_consent(&w.sales, a.id, input)
+            .await
+            .expect_err("refused");
+        assert_eq!(e.kind(), ErrorKind::Validation);
+        assert!(
+            e.fields().iter().any(|f| f.field == field),
+            "{field}: {e:?}"
+        );
+    }
+    assert_eq!(
+        kind(
+            crm.privacy()
+                .record_consent(&w.reader, a.id, grant("newsletter", ConsentStatus::Granted))
+                .await
+        ),
+        ErrorKind::Forbidden
+    );
+    assert_eq!(
+        kind(
+            crm.privacy()
+                .record_consent(
+                    &w.sales,
+                    ContactId::generate(),
+                    grant("newsletter", ConsentStatus::Granted)
+                )
+                .await
+        ),
+        ErrorKind::NotFound
+    );
+    for bad in ["Bad Purpose", "", "a,b,"] {
+        assert_eq!(
+            kind(crm.contacts().list(&w.reader, &by(bad)).await),
+            ErrorKind::InvalidQuery,
+            "{bad:?}"
+        );
+    }
+    assert_eq!(crm.contacts().get(&w.admin, a.id).await.unwrap(), before);
+}
+
+fn marked_contact_plain() -> ContactInput {
+    ContactInput {
+        first_name: "qxfirst".into(),
+        last_name: "qxlast".into(),
+        ..Default::default()
+    }
+}
+
+/// The story's workspace id (for backends' own table scans).
+pub fn workspace_of(s: &Story) -> Uuid {
+    s.world.admin.workspace_id().uuid()
+}
