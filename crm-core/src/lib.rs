@@ -25,7 +25,12 @@
 //!
 //! Layout: [`model`] (records, inputs, validation), [`permission`] (the role matrix),
 //! [`error`] (coded errors), [`audit`], [`search`], [`query`] (lists and paging),
-//! [`storage`] (the backend trait), [`service`] (the facade a host calls).
+//! [`storage`] (the backend trait), [`service`] (the facade a host calls). Beside the facade,
+//! [`identity`] turns credentials into actors, one file a concern (configuration, login,
+//! sessions and the revocation cache, external tokens, password change and reset). With the
+//! `testkit` feature, `testkit` holds the conformance suite: `testkit::suite` by theme with
+//! the test world and its builders, the identity, feed, dashboard, security and privacy suites, fault
+//! injection, and `Intercepted`, the one store test doubles are built on.
 
 pub mod access_log;
 pub mod audit;

@@ -70,28 +70,6 @@ pub enum Call {
     RecordViews,
     /// [`Storage::recent_views`].
     RecentViews(EntityKind),
-    /// [`Storage::append_access_log`].
-    AppendAccessLog,
-    /// [`Storage::access_log`].
-    AccessLog,
-    /// [`Storage::erase_access_log_for`].
-    EraseAccessLogFor,
-    /// [`Storage::redact_access_log_by`].
-    RedactAccessLogBy,
-    /// [`Storage::prune_access_log`].
-    PruneAccessLog,
-    /// [`Storage::append_security_events`].
-    AppendSecurityEvents,
-    /// [`Storage::security_events`].
-    SecurityEvents,
-    /// [`Storage::redact_security_events_for`].
-    RedactSecurityEventsFor,
-    /// [`Storage::prune_security_events`].
-    PruneSecurityEvents,
-    /// [`Storage::prune_audit`].
-    PruneAudit,
-    /// [`Storage::dashboard`].
-    Dashboard,
     /// [`Storage::audit`].
     Audit,
     /// [`Storage::workspaces`].
@@ -228,70 +206,8 @@ impl<H: Hook> Storage for Intercepted<H> {
         self.hook.before(Call::RecentViews(kind)).await?;
         self.inner.recent_views(ws, user, kind, limit).await
     }
-    async fn append_access_log(&self, entries: &[AccessEntry]) -> Result<()> {
-        self.hook.before(Call::AppendAccessLog).await?;
-        self.inner.append_access_log(entries).await
-    }
-    async fn access_log(
-        &self,
-        ws: WorkspaceId,
-        query: &AccessLogQuery,
-    ) -> Result<Vec<AccessEntry>> {
-        self.hook.before(Call::AccessLog).await?;
-        self.inner.access_log(ws, query).await
-    }
-    async fn erase_access_log_for(&self, ws: WorkspaceId, record_id: Uuid) -> Result<usize> {
-        self.hook.before(Call::EraseAccessLogFor).await?;
-        self.inner.erase_access_log_for(ws, record_id).await
-    }
-    async fn redact_access_log_by(&self, ws: WorkspaceId, user: UserId) -> Result<usize> {
-        self.hook.before(Call::RedactAccessLogBy).await?;
-        self.inner.redact_access_log_by(ws, user).await
-    }
-    async fn prune_access_log(
-        &self,
-        ws: WorkspaceId,
-        before: Timestamp,
-        limit: usize,
-    ) -> Result<usize> {
-        self.hook.before(Call::PruneAccessLog).await?;
-        self.inner.prune_access_log(ws, before, limit).await
-    }
-    async fn append_security_events(&self, events: &[SecurityEvent]) -> Result<()> {
-        self.hook.before(Call::AppendSecurityEvents).await?;
-        self.inner.append_security_events(events).await
-    }
-    async fn security_events(
-        &self,
-        ws: WorkspaceId,
-        query: &SecurityEventQuery,
-    ) -> Result<Vec<SecurityEvent>> {
-        self.hook.before(Call::SecurityEvents).await?;
-        self.inner.security_events(ws, query).await
-    }
-    async fn redact_security_events_for(&self, ws: WorkspaceId, user: UserId) -> Result<usize> {
-        self.hook.before(Call::RedactSecurityEventsFor).await?;
-        self.inner.redact_security_events_for(ws, user).await
-    }
-    async fn prune_security_events(
-        &self,
-        ws: WorkspaceId,
-        before: Timestamp,
-        limit: usize,
-    ) -> Result<usize> {
-        self.hook.before(Call::PruneSecurityEvents).await?;
-        self.inner.prune_security_events(ws, before, limit).await
-    }
-    async fn prune_audit(&self, ws: WorkspaceId, before: Timestamp, limit: usize) -> Result<usize> {
-        self.hook.before(Call::PruneAudit).await?;
-        self.inner.prune_audit(ws, before, limit).await
-    }
     fn watch_changes(&self, wake: Arc<dyn Fn() + Send + Sync>) {
         self.inner.watch_changes(wake);
-    }
-    async fn dashboard(&self, ws: WorkspaceId, query: &DashboardQuery) -> Result<DashboardData> {
-        self.hook.before(Call::Dashboard).await?;
-        self.inner.dashboard(ws, query).await
     }
     async fn audit(&self, ws: WorkspaceId, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.hook.before(Call::Audit).await?;
