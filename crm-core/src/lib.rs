@@ -49,9 +49,15 @@
 //! 10. [`service`] — the facade a host calls ([`Crm`]), with the read-path policy
 //!     (`Crm::present`); [`identity`] (sign-in and sessions) sits on it (the one pair that
 //!     still names each other: the facade calls `identity::push_user_revocations` when a
-//!     user is disabled); [`ratelimit`] stands apart (clock and errors only).
+//!     user is disabled); [`identity`] is one file a concern (configuration, login, sessions
+//!     and the revocation cache, external tokens, password change and reset);
+//!     [`ratelimit`] stands apart (clock and errors only). Beside the facade: [`dashboard`]
+//!     (maintained figures), [`access_log`] and [`security`] (the persisted logs and anomaly
+//!     rules) and [`privacy`] (export, erasure, consent).
 //! 11. [`demo`] (demo data) and, with the `testkit` feature, `testkit` (the conformance
-//!     suite every store runs).
+//!     suite every store runs): `testkit::suite` by theme with the test world and its
+//!     builders, the identity, feed, dashboard, security and privacy suites, fault injection,
+//!     and `Intercepted`, the one store test doubles are built on.
 
 pub mod access_log;
 pub mod audit;

@@ -25,6 +25,10 @@
 //!   role, and builders that create a record in one line.
 //! * [`identity_suite`]: sign-in, refresh rotation, sessions, password reset, external tokens.
 //! * [`feed_suite`]: the change feed, subscriptions and recently viewed.
+//! * [`dashboard_suite`]: the dashboard's maintained figures, per write and under concurrent
+//!   writers.
+//! * [`security_suite`]: the access log and security events.
+//! * [`privacy_suite`]: export, erasure, anonymisation and consent.
 //! * [`Intercepted`]: a store forwarding every call to another after a [`Hook`] (the test
 //!   doubles: a failing ping, a gate, the n-th call failing).
 //! * [`faults`]: a hook that fails the n-th call, and the test that every such failure is
