@@ -31,14 +31,21 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules ]]; then
     touch node_modules
 fi
 
-log "building crm-server"
-(cd "$ROOT" && CARGO_INCREMENTAL=0 cargo build -q -p crm-server)
+# CRM_SERVER_BIN: a crm-server binary already built (CI passes the one `cargo test
+# --workspace` built for the integration tests, which a `cargo build -p crm-server` would
+# rebuild with other dependency features); otherwise build it.
+SERVER_BIN=${CRM_SERVER_BIN:-}
+if [[ -z $SERVER_BIN ]]; then
+    log "building crm-server"
+    (cd "$ROOT" && CARGO_INCREMENTAL=0 cargo build -q -p crm-server)
+    SERVER_BIN=$ROOT/target/debug/crm-server
+fi
 
 make_work_dir crm-typescript
 SERVER_PID=
 trap 'stop_pid "$SERVER_PID"; rm -rf "$WORK"' EXIT
 PORT=$(free_port)
-"$ROOT/target/debug/crm-server" serve --data-dir "$WORK/data" --bind "127.0.0.1:$PORT" \
+"$SERVER_BIN" serve --data-dir "$WORK/data" --bind "127.0.0.1:$PORT" \
     --log-level warn >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 wait_http "http://127.0.0.1:$PORT/api/v1/health" "$SERVER_PID" "$WORK/server.log" ||
