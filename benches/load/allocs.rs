@@ -8,8 +8,14 @@
 //! and are comparable across commits whatever else the machine is doing.
 //!
 //! ```text
-//! cargo run --release -p crm-benches --bin request-allocs [-- <requests per workload>]
+//! cargo run --release -p crm-benches --bin request-allocs [-- <requests per workload> [<workload>]]
 //! ```
+//!
+//! The engine is configured as `crm-server serve` configures it by default (the access log
+//! on). `<workload>` (`health`, `get` or `list`) runs that workload alone: under
+//! `valgrind --tool=callgrind`, the difference between two request counts gives the
+//! instructions per request, a figure as repeatable as the allocation counts
+//! (`benches/load/README.md`).
 
 use std::alloc::System;
 use std::sync::Arc;
@@ -90,9 +96,17 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
+    let only = std::env::args().nth(2);
     let dir = tempfile::tempdir().expect("temp dir");
     let store = RedbStore::open(dir.path().join("crm.redb")).expect("redb");
-    let crm = Crm::new(Arc::new(store), CrmConfig::default());
+    // As `crm-server serve` configures the engine by default.
+    let crm = Crm::new(
+        Arc::new(store),
+        CrmConfig {
+            record_access: true,
+            ..CrmConfig::default()
+        },
+    );
     let mut config = IdentityConfig::new(Secret::new(
         b"request-allocs secret, 32 bytes or more".to_vec(),
     ));
@@ -157,14 +171,16 @@ async fn main() {
         assert_eq!(status, StatusCode::CREATED);
     }
 
-    let workloads: [(&str, &str, Option<&str>); 3] = [
-        ("GET /health", "/health", None),
+    let workloads: [(&str, &str, &str, Option<&str>); 3] = [
+        ("health", "GET /health", "/health", None),
         (
+            "get",
             "GET one contact (gzip accepted)",
             &contact_path,
             Some(&token),
         ),
         (
+            "list",
             "list 100 tasks (gzip accepted)",
             "/tasks?limit=100",
             Some(&token),
@@ -172,7 +188,10 @@ async fn main() {
     ];
     println!("| request | allocations / request | bytes allocated / request | response bytes |");
     println!("|---|---:|---:|---:|");
-    for (name, path, token) in workloads {
+    for (key, name, path, token) in workloads {
+        if only.as_deref().is_some_and(|o| o != key) {
+            continue;
+        }
         // Warm-up: caches, lazily built state, the thread-local compressor.
         let mut size = 0;
         for _ in 0..50 {

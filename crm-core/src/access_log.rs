@@ -32,11 +32,14 @@ pub const MAX_LIMIT: usize = 500;
 /// next 12 bits (`rand_a`) hold `at`'s microsecond within it, then a process-wide sequence
 /// number and random bits. So ids sort by the engine clock's time to the microsecond, and
 /// entries made at the same instant by one process sort in the order they were made:
-/// "older than" is an id range, and pages are stable.
+/// "older than" is an id range, and pages are stable. The random bits come from a seed the
+/// operating system gives once per process, mixed with the sequence number: one id a
+/// record read costs no system call.
 pub fn id_at(at: Timestamp) -> Uuid {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & ((1 << 30) - 1);
-    let random = Uuid::now_v7().as_u128() as u32;
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seq = n & ((1 << 30) - 1);
+    let random = crate::kind::process_unique_bits(n) as u32;
     let low = (0b10u64 << 62) | (seq << 32) | u64::from(random);
     Uuid::from_u128((u128::from(prefix(at)) << 64) | u128::from(low))
 }

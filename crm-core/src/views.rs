@@ -37,16 +37,20 @@ pub struct View {
 /// particular order: what a store applies (a later view of the same record wins).
 pub fn latest(views: &[View]) -> Vec<View> {
     let mut out: Vec<View> = Vec::with_capacity(views.len());
+    let mut at: std::collections::HashMap<(WorkspaceId, UserId, EntityKind, Uuid), usize> =
+        std::collections::HashMap::with_capacity(views.len());
     for v in views {
-        match out.iter_mut().find(|o| {
-            o.workspace_id == v.workspace_id
-                && o.user_id == v.user_id
-                && o.entity == v.entity
-                && o.record_id == v.record_id
-        }) {
-            Some(o) if o.at < v.at => *o = *v,
-            Some(_) => {}
-            None => out.push(*v),
+        match at.entry((v.workspace_id, v.user_id, v.entity, v.record_id)) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let o = &mut out[*e.get()];
+                if o.at < v.at {
+                    *o = *v;
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(*v);
+            }
         }
     }
     out

@@ -72,23 +72,10 @@ fn valid_request_id(v: &str) -> bool {
 /// come from a per-process random seed mixed with a counter, so that no id costs a
 /// `getrandom` system call (the operating system's randomness is drawn once).
 fn new_request_id() -> String {
-    use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
-    static SEED: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = *SEED.get_or_init(|| {
-        let mut b = [0u8; 8];
-        // Without randomness the ids stay unique per process (the counter), which is all a
-        // request id needs; across instances the timestamp and the seed separate them.
-        let _ = getrandom::fill(&mut b);
-        u64::from_le_bytes(b)
-    });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // SplitMix64 of seed + counter: distinct for every counter value, well spread.
-    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
+    let z = crm_core::kind::process_unique_bits(n);
     let mut random = [0u8; 10];
     random[..8].copy_from_slice(&z.to_le_bytes());
     random[8..].copy_from_slice(&(n as u16).to_le_bytes());

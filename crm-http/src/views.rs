@@ -2,12 +2,15 @@
 //!
 //! A successful `GET /<resource>/{id}` hands a [`View`] to a bounded in-memory queue
 //! (`try_send`: it never waits; when the queue is full the view is dropped and counted) and
-//! answers. A background task drains the queue and writes the views with one
-//! [`Storage::record_views`](crm_core::Storage::record_views) call per batch: whatever is
-//! queued once a batch is full, or every [`FLUSH_EVERY`]. Memory stays bounded by
-//! [`QUEUE`] views. A crash loses the views still queued: at most [`FLUSH_EVERY`] of them
-//! (plus one write in flight), never a record or anything else. A failed write drops its
-//! batch (recently viewed is a convenience, not a record of truth).
+//! answers. A background task writes the queued views with
+//! [`Storage::record_views`](crm_core::Storage::record_views) calls of at most [`BATCH`]
+//! views. It wakes on the first view after a quiet spell, then gathers for [`FLUSH_EVERY`]
+//! without being woken again (a busy server does not wake it once per request), takes
+//! everything queued, keeps only the latest view of each record per user (what `/me/recent`
+//! shows is the same), and writes. Memory stays bounded by [`QUEUE`] views. A crash loses the
+//! views still queued: at most [`FLUSH_EVERY`] of them (plus one write in flight), never a
+//! record or anything else. A failed write drops its batch (recently viewed is a
+//! convenience, not a record of truth).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -20,8 +23,9 @@ use tokio::sync::mpsc;
 pub const QUEUE: usize = 10_000;
 /// Views written in one call, at most.
 pub const BATCH: usize = 500;
-/// The longest a view waits in the queue.
-pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How long the writer gathers views after the first one before it writes them: the longest
+/// a view waits in the queue (plus the time of the write before it).
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 /// The queue and its writer task (started on first use, inside the runtime).
 #[derive(Default)]
@@ -42,22 +46,23 @@ impl ViewLog {
 }
 
 async fn writer(crm: Crm, mut rx: mpsc::Receiver<View>) {
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut queued: Vec<View> = Vec::with_capacity(BATCH);
     loop {
-        let Some(first) = rx.recv().await else {
+        // Sleeps until a view arrives after a quiet spell...
+        if rx.recv_many(&mut queued, QUEUE).await == 0 {
             return;
-        };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
-        while batch.len() < BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(v)) => batch.push(v),
-                Ok(None) | Err(_) => break,
+        }
+        // ...then gathers without being woken by each new one, and takes them all.
+        tokio::time::sleep(FLUSH_EVERY).await;
+        while let Ok(v) = rx.try_recv() {
+            queued.push(v);
+        }
+        let latest = crm_core::views::latest(&queued);
+        for batch in latest.chunks(BATCH) {
+            if let Err(e) = crm.storage().record_views(batch).await {
+                tracing::warn!(error = ?e, views = batch.len(), "recently viewed: a batch was dropped");
             }
         }
-        if let Err(e) = crm.storage().record_views(&batch).await {
-            tracing::warn!(error = ?e, views = batch.len(), "recently viewed: a batch was dropped");
-        }
-        batch.clear();
+        queued.clear();
     }
 }

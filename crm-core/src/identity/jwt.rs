@@ -8,6 +8,23 @@
 //!
 //! jsonwebtoken's crypto backend comes from its `rust_crypto` feature; a host that also
 //! enables its `aws_lc_rs` feature must install a provider itself (see jsonwebtoken's docs).
+//!
+//! ## Verified tokens are remembered
+//!
+//! A client sends the same access token with every request for its whole lifetime (15
+//! minutes by default), and checking its HMAC signature and decoding its claims is the
+//! largest single cost of a cached read (about a third of the instructions of `GET` one
+//! record, `benches/load/allocs.rs` under callgrind). [`AccessTokens`] therefore keeps the
+//! claims of the tokens it verified, keyed by the token's exact text: a token is found there
+//! only if it is byte for byte a token whose signature and claims were checked, so a forged
+//! or altered token always takes the full check. The times (`exp`, `iat`) are checked on
+//! every use against the engine's clock, found or not, so a remembered token still expires
+//! on time; revocation is not this module's concern (it is checked per request by the
+//! identity layer either way). The memory is bounded: at most [`VERIFIED_CACHE`] tokens,
+//! and when that many are held the whole set is dropped and refilled by use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -65,7 +82,11 @@ pub struct ExternalClaims {
     pub exp: i64,
 }
 
-/// Issues and verifies access tokens with one HS256 secret.
+/// Verified tokens remembered at most (see the [module docs](self)); about 2 MB when full.
+pub const VERIFIED_CACHE: usize = 4096;
+
+/// Issues and verifies access tokens with one HS256 secret. Clones share one set of
+/// remembered verified tokens (see the [module docs](self)).
 #[derive(Clone)]
 pub struct AccessTokens {
     encoding: EncodingKey,
@@ -74,6 +95,7 @@ pub struct AccessTokens {
     issuer: String,
     audience: String,
     ttl_secs: i64,
+    verified: Arc<RwLock<HashMap<Box<str>, Claims>>>,
 }
 
 impl std::fmt::Debug for AccessTokens {
@@ -125,6 +147,7 @@ impl AccessTokens {
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             ttl_secs,
+            verified: Arc::default(),
         }
     }
 
@@ -169,10 +192,38 @@ impl AccessTokens {
         if token.len() > 4096 {
             return Err(invalid());
         }
+        // A poisoned lock only means another thread panicked while holding it: the map
+        // holds nothing but fully verified entries, so it stays usable.
+        let known = self
+            .verified
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(token)
+            .cloned();
+        if let Some(claims) = known {
+            check_times(claims.iat, claims.exp, now)?;
+            return Ok(claims);
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| invalid().with_source(e))?;
         check_times(data.claims.iat, data.claims.exp, now)?;
+        let mut verified = self
+            .verified
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_CACHE {
+            verified.clear();
+        }
+        verified.insert(token.into(), data.claims.clone());
         Ok(data.claims)
+    }
+
+    /// How many verified tokens are remembered now (for tests and diagnostics).
+    pub fn remembered(&self) -> usize {
+        self.verified
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -224,5 +275,99 @@ impl ExternalTokens {
             .map_err(|e| invalid().with_source(e))?;
         check_times(data.claims.iat, data.claims.exp, now)?;
         Ok(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_micros(secs * 1_000_000)
+    }
+
+    fn tokens() -> AccessTokens {
+        AccessTokens::new(b"a test secret of at least 32 bytes!!", "crm", "crm", 900)
+    }
+
+    fn issue(t: &AccessTokens, now: Timestamp) -> String {
+        t.issue(
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Role::Sales,
+            Uuid::now_v7(),
+            now,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_on_time() {
+        let t = tokens();
+        let now = at(1_800_000_000);
+        let token = issue(&t, now);
+        let first = t.verify(&token, now).unwrap();
+        assert_eq!(t.remembered(), 1);
+        assert_eq!(t.verify(&token, at(1_800_000_899)).unwrap(), first);
+        let err = t.verify(&token, at(1_800_000_900)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TokenExpired);
+        // Issued in the future (a clock far behind): refused from memory too.
+        let err = t.verify(&token, at(1_799_999_000)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TokenInvalid);
+    }
+
+    #[test]
+    fn an_altered_copy_of_a_remembered_token_is_refused() {
+        let t = tokens();
+        let now = at(1_800_000_000);
+        let token = issue(&t, now);
+        t.verify(&token, now).unwrap();
+        let (head, sig) = token.rsplit_once('.').unwrap();
+        // Another signature, the same claims.
+        let flipped = if sig.starts_with('A') { 'B' } else { 'A' };
+        let forged = format!("{head}.{flipped}{}", &sig[1..]);
+        assert_eq!(
+            t.verify(&forged, now).unwrap_err().kind(),
+            ErrorKind::TokenInvalid
+        );
+        // Other claims with the remembered signature.
+        let (header, payload) = head.split_once('.').unwrap();
+        let other = issue(&t, now);
+        let other_payload = other.split('.').nth(1).unwrap();
+        assert_ne!(other_payload, payload);
+        let spliced = format!("{header}.{other_payload}.{sig}");
+        assert_eq!(
+            t.verify(&spliced, now).unwrap_err().kind(),
+            ErrorKind::TokenInvalid
+        );
+        // A token of another secret with the same claims is refused by this one.
+        let stranger =
+            AccessTokens::new(b"another secret of at least 32 bytes!", "crm", "crm", 900);
+        let foreign = issue(&stranger, now);
+        assert_eq!(
+            t.verify(&foreign, now).unwrap_err().kind(),
+            ErrorKind::TokenInvalid
+        );
+        assert_eq!(t.remembered(), 1, "only the token that passed the check is kept");
+    }
+
+    #[test]
+    fn the_memory_of_verified_tokens_is_bounded() {
+        let t = tokens();
+        let now = at(1_800_000_000);
+        for _ in 0..=VERIFIED_CACHE {
+            let token = issue(&t, now);
+            t.verify(&token, now).unwrap();
+            assert!(t.remembered() <= VERIFIED_CACHE);
+        }
+        assert_eq!(
+            t.remembered(),
+            1,
+            "full: the set is dropped and refilled by use"
+        );
+        // Clones share what they remember.
+        let token = issue(&t, now);
+        t.clone().verify(&token, now).unwrap();
+        assert_eq!(t.remembered(), 2);
     }
 }
