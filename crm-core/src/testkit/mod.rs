@@ -217,6 +217,7 @@ macro_rules! conformance_tests {
             users_export_and_anonymize,
             erasure_resumes_after_a_failure,
             consents_are_recorded_filtered_and_follow_has_newsletter,
+            exports_and_erasures_record_one_event_each,
         );
     };
     (@privacy $fixture:path; $($name:ident),* $(,)?) => {

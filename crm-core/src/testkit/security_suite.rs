@@ -491,19 +491,7 @@ pub async fn hooks_stream_events_and_rate_limits_are_sampled(f: Fixture) {
             .address(Some("203.0.113.50"))
             .with("policy", "api"),
     );
-    let subject = Uuid::now_v7();
-    w.crm.record_export(&w.admin, EntityKind::Contact, subject);
-    w.crm.record_erasure(&w.admin, EntityKind::Contact, subject);
-    assert_eq!(hook.0.lock().unwrap().len(), 53, "the stream sees all");
-    let streamed = hook.0.lock().unwrap().clone();
-    assert_eq!(
-        types(&streamed[51..]),
-        [
-            SecurityEventType::ExportPerformed,
-            SecurityEventType::ErasurePerformed
-        ]
-    );
-    assert_eq!(streamed[52].detail["record_id"], subject.to_string());
+    assert_eq!(hook.0.lock().unwrap().len(), 51, "the stream sees all");
     let events = stored(&w.crm, ws).await;
     assert_eq!(
         events
@@ -525,7 +513,7 @@ pub async fn hooks_stream_events_and_rate_limits_are_sampled(f: Fixture) {
             .await
             .unwrap()
             .len(),
-        4
+        2
     );
     for who in [&w.manager, &w.sales, &w.reader] {
         let e = w.crm.security_events().list(who, &q).await.unwrap_err();
