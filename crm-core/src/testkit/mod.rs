@@ -196,6 +196,7 @@ macro_rules! conformance_tests {
             security_events_are_stored_queried_redacted_and_pruned,
             security_events_are_recorded_without_secrets,
             hooks_stream_events_and_rate_limits_are_sampled,
+            identity_refusals_are_recorded_once_and_without_secrets,
             anomaly_rules_fire_on_attacks_and_not_on_normal_use,
             a_login_from_a_new_address_is_an_anomaly,
             reads_are_persisted_in_the_access_log,

@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Options, Server, StoreFactory, login};
+use crm_core::ratelimit::{Quota, RateLimitConfig};
+
+use super::{Options, Server, StoreFactory, generous_limits, login};
 
 fn types(body: &Value) -> Vec<String> {
     body["data"]
@@ -251,4 +253,118 @@ pub async fn retention_is_set_through_the_configuration(store: StoreFactory) {
     assert_eq!(r.body["retention"]["audit_days"], 3650);
     assert_eq!(r.body["retention"]["access_log_days"], 365);
     assert_eq!(r.body["retention"]["client_details"], "truncated");
+}
+
+/// Every refusal is one event, with the client's address: a throttled login is one
+/// `login_throttled` (the 429 it answers is not recorded again as a rate limit), a refresh
+/// past the identity layer's quota one `rate_limited` with policy `refresh`, a failed CSRF
+/// check one `csrf_failed`; a refusal of the HTTP layer's own limiter stays recorded.
+pub async fn refusals_are_recorded_once_with_their_address(store: StoreFactory) {
+    let server = Server::with(
+        store,
+        Options {
+            identity_limits: RateLimitConfig {
+                refresh: Quota::per_minute(2),
+                ..generous_limits()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let admin = server.bootstrap().await;
+    admin.add_user(&server, "sales@acme.test", "sales").await;
+    let attempt = |password: &'static str| {
+        server
+            .client()
+            .post("/auth/login")
+            .json(json!({"workspace_id": admin.workspace_id, "email": "sales@acme.test", "password": password}))
+            .send()
+    };
+    for _ in 0..5 {
+        attempt("guessed password").await.assert_error(401, "E1003");
+    }
+    attempt("user password").await.assert_error(429, "E4001");
+    // The refresh cookie without the CSRF header.
+    admin
+        .client
+        .post("/auth/refresh")
+        .send()
+        .await
+        .assert_error(403, "E1002");
+    // Two refreshes a minute; the third is refused.
+    let other = server.client();
+    let mut token = admin.refresh.clone();
+    for _ in 0..2 {
+        let r = other
+            .post("/auth/refresh")
+            .json(json!({ "refresh_token": token }))
+            .send()
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        token = r.body["refresh_token"].as_str().unwrap().to_owned();
+    }
+    other
+        .post("/auth/refresh")
+        .json(json!({ "refresh_token": token }))
+        .send()
+        .await
+        .assert_error(429, "E4001");
+
+    let r = admin.get("/security-events?limit=500").send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let data = r.body["data"].as_array().unwrap();
+    let of = |t: &str| -> Vec<&Value> { data.iter().filter(|e| e["type"] == t).collect() };
+    let throttled = of("login_throttled");
+    assert_eq!(throttled.len(), 1, "{throttled:?}");
+    assert_eq!(throttled[0]["email"], "sales@acme.test");
+    assert_eq!(throttled[0]["address"], "127.0.0.1");
+    let limited = of("rate_limited");
+    assert_eq!(
+        limited.len(),
+        1,
+        "only the refresh was rate limited: {limited:?}"
+    );
+    assert_eq!(limited[0]["detail"]["policy"], "refresh");
+    assert_eq!(limited[0]["address"], "127.0.0.1");
+    let csrf = of("csrf_failed");
+    assert_eq!(csrf.len(), 1, "{csrf:?}");
+    assert_eq!(csrf[0]["address"], "127.0.0.1", "{csrf:?}");
+    assert_eq!(csrf[0]["workspace_id"], admin.workspace_id.as_str());
+    for secret in ["guessed password", "user password", &admin.refresh, &token] {
+        assert!(!r.text.contains(secret), "no secret in any event");
+    }
+    let metrics = server.state.metrics_text();
+    for (t, n) in [
+        ("login_throttled", 1),
+        ("rate_limited", 1),
+        ("csrf_failed", 1),
+    ] {
+        let line = format!("crm_security_events_total{{type=\"{t}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+
+    // The HTTP layer's own limiter: one request a minute per address (sign-up was it).
+    let strict = Server::with(
+        store,
+        Options::http(|h| {
+            h.rate_limits = RateLimitConfig {
+                address: Quota::per_minute(1),
+                ..generous_limits()
+            };
+        }),
+    )
+    .await;
+    let admin = strict.bootstrap().await;
+    strict
+        .client()
+        .get("/health")
+        .send()
+        .await
+        .assert_error(429, "E4001");
+    let r = admin.get("/security-events?type=rate_limited").send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let data = r.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{data:?}");
+    assert_eq!(data[0]["detail"]["policy"], "address");
+    assert_eq!(data[0]["address"], "127.0.0.1");
 }
