@@ -520,7 +520,32 @@ pub async fn erasure_is_idempotent_and_refuses_bad_input(f: Fixture) {
         kind(crm.privacy().export_contact(&w.admin, theirs.id).await),
         ErrorKind::NotFound
     );
+    // Their users are unknown here too.
+    let their_user = other.sales.user_id();
+    assert_eq!(
+        kind(crm.privacy().anonymize_user(&w.admin, their_user).await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(crm.privacy().export_user(&w.admin, their_user).await),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(
+            crm.privacy()
+                .anonymize_user(&w.admin, UserId::generate())
+                .await
+        ),
+        ErrorKind::NotFound
+    );
     assert_eq!(reads(w, false).await, before, "refusals changed nothing");
+    let u = other
+        .crm
+        .users()
+        .get(&other.admin, their_user)
+        .await
+        .unwrap();
+    assert!(!u.disabled, "their user is untouched");
     let last = crm
         .audit()
         .list(&w.admin, &AuditQuery::default())

@@ -988,19 +988,58 @@ pub async fn retention_removes_what_is_past_its_period(f: Fixture) {
 
     // Bad settings: coded, nothing changed.
     let config = crm.configuration().get(&w.admin).await.unwrap();
-    for bad in [
-        RetentionPolicy {
-            trash_days: -1,
-            ..RetentionPolicy::default()
-        },
-        RetentionPolicy {
-            access_log_days: 0,
-            ..RetentionPolicy::default()
-        },
-        RetentionPolicy {
-            audit_days: Some(1_000_000),
-            ..RetentionPolicy::default()
-        },
+    let policy = RetentionPolicy::default;
+    for (bad, field) in [
+        (
+            RetentionPolicy {
+                trash_days: -1,
+                ..policy()
+            },
+            "retention.trash_days",
+        ),
+        (
+            RetentionPolicy {
+                access_log_days: 0,
+                ..policy()
+            },
+            "retention.access_log_days",
+        ),
+        (
+            RetentionPolicy {
+                audit_days: Some(1_000_000),
+                ..policy()
+            },
+            "retention.audit_days",
+        ),
+        (
+            RetentionPolicy {
+                security_event_days: i64::MAX,
+                ..policy()
+            },
+            "retention.security_event_days",
+        ),
+        (
+            RetentionPolicy {
+                session_days: i64::MIN,
+                ..policy()
+            },
+            "retention.session_days",
+        ),
+        // Validated like the others, although no webhook delivery exists to prune yet.
+        (
+            RetentionPolicy {
+                webhook_delivery_days: -30,
+                ..policy()
+            },
+            "retention.webhook_delivery_days",
+        ),
+        (
+            RetentionPolicy {
+                webhook_delivery_days: crate::model::MAX_DAYS + 1,
+                ..policy()
+            },
+            "retention.webhook_delivery_days",
+        ),
     ] {
         let e = crm
             .configuration()
@@ -1015,7 +1054,8 @@ pub async fn retention_removes_what_is_past_its_period(f: Fixture) {
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Validation);
-        assert!(e.fields().iter().all(|f| f.field.starts_with("retention.")));
+        let fields: Vec<&str> = e.fields().iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, [field]);
     }
     assert_eq!(crm.configuration().get(&w.admin).await.unwrap(), config);
 
@@ -1065,6 +1105,10 @@ pub async fn retention_removes_what_is_past_its_period(f: Fixture) {
             .changes
             .iter()
             .any(|c| c.field == "removed.trash" && c.after == 1)
+    );
+    assert!(
+        summary.changes.iter().all(|c| !c.field.contains("webhook")),
+        "no webhook deliveries exist: nothing claims to prune them"
     );
     assert!(
         audit

@@ -101,20 +101,25 @@ pub async fn security_events_record_logins_refusals_and_csrf(store: StoreFactory
         .send()
         .await;
     assert!(!r.body["data"].as_array().unwrap().is_empty());
+    let before = admin.get("/security-events?limit=500").send().await.body;
     for (query, field) in [
         ("type=nonsense", "type"),
+        ("type=", "type"),
         ("user_id=x", "user_id"),
         ("since=yesterday", "since"),
         ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=ten", "limit"),
         ("cursor=zz", "cursor"),
         ("other=1", "other"),
     ] {
         let r = admin.get(&format!("/security-events?{query}")).send().await;
-        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        r.assert_error(400, r.code());
+        assert!(r.code().starts_with("E2"), "{query}: {}", r.text);
         assert_eq!(r.fields(), [field], "{query}");
     }
-    let limit = admin.get("/security-events?limit=501").send().await;
-    assert_eq!(limit.status, 400);
+    let after = admin.get("/security-events?limit=500").send().await.body;
+    assert_eq!(before, after, "malformed filters changed nothing");
     let metrics = server.state.metrics_text();
     assert!(
         metrics.contains("crm_security_events_total{type=\"login_failed\"} 1"),
@@ -184,16 +189,24 @@ pub async fn access_log_records_reads_with_route_and_address(store: StoreFactory
         .send()
         .await
         .assert_error(403, "E1002");
+    let before = admin.get("/access-log?limit=500").send().await.body;
     for (query, field) in [
         ("record_id=1", "record_id"),
+        ("user_id=x", "user_id"),
+        ("since=bad", "since"),
         ("until=soon", "until"),
+        ("cursor=zz", "cursor"),
         ("limit=-1", "limit"),
+        ("limit=501", "limit"),
         ("type=x", "type"),
     ] {
         let r = admin.get(&format!("/access-log?{query}")).send().await;
-        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        r.assert_error(400, r.code());
+        assert!(r.code().starts_with("E2"), "{query}: {}", r.text);
         assert_eq!(r.fields(), [field], "{query}");
     }
+    let after = admin.get("/access-log?limit=500").send().await.body;
+    assert_eq!(before, after, "malformed filters changed nothing");
     let r = admin
         .get("/access-log?since=2001-01-01T00:00:00Z&until=2000-01-01T00:00:00Z")
         .send()
@@ -219,6 +232,21 @@ pub async fn retention_is_set_through_the_configuration(store: StoreFactory) {
     for (bad, status, field) in [
         (json!({ "trash_days": -1 }), 422, "retention.trash_days"),
         (json!({ "audit_days": 100000 }), 422, "retention.audit_days"),
+        (
+            json!({ "security_event_days": -365 }),
+            422,
+            "retention.security_event_days",
+        ),
+        (
+            json!({ "webhook_delivery_days": 0 }),
+            422,
+            "retention.webhook_delivery_days",
+        ),
+        (
+            json!({ "access_log_days": 1e40 }),
+            400,
+            "retention.access_log_days",
+        ),
         (
             json!({ "session_days": "long" }),
             400,
