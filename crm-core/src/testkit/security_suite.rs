@@ -543,13 +543,7 @@ pub async fn identity_refusals_are_recorded_once_and_without_secrets(f: Fixture)
     use crate::ratelimit::{Policy, Quota};
     let w = id_world(&f).await;
     let (crm, ws) = (&w.crm, w.ws);
-    let n = |kind: SecurityEventType| {
-        crm.log_counts()
-            .events
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map_or(0, |(_, n)| *n)
-    };
+    let n = |kind: SecurityEventType| crm.log_counts().event_count(kind);
     let of = |events: &[SecurityEvent], kind: SecurityEventType| -> Vec<SecurityEvent> {
         events.iter().filter(|e| e.kind == kind).cloned().collect()
     };
