@@ -12,6 +12,10 @@
 //! A run that removed anything leaves one summary audit entry (on the workspace's
 //! configuration, action `purge`, one field per category with the count).
 //!
+//! The policy's `webhook_delivery_days` is validated and kept but not enforced: the engine
+//! has no webhooks, so there are no dead deliveries to prune (the report has no count for
+//! them). It applies once webhooks land.
+//!
 //! Retention acts as the system: its purges carry no actor.
 
 use std::time::Duration;

@@ -237,14 +237,17 @@ fn address_key(ip: Option<IpAddr>) -> String {
 }
 
 /// Records a refusal the security log keeps: a 403 (`access_refused`, or `csrf_failed` for a
-/// failed CSRF check) or a rate limit (`rate_limited`, sampled by the engine). Events need a
-/// workspace: the caller's, else the installation's; without either nothing is recorded.
+/// failed CSRF check) or a refusal of this layer's rate limiter (`limited_here`:
+/// `rate_limited`, sampled by the engine); a 429 from inside (the login quota and throttle,
+/// refresh, password reset) is recorded by the engine, once. Events need a workspace: the
+/// caller's, else the installation's; without either nothing is recorded.
 fn record_refusal(
     state: &AppState,
     report: &crate::error::ErrorReport,
     actor: Option<&crm_core::Actor>,
     context: Option<&RequestContext>,
     route: Option<String>,
+    limited_here: bool,
 ) {
     use crm_core::security::{SecurityEvent, SecurityEventType as T};
     let kind = match report.error.kind() {
@@ -252,7 +255,7 @@ fn record_refusal(
             T::CsrfFailed
         }
         ErrorKind::Forbidden => T::AccessRefused,
-        ErrorKind::RateLimited => T::RateLimited,
+        ErrorKind::RateLimited if limited_here => T::RateLimited,
         _ => return,
     };
     let Some(ws) = actor
@@ -317,13 +320,15 @@ pub(crate) async fn guard(
     };
     req.extensions_mut().insert(authn);
     let decision = state.limiter().check(policy, &key).await;
+    let limited_here = decision.retry_after_secs().is_some();
     let mut response = match decision.retry_after_secs() {
         None => next.run(req).await,
         Some(secs) => ApiError::from(Error::new(ErrorKind::RateLimited).with_retry_after(secs))
             .into_response(),
     };
     if let Some(report) = response.extensions().get::<crate::error::ErrorReport>() {
-        record_refusal(&state, report, actor.as_ref(), context.as_ref(), route);
+        let (actor, context) = (actor.as_ref(), context.as_ref());
+        record_refusal(&state, report, actor, context, route, limited_here);
     }
     let headers = response.headers_mut();
     for (name, value) in decision.headers() {

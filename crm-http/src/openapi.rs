@@ -325,7 +325,14 @@ fn schemas() -> Map<String, Value> {
             "workspace_name": { "type": "string", "nullable": true },
             "subject": { "type": "string", "enum": ["contact", "user"] },
             "subject_id": uuid(),
-            "retention": { "description": "The retention periods that apply; null: nothing is pruned automatically." },
+            "retention": obj(json!({
+                "trash_days": { "type": "integer" },
+                "audit_days": { "type": "integer", "nullable": true, "description": "null: audit entries are kept forever" },
+                "access_log_days": { "type": "integer" },
+                "security_event_days": { "type": "integer" },
+                "session_days": { "type": "integer" },
+                "client_details": { "type": "string", "enum": ["stored", "truncated", "none"] },
+            }), &["trash_days", "audit_days", "access_log_days", "security_event_days", "session_days", "client_details"]),
         }),
         &[
             "format",
@@ -334,6 +341,7 @@ fn schemas() -> Map<String, Value> {
             "workspace_id",
             "subject",
             "subject_id",
+            "retention",
         ],
     );
     let list_of = |name: &str| json!({ "type": "array", "items": { "$ref": format!("#/components/schemas/{name}") } });

@@ -81,13 +81,24 @@ impl Identity {
     /// Exchanges a refresh token for new tokens (rotation; see the [module docs](crate::identity)).
     ///
     /// # Errors
-    /// `RateLimited` past the `Refresh` quota of the client address, `TokenInvalid` for an
+    /// `RateLimited` past the `Refresh` quota of the client address (recorded as a
+    /// `rate_limited` security event, policy `refresh`), `TokenInvalid` for an
     /// unknown or malformed token, `SessionRevoked` for a revoked or expired session, `RefreshTokenReused` when a replaced token is presented after the
     /// grace window (the session is then revoked), `AccountDisabled`; storage failures.
     pub async fn refresh(&self, token: &str, client: &ClientInfo) -> Result<TokenResponse> {
-        self.limit(Policy::Refresh, client.address.as_deref())
-            .await?;
         let presented = SecretToken::from_client(token);
+        if let Err(e) = self.limit(Policy::Refresh, client.address.as_deref()).await {
+            // A `rate_limited` event (sampled) in the workspace the token names; a token
+            // naming none has no workspace to record it in. No storage read on a refusal.
+            if let Some(ws) = presented.workspace() {
+                self.inner.crm.security_event(
+                    SecurityEvent::new(ws, SecurityEventType::RateLimited, self.now())
+                        .address(client.address.as_deref())
+                        .with("policy", "refresh"),
+                );
+            }
+            return Err(e);
+        }
         let ws = presented
             .workspace()
             .ok_or_else(|| Error::new(ErrorKind::TokenInvalid))?;

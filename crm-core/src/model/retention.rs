@@ -76,8 +76,10 @@ pub struct RetentionPolicy {
     /// Ended sessions (revoked or expired) and used or expired password-reset tokens are
     /// removed this long after they ended (default 30).
     pub session_days: i64,
-    /// Dead webhook deliveries are removed after this long (default 30). The engine has no
-    /// webhooks yet: the setting is kept for when it does.
+    /// Dead webhook deliveries are to be removed after this long (default 30). The engine
+    /// has no webhooks yet: the setting is validated like the others (1..=[`MAX_DAYS`]) and
+    /// kept, and applies once webhooks land; until then [`crate::Crm::apply_retention`]
+    /// prunes nothing under it (its report and summary entry have no webhook count).
     pub webhook_delivery_days: i64,
     /// Which client details are stored (default: stored, truncated after the session ends).
     pub client_details: ClientDetails,
@@ -182,6 +184,7 @@ mod tests {
             trash_days: -1,
             audit_days: Some(0),
             access_log_days: MAX_DAYS + 1,
+            webhook_delivery_days: 0,
             ..RetentionPolicy::default()
         };
         let fields: Vec<String> = bad.validate().into_iter().map(|e| e.field).collect();
@@ -190,7 +193,8 @@ mod tests {
             [
                 "retention.trash_days",
                 "retention.audit_days",
-                "retention.access_log_days"
+                "retention.access_log_days",
+                "retention.webhook_delivery_days"
             ]
         );
     }

@@ -10,8 +10,8 @@ use crate::clock::Timestamp;
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::id::{ContactId, UserId, WorkspaceId};
 use crate::model::{
-    Company, Contact, Deal, Entity, EntityKind, Note, RevokeReason, Role, Session, Task, User,
-    Workspace,
+    ClientDetails, Company, Contact, Deal, Entity, EntityKind, Note, RetentionPolicy, RevokeReason,
+    Role, Session, Task, User, Workspace,
 };
 use crate::query::{Filter, Value};
 use crate::service::Actor;
@@ -33,8 +33,42 @@ pub struct ExportHeader {
     pub subject: EntityKind,
     /// Its id.
     pub subject_id: Uuid,
-    /// The retention periods that apply (`null`: nothing is pruned automatically).
-    pub retention: serde_json::Value,
+    /// The workspace's retention periods for the data the document lists.
+    pub retention: RetentionPeriods,
+}
+
+/// The retention periods (days) of the workspace's [`RetentionPolicy`] that apply to the
+/// data an export lists, as [`crate::Crm::apply_retention`] enforces them. (The policy's
+/// `webhook_delivery_days` is left out: the engine keeps no webhook deliveries.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetentionPeriods {
+    /// Soft-deleted records (a contact in the trash, its notes, tasks, deals) are purged
+    /// this long after their deletion.
+    pub trash_days: i64,
+    /// Audit entries are removed this long after they were made; `null`: kept forever.
+    pub audit_days: Option<i64>,
+    /// Access-log entries are removed after this long.
+    pub access_log_days: i64,
+    /// Security events are removed after this long.
+    pub security_event_days: i64,
+    /// Ended sessions (and used or expired password-reset tokens) are removed this long
+    /// after they ended.
+    pub session_days: i64,
+    /// Which client details (addresses, user agents) are stored.
+    pub client_details: ClientDetails,
+}
+
+impl From<&RetentionPolicy> for RetentionPeriods {
+    fn from(p: &RetentionPolicy) -> Self {
+        RetentionPeriods {
+            trash_days: p.trash_days,
+            audit_days: p.audit_days,
+            access_log_days: p.access_log_days,
+            security_event_days: p.security_event_days,
+            session_days: p.session_days,
+            client_details: p.client_details,
+        }
+    }
 }
 
 /// Everything kept about a contact (`GET /contacts/{id}/personal-data`).

@@ -44,7 +44,9 @@ mod export;
 mod traces;
 
 pub use erase::{ANONYMIZED_DOMAIN, ErasureReport};
-pub use export::{ConsentChange, ContactExport, ExportHeader, SessionInfo, UserExport};
+pub use export::{
+    ConsentChange, ContactExport, ExportHeader, RetentionPeriods, SessionInfo, UserExport,
+};
 
 use crate::audit::{AuditAction, AuditEntry, AuditQuery};
 use crate::error::Result;

@@ -3,8 +3,9 @@
 //! the one place privacy reaches them.
 //!
 //! * An export lists the access-log entries about the contact (or the security events about
-//!   the user), and is itself recorded: a read of the subject (the [`crate::AccessLog`]
-//!   hook) and an `export_performed` security event.
+//!   the user), and the workspace's retention periods in its header; it is itself recorded:
+//!   a read of the subject (the [`crate::AccessLog`] hook) and an `export_performed`
+//!   security event.
 //! * An erasure removes the access-log entries about the contact and its notes; an
 //!   anonymization clears the user's addresses from the access log and its addresses and
 //!   login names from the security events. Each records an `erasure_performed` event (ids
@@ -13,7 +14,7 @@
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use super::Privacy;
+use super::{Privacy, RetentionPeriods};
 use crate::access_log::AccessLogQuery;
 use crate::error::Result;
 use crate::id::{UserId, WorkspaceId};
@@ -100,13 +101,17 @@ impl Traces<'_> {
         Ok(n)
     }
 
-    /// The retention periods that apply to the workspace's data, for an export's header
-    /// (`null`: nothing is pruned automatically).
-    pub(crate) async fn retention(&self, _ws: WorkspaceId) -> Result<Json> {
-        Ok(Json::Null)
+    /// The workspace's retention periods, for an export's header.
+    pub(crate) async fn retention(&self, ws: WorkspaceId) -> Result<RetentionPeriods> {
+        let policy = self.crm.load_config(ws).await?.retention;
+        Ok(RetentionPeriods::from(&policy))
     }
 
-    /// Records a performed operation (see the [module docs](self)).
+    /// Records a performed operation (see the [module docs](self)): the one place export
+    /// and erasure events are made. The event is written to the store before the call
+    /// answers (not queued: an erasure or export whose event could not be written fails, and
+    /// the caller's repeated call records it), then streamed and counted like every other
+    /// event ([`Crm::security_event_now`]).
     ///
     /// # Errors
     /// Storage failures writing the security event.
@@ -126,6 +131,7 @@ impl Traces<'_> {
         };
         let mut e = SecurityEvent::new(actor.workspace_id(), event, self.crm.now())
             .actor(actor.user_id())
+            .address(actor.origin().and_then(|o| o.address.as_deref()))
             .with("entity", kind.noun())
             .with("record_id", id.to_string());
         if kind == EntityKind::User {
@@ -134,6 +140,6 @@ impl Traces<'_> {
         if what == Performed::Anonymization {
             e = e.with("anonymized", true);
         }
-        self.crm.storage().append_security_events(&[e]).await
+        self.crm.security_event_now(e).await
     }
 }

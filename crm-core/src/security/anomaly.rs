@@ -2,10 +2,32 @@
 //!
 //! Each rule watches what this engine instance sees (in memory, per workspace), and when it
 //! fires the engine records an [`Anomaly`](super::SecurityEventType::Anomaly) event whose
-//! `detail.rule` names the rule, and counts it per rule ([`crate::Crm::anomaly_counts`]). A
+//! `detail.rule` names the rule, and counts it per rule ([`crate::Crm::log_counts`]). A
 //! rule that fired for a key stays quiet for that key for its window, so an attack in
-//! progress gives one event per window, not one per attempt. Instances on one database each
-//! watch their own share of the traffic: thresholds are per instance.
+//! progress gives one event per window, not one per attempt.
+//!
+//! # Thresholds are per instance
+//!
+//! The rules' state is this process's memory, not shared through the store. With several
+//! instances on one database, behind a load balancer that spreads requests over `N` of them:
+//!
+//! * `credential_stuffing` and `password_spraying` count only the failed logins this
+//!   instance handled. An attack spread evenly over `N` instances fires on an instance only
+//!   once *its* share reaches the thresholds — about `N` times the configured numbers in
+//!   total, within the window. Divide `stuffing_failures` and `spraying_accounts` by the
+//!   number of instances (or route logins of one address to one instance) to keep the
+//!   single-instance sensitivity. `stuffing_addresses` needs no change when the balancer
+//!   spreads one address's requests too, but does when it pins addresses to instances.
+//! * `bulk_reading` compares a user's distinct reads in a minute on this instance with the
+//!   user's usual pace on this instance; spread evenly, both shrink by `N` and the ratio
+//!   holds, but the `bulk_min_records` floor does not: lower it by `N` as well.
+//! * Each instance keeps its own quiet period per key, so one attack seen by several
+//!   instances gives up to one anomaly per instance and window (the events say which rule
+//!   and key; they are stored side by side in the shared log).
+//! * `refresh_token_reuse` and `new_address` depend on the shared store only (the session's
+//!   retired tokens, the user's kept sessions): they fire once per occurrence, on the
+//!   instance that served it, exactly as with one instance.
+//! * A restart forgets the counting rules' state (failures, usual read pace, quiet periods).
 //!
 //! | rule | fires when | defaults |
 //! |------|------------|----------|

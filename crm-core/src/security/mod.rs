@@ -4,10 +4,32 @@
 //! The identity layer, the facade and the host (crm-http: CSRF failures, rate limits,
 //! refusals) report [`SecurityEvent`]s through [`crate::Crm::security_event`]. Each one is
 //! handed at once to the configured [`SecurityEvents`] hooks (a host's real-time stream),
-//! counted per [`SecurityEventType`] ([`crate::Crm::security_counts`]), fed to the anomaly
+//! counted per [`SecurityEventType`] ([`crate::Crm::log_counts`]), fed to the anomaly
 //! rules ([`anomaly`]) and queued for the store, which gets them in batches through
 //! [`crate::Crm::flush_logs`] like the access log (bounded queue; a crash loses at most the
 //! host's flush interval).
+//!
+//! # Several instances on one database
+//!
+//! The events are shared, the recorder is not. What each part covers when several engine
+//! instances (processes of the host) work on one store:
+//!
+//! * **Stored events**: every instance writes its own events to the shared store, so
+//!   [`crate::Crm::security_events`] (`GET /security-events`) lists all instances' events —
+//!   each once it is flushed by the instance that recorded it (crm-http flushes every
+//!   second, and a read flushes the reading instance's queue first).
+//! * **Hooks and counters** ([`SecurityEvents`], [`crate::Crm::log_counts`], `/metrics`)
+//!   see only this instance's events, since it started: sum the counters over the
+//!   instances (a Prometheus `sum by (type)`), and attach a hook to every instance.
+//! * **Rate-limit sampling** is per instance: one stored `rate_limited` event per key and
+//!   minute *on each instance* that refuses the key.
+//! * **Anomaly rules** keep their state in this instance's memory (see [`anomaly`]): the
+//!   rules counting over a window (`credential_stuffing`, `password_spraying`,
+//!   `bulk_reading`) see only the failures and reads this instance served, and their
+//!   quiet periods are per instance; `refresh_token_reuse` and `new_address` are decided
+//!   from the shared store (the session's rotated tokens, the user's kept sessions) and fire
+//!   on whichever instance served the request, the same as with one instance. A restart
+//!   starts the counting rules over.
 //!
 //! **Payloads hold no secrets**: no password, token, hash or key is ever put in an event —
 //! the constructors take only ids, an address, an account name and short reason codes.

@@ -34,6 +34,16 @@ pub struct LogCounts {
     pub dropped: u64,
 }
 
+impl LogCounts {
+    /// The events of one type seen (0 for a type never seen).
+    pub fn event_count(&self, kind: SecurityEventType) -> u64 {
+        self.events
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Monitor {
     pub(crate) access: Mutex<Vec<AccessEntry>>,

@@ -36,6 +36,36 @@ impl Crm {
         }
     }
 
+    /// [`Crm::security_event`] for an event that must be in the store before the caller
+    /// answers (export and erasure, see [`crate::privacy`]): written at once — the
+    /// workspace's [`ClientDetails`] policy applied to its address — and, once written,
+    /// handed to the hooks, counted and run through the anomaly rules. Never sampled.
+    ///
+    /// # Errors
+    /// Storage failures writing it (then nothing saw it: a repeated call records it once).
+    pub(crate) async fn security_event_now(&self, mut event: SecurityEvent) -> Result<()> {
+        if event.address.is_some() {
+            let policy = self
+                .load_config(event.workspace_id)
+                .await
+                .map_or(ClientDetails::None, |c| c.retention.client_details);
+            event.address = policy.address(event.address.as_deref());
+        }
+        self.storage()
+            .append_security_events(std::slice::from_ref(&event))
+            .await?;
+        let inner = &self.inner;
+        let found = inner.monitor.observe(&inner.config.anomalies, &event);
+        inner.monitor.count(event.kind);
+        for hook in &inner.config.security_hooks {
+            hook.event(&event);
+        }
+        for anomaly in found {
+            self.record_anomaly(anomaly);
+        }
+        Ok(())
+    }
+
     /// The anomaly rules' settings.
     pub(crate) fn anomaly_rules(&self) -> &crate::security::AnomalyConfig {
         &self.inner.config.anomalies
@@ -65,28 +95,6 @@ impl Crm {
         SecurityEvent::new(actor.workspace_id(), kind, self.now())
             .user(actor.user_id())
             .address(actor.origin().and_then(|o| o.address.as_deref()))
-    }
-
-    /// Records that `actor` erased (or anonymised) the personal data of a record: an
-    /// `erasure_performed` event naming the kind and id, nothing personal. For the GDPR
-    /// erasure operations.
-    pub fn record_erasure(&self, actor: &Actor, entity: EntityKind, id: Uuid) {
-        self.security_event(
-            self.event_for(actor, crate::security::SecurityEventType::ErasurePerformed)
-                .with("entity", entity.noun())
-                .with("record_id", id.to_string()),
-        );
-    }
-
-    /// Records that `actor` exported the personal data of a record: an `export_performed`
-    /// event (the export's reads go to the access log through [`Crm::log_access`] or
-    /// [`Crm::present`]).
-    pub fn record_export(&self, actor: &Actor, entity: EntityKind, id: Uuid) {
-        self.security_event(
-            self.event_for(actor, crate::security::SecurityEventType::ExportPerformed)
-                .with("entity", entity.noun())
-                .with("record_id", id.to_string()),
-        );
     }
 
     /// Records that `actor` read the records `ids` of `entity` (one access-log entry each),

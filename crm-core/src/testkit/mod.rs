@@ -196,6 +196,7 @@ macro_rules! conformance_tests {
             security_events_are_stored_queried_redacted_and_pruned,
             security_events_are_recorded_without_secrets,
             hooks_stream_events_and_rate_limits_are_sampled,
+            identity_refusals_are_recorded_once_and_without_secrets,
             anomaly_rules_fire_on_attacks_and_not_on_normal_use,
             a_login_from_a_new_address_is_an_anomaly,
             reads_are_persisted_in_the_access_log,
@@ -217,6 +218,7 @@ macro_rules! conformance_tests {
             users_export_and_anonymize,
             erasure_resumes_after_a_failure,
             consents_are_recorded_filtered_and_follow_has_newsletter,
+            exports_and_erasures_record_one_event_each,
         );
     };
     (@privacy $fixture:path; $($name:ident),* $(,)?) => {

@@ -520,7 +520,26 @@ pub async fn erasure_is_idempotent_and_refuses_bad_input(f: Fixture) {
         kind(crm.privacy().export_contact(&w.admin, theirs.id).await),
         ErrorKind::NotFound
     );
+    // Their users are unknown here too, as is a made-up one.
+    let their_user = other.sales.user_id();
+    let refusals = [
+        kind(crm.privacy().anonymize_user(&w.admin, their_user).await),
+        kind(crm.privacy().export_user(&w.admin, their_user).await),
+        kind(
+            crm.privacy()
+                .anonymize_user(&w.admin, UserId::generate())
+                .await,
+        ),
+    ];
+    assert_eq!(refusals, [ErrorKind::NotFound; 3]);
     assert_eq!(reads(w, false).await, before, "refusals changed nothing");
+    let u = other
+        .crm
+        .users()
+        .get(&other.admin, their_user)
+        .await
+        .unwrap();
+    assert!(!u.disabled, "their user is untouched");
     let last = crm
         .audit()
         .list(&w.admin, &AuditQuery::default())
@@ -1079,4 +1098,151 @@ fn marked_contact_plain() -> ContactInput {
 /// The story's workspace id (for backends' own table scans).
 pub fn workspace_of(s: &Story) -> Uuid {
     s.world.admin.workspace_id().uuid()
+}
+
+/// Each export, erasure and anonymization records exactly one event of its type — in the
+/// store when the call answers (not only after a flush, and not again after one), in the
+/// host's stream and in the counters — carrying the actor's address as the workspace's
+/// client-details policy keeps it; an export's header carries the workspace's retention
+/// periods.
+pub async fn exports_and_erasures_record_one_event_each(f: Fixture) {
+    let hook = Arc::new(super::security_suite::Collect::default());
+    let config = crate::CrmConfig {
+        security_hooks: vec![hook.clone()],
+        ..crate::CrmConfig::default()
+    };
+    let w = super::suite::world_with(&f, config).await;
+    let crm = &w.crm;
+    let ws = w.admin.workspace_id();
+    let policy = RetentionPolicy {
+        trash_days: 7,
+        audit_days: Some(3650),
+        access_log_days: 90,
+        security_event_days: 180,
+        session_days: 14,
+        webhook_delivery_days: 3,
+        client_details: ClientDetails::Truncated,
+    };
+    let current = crm.configuration().get(&w.admin).await.unwrap();
+    crm.configuration()
+        .update(
+            &w.admin,
+            current.version,
+            ConfigurationPatch {
+                retention: Some(policy.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let admin = w.admin.clone().with_origin(
+        "GET /contacts/{id}/personal-data",
+        Some("203.0.113.77".into()),
+    );
+    let c = crm
+        .contacts()
+        .create(&w.sales, marked_contact_plain())
+        .await
+        .unwrap();
+    let stored = |kind: SecurityEventType| async move {
+        crm.storage()
+            .security_events(
+                ws,
+                &SecurityEventQuery {
+                    kind: Some(kind),
+                    limit: 500,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+    };
+    let streamed = |kind: SecurityEventType| {
+        hook.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == kind)
+            .count()
+    };
+    let counted = |kind: SecurityEventType| crm.log_counts().event_count(kind);
+    use SecurityEventType::{ErasurePerformed as Erasure, ExportPerformed as Export};
+
+    let doc = crm.privacy().export_contact(&admin, c.id).await.unwrap();
+    let expected = crate::privacy::RetentionPeriods::from(&policy);
+    assert_eq!(doc.header.retention, expected);
+    let header = serde_json::to_value(&doc.header).unwrap();
+    assert_eq!(header["retention"]["trash_days"], 7);
+    assert_eq!(header["retention"]["audit_days"], 3650);
+    assert_eq!(header["retention"]["client_details"], "truncated");
+    assert!(
+        header["retention"].get("webhook_delivery_days").is_none(),
+        "no webhook deliveries are kept, so none is announced: {header}"
+    );
+    let events = stored(Export).await;
+    assert_eq!(events.len(), 1, "one export, one event: {events:?}");
+    assert_eq!(
+        (streamed(Export), counted(Export)),
+        (1, 1),
+        "streamed and counted once"
+    );
+    let e = &events[0];
+    assert_eq!(e.actor_id, Some(w.admin.user_id()));
+    assert_eq!(e.detail["entity"], "contact");
+    assert_eq!(e.detail["record_id"], c.id.uuid().to_string());
+    assert_eq!(
+        e.address.as_deref(),
+        Some("203.0.113.0"),
+        "the address, as the workspace keeps addresses"
+    );
+
+    let me = crm
+        .privacy()
+        .export_user(&w.sales, w.sales.user_id())
+        .await
+        .unwrap();
+    assert_eq!(me.header.retention, expected);
+    assert_eq!(stored(Export).await.len(), 2);
+    assert_eq!((streamed(Export), counted(Export)), (2, 2));
+
+    crm.privacy().erase_contact(&admin, c.id).await.unwrap();
+    let events = stored(Erasure).await;
+    assert_eq!(events.len(), 1, "one erasure, one event: {events:?}");
+    assert_eq!((streamed(Erasure), counted(Erasure)), (1, 1));
+    assert_eq!(events[0].detail["record_id"], c.id.uuid().to_string());
+    crm.privacy()
+        .anonymize_user(&w.admin, w.sales2.user_id())
+        .await
+        .unwrap();
+    let events = stored(Erasure).await;
+    assert_eq!(events.len(), 2);
+    assert_eq!((streamed(Erasure), counted(Erasure)), (2, 2));
+    assert_eq!(events[0].user_id, Some(w.sales2.user_id()));
+    assert_eq!(events[0].detail["anonymized"], true);
+    // A repeated erasure is one more call: one more event.
+    let again = crm.privacy().erase_contact(&admin, c.id).await.unwrap();
+    assert!(again.already_erased);
+    assert_eq!(stored(Erasure).await.len(), 3);
+    assert_eq!((streamed(Erasure), counted(Erasure)), (3, 3));
+
+    // Nothing was queued besides: a flush writes no second copy.
+    crm.flush_logs().await.unwrap();
+    assert_eq!(stored(Export).await.len(), 2);
+    assert_eq!(stored(Erasure).await.len(), 3);
+    // Refused calls record nothing.
+    let refusals = [
+        kind(crm.privacy().export_contact(&w.sales, c.id).await),
+        kind(crm.privacy().erase_contact(&w.manager, c.id).await),
+        kind(
+            crm.privacy()
+                .erase_contact(&w.admin, ContactId::generate())
+                .await,
+        ),
+    ];
+    use ErrorKind::{Forbidden, NotFound};
+    assert_eq!(refusals, [Forbidden, Forbidden, NotFound]);
+    crm.flush_logs().await.unwrap();
+    assert_eq!(stored(Export).await.len(), 2);
+    assert_eq!(stored(Erasure).await.len(), 3);
+    assert_eq!((streamed(Export), streamed(Erasure)), (2, 3));
 }

@@ -95,6 +95,7 @@ macro_rules! http_suite {
             monitoring::security_events_record_logins_refusals_and_csrf,
             monitoring::access_log_records_reads_with_route_and_address,
             monitoring::retention_is_set_through_the_configuration,
+            monitoring::refusals_are_recorded_once_with_their_address,
         );
     };
     (@tests $factory:path; $($module:ident :: $test:ident),* $(,)?) => {
@@ -171,6 +172,8 @@ pub struct Options {
     pub wrap: fn(Arc<dyn Storage>) -> Arc<dyn Storage>,
     /// Whether the engine keeps the access log.
     pub record_access: bool,
+    /// The identity layer's quotas (login, refresh, password reset).
+    pub identity_limits: RateLimitConfig,
 }
 
 impl Default for Options {
@@ -184,6 +187,7 @@ impl Default for Options {
             refresh_grace: Duration::from_secs(10),
             wrap: |s| s,
             record_access: false,
+            identity_limits: generous_limits(),
         }
     }
 }
@@ -247,7 +251,7 @@ impl Server {
             workers: 2,
             queue: 256,
         };
-        config.rate_limits = generous_limits();
+        config.rate_limits = options.identity_limits;
         config.refresh_grace = options.refresh_grace;
         let outbox = Arc::new(Outbox::default());
         let identity = Identity::new(crm, config, outbox.clone()).expect("identity");

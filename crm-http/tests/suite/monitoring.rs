@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Options, Server, StoreFactory, login};
+use crm_core::ratelimit::{Quota, RateLimitConfig};
+
+use super::{Options, Server, StoreFactory, generous_limits, login};
 
 fn types(body: &Value) -> Vec<String> {
     body["data"]
@@ -99,20 +101,25 @@ pub async fn security_events_record_logins_refusals_and_csrf(store: StoreFactory
         .send()
         .await;
     assert!(!r.body["data"].as_array().unwrap().is_empty());
+    let before = admin.get("/security-events?limit=500").send().await.body;
     for (query, field) in [
         ("type=nonsense", "type"),
+        ("type=", "type"),
         ("user_id=x", "user_id"),
         ("since=yesterday", "since"),
         ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=ten", "limit"),
         ("cursor=zz", "cursor"),
         ("other=1", "other"),
     ] {
         let r = admin.get(&format!("/security-events?{query}")).send().await;
-        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        r.assert_error(400, r.code());
+        assert!(r.code().starts_with("E2"), "{query}: {}", r.text);
         assert_eq!(r.fields(), [field], "{query}");
     }
-    let limit = admin.get("/security-events?limit=501").send().await;
-    assert_eq!(limit.status, 400);
+    let after = admin.get("/security-events?limit=500").send().await.body;
+    assert_eq!(before, after, "malformed filters changed nothing");
     let metrics = server.state.metrics_text();
     assert!(
         metrics.contains("crm_security_events_total{type=\"login_failed\"} 1"),
@@ -182,16 +189,24 @@ pub async fn access_log_records_reads_with_route_and_address(store: StoreFactory
         .send()
         .await
         .assert_error(403, "E1002");
+    let before = admin.get("/access-log?limit=500").send().await.body;
     for (query, field) in [
         ("record_id=1", "record_id"),
+        ("user_id=x", "user_id"),
+        ("since=bad", "since"),
         ("until=soon", "until"),
+        ("cursor=zz", "cursor"),
         ("limit=-1", "limit"),
+        ("limit=501", "limit"),
         ("type=x", "type"),
     ] {
         let r = admin.get(&format!("/access-log?{query}")).send().await;
-        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        r.assert_error(400, r.code());
+        assert!(r.code().starts_with("E2"), "{query}: {}", r.text);
         assert_eq!(r.fields(), [field], "{query}");
     }
+    let after = admin.get("/access-log?limit=500").send().await.body;
+    assert_eq!(before, after, "malformed filters changed nothing");
     let r = admin
         .get("/access-log?since=2001-01-01T00:00:00Z&until=2000-01-01T00:00:00Z")
         .send()
@@ -217,6 +232,21 @@ pub async fn retention_is_set_through_the_configuration(store: StoreFactory) {
     for (bad, status, field) in [
         (json!({ "trash_days": -1 }), 422, "retention.trash_days"),
         (json!({ "audit_days": 100000 }), 422, "retention.audit_days"),
+        (
+            json!({ "security_event_days": -365 }),
+            422,
+            "retention.security_event_days",
+        ),
+        (
+            json!({ "webhook_delivery_days": 0 }),
+            422,
+            "retention.webhook_delivery_days",
+        ),
+        (
+            json!({ "access_log_days": 1e40 }),
+            400,
+            "retention.access_log_days",
+        ),
         (
             json!({ "session_days": "long" }),
             400,
@@ -251,4 +281,116 @@ pub async fn retention_is_set_through_the_configuration(store: StoreFactory) {
     assert_eq!(r.body["retention"]["audit_days"], 3650);
     assert_eq!(r.body["retention"]["access_log_days"], 365);
     assert_eq!(r.body["retention"]["client_details"], "truncated");
+}
+
+/// Every refusal is one event, with the client's address: a throttled login is one
+/// `login_throttled` (the 429 it answers is not recorded again as a rate limit), a refresh
+/// past the identity layer's quota one `rate_limited` with policy `refresh`, a failed CSRF
+/// check one `csrf_failed`; a refusal of the HTTP layer's own limiter stays recorded.
+pub async fn refusals_are_recorded_once_with_their_address(store: StoreFactory) {
+    let server = Server::with(
+        store,
+        Options {
+            identity_limits: RateLimitConfig {
+                refresh: Quota::per_minute(2),
+                ..generous_limits()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let admin = server.bootstrap().await;
+    admin.add_user(&server, "sales@acme.test", "sales").await;
+    let attempt = |password: &'static str| {
+        server
+            .client()
+            .post("/auth/login")
+            .json(json!({"workspace_id": admin.workspace_id, "email": "sales@acme.test", "password": password}))
+            .send()
+    };
+    for _ in 0..5 {
+        attempt("guessed password").await.assert_error(401, "E1003");
+    }
+    attempt("user password").await.assert_error(429, "E4001");
+    // The refresh cookie without the CSRF header.
+    admin
+        .client
+        .post("/auth/refresh")
+        .send()
+        .await
+        .assert_error(403, "E1002");
+    // Two refreshes a minute; the third is refused.
+    let other = server.client();
+    let mut token = admin.refresh.clone();
+    for n in 1..=3 {
+        let r = other
+            .post("/auth/refresh")
+            .json(json!({ "refresh_token": token }))
+            .send()
+            .await;
+        if n == 3 {
+            r.assert_error(429, "E4001");
+        } else {
+            assert_eq!(r.status, 200, "{}", r.text);
+            token = r.body["refresh_token"].as_str().unwrap().to_owned();
+        }
+    }
+
+    let r = admin.get("/security-events?limit=500").send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let data = r.body["data"].as_array().unwrap();
+    let of = |t: &str| -> Vec<&Value> { data.iter().filter(|e| e["type"] == t).collect() };
+    let throttled = of("login_throttled");
+    assert_eq!(throttled.len(), 1, "{throttled:?}");
+    assert_eq!(throttled[0]["email"], "sales@acme.test");
+    assert_eq!(throttled[0]["address"], "127.0.0.1");
+    let limited = of("rate_limited");
+    assert_eq!(
+        limited.len(),
+        1,
+        "only the refresh was rate limited: {limited:?}"
+    );
+    assert_eq!(limited[0]["detail"]["policy"], "refresh");
+    assert_eq!(limited[0]["address"], "127.0.0.1");
+    let csrf = of("csrf_failed");
+    assert_eq!(csrf.len(), 1, "{csrf:?}");
+    assert_eq!(csrf[0]["address"], "127.0.0.1", "{csrf:?}");
+    assert_eq!(csrf[0]["workspace_id"], admin.workspace_id.as_str());
+    for secret in ["guessed password", "user password", &admin.refresh, &token] {
+        assert!(!r.text.contains(secret), "no secret in any event");
+    }
+    let metrics = server.state.metrics_text();
+    for (t, n) in [
+        ("login_throttled", 1),
+        ("rate_limited", 1),
+        ("csrf_failed", 1),
+    ] {
+        let line = format!("crm_security_events_total{{type=\"{t}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+
+    // The HTTP layer's own limiter: one request a minute per address (sign-up was it).
+    let strict = Server::with(
+        store,
+        Options::http(|h| {
+            h.rate_limits = RateLimitConfig {
+                address: Quota::per_minute(1),
+                ..generous_limits()
+            };
+        }),
+    )
+    .await;
+    let admin = strict.bootstrap().await;
+    strict
+        .client()
+        .get("/health")
+        .send()
+        .await
+        .assert_error(429, "E4001");
+    let r = admin.get("/security-events?type=rate_limited").send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let data = r.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{data:?}");
+    assert_eq!(data[0]["detail"]["policy"], "address");
+    assert_eq!(data[0]["address"], "127.0.0.1");
 }
