@@ -18,6 +18,7 @@
 //!   `RateLimit-Policy` headers (and `Retry-After` on a refusal).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -245,7 +246,7 @@ fn record_refusal(
     state: &AppState,
     report: &crate::error::ErrorReport,
     actor: Option<&crm_core::Actor>,
-    context: Option<&RequestContext>,
+    client_ip: Option<IpAddr>,
     route: Option<String>,
     limited_here: bool,
 ) {
@@ -265,7 +266,7 @@ fn record_refusal(
         return;
     };
     let crm = state.crm();
-    let address = context.and_then(|c| c.client_ip).map(|ip| ip.to_string());
+    let address = client_ip.map(|ip| ip.to_string());
     let mut event = SecurityEvent::new(ws, kind, crm.now()).address(address.as_deref());
     if let Some(a) = actor {
         event = event.user(a.user_id());
@@ -309,13 +310,16 @@ pub(crate) async fn guard(
             (Policy::Address, address_key(ip))
         }
     };
-    let context = req.extensions().get::<RequestContext>().cloned();
-    let route = req
+    // What a refusal's security event needs, kept without copying (the route's text is
+    // made only for a refusal): this runs on every request.
+    let client_ip = req
         .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|p| format!("{} {}", req.method(), p.as_str()));
-    let actor = match &authn {
-        Authn::Valid(v) => Some(v.0.clone()),
+        .get::<RequestContext>()
+        .and_then(|c| c.client_ip);
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
+    let authenticated = match &authn {
+        Authn::Valid(v) => Some(Arc::clone(v)),
         _ => None,
     };
     req.extensions_mut().insert(authn);
@@ -327,8 +331,9 @@ pub(crate) async fn guard(
             .into_response(),
     };
     if let Some(report) = response.extensions().get::<crate::error::ErrorReport>() {
-        let (actor, context) = (actor.as_ref(), context.as_ref());
-        record_refusal(&state, report, actor, context, route, limited_here);
+        let route = matched.map(|p| format!("{method} {}", p.as_str()));
+        let actor = authenticated.as_deref().map(|(actor, _)| actor);
+        record_refusal(&state, report, actor, client_ip, route, limited_here);
     }
     let headers = response.headers_mut();
     for (name, value) in decision.headers() {

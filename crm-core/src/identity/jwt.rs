@@ -348,7 +348,11 @@ mod tests {
             t.verify(&foreign, now).unwrap_err().kind(),
             ErrorKind::TokenInvalid
         );
-        assert_eq!(t.remembered(), 1, "only the token that passed the check is kept");
+        assert_eq!(
+            t.remembered(),
+            1,
+            "only the token that passed the check is kept"
+        );
     }
 
     #[test]
