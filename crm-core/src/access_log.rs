@@ -7,7 +7,9 @@
 //! never the read) and [`crate::Crm::flush_logs`] hands them to
 //! [`crate::Storage::append_access_log`] in one call per batch. A host calls `flush_logs`
 //! every second or so (crm-http's state does), so a crash loses at most that interval of
-//! entries plus one write in flight, never a record.
+//! entries plus one write in flight, never a record. A store may commit these batches
+//! without waiting for the disk and put them there a little later (crm-store-redb does,
+//! within 2 s): its docs say by how much that widens the loss.
 //!
 //! Entries are kept by the store and read back newest first with an [`AccessLogQuery`];
 //! [`crate::Storage::erase_access_log_for`] removes those about a record (erasure),

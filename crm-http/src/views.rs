@@ -8,7 +8,8 @@
 //! without being woken again (a busy server does not wake it once per request), takes
 //! everything queued, keeps only the latest view of each record per user (what `/me/recent`
 //! shows is the same), and writes. Memory stays bounded by [`QUEUE`] views. A crash loses the
-//! views still queued: at most [`FLUSH_EVERY`] of them (plus one write in flight), never a
+//! views still queued: at most [`FLUSH_EVERY`] of them (plus one write in flight, and on a
+//! store that syncs such writes late, what it has not synced: on redb up to 2 s), never a
 //! record or anything else. A failed write drops its batch (recently viewed is a
 //! convenience, not a record of truth).
 

@@ -253,10 +253,29 @@ impl RedbStore {
         &self,
         work: impl FnOnce(&redb::WriteTransaction) -> StoreResult<usize> + Send + 'static,
     ) -> Result<usize> {
+        self.apply_with(work, false).await
+    }
+
+    /// [`Self::apply`] committed without waiting for the disk (see
+    /// [`crate::writer::ApplyJob::relaxed`]): for the access log, whose documented loss on a
+    /// crash is a few seconds.
+    async fn apply_relaxed(
+        &self,
+        work: impl FnOnce(&redb::WriteTransaction) -> StoreResult<usize> + Send + 'static,
+    ) -> Result<usize> {
+        self.apply_with(work, true).await
+    }
+
+    async fn apply_with(
+        &self,
+        work: impl FnOnce(&redb::WriteTransaction) -> StoreResult<usize> + Send + 'static,
+        relaxed: bool,
+    ) -> Result<usize> {
         self.to_writer(|reply| {
             Msg::Apply(crate::writer::ApplyJob {
                 work: Box::new(work),
                 reply,
+                relaxed,
             })
         })
         .await
@@ -428,7 +447,7 @@ impl Storage for RedbStore {
             return Ok(());
         }
         let entries = entries.to_vec();
-        self.apply(move |txn| logs::append_access(txn, &entries))
+        self.apply_relaxed(move |txn| logs::append_access(txn, &entries))
             .await
             .map(drop)
     }

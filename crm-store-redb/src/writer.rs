@@ -43,6 +43,12 @@ const REOPEN_RETRIES: [Duration; 3] = [
     Duration::from_millis(500),
 ];
 
+/// The longest the writes of relaxed commits ([`ApplyJob::relaxed`]: the access log and
+/// recently viewed) stay in memory without being on disk. Past it, the next relaxed commit
+/// is durable, and a writer with nothing else to do makes them durable with an empty
+/// durable commit.
+pub(crate) const MAX_UNSYNCED: Duration = Duration::from_secs(2);
+
 /// What the writer thread is asked to do.
 pub(crate) enum Msg {
     /// Apply a commit.
@@ -65,6 +71,10 @@ pub(crate) type Work = Box<dyn FnOnce(&WriteTransaction) -> StoreResult<usize> +
 pub(crate) struct ApplyJob {
     pub(crate) work: Work,
     pub(crate) reply: oneshot::Sender<crm_core::Result<usize>>,
+    /// Committed without waiting for the disk (redb's `Durability::None`): for logs whose
+    /// documented loss on a crash is a few seconds. The writes reach the disk with the next
+    /// durable commit, at most [`MAX_UNSYNCED`] later.
+    pub(crate) relaxed: bool,
 }
 
 /// A batch of views to record.
@@ -287,6 +297,8 @@ pub(crate) struct Writer {
     max_batch: usize,
     /// Number of the last batch known to be committed.
     seq: u64,
+    /// When the oldest relaxed commit not yet followed by a durable one was made.
+    unsynced_since: Option<Instant>,
 }
 
 /// What became of one commit of a batch, before the transaction commits.
@@ -311,12 +323,63 @@ impl Writer {
             rx,
             max_batch: max_batch.max(1),
             seq,
+            unsynced_since: None,
         }
+    }
+
+    /// The next message; while relaxed commits wait for the disk, waits at most until they
+    /// are [`MAX_UNSYNCED`] old and makes them durable first. `None` once every sender is
+    /// gone (then nothing is left unsynced).
+    fn next_message(&mut self) -> Option<Msg> {
+        use tokio::sync::mpsc::error::TryRecvError;
+        loop {
+            let Some(since) = self.unsynced_since else {
+                return self.rx.blocking_recv();
+            };
+            match self.rx.try_recv() {
+                Ok(msg) => return Some(msg),
+                Err(TryRecvError::Disconnected) => {
+                    self.sync();
+                    return None;
+                }
+                Err(TryRecvError::Empty) if since.elapsed() >= MAX_UNSYNCED => self.sync(),
+                Err(TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// Makes `txn` a relaxed commit while the oldest unsynced write is young enough (then it
+    /// stays durable, which puts every relaxed commit before it on disk too). Whether it did.
+    fn relax(&self, txn: &mut WriteTransaction) -> bool {
+        self.unsynced_since
+            .is_none_or(|t| t.elapsed() < MAX_UNSYNCED)
+            && txn.set_durability(redb::Durability::None).is_ok()
+    }
+
+    /// Notes a successful commit: a durable one puts everything before it on disk.
+    fn committed(&mut self, relaxed: bool) {
+        if relaxed {
+            self.unsynced_since.get_or_insert_with(Instant::now);
+        } else {
+            self.unsynced_since = None;
+        }
+    }
+
+    /// An empty durable commit, which puts the relaxed commits before it on disk. On failure
+    /// they stay pending and the next durable commit tries again.
+    fn sync(&mut self) {
+        let Ok((db, txn)) = self.begin() else {
+            return;
+        };
+        if txn.commit().is_ok() {
+            self.committed(false);
+        }
+        drop(db);
     }
 
     /// Serves batches until every sender is gone and the queue is drained.
     pub(crate) fn run(mut self) {
-        while let Some(first) = self.rx.blocking_recv() {
+        while let Some(first) = self.next_message() {
             let mut batch = Vec::new();
             let mut prunes = Vec::new();
             let mut views = Vec::new();
@@ -352,8 +415,10 @@ impl Writer {
                 let _ = job.reply.send(outcome.map_err(Error::from));
             }
             for job in applies {
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(job.work)))
-                    .unwrap_or(Err(StoreError::Closed));
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    self.apply(job.work, job.relaxed)
+                }))
+                .unwrap_or(Err(StoreError::Closed));
                 let _ = job.reply.send(outcome.map_err(Error::from));
             }
             if batch.is_empty() {
@@ -397,6 +462,7 @@ impl Writer {
         match txn.commit() {
             Ok(()) => {
                 self.seq = next;
+                self.committed(false);
                 reply_all(batch, outcomes);
             }
             Err(e) => {
@@ -472,12 +538,14 @@ impl Writer {
     }
 
     /// Runs `work` in a write transaction of its own and commits it (nothing on failure).
-    fn apply(&mut self, work: Work) -> StoreResult<usize> {
-        let (db, txn) = self.begin()?;
+    fn apply(&mut self, work: Work, relaxed: bool) -> StoreResult<usize> {
+        let (db, mut txn) = self.begin()?;
+        let relaxed = relaxed && self.relax(&mut txn);
         match work(&txn) {
             Ok(n) => {
                 txn.commit()?;
                 drop(db);
+                self.committed(relaxed);
                 Ok(n)
             }
             Err(e) => {
@@ -490,7 +558,10 @@ impl Writer {
     /// Records views in one write transaction (see [`crm_core::views`]): each record once
     /// per list at its latest view, at most `RECENT_LIMIT` per list.
     fn record_views(&mut self, views: &[crm_core::views::View]) -> StoreResult<()> {
-        let (db, txn) = self.begin()?;
+        let (db, mut txn) = self.begin()?;
+        // Recently viewed is a convenience whose documented loss on a crash is a few
+        // seconds: a relaxed commit.
+        let relaxed = self.relax(&mut txn);
         {
             let mut recent = txn.open_table(RECENT)?;
             let mut by_time = txn.open_table(RECENT_BY_TIME)?;
@@ -536,6 +607,7 @@ impl Writer {
         }
         txn.commit()?;
         drop(db);
+        self.committed(relaxed);
         Ok(())
     }
 
