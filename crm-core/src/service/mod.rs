@@ -17,6 +17,7 @@ mod deals;
 mod logs;
 mod present;
 mod records;
+mod sessions;
 mod users;
 mod workspace;
 

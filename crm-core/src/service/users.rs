@@ -303,16 +303,16 @@ impl Users<'_> {
         if user.disabled && !current.disabled {
             // Disabling ends every session of the user in the same commit.
             let mut revocations = Commit::new(actor.workspace_id());
-            crate::identity::push_user_revocations(
-                self.crm,
-                &mut revocations,
-                actor.workspace_id(),
-                id,
-                None,
-                crate::model::RevokeReason::UserDisabled,
-                Some(actor.user_id()),
-            )
-            .await?;
+            self.crm
+                .push_user_revocations(
+                    &mut revocations,
+                    actor.workspace_id(),
+                    id,
+                    None,
+                    crate::model::RevokeReason::UserDisabled,
+                    Some(actor.user_id()),
+                )
+                .await?;
             let ended: Vec<uuid::Uuid> = revocations
                 .writes
                 .iter()
