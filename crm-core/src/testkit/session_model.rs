@@ -59,34 +59,6 @@ pub enum Op {
     Advance(i64),
 }
 
-impl Op {
-    /// Decodes a sequence of operations from arbitrary bytes (two bytes an operation), for
-    /// fuzzing; the choices mirror the property test's weights loosely.
-    pub fn sequence(bytes: &[u8]) -> Vec<Op> {
-        const ADVANCE: [i64; 8] = [1, 5, 9, 11, 600, 901, 10 * 86400, 31 * 86400];
-        bytes
-            .chunks_exact(2)
-            .map(|b| {
-                let (kind, arg) = (b[0] % 19, usize::from(b[1]));
-                match kind {
-                    0..=2 => Op::Login {
-                        right_password: arg % 4 != 0,
-                    },
-                    3..=8 => Op::Refresh {
-                        session: arg % 4,
-                        back: if arg & 0x30 == 0 { (arg >> 4) % 3 } else { 0 },
-                    },
-                    9 => Op::Logout { session: arg % 4 },
-                    10 => Op::ChangePassword { keep: arg % 4 },
-                    11 => Op::SetDisabled(arg % 2 == 0),
-                    12..=14 => Op::UseAccess { token: arg % 6 },
-                    _ => Op::Advance(ADVANCE[arg % ADVANCE.len()]),
-                }
-            })
-            .collect()
-    }
-}
-
 /// What the model knows about one session.
 struct ModelSession {
     /// Tokens in issue order with the instant each was replaced (None: current).
