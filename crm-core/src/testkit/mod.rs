@@ -37,13 +37,15 @@
 //!   target check the identity layer against.
 //!
 //! A conformance test is a `pub async fn name(f: Fixture)`; [`conformance_tests!`](crate::conformance_tests)
-//! names each one, and crm-core's test `conformance_list` fails when it misses one.
+//! names each one, and crm-core's test `conformance_list` fails when it misses one
+//! ([`listing`]: the scan it and crm-http's `suite_list` test share).
 
 pub mod dashboard_suite;
 pub mod faults;
 pub mod feed_suite;
 pub mod identity_suite;
 mod intercept;
+pub mod listing;
 mod memory;
 pub mod privacy_suite;
 pub mod security_suite;

@@ -12,6 +12,7 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod auth;
+pub mod dashboard;
 pub mod errors;
 pub mod feed;
 pub mod matrix;
@@ -92,6 +93,8 @@ macro_rules! http_suite {
             feed::changes_hide_what_the_caller_may_not_read,
             feed::changes_and_batch_reads_refuse_bad_parameters,
             feed::recently_viewed_is_recorded_off_the_read_path_and_shared,
+            dashboard::dashboard_figures_etags_and_bad_input,
+            dashboard::lists_and_recently_viewed_carry_weak_etags,
             monitoring::security_events_record_logins_refusals_and_csrf,
             monitoring::access_log_records_reads_with_route_and_address,
             monitoring::retention_is_set_through_the_configuration,
