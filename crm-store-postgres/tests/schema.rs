@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crm_core::model::EntityKind;
+use crm_core::testkit::setup::{bootstrap, named};
 use crm_core::{ErrorKind, Storage};
 use crm_store_postgres::schema::table;
 use crm_store_postgres::testing::TestDatabase;
@@ -207,7 +208,7 @@ fn unreachable_database_and_bad_urls_are_coded_and_never_echo_the_url() {
 #[test]
 fn a_statement_past_the_statement_timeout_is_busy_and_changes_nothing() {
     run(async {
-        use crm_core::{Crm, CrmConfig, model::UserInput};
+        use crm_core::{Crm, CrmConfig};
         let db = TestDatabase::create().await;
         let store = PgStore::connect(
             db.options()
@@ -216,24 +217,12 @@ fn a_statement_past_the_statement_timeout_is_busy_and_changes_nothing() {
         .await
         .unwrap();
         let crm = Crm::new(std::sync::Arc::new(store.clone()), CrmConfig::default());
-        let (ws, admin) = crm
-            .bootstrap(
-                "Timeouts",
-                UserInput {
-                    email: "admin@t.test".into(),
-                    first_name: "A".into(),
-                    last_name: "B".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let actor = crm.actor(ws.id, admin.id).await.unwrap();
+        let (_, actor) = bootstrap(&crm, "Timeouts", named("admin@t.test", "A", "B")).await;
         // Another session holds the user's row lock longer than the statement timeout.
         let blocker = db.store().await;
         let mut tx = blocker.pool().begin().await.unwrap();
         sqlx::query("SELECT 1 FROM crm_user WHERE id = $1 FOR UPDATE")
-            .bind(admin.id.uuid())
+            .bind(actor.user_id().uuid())
             .execute(&mut *tx)
             .await
             .unwrap();
@@ -241,7 +230,7 @@ fn a_statement_past_the_statement_timeout_is_busy_and_changes_nothing() {
             .users()
             .update_profile(
                 &actor,
-                admin.id,
+                actor.user_id(),
                 1,
                 crm_core::model::UserPatch {
                     first_name: Some("Changed".into()),
@@ -252,7 +241,7 @@ fn a_statement_past_the_statement_timeout_is_busy_and_changes_nothing() {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Busy, "{e:?}");
         tx.rollback().await.unwrap();
-        let user = crm.users().get(&actor, admin.id).await.unwrap();
+        let user = crm.users().get(&actor, actor.user_id()).await.unwrap();
         assert_eq!((user.first_name.as_str(), user.version), ("A", 1));
     });
 }

@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crm_core::demo::{Volume, seed};
-use crm_core::model::{ContactInput, EmailEntry, EmailKind, EntityKind, UserInput};
+use crm_core::model::{ContactInput, EmailEntry, EmailKind, EntityKind};
 use crm_core::query::{Deleted, ListQuery, SearchQuery, Sort};
+use crm_core::testkit::setup::{bootstrap, named};
 use crm_core::{Crm, CrmConfig, Storage};
 use crm_store_postgres::testing::TestDatabase;
 
@@ -18,19 +19,8 @@ fn every_search_path_returns_exactly_the_matches_in_order() {
         let db = TestDatabase::create().await;
         let store = db.store().await;
         let crm = Crm::new(Arc::new(store.clone()), CrmConfig::default());
-        let (ws, admin) = crm
-            .bootstrap(
-                "Search",
-                UserInput {
-                    email: "admin@search.test".into(),
-                    first_name: "Ada".into(),
-                    last_name: "Admin".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let actor = crm.actor(ws.id, admin.id).await.unwrap();
+        let (ws, actor) =
+            bootstrap(&crm, "Search", named("admin@search.test", "Ada", "Admin")).await;
         let volume = Volume {
             companies: 50,
             contacts: 6_000,
@@ -38,7 +28,9 @@ fn every_search_path_returns_exactly_the_matches_in_order() {
             tasks: 0,
             notes: 0,
         };
-        seed(&store, ws.id, &[admin.id], volume, 3).await.unwrap();
+        seed(&store, ws.id, &[actor.user_id()], volume, 3)
+            .await
+            .unwrap();
         // A few rare contacts: found only through the indexes, far apart in the sort order.
         for (n, (first, last, email)) in [
             ("Zebulon", "Quixote", "zq@rare.example"),

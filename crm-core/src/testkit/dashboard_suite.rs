@@ -11,6 +11,7 @@ use time::macros::date;
 use uuid::Uuid;
 
 use super::Fixture;
+use super::setup::{bootstrap, email};
 use super::suite::{World, world};
 use crate::clock::Date;
 use crate::dashboard::{DashboardQuery, recount};
@@ -374,17 +375,7 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
     assert_eq!(d.counts.contacts, 2);
 
     // Another workspace changes nothing here.
-    let (ws2, admin2) = crm
-        .bootstrap(
-            "Other",
-            UserInput {
-                email: "admin@other.test".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let admin2 = crm.actor(ws2.id, admin2.id).await.unwrap();
+    let (_, admin2) = bootstrap(crm, "Other", email("admin@other.test")).await;
     crm.contacts()
         .create(&admin2, contact("Else", "hot"))
         .await

@@ -12,12 +12,13 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::Fixture;
+use super::setup::{email, fast_passwords, with_password};
 use super::suite::kind;
 use crate::clock::{ManualClock, Timestamp};
 use crate::error::{ErrorKind, Result};
 use crate::identity::{
-    ExternalTokenConfig, Identity, IdentityConfig, LoginRequest, PasswordConfig, ResetDelivery,
-    Secret, SecretToken, TokenResponse,
+    ExternalTokenConfig, Identity, IdentityConfig, LoginRequest, ResetDelivery, Secret,
+    SecretToken, TokenResponse,
 };
 use crate::model::{ClientInfo, Role, User, UserInput};
 use crate::ratelimit::{Policy, Quota, RateLimitConfig};
@@ -88,11 +89,7 @@ pub async fn id_world(f: &Fixture) -> IdWorld {
     );
     let delivery = Arc::new(CollectingDelivery::default());
     let mut config = IdentityConfig::new(Secret::new(SECRET));
-    config.password = PasswordConfig {
-        cost: 4,
-        workers: 2,
-        queue: 256,
-    };
+    config.password = fast_passwords(2, 256);
     // External tokens are configured after the workspace exists (its id is needed).
     // The quota tests use their own identity; here logins are many and fast.
     config.rate_limits = RateLimitConfig::default()
@@ -120,21 +117,14 @@ pub async fn id_world(f: &Fixture) -> IdWorld {
     let peer = Identity::new(peer_crm, config.clone(), delivery.clone()).unwrap();
     let id = Identity::new(crm.clone(), config, delivery.clone()).unwrap();
     let admin = crm.actor(ws.id, tokens.user.id).await.unwrap();
-    let sales = crm
-        .users()
-        .create(
-            &admin,
-            UserInput {
-                email: "sales@acme.test".into(),
-                role: Some(Role::Sales),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    id.set_password(&admin, sales.id, "sales password")
-        .await
-        .unwrap();
+    let sales = with_password(
+        &id,
+        &admin,
+        "sales@acme.test",
+        Role::Sales,
+        "sales password",
+    )
+    .await;
     IdWorld {
         id,
         peer,
@@ -550,27 +540,13 @@ pub async fn imported_hashes_are_upgraded_at_login(f: Fixture) {
     let parts = bcrypt::hash_with_result("imported pw", 5).unwrap();
     let exported = parts.format_for_version(bcrypt::Version::TwoA);
     let user =
-        w.id.import_user(
-            &w.admin,
-            UserInput {
-                email: "old@acme.test".into(),
-                ..Default::default()
-            },
-            &exported,
-        )
-        .await
-        .unwrap();
+        w.id.import_user(&w.admin, email("old@acme.test"), &exported)
+            .await
+            .unwrap();
     assert_eq!(
         kind(
-            w.id.import_user(
-                &w.admin,
-                UserInput {
-                    email: "bad@acme.test".into(),
-                    ..Default::default()
-                },
-                "md5:abc"
-            )
-            .await
+            w.id.import_user(&w.admin, email("bad@acme.test"), "md5:abc")
+                .await
         ),
         ErrorKind::Validation
     );
@@ -884,11 +860,7 @@ pub async fn login_is_throttled_and_limited_but_reset_is_not(f: Fixture) {
 
     // The default quotas: 10 logins a minute per address.
     let mut config = IdentityConfig::new(Secret::new(SECRET));
-    config.password = PasswordConfig {
-        cost: 4,
-        workers: 2,
-        queue: 64,
-    };
+    config.password = fast_passwords(2, 64);
     let strict = Identity::new(w.crm.clone(), config, w.delivery.clone()).unwrap();
     for _ in 0..10 {
         strict
@@ -933,11 +905,7 @@ pub async fn login_is_throttled_and_limited_but_reset_is_not(f: Fixture) {
 /// Two identity instances (one on the storage, one on its peer) with no workspace yet.
 fn fresh_pair(f: &Fixture) -> (Identity, Identity) {
     let mut config = IdentityConfig::new(Secret::new(SECRET));
-    config.password = PasswordConfig {
-        cost: 4,
-        workers: 2,
-        queue: 256,
-    };
+    config.password = fast_passwords(2, 256);
     let delivery = Arc::new(CollectingDelivery::default());
     let one = Identity::new(
         Crm::new(f.storage.clone(), CrmConfig::default()),

@@ -33,6 +33,8 @@
 //!   doubles: a failing ping, a gate, the n-th call failing).
 //! * [`faults`]: a hook that fails the n-th call, and the test that every such failure is
 //!   coded and changes nothing.
+//! * [`setup`]: one-line set-ups for tests outside the suite (a bootstrapped workspace and
+//!   its admin, a member of a role, user inputs).
 //! * [`session_model`]: a model of sessions that a property test and the `sessions` fuzz
 //!   target check the identity layer against.
 //!
@@ -50,6 +52,7 @@ mod memory;
 pub mod privacy_suite;
 pub mod security_suite;
 pub mod session_model;
+pub mod setup;
 pub mod suite;
 
 pub use intercept::{Call, Hook, Intercepted};

@@ -30,11 +30,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crm_core::identity::{
-    Identity, IdentityConfig, PasswordConfig, ResetDelivery, Secret, SecretToken,
-};
+use crm_core::identity::{Identity, IdentityConfig, ResetDelivery, Secret, SecretToken};
 use crm_core::model::User;
 use crm_core::ratelimit::{Quota, RateLimitConfig};
+use crm_core::testkit::setup::fast_passwords;
 use crm_core::testkit::{Call, Hook, Intercepted};
 use crm_core::{Crm, CrmConfig, Storage, Timestamp};
 use crm_http::{AppState, HttpConfig};
@@ -245,11 +244,7 @@ impl Server {
         let mut config = IdentityConfig::new(Secret::new(
             b"crm-http test secret, 32+ bytes long!!".to_vec(),
         ));
-        config.password = PasswordConfig {
-            cost: 4,
-            workers: 2,
-            queue: 256,
-        };
+        config.password = fast_passwords(2, 256);
         config.rate_limits = generous_limits();
         config.refresh_grace = options.refresh_grace;
         let outbox = Arc::new(Outbox::default());

@@ -7,6 +7,7 @@ use crate::id::UserId;
 use crate::model::*;
 use crate::query::ListParams;
 use crate::testkit::Fixture;
+use crate::testkit::setup::email;
 
 pub async fn user_rules_and_last_admin(f: Fixture) {
     let w = world(&f).await;
@@ -32,13 +33,7 @@ pub async fn user_rules_and_last_admin(f: Fixture) {
     );
     let created = crm
         .users()
-        .create(
-            &w.admin,
-            UserInput {
-                email: "plain@acme.test".into(),
-                ..Default::default()
-            },
-        )
+        .create(&w.admin, email("plain@acme.test"))
         .await
         .unwrap();
     assert_eq!(created.role, Role::Sales, "role defaults to sales");
