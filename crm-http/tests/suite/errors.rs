@@ -5,8 +5,7 @@ use serde_json::json;
 use super::{Options, Server, StoreFactory, id};
 
 pub async fn bad_inputs_are_coded(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
 
     // Bodies.
     let r = admin
@@ -19,21 +18,18 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
     admin
         .post("/contacts")
         .raw("{}{}", Some("application/json"))
-        .send()
-        .await
-        .assert_error(400, "E2004");
+        .refused(400, "E2004")
+        .await;
     admin
         .post("/contacts")
         .raw("first_name=x", Some("application/x-www-form-urlencoded"))
-        .send()
-        .await
-        .assert_error(415, "E4004");
+        .refused(415, "E4004")
+        .await;
     admin
         .post("/contacts")
         .raw("{\"first_name\": \"A\", \"last_name\": \"B\"}", None)
-        .send()
-        .await
-        .assert_error(415, "E4004");
+        .refused(415, "E4004")
+        .await;
     // `application/json; charset=utf-8` and `+json` types are JSON.
     let r = admin
         .post("/contacts")
@@ -98,20 +94,17 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
     ] {
         admin
             .get(&format!("/contacts?{q}"))
-            .send()
-            .await
-            .assert_error(400, "E2003");
+            .refused(400, "E2003")
+            .await;
     }
     admin
         .get("/contacts?cursor=!!garbage!!")
-        .send()
-        .await
-        .assert_error(400, "E2002");
+        .refused(400, "E2002")
+        .await;
     admin
         .get("/activity?cursor=nope")
-        .send()
-        .await
-        .assert_error(400, "E2003");
+        .refused(400, "E2003")
+        .await;
 
     // Path ids and preconditions.
     let r = admin.get("/contacts/not-a-uuid").send().await;
@@ -123,16 +116,14 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
         .patch(&path)
         .header("if-match", "W/\"1\"")
         .json(json!({"name": "Initrode"}))
-        .send()
-        .await
-        .assert_error(412, "E5002");
+        .refused(412, "E5002")
+        .await;
     admin
         .patch(&path)
         .header("if-match", "\"1\", \"2\"")
         .json(json!({"name": "Initrode"}))
-        .send()
-        .await
-        .assert_error(400, "E2004");
+        .refused(400, "E2004")
+        .await;
     // A value that is no entity tag is a malformed header, not a failed precondition.
     for bad in ["", "one", "\"1", "W/1"] {
         let r = admin
@@ -150,9 +141,8 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
             .patch(&path)
             .header("if-match", tag)
             .json(json!({"name": "Initrode"}))
-            .send()
-            .await
-            .assert_error(412, "E5002");
+            .refused(412, "E5002")
+            .await;
     }
     // Bodies are objects: an array is not read field by field.
     for body in ["[null, null]", "[\"Initrode\"]", "\"Initrode\"", "7"] {
@@ -168,16 +158,14 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
     // Unknown records.
     admin
         .get(&format!("/companies/{}", uuid::Uuid::now_v7()))
-        .send()
-        .await
-        .assert_error(404, "E5001");
+        .refused(404, "E5001")
+        .await;
     admin
         .patch(&format!("/companies/{}", uuid::Uuid::now_v7()))
         .if_match(1)
         .json(json!({"name": "x"}))
-        .send()
-        .await
-        .assert_error(404, "E5001");
+        .refused(404, "E5001")
+        .await;
     // Validation lists every failing field.
     let r = admin
         .post("/tags")
@@ -200,9 +188,8 @@ pub async fn oversized_bodies_are_413(store: StoreFactory) {
     admin
         .post("/contacts")
         .raw(big, Some("application/json"))
-        .send()
-        .await
-        .assert_error(413, "E4003");
+        .refused(413, "E4003")
+        .await;
     // Under the limit, the same request is fine.
     let r = admin
         .post("/contacts")
@@ -212,8 +199,7 @@ pub async fn oversized_bodies_are_413(store: StoreFactory) {
     assert_eq!(r.status, 201, "{}", r.text);
 
     // The default limit is 1 MiB.
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     let big = format!(
         "{{\"first_name\": \"{}\", \"last_name\": \"B\"}}",
         "x".repeat(1024 * 1024 + 10)
@@ -221,14 +207,12 @@ pub async fn oversized_bodies_are_413(store: StoreFactory) {
     admin
         .post("/contacts")
         .raw(big, Some("application/json"))
-        .send()
-        .await
-        .assert_error(413, "E4003");
+        .refused(413, "E4003")
+        .await;
 }
 
 pub async fn unknown_routes_and_methods(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let r = admin.get("/spaceships").send().await;
     r.assert_error(404, "E5001");
     assert_eq!(
@@ -240,12 +224,7 @@ pub async fn unknown_routes_and_methods(store: StoreFactory) {
     let allow = r.header("allow").unwrap_or_default();
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow:?}");
     // Even unauthenticated.
-    server
-        .client()
-        .get("/nowhere")
-        .send()
-        .await
-        .assert_error(404, "E5001");
+    server.client().get("/nowhere").refused(404, "E5001").await;
 }
 
 impl super::Session {

@@ -50,6 +50,19 @@ pub struct StoreHandle {
 /// its own database).
 pub type StoreFactory = fn() -> Pin<Box<dyn Future<Output = StoreHandle> + Send>>;
 
+/// A fresh redb store in a temp dir of its own (the redb suite's and the log test's).
+pub fn redb() -> Pin<Box<dyn Future<Output = StoreHandle> + Send>> {
+    Box::pin(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            crm_store_redb::RedbStore::open(dir.path().join("crm.redb")).expect("open store");
+        StoreHandle {
+            storage: Arc::new(store),
+            guard: Box::new(dir),
+        }
+    })
+}
+
 /// Instantiates every test of the suite for one store factory.
 #[macro_export]
 macro_rules! http_suite {
@@ -221,6 +234,13 @@ impl Server {
         Self::with(factory, Options::default()).await
     }
 
+    /// A server with default options and its bootstrap admin's session.
+    pub async fn admin(factory: StoreFactory) -> (Server, Session) {
+        let server = Self::start(factory).await;
+        let admin = server.bootstrap().await;
+        (server, admin)
+    }
+
     pub async fn with(factory: StoreFactory, options: Options) -> Server {
         let StoreHandle { storage, guard } = factory().await;
         Self::on(storage, guard, options).await
@@ -386,6 +406,21 @@ impl Request {
         self.header("if-match", &format!("\"{version}\""))
     }
 
+    /// Sends the request and asserts a coded error answer ([`Response::assert_error`]),
+    /// naming the request if it is not one.
+    pub async fn refused(self, status: u16, code: &str) -> Response {
+        let what = format!("{} {}", self.method, self.path);
+        let r = self.send().await;
+        assert!(
+            r.status == status && r.code() == code,
+            "{what}: expected {status} {code}, got {} {}",
+            r.status,
+            r.text
+        );
+        r.assert_error(status, code);
+        r
+    }
+
     pub async fn send(self) -> Response {
         let url = format!("{}{}", self.client.base, self.path);
         let url_path = reqwest::Url::parse(&url).unwrap().path().to_owned();
@@ -544,6 +579,27 @@ impl Session {
     }
     pub fn delete(&self, path: &str) -> Request {
         self.client.delete(path).bearer(&self.access)
+    }
+
+    /// Asserts that each `prefix + query` of `cases` is refused with 400 `E2003` naming just
+    /// its field.
+    pub async fn assert_bad_queries<Q: AsRef<str>>(&self, prefix: &str, cases: &[(Q, &str)]) {
+        for (query, field) in cases {
+            let query = query.as_ref();
+            let r = self.get(&format!("{prefix}{query}")).send().await;
+            assert_eq!(r.status, 400, "{prefix}{query}: {}", r.text);
+            r.assert_error(400, "E2003");
+            assert_eq!(r.fields(), [*field], "{prefix}{query}");
+        }
+    }
+
+    /// Creates a contact with just a name and returns its body.
+    pub async fn contact(&self, first_name: &str, last_name: &str) -> Value {
+        self.create(
+            "/contacts",
+            json!({ "first_name": first_name, "last_name": last_name }),
+        )
+        .await
     }
 
     /// Creates a record and returns its body.

@@ -15,8 +15,7 @@ fn types(body: &Value) -> Vec<String> {
 }
 
 pub async fn security_events_record_logins_refusals_and_csrf(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let sales = admin.add_user(&server, "sales@acme.test", "sales").await;
     let wrong = server
         .client()
@@ -26,11 +25,7 @@ pub async fn security_events_record_logins_refusals_and_csrf(store: StoreFactory
         .await;
     wrong.assert_error(401, "E1003");
     // A refusal (403), a hidden record (404), a failed CSRF check.
-    sales
-        .get("/security-events")
-        .send()
-        .await
-        .assert_error(403, "E1002");
+    sales.get("/security-events").refused(403, "E1002").await;
     let task = admin
         .create("/tasks", json!({ "text": "The admin's own task" }))
         .await;
@@ -40,9 +35,8 @@ pub async fn security_events_record_logins_refusals_and_csrf(store: StoreFactory
     admin
         .client
         .post("/auth/refresh")
-        .send()
-        .await
-        .assert_error(403, "E1002");
+        .refused(403, "E1002")
+        .await;
 
     let r = admin.get("/security-events?limit=100").send().await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -99,18 +93,19 @@ pub async fn security_events_record_logins_refusals_and_csrf(store: StoreFactory
         .send()
         .await;
     assert!(!r.body["data"].as_array().unwrap().is_empty());
-    for (query, field) in [
-        ("type=nonsense", "type"),
-        ("user_id=x", "user_id"),
-        ("since=yesterday", "since"),
-        ("limit=0", "limit"),
-        ("cursor=zz", "cursor"),
-        ("other=1", "other"),
-    ] {
-        let r = admin.get(&format!("/security-events?{query}")).send().await;
-        assert_eq!(r.status, 400, "{query}: {}", r.text);
-        assert_eq!(r.fields(), [field], "{query}");
-    }
+    admin
+        .assert_bad_queries(
+            "/security-events?",
+            &[
+                ("type=nonsense", "type"),
+                ("user_id=x", "user_id"),
+                ("since=yesterday", "since"),
+                ("limit=0", "limit"),
+                ("cursor=zz", "cursor"),
+                ("other=1", "other"),
+            ],
+        )
+        .await;
     let limit = admin.get("/security-events?limit=501").send().await;
     assert_eq!(limit.status, 400);
     let metrics = server.state.metrics_text();
@@ -132,12 +127,7 @@ pub async fn access_log_records_reads_with_route_and_address(store: StoreFactory
     .await;
     let admin = server.bootstrap().await;
     let sales = admin.add_user(&server, "sales@acme.test", "sales").await;
-    let c = sales
-        .create(
-            "/contacts",
-            json!({ "first_name": "Grace", "last_name": "Hopper" }),
-        )
-        .await;
+    let c = sales.contact("Grace", "Hopper").await;
     let id = c["id"].as_str().unwrap();
     assert_eq!(
         sales.get(&format!("/contacts/{id}")).send().await.status,
@@ -177,21 +167,18 @@ pub async fn access_log_records_reads_with_route_and_address(store: StoreFactory
         .send()
         .await;
     assert_eq!(r.body["data"], json!([]));
-    sales
-        .get("/access-log")
-        .send()
-        .await
-        .assert_error(403, "E1002");
-    for (query, field) in [
-        ("record_id=1", "record_id"),
-        ("until=soon", "until"),
-        ("limit=-1", "limit"),
-        ("type=x", "type"),
-    ] {
-        let r = admin.get(&format!("/access-log?{query}")).send().await;
-        assert_eq!(r.status, 400, "{query}: {}", r.text);
-        assert_eq!(r.fields(), [field], "{query}");
-    }
+    sales.get("/access-log").refused(403, "E1002").await;
+    admin
+        .assert_bad_queries(
+            "/access-log?",
+            &[
+                ("record_id=1", "record_id"),
+                ("until=soon", "until"),
+                ("limit=-1", "limit"),
+                ("type=x", "type"),
+            ],
+        )
+        .await;
     let r = admin
         .get("/access-log?since=2001-01-01T00:00:00Z&until=2000-01-01T00:00:00Z")
         .send()
@@ -201,8 +188,7 @@ pub async fn access_log_records_reads_with_route_and_address(store: StoreFactory
 }
 
 pub async fn retention_is_set_through_the_configuration(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     let r = admin.get("/configuration").send().await;
     assert_eq!(r.status, 200);
     assert_eq!(

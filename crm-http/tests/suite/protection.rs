@@ -42,9 +42,7 @@ pub async fn security_headers_on_every_response(store: StoreFactory) {
     )
     .await;
     let admin = server.bootstrap().await;
-    let c = admin
-        .create("/contacts", json!({"first_name": "A", "last_name": "B"}))
-        .await;
+    let c = admin.contact("A", "B").await;
     let anon = server.client();
     let cases = vec![
         ("health", anon.get("/health").send().await),
@@ -193,8 +191,7 @@ pub async fn rate_limit_429_with_headers(store: StoreFactory) {
 
 pub async fn forwarded_headers_only_from_trusted_proxies(store: StoreFactory) {
     // No trusted proxy: forwarding headers are ignored.
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let c = server.client();
     let r = c
         .post("/auth/login")
@@ -258,9 +255,8 @@ pub async fn forwarded_headers_only_from_trusted_proxies(store: StoreFactory) {
     }
     anon.get("/health")
         .header("x-forwarded-for", "192.0.2.1")
-        .send()
-        .await
-        .assert_error(429, "E4001");
+        .refused(429, "E4001")
+        .await;
     let r = anon
         .get("/health")
         .header("x-forwarded-for", "192.0.2.2")
@@ -477,12 +473,7 @@ pub async fn health_ready_metrics(store: StoreFactory) {
     assert_eq!(down.client().get("/health").send().await.status, 200);
 
     let hidden = Server::with(store, Options::http(|h| h.expose_metrics = false)).await;
-    hidden
-        .client()
-        .get("/metrics")
-        .send()
-        .await
-        .assert_error(404, "E5001");
+    hidden.client().get("/metrics").refused(404, "E5001").await;
 }
 
 fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {

@@ -31,12 +31,7 @@ struct Records {
 impl Records {
     async fn create(admin: &Session) -> Records {
         let company = id(&admin.create("/companies", json!({"name": "Initech"})).await);
-        let contact = id(&admin
-            .create(
-                "/contacts",
-                json!({"first_name": "Peter", "last_name": "Gibbons"}),
-            )
-            .await);
+        let contact = id(&admin.contact("Peter", "Gibbons").await);
         let deal = id(&admin
             .create("/deals", json!({"name": "TPS", "amount": 100}))
             .await);
@@ -188,8 +183,7 @@ pub async fn every_route_refuses_anonymous_tampered_and_foreign_callers(store: S
 }
 
 pub async fn hostile_payloads_are_stored_and_returned_as_data(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     let payloads = [
         "Robert'); DROP TABLE crm_contact;--",
         "<script>alert(document.cookie)</script>",
