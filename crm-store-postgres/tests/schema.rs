@@ -7,7 +7,7 @@ use crm_core::model::EntityKind;
 use crm_core::testkit::setup::{bootstrap, named};
 use crm_core::{ErrorKind, Storage};
 use crm_store_postgres::schema::table;
-use crm_store_postgres::testing::TestDatabase;
+use crm_store_postgres::testing::{TestDatabase, texts};
 use crm_store_postgres::{PgOptions, PgStore};
 use sqlx::Row;
 
@@ -23,16 +23,12 @@ fn migrated_schema_has_a_column_and_an_index_for_every_field_and_index_of_the_mo
         let pool = store.pool();
         for kind in EntityKind::ALL {
             let t = table(kind);
-            let cols: Vec<String> = sqlx::query(
+            let cols: Vec<String> = texts(
+                pool,
                 "SELECT column_name::text FROM information_schema.columns WHERE table_name = $1",
+                Some(t),
             )
-            .bind(t)
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .await;
             for base in ["workspace_id", "id", "version", "deleted", "data"] {
                 assert!(cols.iter().any(|c| c == base), "{t}.{base}");
             }
@@ -49,15 +45,12 @@ fn migrated_schema_has_a_column_and_an_index_for_every_field_and_index_of_the_mo
                 kind.searchable(),
                 "{t}: search columns exactly on the searchable kinds"
             );
-            let defs: Vec<String> =
-                sqlx::query("SELECT indexdef FROM pg_indexes WHERE tablename = $1")
-                    .bind(t)
-                    .fetch_all(pool)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
+            let defs: Vec<String> = texts(
+                pool,
+                "SELECT indexdef FROM pg_indexes WHERE tablename = $1",
+                Some(t),
+            )
+            .await;
             for index in kind.indexes() {
                 let multi = index
                     .iter()
@@ -82,14 +75,12 @@ fn migrated_schema_has_a_column_and_an_index_for_every_field_and_index_of_the_mo
             }
         }
         // The task list's own paths (the task API's indexes).
-        let task: Vec<String> =
-            sqlx::query("SELECT indexdef FROM pg_indexes WHERE tablename = 'crm_task'")
-                .fetch_all(pool)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
+        let task: Vec<String> = texts(
+            pool,
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'crm_task'",
+            None,
+        )
+        .await;
         for wanted in [
             "(workspace_id, k_completed, k_due_date, id)",
             "(workspace_id, k_owner_id, k_completed, k_due_date, id)",

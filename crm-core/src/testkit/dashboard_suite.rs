@@ -669,6 +669,27 @@ pub async fn dashboard_is_exact_after_concurrent_writes(f: Fixture) {
     check_engine_figures(&w).await;
 }
 
+/// Runs [`concurrent_workload`] in `w` and reads, straight from `store`, the figures of its
+/// owners and of the reader: what an upgrade or a refill of the tallies must give back. The
+/// workspace, those users and their figures.
+pub async fn workload_figures(
+    store: &dyn Storage,
+    w: &World,
+) -> (
+    WorkspaceId,
+    Vec<UserId>,
+    Vec<crate::dashboard::DashboardData>,
+) {
+    let mut users = concurrent_workload(w).await.to_vec();
+    users.push(w.reader.user_id());
+    let ws = w.admin.workspace_id();
+    let mut figures = Vec::new();
+    for u in &users {
+        figures.push(store.dashboard(ws, &DashboardQuery::of(*u)).await.unwrap());
+    }
+    (ws, users, figures)
+}
+
 /// Eight workers (half of them on the world's peer instance) write at random — creates,
 /// updates, moves, archives, completions, deletes, restores, purges, merges — 30 steps each;
 /// returns the users owning the tasks and contacts written.

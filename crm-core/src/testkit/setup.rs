@@ -1,7 +1,7 @@
 //! One-line set-ups for tests outside the conformance suite's [`World`](super::suite::World)
 //! (crm-core's own tests, the stores' tests, fault and crash tests): a bootstrapped
 //! workspace with its admin as an [`Actor`], another member of a role, user inputs, fast
-//! password hashing.
+//! password hashing, and records as a store holds them for tests that write them directly.
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -20,9 +20,10 @@
 
 #![allow(clippy::missing_panics_doc)]
 
+use crate::id::{CompanyId, TagId, WorkspaceId};
 use crate::identity::{Identity, PasswordConfig};
-use crate::model::{Role, User, UserInput, Workspace};
-use crate::{Actor, Crm};
+use crate::model::{Company, Role, Tag, User, UserInput, Workspace};
+use crate::{Actor, Crm, Timestamp};
 
 /// A user input with an e-mail address and nothing else.
 pub fn email(address: &str) -> UserInput {
@@ -98,4 +99,47 @@ pub async fn with_password(
         .await
         .unwrap();
     user
+}
+
+/// A company as a store holds it, for store tests that write records directly (no
+/// service): a new id, version 1, created and updated at `at`, every optional field empty.
+pub fn stored_company(ws: WorkspaceId, name: &str, at: Timestamp) -> Company {
+    Company {
+        id: CompanyId::generate(),
+        workspace_id: ws,
+        name: name.into(),
+        sector: None,
+        size: None,
+        website: None,
+        phone_number: None,
+        address: None,
+        zipcode: None,
+        city: None,
+        state_abbr: None,
+        country: None,
+        linkedin_url: None,
+        description: None,
+        revenue: None,
+        tax_identifier: None,
+        context_links: Vec::new(),
+        sales_id: None,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+        deleted_at: None,
+    }
+}
+
+/// A tag as a store holds it (color `#eeeeee`), like [`stored_company`].
+pub fn stored_tag(ws: WorkspaceId, name: &str, at: Timestamp) -> Tag {
+    Tag {
+        id: TagId::generate(),
+        workspace_id: ws,
+        name: name.into(),
+        color: "#eeeeee".into(),
+        created_at: at,
+        updated_at: at,
+        version: 1,
+        deleted_at: None,
+    }
 }

@@ -174,6 +174,26 @@ impl TestDatabase {
     }
 }
 
+/// The first column of every row `sql` selects, as text (`bind`, if any, is its `$1`): the
+/// catalog queries of the schema and privacy tests.
+///
+/// # Panics
+/// If the query fails.
+pub async fn texts(pool: &sqlx::PgPool, sql: &str, bind: Option<&str>) -> Vec<String> {
+    use sqlx::Row;
+    let mut query = sqlx::query(sql);
+    if let Some(value) = bind {
+        query = query.bind(value);
+    }
+    query
+        .fetch_all(pool)
+        .await
+        .expect("query")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let admin_url = server().admin_url.clone();
