@@ -277,19 +277,15 @@ pub async fn contact_notes_move_last_seen(f: Fixture) {
         .data;
     assert_eq!(notes.len(), 1);
     assert_eq!(
-        kind(
-            w.crm
-                .notes()
-                .create(
-                    &w.sales,
-                    NoteInput {
-                        contact_id: Some(c.id),
-                        deal_id: Some(Id::generate()),
-                        ..super::note("both")
-                    }
-                )
-                .await
-        ),
+        w.create_error(
+            &w.sales,
+            NoteInput {
+                contact_id: Some(c.id),
+                deal_id: Some(Id::generate()),
+                ..super::note("both")
+            }
+        )
+        .await,
         ErrorKind::Validation
     );
 }
@@ -334,18 +330,14 @@ pub async fn tasks_complete_and_reopen(f: Fixture) {
         .unwrap();
     assert_eq!((reopened.completed, reopened.done_date), (false, None));
     assert_eq!(
-        kind(
-            w.crm
-                .tasks()
-                .create(
-                    &w.sales,
-                    TaskInput {
-                        task_type: Some("Juggling".into()),
-                        ..task("x")
-                    }
-                )
-                .await
-        ),
+        w.create_error(
+            &w.sales,
+            TaskInput {
+                task_type: Some("Juggling".into()),
+                ..task("x")
+            }
+        )
+        .await,
         ErrorKind::Validation
     );
 }
