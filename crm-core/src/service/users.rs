@@ -359,17 +359,9 @@ impl Users<'_> {
         user.version = current.version + 1;
         user.updated_at = self.crm.now();
         let (before, after) = (current.into_record(), user.clone().into_record());
-        let mut commit = Commit::new(actor.workspace_id());
-        commit.audit.push(self.crm.audit_entry(
-            Some(actor),
-            AuditAction::Update,
-            Some(&before),
-            Some(&after),
-        ));
-        commit.writes.push(Write::Update {
-            record: after,
-            expected_version,
-        });
+        let mut commit = self
+            .crm
+            .update_commit(actor, &before, after, expected_version);
         commit.writes.extend(checks);
         commit.audit.extend(audit);
         self.crm.commit(commit).await?;
