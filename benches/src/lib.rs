@@ -8,6 +8,11 @@
 //! Every measurement is reported beside the raw redb operation it rests on, measured in the
 //! same process on the same machine, because absolute numbers drift between runs and
 //! machines while the ratio says what the engine adds.
+//!
+//! The benchmarks that drive their own loop run on [`runtime`]; the scale benchmarks seed
+//! [`scaled_volume`]; the HTTP ones build their identity layer with [`http::identity`].
+//! What only the criterion benchmarks share (their settings, runtime and the raw scan
+//! floor) is the module `benches/benches/common/`, included by each.
 
 pub mod http;
 

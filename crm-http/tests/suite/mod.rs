@@ -8,6 +8,12 @@
 //! fn store() -> Pin<Box<dyn Future<Output = suite::StoreHandle> + Send>> { ... }
 //! http_suite!(store);
 //! ```
+//!
+//! A test starts with `Server::admin(store)` (a server and its bootstrap admin's session);
+//! `Session::add_user`, `create` and `contact` make what it needs; `Request::refused` sends
+//! and asserts a coded error; `Session::assert_bad_queries` checks a table of refused query
+//! strings. `http_suite!` lists every test by hand and `tests/suite_list.rs` checks that it
+//! misses none (nor a file of this folder).
 
 #![allow(dead_code, missing_docs)]
 

@@ -15,7 +15,8 @@
 //! Setting `CRM_TEST_POSTGRES=throwaway` skips step 2 (to exercise step 3).
 //!
 //! Each [`TestDatabase`] is created with a unique name (`crm_test_...`) and dropped (with
-//! `FORCE`, ending any connection left) when the value is dropped.
+//! `FORCE`, ending any connection left) when the value is dropped. [`texts`] reads the first
+//! column of a query's rows as text (the catalog queries of the schema and privacy tests).
 //!
 //! ```no_run
 //! # async fn demo() {
