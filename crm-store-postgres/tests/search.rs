@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crm_core::demo::{Volume, seed};
-use crm_core::model::{ContactInput, EmailEntry, EmailKind, EntityKind};
+use crm_core::model::{ContactInput, EmailEntry, EmailKind, EntityKind, Record};
 use crm_core::query::{Deleted, ListQuery, SearchQuery, Sort};
 use crm_core::testkit::setup::{bootstrap, named};
 use crm_core::{Crm, CrmConfig, Storage};
@@ -66,12 +66,7 @@ fn every_search_path_returns_exactly_the_matches_in_order() {
         loop {
             let page = store.list(ws.id, EntityKind::Contact, &q).await.unwrap();
             let Some(last) = page.last() else { break };
-            q.after = Some(crm_core::query::Cursor {
-                field: "last_seen".into(),
-                direction: q.sort.direction,
-                value: last.field("last_seen"),
-                id: last.id(),
-            });
+            after(&mut q, last);
             everyone.extend(page);
         }
         assert_eq!(everyone.len(), 6_003);
@@ -100,12 +95,7 @@ fn every_search_path_returns_exactly_the_matches_in_order() {
                 let page = store.list(ws.id, EntityKind::Contact, &q).await.unwrap();
                 assert!(page.len() <= limit);
                 let Some(last) = page.last() else { break };
-                q.after = Some(crm_core::query::Cursor {
-                    field: "last_seen".into(),
-                    direction: q.sort.direction,
-                    value: last.field("last_seen"),
-                    id: last.id(),
-                });
+                after(&mut q, last);
                 let full = page.len() == limit;
                 got.extend(page.iter().map(|r| r.id()));
                 if !full {
@@ -125,5 +115,15 @@ fn every_search_path_returns_exactly_the_matches_in_order() {
                 assert_eq!(got.len(), 1);
             }
         }
+    });
+}
+
+/// Moves `q` (sorted by `last_seen`) past `last`, the last record of its page.
+fn after(q: &mut ListQuery, last: &Record) {
+    q.after = Some(crm_core::query::Cursor {
+        field: "last_seen".into(),
+        direction: q.sort.direction,
+        value: last.field("last_seen"),
+        id: last.id(),
     });
 }

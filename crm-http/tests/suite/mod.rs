@@ -46,6 +46,17 @@ use crm_http::{AppState, HttpConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+/// The collections of the API: the record resources and the users.
+pub const COLLECTIONS: [&str; 7] = [
+    "/companies",
+    "/contacts",
+    "/deals",
+    "/notes",
+    "/tasks",
+    "/tags",
+    "/users",
+];
+
 /// A store and whatever must live as long as it (a temp dir, a database).
 pub struct StoreHandle {
     pub storage: Arc<dyn Storage>,

@@ -589,15 +589,7 @@ pub async fn openapi_covers_every_route(store: StoreFactory) {
             "{m} {p} missing"
         );
     }
-    for base in [
-        "/companies",
-        "/contacts",
-        "/deals",
-        "/notes",
-        "/tasks",
-        "/tags",
-        "/users",
-    ] {
+    for base in super::COLLECTIONS {
         for (m, p) in [
             ("GET", base.to_owned()),
             ("POST", base.to_owned()),

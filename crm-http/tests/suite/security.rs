@@ -78,17 +78,10 @@ impl Records {
 /// Everything the admin can read, to compare before and after an attack.
 async fn snapshot(admin: &Session) -> Vec<Value> {
     let mut out = Vec::new();
-    for path in [
-        "/companies",
-        "/contacts",
-        "/deals",
-        "/notes",
-        "/tasks",
-        "/tags",
-        "/users",
-        "/configuration",
-        "/auth/sessions",
-    ] {
+    for path in super::COLLECTIONS
+        .into_iter()
+        .chain(["/configuration", "/auth/sessions"])
+    {
         let r = admin.get(&format!("{path}?limit=100")).send().await;
         let r = if r.status == 200 {
             r
