@@ -19,30 +19,25 @@ pub async fn signup_bootstraps_then_closes(store: StoreFactory) {
     );
 
     // A second sign-up is refused: the installation is set up.
-    let r = server
+    server
         .client()
         .post("/auth/signup")
         .json(json!({"workspace_name": "Evil", "email": "e@evil.test", "password": "pw"}))
-        .send()
+        .refused(409, "E5006")
         .await;
-    r.assert_error(409, "E5006");
 
     // A restarted server (or a second instance) on the same store knows the installation's
     // workspace from storage: sign-up stays closed and logins need no workspace id.
     let restarted = Server::on(server.storage.clone(), Box::new(()), Options::default()).await;
     assert_eq!(restarted.state.default_workspace(), None);
-    let r = restarted
+    restarted
         .client()
         .post("/auth/signup")
         .json(json!({"workspace_name": "Evil", "email": "e@evil.test", "password": "pw"}))
-        .send()
+        .refused(409, "E5006")
         .await;
-    r.assert_error(409, "E5006");
     let r = restarted
-        .client()
-        .post("/auth/login")
-        .json(json!({"email": "admin@acme.test", "password": "admin password"}))
-        .send()
+        .try_login(json!({"email": "admin@acme.test", "password": "admin password"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["user"]["role"], "admin");
@@ -61,13 +56,11 @@ pub async fn signup_bootstraps_then_closes(store: StoreFactory) {
     assert_eq!(r.body["user"]["role"], "admin");
 
     // Sign-up input is validated by the core.
-    let r = open
-        .client()
+    open.client()
         .post("/auth/signup")
         .json(json!({"workspace_name": "", "email": "not an email", "password": "pw"}))
-        .send()
+        .refused(422, "E2001")
         .await;
-    r.assert_error(422, "E2001");
 }
 
 pub async fn login_answers_tokens_and_cookies(store: StoreFactory) {
@@ -119,19 +112,9 @@ pub async fn login_answers_tokens_and_cookies(store: StoreFactory) {
 
 pub async fn login_failures_are_uniform(store: StoreFactory) {
     let (server, admin) = Server::admin(store).await;
-    let wrong = server
-        .client()
-        .post("/auth/login")
-        .json(json!({"workspace_id": admin.workspace_id, "email": "admin@acme.test", "password": "nope"}))
-        .send()
-        .await;
+    let wrong = server.try_login(json!({"workspace_id": admin.workspace_id, "email": "admin@acme.test", "password": "nope"})).await;
     wrong.assert_error(401, "E1003");
-    let unknown = server
-        .client()
-        .post("/auth/login")
-        .json(json!({"workspace_id": admin.workspace_id, "email": "ghost@acme.test", "password": "nope"}))
-        .send()
-        .await;
+    let unknown = server.try_login(json!({"workspace_id": admin.workspace_id, "email": "ghost@acme.test", "password": "nope"})).await;
     unknown.assert_error(401, "E1003");
     assert_eq!(
         wrong.body["error"]["message"],
@@ -170,13 +153,11 @@ pub async fn refresh_rotates_and_reuse_kills_the_session(store: StoreFactory) {
     tokio::time::sleep(Duration::from_millis(5)).await;
 
     // The old token again: reuse detected, the whole session is revoked.
-    let reuse = c
-        .post("/auth/refresh")
+    c.post("/auth/refresh")
         .no_cookies()
         .json(json!({"refresh_token": admin.refresh}))
-        .send()
+        .refused(401, "E1008")
         .await;
-    reuse.assert_error(401, "E1008");
     // The child token and both access tokens die with it.
     c.post("/auth/refresh")
         .no_cookies()
@@ -225,8 +206,7 @@ pub async fn cookie_refresh_needs_csrf(store: StoreFactory) {
     let c = admin.client.clone();
 
     // Cookie without the CSRF header: refused, and nothing rotated.
-    let r = c.post("/auth/refresh").send().await;
-    r.assert_error(403, "E1002");
+    let r = c.post("/auth/refresh").refused(403, "E1002").await;
     assert_eq!(r.fields(), vec!["X-CSRF-Token"]);
     // A wrong header, or a right-shaped token bound to another refresh token: refused.
     c.post("/auth/refresh")
@@ -482,8 +462,7 @@ pub async fn disabled_user_is_locked_out(store: StoreFactory) {
     let r = admin
         .post(&format!("/users/{}/disable", admin.user_id))
         .if_match(v)
-        .send()
+        .refused(403, "E1002")
         .await;
-    r.assert_error(403, "E1002");
     assert_eq!(r.fields(), vec!["disabled"]);
 }

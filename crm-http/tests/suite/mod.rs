@@ -323,6 +323,11 @@ impl Server {
         }
     }
 
+    /// A login attempt with `body` from a fresh client.
+    pub async fn try_login(&self, body: Value) -> Response {
+        self.client().post("/auth/login").json(body).send().await
+    }
+
     /// Signs up the installation's first workspace; the admin's session.
     pub async fn bootstrap(&self) -> Session {
         let c = self.client();
@@ -557,6 +562,12 @@ impl Response {
                     .collect()
             })
             .unwrap_or_default()
+    }
+    /// The names of the failing fields, sorted.
+    pub fn sorted_fields(&self) -> Vec<String> {
+        let mut fields = self.fields();
+        fields.sort();
+        fields
     }
     pub fn etag(&self) -> Option<String> {
         self.header("etag").map(str::to_owned)

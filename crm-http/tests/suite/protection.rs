@@ -150,8 +150,7 @@ pub async fn rate_limit_429_with_headers(store: StoreFactory) {
         let r = admin.get("/me").send().await;
         assert_eq!(r.status, 200, "request {n}");
     }
-    let r = admin.get("/me").send().await;
-    r.assert_error(429, "E4001");
+    let r = admin.get("/me").refused(429, "E4001").await;
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert_eq!(r.header("ratelimit-policy"), Some(r#""user";q=5;w=60"#));
@@ -178,8 +177,7 @@ pub async fn rate_limit_429_with_headers(store: StoreFactory) {
     let r = anon.get("/health").send().await; // 3
     assert_eq!(r.status, 200);
     assert_eq!(r.header("ratelimit-policy"), Some(r#""address";q=3;w=60"#));
-    let r = anon.get("/health").send().await;
-    r.assert_error(429, "E4001");
+    let r = anon.get("/health").refused(429, "E4001").await;
     assert!(r.header("retry-after").is_some());
     let metrics = server.state.metrics_text();
     assert!(metrics.contains("crm_http_rate_limited_total"), "{metrics}");
@@ -463,8 +461,7 @@ pub async fn health_ready_metrics(store: StoreFactory) {
         },
     )
     .await;
-    let r = down.client().get("/ready").send().await;
-    r.assert_error(503, "E3001");
+    let r = down.client().get("/ready").refused(503, "E3001").await;
     assert!(
         !r.text.contains("10.9.8.7") && !r.text.contains("refused"),
         "{}",
@@ -638,16 +635,13 @@ pub async fn plain_http_refused_when_https_is_required(store: StoreFactory) {
     // headers and a coded body, and nothing is written.
     let server = Server::with(store, Options::http(|h| h.require_https = true)).await;
     let c = server.client();
-    let r = c.get("/health").send().await;
-    r.assert_error(403, "E4005");
+    let r = c.get("/health").refused(403, "E4005").await;
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
-    let r = c
-        .post("/auth/signup")
+    c.post("/auth/signup")
         .header("x-forwarded-proto", "https")
         .json(json!({"workspace_name": "Acme", "email": "admin@acme.test", "password": "pw"}))
-        .send()
+        .refused(403, "E4005")
         .await;
-    r.assert_error(403, "E4005");
     assert!(server.storage.workspaces(1).await.unwrap().is_empty());
 
     // Behind a trusted proxy that says the client used HTTPS: served; plain HTTP through
@@ -671,12 +665,10 @@ pub async fn plain_http_refused_when_https_is_required(store: StoreFactory) {
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = c
-        .get("/health")
+    c.get("/health")
         .header("x-forwarded-proto", "http")
-        .send()
+        .refused(403, "E4005")
         .await;
-    r.assert_error(403, "E4005");
 }
 
 /// Holds contact lists until the test opens the gate.
