@@ -20,6 +20,7 @@
 
 #![allow(clippy::missing_panics_doc)]
 
+use crate::audit::{AuditEntry, AuditQuery};
 use crate::id::{CompanyId, TagId, WorkspaceId};
 use crate::identity::{Identity, PasswordConfig};
 use crate::model::{Company, Role, Tag, User, UserInput, Workspace};
@@ -99,6 +100,16 @@ pub async fn with_password(
         .await
         .unwrap();
     user
+}
+
+/// The workspace's latest 100 audit entries, newest first, as `actor` may read them.
+/// Panics if the read fails.
+pub async fn latest_audit(crm: &Crm, actor: &Actor) -> Vec<AuditEntry> {
+    let query = AuditQuery {
+        limit: Some(100),
+        ..Default::default()
+    };
+    crm.audit().list(actor, &query).await.unwrap()
 }
 
 /// A company as a store holds it, for store tests that write records directly (no
