@@ -422,12 +422,8 @@ pub async fn company_rename_follows_into_contact_search(f: Fixture) {
         )
         .await;
     assert_eq!(
-        w.crm
-            .contacts()
-            .list(&w.sales, &ListParams::new().q("oldn"))
+        w.all_contacts(&w.sales, ListParams::new().q("oldn"))
             .await
-            .unwrap()
-            .data
             .len(),
         1
     );
@@ -442,12 +438,8 @@ pub async fn company_rename_follows_into_contact_search(f: Fixture) {
     )
     .await;
     assert!(
-        w.crm
-            .contacts()
-            .list(&w.sales, &ListParams::new().q("oldn"))
+        w.all_contacts(&w.sales, ListParams::new().q("oldn"))
             .await
-            .unwrap()
-            .data
             .is_empty()
     );
     let found = w

@@ -104,12 +104,8 @@ pub async fn merge_contacts_moves_everything(f: Fixture) {
         vec![winner.id]
     );
     assert_eq!(
-        w.crm
-            .contacts()
-            .list(&w.admin, &ListParams::new().deleted(Deleted::Only))
+        w.all_contacts(&w.admin, ListParams::new().deleted(Deleted::Only))
             .await
-            .unwrap()
-            .data
             .len(),
         1,
         "the loser stays in the trash"
