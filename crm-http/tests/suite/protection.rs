@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crm_core::ratelimit::Quota;
 use serde_json::{Value, json};
 
-use super::{Options, Server, StoreFactory, generous_limits, id, login};
+use super::{Options, Server, StoreFactory, id, login};
 
 #[track_caller]
 fn assert_security_headers(r: &super::Response, what: &str) {
@@ -29,16 +29,9 @@ fn assert_security_headers(r: &super::Response, what: &str) {
 pub async fn security_headers_on_every_response(store: StoreFactory) {
     let server = Server::with(
         store,
-        Options {
-            http: crm_http::HttpConfig {
-                rate_limits: crm_core::ratelimit::RateLimitConfig {
-                    address: Quota::per_minute(12),
-                    ..generous_limits()
-                },
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
+        Options::http(|h| {
+            h.rate_limits.address = Quota::per_minute(12);
+        }),
     )
     .await;
     let admin = server.bootstrap().await;
@@ -117,17 +110,10 @@ pub async fn security_headers_on_every_response(store: StoreFactory) {
 pub async fn rate_limit_429_with_headers(store: StoreFactory) {
     let server = Server::with(
         store,
-        Options {
-            http: crm_http::HttpConfig {
-                rate_limits: crm_core::ratelimit::RateLimitConfig {
-                    user: Quota::per_minute(5),
-                    address: Quota::per_minute(3),
-                    ..generous_limits()
-                },
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
+        Options::http(|h| {
+            h.rate_limits.user = Quota::per_minute(5);
+            h.rate_limits.address = Quota::per_minute(3);
+        }),
     )
     .await;
     let admin = server.bootstrap().await; // address request 1
@@ -216,17 +202,10 @@ pub async fn forwarded_headers_only_from_trusted_proxies(store: StoreFactory) {
     // address rate limit keys on the forwarded address.
     let server = Server::with(
         store,
-        Options {
-            http: crm_http::HttpConfig {
-                trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
-                rate_limits: crm_core::ratelimit::RateLimitConfig {
-                    address: Quota::per_minute(2),
-                    ..generous_limits()
-                },
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
+        Options::http(|h| {
+            h.rate_limits.address = Quota::per_minute(2);
+            h.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        }),
     )
     .await;
     let c = server.client();
@@ -648,14 +627,10 @@ pub async fn plain_http_refused_when_https_is_required(store: StoreFactory) {
     // the same proxy: refused.
     let server = Server::with(
         store,
-        Options {
-            http: crm_http::HttpConfig {
-                require_https: true,
-                trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
+        Options::http(|h| {
+            h.require_https = true;
+            h.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        }),
     )
     .await;
     let c = server.client();
