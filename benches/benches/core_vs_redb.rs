@@ -18,31 +18,16 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
 use crm_benches::{CoreFixture, Percentiles, Rng, StoreShapedInsert, contact_input, ms, raw_key};
 use crm_core::ListParams;
 use crm_core::model::{ContactPatch, Entity, Priority, TaskInput};
-use tokio::runtime::Runtime;
 use uuid::Uuid;
+
+mod common;
+use common::{criterion, raw_scans, runtime};
 
 /// Tasks in the workspace for the list benchmark (the page is the first 100 by due date).
 const TASKS: usize = 1_000;
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-fn criterion() -> Criterion {
-    // The machine has 2 cores and is shared: short, small runs, enough to see ratios.
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args()
-}
 
 fn main() {
     let rt = runtime();
@@ -195,19 +180,7 @@ fn main() {
                 page
             })
         });
-        g.bench_function("raw_redb_inline", |b| {
-            b.iter(|| task_raw.scan(black_box(&start), 100))
-        });
-        g.bench_function("raw_redb_spawn_blocking", |b| {
-            b.to_async(&rt).iter(|| {
-                let (raw, start) = (task_raw.clone(), start.clone());
-                async move {
-                    tokio::task::spawn_blocking(move || raw.scan(&start, 100))
-                        .await
-                        .expect("join")
-                }
-            })
-        });
+        raw_scans(&mut g, &rt, &task_raw, &start, 100, "raw_redb");
         g.finish();
     }
 

@@ -83,11 +83,7 @@ async fn run(name: &str, storage: Arc<dyn Storage>) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = crm_benches::runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let redb = crm_store_redb::RedbStore::open(dir.path().join("ab.redb")).expect("redb");

@@ -22,26 +22,11 @@ use std::time::{Duration, Instant};
 use crm_benches::http::{api, call};
 use crm_benches::{Percentiles, ms};
 use crm_core::dashboard::DashboardQuery;
-use crm_core::demo::{Volume, seed};
+use crm_core::demo::seed;
 use crm_core::{Actor, Crm, CrmConfig, Storage};
 use sha2::Digest;
 
 const SAMPLES: usize = 400;
-
-fn volume() -> Volume {
-    let scale: f64 = std::env::var("CRM_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
-    let n = |x: f64| (x * scale) as usize;
-    Volume {
-        companies: n(100_000.0),
-        contacts: n(1_000_000.0),
-        deals: n(200_000.0),
-        tasks: n(500_000.0),
-        notes: n(100_000.0),
-    }
-}
 
 /// Times `f` `SAMPLES` times, one call at a time, after 20 warm-up calls.
 async fn time<F, Fut>(mut f: F) -> Percentiles
@@ -78,9 +63,15 @@ async fn run(name: &str, storage: Arc<dyn Storage>, after_seed: impl AsyncFnOnce
         .expect("workspace");
     let ws = admin.workspace_id();
     let started = Instant::now();
-    let seeded = seed(storage.as_ref(), ws, &owners, volume(), 11)
-        .await
-        .expect("seed");
+    let seeded = seed(
+        storage.as_ref(),
+        ws,
+        &owners,
+        crm_benches::scaled_volume(),
+        11,
+    )
+    .await
+    .expect("seed");
     println!(
         "{name}: seeded {} contacts, {} deals, {} tasks (+ companies, notes) in {:.1?}",
         seeded.contacts.len(),
@@ -199,11 +190,7 @@ async fn run(name: &str, storage: Arc<dyn Storage>, after_seed: impl AsyncFnOnce
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = crm_benches::runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let redb =

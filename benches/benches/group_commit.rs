@@ -14,6 +14,9 @@ use crm_core::model::Entity;
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
+mod common;
+use common::runtime;
+
 /// Repetitions of each measurement (the median is reported).
 const ROUNDS: usize = 3;
 /// Creates per round, one at a time.
@@ -22,13 +25,6 @@ const SEQUENTIAL: usize = 300;
 const TASKS: usize = 64;
 /// Creates per round from the concurrent tasks (50 each).
 const CONCURRENT: usize = TASKS * 50;
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// Creates per second of `count` creates taking `elapsed`.
 fn rate(count: usize, elapsed: Duration) -> f64 {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crm_benches::{Percentiles, ms};
-use crm_core::demo::{Volume, seed};
+use crm_core::demo::seed;
 use crm_core::id::Id;
 use crm_core::{Actor, Crm, CrmConfig, ListParams};
 use crm_store_postgres::{PgOptions, PgStore};
@@ -38,21 +38,6 @@ fn db_url() -> String {
     let admin = admin_url();
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
     format!("{base}/{DB}")
-}
-
-fn volume() -> Volume {
-    let scale: f64 = std::env::var("CRM_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
-    let n = |x: f64| (x * scale) as usize;
-    Volume {
-        companies: n(100_000.0),
-        contacts: n(1_000_000.0),
-        deals: n(200_000.0),
-        tasks: n(500_000.0),
-        notes: n(100_000.0),
-    }
 }
 
 /// Time `f` `SAMPLES` times (after 20 warm-up calls).
@@ -161,7 +146,7 @@ async fn setup() -> (Crm, Actor, Vec<uuid::Uuid>, Id<crm_core::model::User>) {
             .fetch_one(pool)
             .await
             .expect("comment");
-    let v = volume();
+    let v = crm_benches::scaled_volume();
     let marker = format!("bench seed {v:?}");
     if ready.as_deref() != Some(marker.as_str()) {
         // Start from scratch: drop and recreate the database.
@@ -230,11 +215,7 @@ async fn setup() -> (Crm, Actor, Vec<uuid::Uuid>, Id<crm_core::model::User>) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = crm_benches::runtime();
     rt.block_on(async {
         let (crm, actor, ids, admin_id) = setup().await;
         let ws = actor.workspace_id().uuid();

@@ -17,7 +17,6 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
 use crm_benches::Rng;
 use crm_core::Timestamp;
 use crm_core::ratelimit::{
@@ -26,17 +25,11 @@ use crm_core::ratelimit::{
 };
 use uuid::Uuid;
 
+mod common;
+use common::criterion;
+
 /// Live keys in every structure.
 const KEYS: usize = 100_000;
-
-fn criterion() -> Criterion {
-    // The machine has 2 cores and is shared: short, small runs, enough to see ratios.
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args()
-}
 
 /// `n` distinct hyphenated UUID strings.
 fn keys(rng: &mut Rng, n: usize) -> Vec<String> {

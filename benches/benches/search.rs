@@ -18,7 +18,6 @@
 //! `CRM_BENCH_CONTACTS=10000` seeds fewer contacts (for a quick try). Run with
 //! `cargo bench -p crm-benches --bench search`.
 
-use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -26,8 +25,10 @@ use crm_benches::{CoreFixture, Percentiles, ms, raw_key, seed_companies, seed_co
 use crm_core::model::Entity;
 use crm_core::{Actor, Crm, ListParams};
 use crm_store_redb::RedbOptions;
-use tokio::runtime::Runtime;
 use uuid::Uuid;
+
+mod common;
+use common::{raw_scans, runtime};
 
 /// Companies the contacts work for.
 const COMPANIES: usize = 500;
@@ -45,13 +46,6 @@ fn contacts_to_seed() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000)
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
 }
 
 fn main() {
@@ -112,19 +106,7 @@ fn main() {
                     .iter(|| async { crm.contacts().list(actor, &params).await.expect("search") })
             });
         }
-        g.bench_function("raw_redb_scan_25_inline", |b| {
-            b.iter(|| raw.scan(black_box(&start), 25))
-        });
-        g.bench_function("raw_redb_scan_25_spawn_blocking", |b| {
-            b.to_async(&rt).iter(|| {
-                let (raw, start) = (raw.clone(), start.clone());
-                async move {
-                    tokio::task::spawn_blocking(move || raw.scan(&start, 25))
-                        .await
-                        .expect("join")
-                }
-            })
-        });
+        raw_scans(&mut g, &rt, &raw, &start, 25, "raw_redb_scan_25");
         g.finish();
     }
     c.final_summary();

@@ -22,12 +22,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use crm_core::identity::{
-    Identity, IdentityConfig, PasswordConfig, ResetDelivery, Secret, SecretToken,
-};
-use crm_core::model::User;
-use crm_core::ratelimit::{Quota, RateLimitConfig};
-use crm_core::{Crm, CrmConfig, Timestamp};
+use crm_benches::http::{generous_limits, identity};
+use crm_core::{Crm, CrmConfig};
 use crm_http::{AppState, HttpConfig};
 use crm_store_redb::RedbStore;
 use serde_json::{Value, json};
@@ -36,16 +32,6 @@ use tower::ServiceExt;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// Password resets are not part of this measurement.
-struct NoDelivery;
-
-#[async_trait::async_trait]
-impl ResetDelivery for NoDelivery {
-    async fn deliver(&self, _: &User, _: &SecretToken, _: Timestamp) -> crm_core::Result<()> {
-        Ok(())
-    }
-}
 
 /// One request through the router; the answer's status and body.
 async fn call(
@@ -78,18 +64,6 @@ async fn call(
     (status, bytes.to_vec())
 }
 
-fn generous() -> RateLimitConfig {
-    let big = Quota::per_minute(1_000_000_000);
-    RateLimitConfig {
-        user: big,
-        address: big,
-        login: big,
-        refresh: big,
-        password_reset: big,
-        ..RateLimitConfig::default()
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::args()
@@ -107,17 +81,9 @@ async fn main() {
             ..CrmConfig::default()
         },
     );
-    let mut config = IdentityConfig::new(Secret::new(
-        b"request-allocs secret, 32 bytes or more".to_vec(),
-    ));
-    config.password = PasswordConfig {
-        cost: 4,
-        ..PasswordConfig::default()
-    };
-    config.rate_limits = generous();
-    let identity = Identity::new(crm, config, Arc::new(NoDelivery)).expect("identity");
+    let identity = identity(crm, b"request-allocs secret, 32 bytes or more");
     let http = HttpConfig {
-        rate_limits: generous(),
+        rate_limits: generous_limits(),
         ..HttpConfig::default()
     };
     let app = crm_http::router(AppState::new(identity, http).expect("state"));

@@ -42,6 +42,21 @@ pub fn generous_limits() -> RateLimitConfig {
     }
 }
 
+/// The identity layer of the HTTP benchmarks over `crm`: tokens signed with `secret`, bcrypt
+/// at its lowest cost (4), [`generous_limits`], no reset mail.
+///
+/// # Panics
+/// If the secret is too short (a benchmark cannot continue).
+pub fn identity(crm: Crm, secret: &[u8]) -> Identity {
+    let mut config = IdentityConfig::new(Secret::new(secret.to_vec()));
+    config.password = PasswordConfig {
+        cost: 4,
+        ..PasswordConfig::default()
+    };
+    config.rate_limits = generous_limits();
+    Identity::new(crm, config, Arc::new(NoDelivery)).expect("identity")
+}
+
 /// The router over `crm`, and an access token (valid 15 minutes) of `user` of the admin's
 /// workspace, whose email is `email`: the admin sets its password, then it logs in.
 pub async fn api(
@@ -50,15 +65,7 @@ pub async fn api(
     user: crm_core::id::UserId,
     email: &str,
 ) -> (axum::Router, String) {
-    let mut config = IdentityConfig::new(Secret::new(
-        b"crm-benches http secret, 32 bytes or more".to_vec(),
-    ));
-    config.password = PasswordConfig {
-        cost: 4,
-        ..PasswordConfig::default()
-    };
-    config.rate_limits = generous_limits();
-    let identity = Identity::new(crm, config, Arc::new(NoDelivery)).expect("identity");
+    let identity = identity(crm, b"crm-benches http secret, 32 bytes or more");
     identity
         .set_password(admin, user, "bench password")
         .await

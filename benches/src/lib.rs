@@ -8,6 +8,11 @@
 //! Every measurement is reported beside the raw redb operation it rests on, measured in the
 //! same process on the same machine, because absolute numbers drift between runs and
 //! machines while the ratio says what the engine adds.
+//!
+//! The benchmarks that drive their own loop run on [`runtime`]; the scale benchmarks seed
+//! [`scaled_volume`]; the HTTP ones build their identity layer with [`http::identity`].
+//! What only the criterion benchmarks share (their settings, runtime and the raw scan
+//! floor) is the module `benches/benches/common/`, included by each.
 
 pub mod http;
 
@@ -25,6 +30,36 @@ use crm_store_redb::{RedbOptions, RedbStore};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::task::JoinSet;
 use uuid::Uuid;
+
+/// The runtime of the benchmarks that drive their own loop: multi-threaded, two workers
+/// (the machine's two cores), every driver enabled.
+///
+/// # Panics
+/// If the runtime cannot be built (a benchmark cannot run without it).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The data set of the scale benchmarks (`dashboard`, `postgres_scale`): a million contacts
+/// with their companies, deals, tasks and notes, times `CRM_BENCH_SCALE` (default 1).
+pub fn scaled_volume() -> crm_core::demo::Volume {
+    let scale: f64 = std::env::var("CRM_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let n = |x: f64| (x * scale) as usize;
+    crm_core::demo::Volume {
+        companies: n(100_000.0),
+        contacts: n(1_000_000.0),
+        deals: n(200_000.0),
+        tasks: n(500_000.0),
+        notes: n(100_000.0),
+    }
+}
 
 /// A small deterministic PRNG (SplitMix64): same seed, same data, no extra dependency.
 #[derive(Debug, Clone)]

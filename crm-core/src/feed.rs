@@ -141,14 +141,7 @@ pub struct FeedPage {
 
 /// The kinds whose changes go to the feed (the record resources; the same names as
 /// `/audit` uses).
-pub const FEED_KINDS: [EntityKind; 6] = [
-    EntityKind::Company,
-    EntityKind::Contact,
-    EntityKind::Deal,
-    EntityKind::Note,
-    EntityKind::Task,
-    EntityKind::Tag,
-];
+pub const FEED_KINDS: [EntityKind; 6] = EntityKind::RECORDS;
 
 /// Whether changes of `kind` go to the feed.
 pub fn in_feed(kind: EntityKind) -> bool {

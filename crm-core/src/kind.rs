@@ -191,6 +191,20 @@ kinds! { $
     ResetToken = 12, "password reset", soft_delete: false, searchable: false;
 }
 
+impl EntityKind {
+    /// The record resources, which a workspace's users create, edit and soft delete:
+    /// companies, contacts, deals, notes, tasks and tags (the change feed's and the trash's
+    /// kinds, and the first the API serves).
+    pub const RECORDS: [EntityKind; 6] = [
+        EntityKind::Company,
+        EntityKind::Contact,
+        EntityKind::Deal,
+        EntityKind::Note,
+        EntityKind::Task,
+        EntityKind::Tag,
+    ];
+}
+
 impl std::fmt::Display for EntityKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.noun())

@@ -47,14 +47,15 @@
 //!    [`storage`]); [`feed`] — the change feed, read from commits; [`storage`] — the backend
 //!    trait.
 //! 10. [`service`] — the facade a host calls ([`Crm`]), with the read-path policy
-//!     (`Crm::present`); [`identity`] (sign-in and sessions) sits on it (the one pair that
-//!     still names each other: the facade calls `identity::push_user_revocations` when a
-//!     user is disabled); [`identity`] is one file a concern (configuration, login, sessions
-//!     and the revocation cache, external tokens, password change and reset);
-//!     [`ratelimit`] stands apart (clock and errors only). Beside the facade: [`dashboard`]
-//!     (maintained figures), [`access_log`] and [`security`] (the persisted logs and anomaly
-//!     rules) and [`privacy`] (export, erasure, consent).
-//! 11. [`demo`] (demo data) and, with the `testkit` feature, `testkit` (the conformance
+//!     (`Crm::present`) and the session records' revocation writes (`service/sessions.rs`:
+//!     disabling a user ends its sessions in the same commit). Beside the facade:
+//!     [`dashboard`] (maintained figures), [`access_log`] and [`security`] (the persisted
+//!     logs and anomaly rules) and [`privacy`] (export, erasure, consent).
+//! 11. [`identity`] (sign-in and sessions) sits on the facade, which never names it; one
+//!     file a concern (configuration, login, sessions and the revocation cache, external
+//!     tokens, password change and reset). [`ratelimit`] stands apart (clock and errors
+//!     only).
+//! 12. [`demo`] (demo data) and, with the `testkit` feature, `testkit` (the conformance
 //!     suite every store runs): `testkit::suite` by theme with the test world and its
 //!     builders, the identity, feed, dashboard, security and privacy suites, fault injection,
 //!     and `Intercepted`, the one store test doubles are built on.

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::kind::EntityKind;
 use crate::model::Role;
 
 /// What is acted upon.
@@ -34,6 +35,22 @@ pub enum Resource {
     Configuration,
     /// The audit log.
     AuditLog,
+}
+
+impl Resource {
+    /// The resource of a record kind of the change feed ([`EntityKind::RECORDS`]); `None`
+    /// for the other kinds.
+    pub fn of_record(kind: EntityKind) -> Option<Resource> {
+        Some(match kind {
+            EntityKind::Company => Resource::Company,
+            EntityKind::Contact => Resource::Contact,
+            EntityKind::Deal => Resource::Deal,
+            EntityKind::Note => Resource::Note,
+            EntityKind::Task => Resource::Task,
+            EntityKind::Tag => Resource::Tag,
+            _ => return None,
+        })
+    }
 }
 
 impl Resource {

@@ -90,14 +90,7 @@ fn days_before(now: Timestamp, days: i64) -> Timestamp {
 }
 
 /// The kinds that have a trash.
-const TRASHED: [EntityKind; 6] = [
-    EntityKind::Company,
-    EntityKind::Contact,
-    EntityKind::Deal,
-    EntityKind::Note,
-    EntityKind::Task,
-    EntityKind::Tag,
-];
+const TRASHED: [EntityKind; 6] = EntityKind::RECORDS;
 
 /// Most workspaces one run covers.
 const MAX_WORKSPACES: usize = 100_000;

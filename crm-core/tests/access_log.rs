@@ -5,8 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use crm_core::access_log::AccessEntry;
-use crm_core::model::{ContactInput, EntityKind, UserInput};
+use crm_core::model::{ContactInput, EntityKind};
 use crm_core::testkit::MemoryStore;
+use crm_core::testkit::setup::{bootstrap, email};
 use crm_core::{AccessLog, Crm, CrmConfig, ListParams, ManualClock, Timestamp};
 
 #[derive(Default)]
@@ -31,21 +32,8 @@ async fn reads_are_logged_one_entry_per_record() {
         config,
         Arc::new(clock.clone()),
     );
-    let (ws, admin) = crm
-        .bootstrap(
-            "Logged",
-            UserInput {
-                email: "a@logged.test".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let actor = crm
-        .actor(ws.id, admin.id)
-        .await
-        .unwrap()
-        .with_origin("GET /contacts/{id}", Some("203.0.113.9".into()));
+    let (ws, admin) = bootstrap(&crm, "Logged", email("a@logged.test")).await;
+    let actor = admin.with_origin("GET /contacts/{id}", Some("203.0.113.9".into()));
     let mut ids = Vec::new();
     for name in ["Read", "Me"] {
         let c = crm
@@ -71,7 +59,7 @@ async fn reads_are_logged_one_entry_per_record() {
             id: entries[0].id,
             at: crm_core::Clock::now(&clock),
             workspace_id: ws.id,
-            user_id: admin.id,
+            user_id: actor.user_id(),
             entity: EntityKind::Contact,
             record_id: ids[0].uuid(),
             route: "GET /contacts/{id}".into(),
@@ -96,7 +84,7 @@ async fn reads_are_logged_one_entry_per_record() {
     assert_eq!(entries[0].record_id, ids[0].uuid());
     log.0.lock().unwrap().clear();
     crm.contacts().get_many(&actor, &ids).await.unwrap();
-    crm.users().get(&actor, admin.id).await.unwrap();
+    crm.users().get(&actor, actor.user_id()).await.unwrap();
     let _ = crm
         .contacts()
         .get(&actor, crm_core::id::ContactId::generate())

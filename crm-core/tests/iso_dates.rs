@@ -8,11 +8,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crm_core::clock::Date;
 use crm_core::id::{DealId, TaskId, UserId, WorkspaceId};
-use crm_core::model::{
-    Deal, DealInput, DealPatch, EntityKind, Record, Task, TaskInput, TaskPatch, UserInput,
-};
+use crm_core::model::{Deal, DealInput, DealPatch, EntityKind, Record, Task, TaskInput, TaskPatch};
 use crm_core::query::{Cursor, Direction, Sort, Value};
 use crm_core::testkit::MemoryStore;
+use crm_core::testkit::setup::{bootstrap, email};
 use crm_core::{Crm, CrmConfig, ListParams, ManualClock, Timestamp};
 use serde_json::json;
 use time::macros::date;
@@ -185,17 +184,7 @@ async fn through_the_facade_null_clears_and_absent_keeps() {
         CrmConfig::default(),
         Arc::new(clock),
     );
-    let (ws, admin) = crm
-        .bootstrap(
-            "Dates",
-            UserInput {
-                email: "a@dates.test".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let actor = crm.actor(ws.id, admin.id).await.unwrap();
+    let (_, actor) = bootstrap(&crm, "Dates", email("a@dates.test")).await;
 
     let input: TaskInput =
         serde_json::from_value(json!({"text": "Call back", "due_date": "2030-01-15"})).unwrap();
@@ -280,17 +269,7 @@ async fn date_cursors_are_iso_and_legacy_cursors_still_decode() {
 
     // And a real walk over tasks sorted by due date pages through every one.
     let crm = Crm::new(Arc::new(MemoryStore::new()), CrmConfig::default());
-    let (ws, admin) = crm
-        .bootstrap(
-            "Walk",
-            UserInput {
-                email: "a@walk.test".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let actor = crm.actor(ws.id, admin.id).await.unwrap();
+    let (_, actor) = bootstrap(&crm, "Walk", email("a@walk.test")).await;
     for day in 1..=5u8 {
         crm.tasks()
             .create(

@@ -8,38 +8,17 @@ use crm_core::Crm;
 use crm_core::CrmConfig;
 use crm_core::mask::PersonalField;
 use crm_core::model::{
-    ConfigurationPatch, ContactInput, EmailEntry, Entity, PhoneEntry, Record, Role, UserInput,
+    ConfigurationPatch, ContactInput, EmailEntry, Entity, PhoneEntry, Record, Role,
 };
 use crm_core::query::SearchQuery;
 use crm_core::testkit::MemoryStore;
+use crm_core::testkit::setup::{bootstrap, email, member};
 
 #[tokio::test]
 async fn present_masks_for_read_only_and_filters_hidden_matches() {
     let crm = Crm::new(Arc::new(MemoryStore::new()), CrmConfig::default());
-    let (ws, admin) = crm
-        .bootstrap(
-            "Masked",
-            UserInput {
-                email: "a@masked.test".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let admin = crm.actor(ws.id, admin.id).await.unwrap();
-    let reader = crm
-        .users()
-        .create(
-            &admin,
-            UserInput {
-                email: "r@masked.test".into(),
-                role: Some(Role::ReadOnly),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let reader = crm.actor(ws.id, reader.id).await.unwrap();
+    let (_, admin) = bootstrap(&crm, "Masked", email("a@masked.test")).await;
+    let reader = member(&crm, &admin, "r@masked.test", Role::ReadOnly).await;
     let contact = crm
         .contacts()
         .create(

@@ -55,17 +55,13 @@ fn field(kind: EntityKind, name: &str) -> Value {
 }
 
 /// The kinds whose records the API serves, schemas from their declarations.
-const DECLARED: [EntityKind; 9] = [
-    EntityKind::Company,
-    EntityKind::Contact,
-    EntityKind::Deal,
-    EntityKind::Note,
-    EntityKind::Task,
-    EntityKind::Tag,
-    EntityKind::User,
-    EntityKind::Configuration,
-    EntityKind::Workspace,
-];
+fn declared_kinds() -> impl Iterator<Item = EntityKind> {
+    EntityKind::RECORDS.into_iter().chain([
+        EntityKind::User,
+        EntityKind::Configuration,
+        EntityKind::Workspace,
+    ])
+}
 
 /// A kind's record, input, patch and page schemas, from its declaration
 /// ([`crm_core::model::Declaration`]).
@@ -143,7 +139,7 @@ fn schemas() -> Map<String, Value> {
         json!({ "type": "object", "additionalProperties": true }),
     );
 
-    for kind in DECLARED {
+    for kind in declared_kinds() {
         declared(&mut s, kind);
     }
     for name in ["Company", "Contact", "Deal", "Note", "Task", "Tag", "User"] {
@@ -856,7 +852,7 @@ mod tests {
     #[test]
     fn every_declared_field_is_in_the_document() {
         let schemas = &super::document()["components"]["schemas"];
-        for kind in super::DECLARED {
+        for kind in super::declared_kinds() {
             let d = kind.declaration();
             let record = &schemas[d.name];
             assert_eq!(record, &d.record_schema(), "{kind}");

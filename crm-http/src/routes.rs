@@ -155,6 +155,11 @@ impl RouteDef {
         self.precondition = p;
         self
     }
+    /// Answers a record (200, `schema`) with its ETag and needs an `If-Match` (a guarded
+    /// write of one record).
+    fn versioned(self, schema: impl Into<String>) -> Self {
+        self.ok(200, schema).etag().if_match(Precondition::Required)
+    }
     /// A probe: never waits for a request slot.
     fn probe(mut self) -> Self {
         self.queue = Queue::Probe;
@@ -220,9 +225,7 @@ fn resource<E: Resource>(out: &mut Vec<RouteDef>, tag: &'static str) {
             records::update::<E>,
         )
         .body(format!("{n}Patch"))
-        .ok(200, n)
-        .etag()
-        .if_match(Precondition::Required),
+        .versioned(n),
     );
     out.push(
         op(
@@ -451,9 +454,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             users::update_me,
         )
         .body("UserPatch")
-        .ok(200, "User")
-        .etag()
-        .if_match(Precondition::Required),
+        .versioned("User"),
         op(
             M::GET,
             "/users",
@@ -496,9 +497,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             users::update,
         )
         .body("UserPatch")
-        .ok(200, "User")
-        .etag()
-        .if_match(Precondition::Required),
+        .versioned("User"),
         op(
             M::POST,
             "/users/{id}/role",
@@ -508,9 +507,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             users::set_role,
         )
         .body("RoleRequest")
-        .ok(200, "User")
-        .etag()
-        .if_match(Precondition::Required),
+        .versioned("User"),
         op(
             M::POST,
             "/users/{id}/disable",
@@ -519,9 +516,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             "users",
             users::disable,
         )
-        .ok(200, "User")
-        .etag()
-        .if_match(Precondition::Required),
+        .versioned("User"),
         op(
             M::POST,
             "/users/{id}/enable",
@@ -530,9 +525,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             "users",
             users::enable,
         )
-        .ok(200, "User")
-        .etag()
-        .if_match(Precondition::Required),
+        .versioned("User"),
         op(
             M::POST,
             "/users/{id}/password",
@@ -563,9 +556,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             misc::update_configuration,
         )
         .body("ConfigurationPatch")
-        .ok(200, "Configuration")
-        .etag()
-        .if_match(Precondition::Required),
+        .versioned("Configuration"),
         op(
             M::GET,
             "/search",
@@ -721,9 +712,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             "deals",
             records::archive_deal,
         )
-        .ok(200, "Deal")
-        .etag()
-        .if_match(Precondition::Required),
+        .versioned("Deal"),
     );
     t.push(
         op(
@@ -734,9 +723,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             "deals",
             records::unarchive_deal,
         )
-        .ok(200, "Deal")
-        .etag()
-        .if_match(Precondition::Required),
+        .versioned("Deal"),
     );
     t.push(
         op(
@@ -748,9 +735,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             records::move_deal,
         )
         .body("MoveRequest")
-        .ok(200, "Deal")
-        .etag()
-        .if_match(Precondition::Required),
+        .versioned("Deal"),
     );
     resource::<Note>(&mut t, "notes");
     resource::<Task>(&mut t, "tasks");
@@ -764,9 +749,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             records::complete_task,
         )
         .body("CompleteRequest")
-        .ok(200, "Task")
-        .etag()
-        .if_match(Precondition::Required),
+        .versioned("Task"),
     );
     resource::<Tag>(&mut t, "tags");
     privacy::routes(&mut t);

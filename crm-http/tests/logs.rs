@@ -6,12 +6,9 @@
 mod suite;
 
 use std::fmt::{Debug, Write as _};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crm_store_redb::RedbStore;
 use serde_json::json;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -63,17 +60,6 @@ impl Subscriber for Capture {
     fn exit(&self, _: &Id) {}
 }
 
-fn redb() -> Pin<Box<dyn Future<Output = suite::StoreHandle> + Send>> {
-    Box::pin(async {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = RedbStore::open(dir.path().join("crm.redb")).expect("open store");
-        suite::StoreHandle {
-            storage: Arc::new(store),
-            guard: Box::new(dir),
-        }
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_carry_request_ids_and_no_secrets() {
     let text = Arc::new(Mutex::new(String::new()));
@@ -84,7 +70,7 @@ async fn logs_carry_request_ids_and_no_secrets() {
     .expect("first subscriber");
 
     let server = suite::Server::with(
-        redb,
+        suite::redb,
         suite::Options {
             wrap: suite::Unreachable::wrap,
             ..suite::Options::default()

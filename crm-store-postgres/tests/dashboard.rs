@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crm_core::Storage;
 use crm_core::dashboard::DashboardQuery;
-use crm_core::testkit::dashboard_suite::{assert_matches_recount, concurrent_workload};
+use crm_core::testkit::dashboard_suite::{assert_matches_recount, workload_figures};
 use crm_core::testkit::suite::world;
 use crm_core::testkit::{Fixture, run};
 use crm_store_postgres::testing::TestDatabase;
@@ -16,14 +16,7 @@ fn the_migration_fill_agrees_with_the_maintained_figures() {
         let db = TestDatabase::create().await;
         let store = db.store().await;
         let f = Fixture::with_peer(Arc::new(store.clone()), Arc::new(db.store().await), ());
-        let w = world(&f).await;
-        let mut users = concurrent_workload(&w).await.to_vec();
-        users.push(w.reader.user_id());
-        let ws = w.admin.workspace_id();
-        let mut before = Vec::new();
-        for u in &users {
-            before.push(store.dashboard(ws, &DashboardQuery::of(*u)).await.unwrap());
-        }
+        let (ws, users, before) = workload_figures(&store, &world(&f).await).await;
         sqlx::raw_sql(include_str!("../migrations/0004_dashboard.sql"))
             .execute(store.pool())
             .await

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crm_core::model::{ContactInput, ContactPatch, UserInput};
+use crm_core::model::{ContactInput, ContactPatch};
+use crm_core::testkit::setup::{bootstrap, named};
 use crm_core::{Crm, CrmConfig, ErrorKind, Storage};
 use crm_store_postgres::testing::TestDatabase;
 use sqlx::Row;
@@ -18,19 +19,8 @@ fn terminated_connections_give_coded_errors_no_partial_writes_and_recovery() {
         let db = TestDatabase::create().await;
         let store = db.store().await;
         let crm = Crm::new(Arc::new(store.clone()), CrmConfig::default());
-        let (ws, admin) = crm
-            .bootstrap(
-                "Faults",
-                UserInput {
-                    email: "admin@faults.test".into(),
-                    first_name: "Ada".into(),
-                    last_name: "Admin".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let actor = crm.actor(ws.id, admin.id).await.unwrap();
+        let (_, actor) =
+            bootstrap(&crm, "Faults", named("admin@faults.test", "Ada", "Admin")).await;
 
         let killer_store = db.store().await;
         let db_name = db.name().to_string();

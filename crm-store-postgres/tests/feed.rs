@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crm_core::Storage;
+use crm_core::testkit::setup::{bootstrap, named};
 use crm_core::testkit::{feed_suite, run};
 use crm_store_postgres::testing::TestDatabase;
 
@@ -38,20 +39,7 @@ fn commits_are_announced_on_the_feed_channel() {
             .await
             .unwrap();
         let crm = crm_core::Crm::new(Arc::new(store), crm_core::CrmConfig::default());
-        let (ws, admin) = crm
-            .bootstrap(
-                "Signals",
-                crm_core::model::UserInput {
-                    email: "admin@signals.test".into(),
-                    first_name: "A".into(),
-                    last_name: "S".into(),
-                    role: None,
-                    avatar: None,
-                },
-            )
-            .await
-            .unwrap();
-        let actor = crm.actor(ws.id, admin.id).await.unwrap();
+        let (ws, actor) = bootstrap(&crm, "Signals", named("admin@signals.test", "A", "S")).await;
         crm.contacts()
             .create(
                 &actor,

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use crm_core::testkit::Fixture;
 use crm_core::testkit::privacy_suite::{MARKERS, erasure_story};
-use crm_store_postgres::testing::TestDatabase;
-use sqlx::Row;
+use crm_store_postgres::testing::{TestDatabase, texts};
 
 #[test]
 fn erased_contact_is_in_no_table() {
@@ -19,30 +18,25 @@ fn erased_contact_is_in_no_table() {
         let pool = store.pool().clone();
         let f = Fixture::new(store);
         // Before: the markers are stored (so the scan below can see them).
-        let tables: Vec<String> = sqlx::query(
+        let tables: Vec<String> = texts(
+            &pool,
             "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
              AND tablename <> '_sqlx_migrations'",
+            None,
         )
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .await;
         assert!(tables.iter().any(|t| t == "crm_contact"));
         assert!(tables.iter().any(|t| t == "crm_audit"));
         let story = erasure_story(&f).await;
         let mut scanned = 0;
         for t in &tables {
             // Every row of the table as text, lowercased; the table name is from the catalog.
-            let rows: Vec<String> =
-                sqlx::query(&format!("SELECT lower(x::text) FROM \"{t}\" AS x"))
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
+            let rows: Vec<String> = texts(
+                &pool,
+                &format!("SELECT lower(x::text) FROM \"{t}\" AS x"),
+                None,
+            )
+            .await;
             scanned += rows.len();
             for row in rows {
                 for m in MARKERS {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crm_core::model::{ContactInput, UserInput};
+use crm_core::model::ContactInput;
+use crm_core::testkit::setup::{bootstrap, email};
 use crm_core::{Crm, CrmConfig, ErrorKind, Storage};
 use crm_store_postgres::testing::ThrowawayCluster;
 use crm_store_postgres::{PgOptions, PgStore};
@@ -26,17 +27,7 @@ fn a_server_crash_mid_workload_gives_coded_errors_loses_nothing_and_recovers() {
         .await
         .unwrap();
         let crm = Crm::new(Arc::new(store.clone()), CrmConfig::default());
-        let (ws, admin) = crm
-            .bootstrap(
-                "Restart",
-                UserInput {
-                    email: "admin@restart.test".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let actor = crm.actor(ws.id, admin.id).await.unwrap();
+        let (_, actor) = bootstrap(&crm, "Restart", email("admin@restart.test")).await;
 
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = tokio::task::JoinSet::new();

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use crm_core::model::EntityKind;
+use crm_core::testkit::setup::{bootstrap, named};
 use crm_core::{ErrorKind, Storage};
 use crm_store_postgres::schema::table;
-use crm_store_postgres::testing::TestDatabase;
+use crm_store_postgres::testing::{TestDatabase, texts};
 use crm_store_postgres::{PgOptions, PgStore};
 use sqlx::Row;
 
@@ -22,16 +23,12 @@ fn migrated_schema_has_a_column_and_an_index_for_every_field_and_index_of_the_mo
         let pool = store.pool();
         for kind in EntityKind::ALL {
             let t = table(kind);
-            let cols: Vec<String> = sqlx::query(
+            let cols: Vec<String> = texts(
+                pool,
                 "SELECT column_name::text FROM information_schema.columns WHERE table_name = $1",
+                Some(t),
             )
-            .bind(t)
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .await;
             for base in ["workspace_id", "id", "version", "deleted", "data"] {
                 assert!(cols.iter().any(|c| c == base), "{t}.{base}");
             }
@@ -48,15 +45,12 @@ fn migrated_schema_has_a_column_and_an_index_for_every_field_and_index_of_the_mo
                 kind.searchable(),
                 "{t}: search columns exactly on the searchable kinds"
             );
-            let defs: Vec<String> =
-                sqlx::query("SELECT indexdef FROM pg_indexes WHERE tablename = $1")
-                    .bind(t)
-                    .fetch_all(pool)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
+            let defs: Vec<String> = texts(
+                pool,
+                "SELECT indexdef FROM pg_indexes WHERE tablename = $1",
+                Some(t),
+            )
+            .await;
             for index in kind.indexes() {
                 let multi = index
                     .iter()
@@ -81,14 +75,12 @@ fn migrated_schema_has_a_column_and_an_index_for_every_field_and_index_of_the_mo
             }
         }
         // The task list's own paths (the task API's indexes).
-        let task: Vec<String> =
-            sqlx::query("SELECT indexdef FROM pg_indexes WHERE tablename = 'crm_task'")
-                .fetch_all(pool)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
+        let task: Vec<String> = texts(
+            pool,
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'crm_task'",
+            None,
+        )
+        .await;
         for wanted in [
             "(workspace_id, k_completed, k_due_date, id)",
             "(workspace_id, k_owner_id, k_completed, k_due_date, id)",
@@ -207,7 +199,7 @@ fn unreachable_database_and_bad_urls_are_coded_and_never_echo_the_url() {
 #[test]
 fn a_statement_past_the_statement_timeout_is_busy_and_changes_nothing() {
     run(async {
-        use crm_core::{Crm, CrmConfig, model::UserInput};
+        use crm_core::{Crm, CrmConfig};
         let db = TestDatabase::create().await;
         let store = PgStore::connect(
             db.options()
@@ -216,24 +208,12 @@ fn a_statement_past_the_statement_timeout_is_busy_and_changes_nothing() {
         .await
         .unwrap();
         let crm = Crm::new(std::sync::Arc::new(store.clone()), CrmConfig::default());
-        let (ws, admin) = crm
-            .bootstrap(
-                "Timeouts",
-                UserInput {
-                    email: "admin@t.test".into(),
-                    first_name: "A".into(),
-                    last_name: "B".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let actor = crm.actor(ws.id, admin.id).await.unwrap();
+        let (_, actor) = bootstrap(&crm, "Timeouts", named("admin@t.test", "A", "B")).await;
         // Another session holds the user's row lock longer than the statement timeout.
         let blocker = db.store().await;
         let mut tx = blocker.pool().begin().await.unwrap();
         sqlx::query("SELECT 1 FROM crm_user WHERE id = $1 FOR UPDATE")
-            .bind(admin.id.uuid())
+            .bind(actor.user_id().uuid())
             .execute(&mut *tx)
             .await
             .unwrap();
@@ -241,7 +221,7 @@ fn a_statement_past_the_statement_timeout_is_busy_and_changes_nothing() {
             .users()
             .update_profile(
                 &actor,
-                admin.id,
+                actor.user_id(),
                 1,
                 crm_core::model::UserPatch {
                     first_name: Some("Changed".into()),
@@ -252,7 +232,7 @@ fn a_statement_past_the_statement_timeout_is_busy_and_changes_nothing() {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Busy, "{e:?}");
         tx.rollback().await.unwrap();
-        let user = crm.users().get(&actor, admin.id).await.unwrap();
+        let user = crm.users().get(&actor, actor.user_id()).await.unwrap();
         assert_eq!((user.first_name.as_str(), user.version), ("A", 1));
     });
 }

@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crm_core::demo::{Volume, seed};
-use crm_core::model::{ContactInput, EmailEntry, EmailKind, EntityKind, UserInput};
+use crm_core::model::{ContactInput, EmailEntry, EmailKind, EntityKind, Record};
 use crm_core::query::{Deleted, ListQuery, SearchQuery, Sort};
+use crm_core::testkit::setup::{bootstrap, named};
 use crm_core::{Crm, CrmConfig, Storage};
 use crm_store_postgres::testing::TestDatabase;
 
@@ -18,19 +19,8 @@ fn every_search_path_returns_exactly_the_matches_in_order() {
         let db = TestDatabase::create().await;
         let store = db.store().await;
         let crm = Crm::new(Arc::new(store.clone()), CrmConfig::default());
-        let (ws, admin) = crm
-            .bootstrap(
-                "Search",
-                UserInput {
-                    email: "admin@search.test".into(),
-                    first_name: "Ada".into(),
-                    last_name: "Admin".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let actor = crm.actor(ws.id, admin.id).await.unwrap();
+        let (ws, actor) =
+            bootstrap(&crm, "Search", named("admin@search.test", "Ada", "Admin")).await;
         let volume = Volume {
             companies: 50,
             contacts: 6_000,
@@ -38,7 +28,9 @@ fn every_search_path_returns_exactly_the_matches_in_order() {
             tasks: 0,
             notes: 0,
         };
-        seed(&store, ws.id, &[admin.id], volume, 3).await.unwrap();
+        seed(&store, ws.id, &[actor.user_id()], volume, 3)
+            .await
+            .unwrap();
         // A few rare contacts: found only through the indexes, far apart in the sort order.
         for (n, (first, last, email)) in [
             ("Zebulon", "Quixote", "zq@rare.example"),
@@ -74,12 +66,7 @@ fn every_search_path_returns_exactly_the_matches_in_order() {
         loop {
             let page = store.list(ws.id, EntityKind::Contact, &q).await.unwrap();
             let Some(last) = page.last() else { break };
-            q.after = Some(crm_core::query::Cursor {
-                field: "last_seen".into(),
-                direction: q.sort.direction,
-                value: last.field("last_seen"),
-                id: last.id(),
-            });
+            after(&mut q, last);
             everyone.extend(page);
         }
         assert_eq!(everyone.len(), 6_003);
@@ -108,12 +95,7 @@ fn every_search_path_returns_exactly_the_matches_in_order() {
                 let page = store.list(ws.id, EntityKind::Contact, &q).await.unwrap();
                 assert!(page.len() <= limit);
                 let Some(last) = page.last() else { break };
-                q.after = Some(crm_core::query::Cursor {
-                    field: "last_seen".into(),
-                    direction: q.sort.direction,
-                    value: last.field("last_seen"),
-                    id: last.id(),
-                });
+                after(&mut q, last);
                 let full = page.len() == limit;
                 got.extend(page.iter().map(|r| r.id()));
                 if !full {
@@ -133,5 +115,15 @@ fn every_search_path_returns_exactly_the_matches_in_order() {
                 assert_eq!(got.len(), 1);
             }
         }
+    });
+}
+
+/// Moves `q` (sorted by `last_seen`) past `last`, the last record of its page.
+fn after(q: &mut ListQuery, last: &Record) {
+    q.after = Some(crm_core::query::Cursor {
+        field: "last_seen".into(),
+        direction: q.sort.direction,
+        value: last.field("last_seen"),
+        id: last.id(),
     });
 }

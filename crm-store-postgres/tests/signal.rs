@@ -7,10 +7,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crm_core::identity::{Identity, IdentityConfig, LoginRequest, PasswordConfig, Secret};
-use crm_core::model::{ClientInfo, Role, UserInput};
+use crm_core::identity::{Identity, IdentityConfig, LoginRequest, Secret};
+use crm_core::model::{ClientInfo, Role};
 use crm_core::storage::{Invalidation, InvalidationSink};
 use crm_core::testkit::identity_suite::CollectingDelivery;
+use crm_core::testkit::setup::{email, fast_passwords, with_password};
 use crm_core::{Crm, CrmConfig, ErrorKind, Storage};
 use crm_store_postgres::PgStore;
 use crm_store_postgres::signal::LISTENER_APPLICATION_NAME;
@@ -37,11 +38,7 @@ fn identity(store: &PgStore) -> Identity {
         b"signal-test-secret-0123456789-abcdef".to_vec(),
     ));
     config.revocation_cache_ttl = HOUR;
-    config.password = PasswordConfig {
-        cost: 4,
-        workers: 2,
-        queue: 64,
-    };
+    config.password = fast_passwords(2, 64);
     Identity::new(crm, config, Arc::new(CollectingDelivery::default())).unwrap()
 }
 
@@ -80,30 +77,14 @@ fn revocations_and_user_changes_reach_the_other_instance_through_the_signal() {
         let (ws, admin_tokens) = a
             .sign_up_first(
                 "Acme",
-                UserInput {
-                    email: "admin@acme.test".into(),
-                    ..Default::default()
-                },
+                email("admin@acme.test"),
                 "admin pw",
                 ClientInfo::default(),
             )
             .await
             .unwrap();
         let admin = a.crm().actor(ws.id, admin_tokens.user.id).await.unwrap();
-        let sales = a
-            .crm()
-            .users()
-            .create(
-                &admin,
-                UserInput {
-                    email: "sales@acme.test".into(),
-                    role: Some(Role::Sales),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        a.set_password(&admin, sales.id, "sales pw").await.unwrap();
+        let sales = with_password(&a, &admin, "sales@acme.test", Role::Sales, "sales pw").await;
 
         // Logout through A: B refuses the access token (its cache said "active").
         let t = a
@@ -241,10 +222,7 @@ fn a_killed_listener_reconnects_resets_the_caches_and_hears_signals_again() {
         let (ws, tokens) = a
             .sign_up_first(
                 "Acme",
-                UserInput {
-                    email: "admin@acme.test".into(),
-                    ..Default::default()
-                },
+                email("admin@acme.test"),
                 "pw",
                 ClientInfo::default(),
             )

@@ -288,33 +288,12 @@ mod tests {
 
     #[test]
     fn search_entries_hold_words_and_contact_point_suffixes() {
-        use crm_core::id::CompanyId;
         use crm_core::model::{Company, Entity};
 
         let ws = WorkspaceId::generate();
         let record = Company {
-            id: CompanyId::generate(),
-            workspace_id: ws,
-            name: "Acme".into(),
-            sector: None,
-            size: None,
-            website: None,
             phone_number: Some("+1 (520) 555-0199".into()),
-            address: None,
-            zipcode: None,
-            city: None,
-            state_abbr: None,
-            country: None,
-            linkedin_url: None,
-            description: None,
-            revenue: None,
-            tax_identifier: None,
-            context_links: Vec::new(),
-            sales_id: None,
-            created_at: crm_core::Timestamp::EPOCH,
-            updated_at: crm_core::Timestamp::EPOCH,
-            version: 1,
-            deleted_at: None,
+            ..crm_core::testkit::setup::stored_company(ws, "Acme", crm_core::Timestamp::EPOCH)
         }
         .into_record();
         let base = kind_ws(EntityKind::Company, ws);

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crm_core::id::{TagId, WorkspaceId};
-use crm_core::model::{EntityKind, Record, Tag};
+use crm_core::id::WorkspaceId;
+use crm_core::model::{EntityKind, Record};
 use crm_core::{Commit, ErrorKind, Storage, Timestamp, Write};
 use redb::backends::FileBackend;
 use redb::{BackendError, Database, StorageBackend};
@@ -109,16 +109,11 @@ fn flaky_store(path: &Path, faults: &Arc<Faults>) -> RedbStore {
 }
 
 fn tag(ws: WorkspaceId, name: &str) -> Record {
-    Record::Tag(Tag {
-        id: TagId::generate(),
-        workspace_id: ws,
-        name: name.into(),
-        color: "#eeeeee".into(),
-        created_at: Timestamp::EPOCH,
-        updated_at: Timestamp::EPOCH,
-        version: 1,
-        deleted_at: None,
-    })
+    Record::Tag(crm_core::testkit::setup::stored_tag(
+        ws,
+        name,
+        Timestamp::EPOCH,
+    ))
 }
 
 fn insert(r: &Record) -> Commit {

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use crm_core::audit::{AuditAction, AuditQuery};
 use crm_core::id::{CompanyId, UserId, WorkspaceId};
-use crm_core::model::{Company, CompanyInput, CompanyPatch, UserInput};
+use crm_core::model::{Company, CompanyInput, CompanyPatch};
 use crm_core::query::ListParams;
+use crm_core::testkit::setup::{bootstrap, named};
 use crm_core::{Actor, Crm, CrmConfig};
 use crm_store_redb::{RedbOptions, RedbStore};
 
@@ -47,20 +48,8 @@ fn child(path: &Path) {
     runtime().block_on(async {
         let store = Arc::new(RedbStore::open(path).unwrap());
         let crm = Crm::new(store, CrmConfig::default());
-        let (ws, admin) = crm
-            .bootstrap(
-                "Crash",
-                UserInput {
-                    email: "admin@crash.test".into(),
-                    first_name: "Ada".into(),
-                    last_name: "Admin".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        say(&format!("@WS {} {}", ws.id, admin.id));
-        let actor = crm.actor(ws.id, admin.id).await.unwrap();
+        let (ws, actor) = bootstrap(&crm, "Crash", named("admin@crash.test", "Ada", "Admin")).await;
+        say(&format!("@WS {} {}", ws.id, actor.user_id()));
         for w in 0..WRITERS {
             let crm = crm.clone();
             let actor = actor.clone();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crm_core::Storage;
 use crm_core::dashboard::DashboardQuery;
-use crm_core::testkit::dashboard_suite::{assert_matches_recount, concurrent_workload};
+use crm_core::testkit::dashboard_suite::{assert_matches_recount, workload_figures};
 use crm_core::testkit::suite::world;
 use crm_core::testkit::{Fixture, run};
 use crm_store_redb::RedbStore;
@@ -21,15 +21,7 @@ fn format_2_files_are_upgraded_with_their_figures() {
         let store = RedbStore::open(&path).unwrap();
         let (ws, users, before) = {
             let f = Fixture::new(Arc::new(store.clone()));
-            let w = world(&f).await;
-            let mut users = concurrent_workload(&w).await.to_vec();
-            users.push(w.reader.user_id());
-            let ws = w.admin.workspace_id();
-            let mut before = Vec::new();
-            for u in &users {
-                before.push(store.dashboard(ws, &DashboardQuery::of(*u)).await.unwrap());
-            }
-            (ws, users, before)
+            workload_figures(&store, &world(&f).await).await
         };
         store.close().await.unwrap();
         drop(store);

@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crm_core::audit::{AuditAction, AuditEntry, AuditQuery};
-use crm_core::id::{AuditId, CompanyId, ContactId, DealId, TagId, WorkspaceId};
-use crm_core::model::{Company, Deal, EntityKind, Record, Tag};
+use crm_core::id::{AuditId, CompanyId, ContactId, DealId, WorkspaceId};
+use crm_core::model::{Deal, EntityKind, Record};
 use crm_core::query::{Cursor, Deleted, Filter, FilterOp, ListQuery, SearchQuery, Sort, Value};
 use crm_core::testkit::MemoryStore;
+use crm_core::testkit::setup::{stored_company, stored_tag};
 use crm_core::{Commit, ErrorKind, FieldIssue, Storage, Timestamp, Write};
 use crm_store_redb::{RedbOptions, RedbStore};
 use tempfile::TempDir;
@@ -29,43 +30,11 @@ fn t(secs: i64) -> Timestamp {
 }
 
 fn tag(ws: WorkspaceId, name: &str) -> Record {
-    Record::Tag(Tag {
-        id: TagId::generate(),
-        workspace_id: ws,
-        name: name.into(),
-        color: "#eeeeee".into(),
-        created_at: t(0),
-        updated_at: t(0),
-        version: 1,
-        deleted_at: None,
-    })
+    Record::Tag(stored_tag(ws, name, t(0)))
 }
 
 fn company(ws: WorkspaceId, name: &str) -> Record {
-    Record::Company(Company {
-        id: CompanyId::generate(),
-        workspace_id: ws,
-        name: name.into(),
-        sector: None,
-        size: None,
-        website: None,
-        phone_number: None,
-        address: None,
-        zipcode: None,
-        city: None,
-        state_abbr: None,
-        country: None,
-        linkedin_url: None,
-        description: None,
-        revenue: None,
-        tax_identifier: None,
-        context_links: Vec::new(),
-        sales_id: None,
-        created_at: t(0),
-        updated_at: t(0),
-        version: 1,
-        deleted_at: None,
-    })
+    Record::Company(stored_company(ws, name, t(0)))
 }
 
 /// The next version of a record, changed by `f`.

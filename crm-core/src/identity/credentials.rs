@@ -15,7 +15,6 @@ use crate::security::{SecurityEvent, SecurityEventType};
 use crate::service::Actor;
 use crate::storage::{Commit, Write};
 
-use super::sessions::push_user_revocations;
 use super::{Identity, PasswordHasher, SecretToken};
 
 /// Delivers password-reset tokens (by email, usually); implemented by the host.
@@ -172,16 +171,9 @@ impl Identity {
                 commit.writes.push(Write::Insert(record));
             }
         }
-        let ended = push_user_revocations(
-            crm,
-            &mut commit,
-            user.workspace_id,
-            user.id,
-            keep,
-            reason,
-            None,
-        )
-        .await?;
+        let ended = crm
+            .push_user_revocations(&mut commit, user.workspace_id, user.id, keep, reason, None)
+            .await?;
         crm.commit(commit).await?;
         for sid in ended {
             self.cache(user.workspace_id.uuid(), sid, false, now);

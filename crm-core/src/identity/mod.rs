@@ -62,7 +62,6 @@ pub use jwt::{AccessTokens, Claims, ExternalClaims, ExternalTokens};
 pub use login::{LoginRequest, TokenResponse};
 pub use password::{PasswordConfig, PasswordHasher, Verification};
 use sessions::SessionCache;
-pub(crate) use sessions::push_user_revocations;
 pub use sessions::{RETIRED_KEPT, SessionInfo};
 pub use token::SecretToken;
 

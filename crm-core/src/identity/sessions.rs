@@ -8,14 +8,12 @@ use std::time::Duration;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::audit::AuditAction;
 use crate::clock::Timestamp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{UserId, WorkspaceId};
 use crate::model::{
     ClientInfo, Entity, EntityKind, RetiredToken, RevokeReason, Session, SessionId, User,
 };
-use crate::query::{Filter, Value};
 use crate::ratelimit::Policy;
 use crate::security::{SecurityEvent, SecurityEventType};
 use crate::service::{Actor, Crm};
@@ -276,14 +274,9 @@ impl Identity {
         actor: Option<UserId>,
     ) -> Result<()> {
         let mut commit = Commit::new(session.workspace_id);
-        push_revocation(
-            &self.inner.crm,
-            &mut commit,
-            session,
-            reason,
-            actor,
-            self.now(),
-        );
+        self.inner
+            .crm
+            .push_revocation(&mut commit, session, reason, actor, self.now());
         self.inner.crm.commit(commit).await?;
         self.cache(
             session.workspace_id.uuid(),
@@ -334,16 +327,18 @@ impl Identity {
     /// Storage failures.
     pub async fn logout_all(&self, actor: &Actor) -> Result<()> {
         let mut commit = Commit::new(actor.workspace_id());
-        let ended = push_user_revocations(
-            &self.inner.crm,
-            &mut commit,
-            actor.workspace_id(),
-            actor.user_id(),
-            None,
-            RevokeReason::Revoked,
-            Some(actor.user_id()),
-        )
-        .await?;
+        let ended = self
+            .inner
+            .crm
+            .push_user_revocations(
+                &mut commit,
+                actor.workspace_id(),
+                actor.user_id(),
+                None,
+                RevokeReason::Revoked,
+                Some(actor.user_id()),
+            )
+            .await?;
         self.inner.crm.commit(commit).await?;
         for sid in ended {
             self.cache(actor.workspace_id().uuid(), sid, false, self.now());
@@ -380,19 +375,21 @@ impl Identity {
         current: Option<SessionId>,
     ) -> Result<Vec<SessionInfo>> {
         let now = self.now();
-        let mut out: Vec<SessionInfo> =
-            active_sessions(&self.inner.crm, actor.workspace_id(), actor.user_id(), now)
-                .await?
-                .into_iter()
-                .map(|s| SessionInfo {
-                    id: s.id,
-                    created_at: s.created_at,
-                    last_used_at: s.updated_at,
-                    expires_at: s.expires_at,
-                    client: s.client,
-                    current: Some(s.id) == current,
-                })
-                .collect();
+        let mut out: Vec<SessionInfo> = self
+            .inner
+            .crm
+            .active_sessions(actor.workspace_id(), actor.user_id(), now)
+            .await?
+            .into_iter()
+            .map(|s| SessionInfo {
+                id: s.id,
+                created_at: s.created_at,
+                last_used_at: s.updated_at,
+                expires_at: s.expires_at,
+                client: s.client,
+                current: Some(s.id) == current,
+            })
+            .collect();
         out.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(out)
     }
@@ -400,26 +397,6 @@ impl Identity {
 
 fn secs_micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// The user's sessions that are still usable.
-async fn active_sessions(
-    crm: &Crm,
-    ws: WorkspaceId,
-    user: UserId,
-    now: Timestamp,
-) -> Result<Vec<Session>> {
-    Ok(crm
-        .all_matching_in(
-            ws,
-            EntityKind::Session,
-            Filter::eq("user_id", Value::Id(user.uuid())),
-        )
-        .await?
-        .into_iter()
-        .filter_map(Session::from_record)
-        .filter(|s| s.is_active(now))
-        .collect())
 }
 
 /// Records that a session was revoked (after its commit).
@@ -438,53 +415,4 @@ pub(crate) fn revoked_event(
         .with("reason", reason);
     e.actor_id = actor.filter(|a| *a != user);
     crm.security_event(e);
-}
-
-/// Adds the revocation of one session to a commit.
-fn push_revocation(
-    crm: &Crm,
-    commit: &mut Commit,
-    session: &Session,
-    reason: RevokeReason,
-    actor: Option<UserId>,
-    now: Timestamp,
-) {
-    let mut ended = session.clone();
-    ended.revoked_at = Some(now);
-    ended.revoke_reason = Some(reason);
-    ended.updated_at = now;
-    ended.version += 1;
-    let (before, after) = (session.clone().into_record(), ended.into_record());
-    commit.audit.push(crm.audit_entry_for(
-        actor.unwrap_or(session.user_id),
-        AuditAction::Delete,
-        Some(&before),
-        Some(&after),
-    ));
-    commit.writes.push(Write::Update {
-        record: after,
-        expected_version: session.version,
-    });
-}
-
-/// Adds the revocation of every active session of a user (but `keep`) to a commit; returns
-/// the ids it ends.
-pub(crate) async fn push_user_revocations(
-    crm: &Crm,
-    commit: &mut Commit,
-    ws: WorkspaceId,
-    user: UserId,
-    keep: Option<SessionId>,
-    reason: RevokeReason,
-    actor: Option<UserId>,
-) -> Result<Vec<Uuid>> {
-    let now = crm.now();
-    let mut ended = Vec::new();
-    for s in active_sessions(crm, ws, user, now).await? {
-        if Some(s.id) != keep {
-            push_revocation(crm, commit, &s, reason, actor, now);
-            ended.push(s.id.uuid());
-        }
-    }
-    Ok(ended)
 }

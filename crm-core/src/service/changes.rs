@@ -61,18 +61,6 @@ pub struct ChangesPage {
     pub has_more: bool,
 }
 
-fn resource_of(kind: EntityKind) -> Option<Resource> {
-    Some(match kind {
-        EntityKind::Company => Resource::Company,
-        EntityKind::Contact => Resource::Contact,
-        EntityKind::Deal => Resource::Deal,
-        EntityKind::Note => Resource::Note,
-        EntityKind::Task => Resource::Task,
-        EntityKind::Tag => Resource::Tag,
-        _ => return None,
-    })
-}
-
 async fn visible<E: Managed>(
     records: Records<'_, E>,
     actor: &Actor,
@@ -218,8 +206,8 @@ impl Crm {
                     None => continue,
                 },
                 ChangeOp::Delete => {
-                    let scope =
-                        resource_of(c.entity).map_or(Scope::None, |r| read_scope(actor.role(), r));
+                    let scope = Resource::of_record(c.entity)
+                        .map_or(Scope::None, |r| read_scope(actor.role(), r));
                     let seen = match scope {
                         Scope::All => true,
                         Scope::Own => c.owner == Some(actor.user_id()),

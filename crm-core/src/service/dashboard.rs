@@ -158,7 +158,7 @@ impl Crm {
         let activity = data
             .activity
             .into_iter()
-            .filter(|e| resource_of(e.entity).is_some_and(all))
+            .filter(|e| Resource::of_record(e.entity).is_some_and(all))
             .map(|e| ActivityItem {
                 at: e.at,
                 actor_id: e.actor_id,
@@ -189,7 +189,7 @@ impl Crm {
     /// is the workspace, the caller's own where it is "own only", zero where it is none.
     fn counts(&self, actor: &Actor, data: &DashboardData) -> RecordCounts {
         let of = |kind: EntityKind| {
-            let Some(resource) = resource_of(kind) else {
+            let Some(resource) = Resource::of_record(kind) else {
                 return 0;
             };
             let t = match read_scope(actor.role(), resource) {
@@ -208,19 +208,6 @@ impl Crm {
             tags: of(EntityKind::Tag),
         }
     }
-}
-
-/// The permission resource of a record kind in the feed.
-fn resource_of(kind: EntityKind) -> Option<Resource> {
-    Some(match kind {
-        EntityKind::Company => Resource::Company,
-        EntityKind::Contact => Resource::Contact,
-        EntityKind::Deal => Resource::Deal,
-        EntityKind::Note => Resource::Note,
-        EntityKind::Task => Resource::Task,
-        EntityKind::Tag => Resource::Tag,
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

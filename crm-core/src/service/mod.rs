@@ -17,6 +17,7 @@ mod deals;
 mod logs;
 mod present;
 mod records;
+mod sessions;
 mod users;
 mod workspace;
 
@@ -519,5 +520,28 @@ impl Crm {
             action,
             changes: diff(before, after),
         }
+    }
+
+    /// The commit of an update by `actor` from `before` to `after` (the record at
+    /// `expected_version`), with its audit entry.
+    pub(crate) fn update_commit(
+        &self,
+        actor: &Actor,
+        before: &Record,
+        after: Record,
+        expected_version: u64,
+    ) -> Commit {
+        let mut commit = Commit::new(actor.workspace_id());
+        commit.audit.push(self.audit_entry(
+            Some(actor),
+            AuditAction::Update,
+            Some(before),
+            Some(&after),
+        ));
+        commit.writes.push(Write::Update {
+            record: after,
+            expected_version,
+        });
+        commit
     }
 }

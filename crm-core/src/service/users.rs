@@ -303,16 +303,16 @@ impl Users<'_> {
         if user.disabled && !current.disabled {
             // Disabling ends every session of the user in the same commit.
             let mut revocations = Commit::new(actor.workspace_id());
-            crate::identity::push_user_revocations(
-                self.crm,
-                &mut revocations,
-                actor.workspace_id(),
-                id,
-                None,
-                crate::model::RevokeReason::UserDisabled,
-                Some(actor.user_id()),
-            )
-            .await?;
+            self.crm
+                .push_user_revocations(
+                    &mut revocations,
+                    actor.workspace_id(),
+                    id,
+                    None,
+                    crate::model::RevokeReason::UserDisabled,
+                    Some(actor.user_id()),
+                )
+                .await?;
             let ended: Vec<uuid::Uuid> = revocations
                 .writes
                 .iter()
@@ -359,17 +359,9 @@ impl Users<'_> {
         user.version = current.version + 1;
         user.updated_at = self.crm.now();
         let (before, after) = (current.into_record(), user.clone().into_record());
-        let mut commit = Commit::new(actor.workspace_id());
-        commit.audit.push(self.crm.audit_entry(
-            Some(actor),
-            AuditAction::Update,
-            Some(&before),
-            Some(&after),
-        ));
-        commit.writes.push(Write::Update {
-            record: after,
-            expected_version,
-        });
+        let mut commit = self
+            .crm
+            .update_commit(actor, &before, after, expected_version);
         commit.writes.extend(checks);
         commit.audit.extend(audit);
         self.crm.commit(commit).await?;

@@ -190,17 +190,9 @@ impl ConfigurationService<'_> {
         config.version += 1;
         config.updated_at = self.crm.now();
         let (before, after) = (current.into_record(), config.clone().into_record());
-        let mut commit = Commit::new(actor.workspace_id());
-        commit.audit.push(self.crm.audit_entry(
-            Some(actor),
-            AuditAction::Update,
-            Some(&before),
-            Some(&after),
-        ));
-        commit.writes.push(Write::Update {
-            record: after,
-            expected_version,
-        });
+        let commit = self
+            .crm
+            .update_commit(actor, &before, after, expected_version);
         self.crm.commit(commit).await.map_err(ctx)?;
         Ok(config)
     }

@@ -11,6 +11,7 @@ use time::macros::date;
 use uuid::Uuid;
 
 use super::Fixture;
+use super::setup::{bootstrap, email};
 use super::suite::{World, world};
 use crate::clock::Date;
 use crate::dashboard::{DashboardQuery, recount};
@@ -374,17 +375,7 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
     assert_eq!(d.counts.contacts, 2);
 
     // Another workspace changes nothing here.
-    let (ws2, admin2) = crm
-        .bootstrap(
-            "Other",
-            UserInput {
-                email: "admin@other.test".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let admin2 = crm.actor(ws2.id, admin2.id).await.unwrap();
+    let (_, admin2) = bootstrap(crm, "Other", email("admin@other.test")).await;
     crm.contacts()
         .create(&admin2, contact("Else", "hot"))
         .await
@@ -676,6 +667,27 @@ pub async fn dashboard_is_exact_after_concurrent_writes(f: Fixture) {
     assert_matches_recount(f.peer().as_ref(), ws, &users).await;
 
     check_engine_figures(&w).await;
+}
+
+/// Runs [`concurrent_workload`] in `w` and reads, straight from `store`, the figures of its
+/// owners and of the reader: what an upgrade or a refill of the tallies must give back. The
+/// workspace, those users and their figures.
+pub async fn workload_figures(
+    store: &dyn Storage,
+    w: &World,
+) -> (
+    WorkspaceId,
+    Vec<UserId>,
+    Vec<crate::dashboard::DashboardData>,
+) {
+    let mut users = concurrent_workload(w).await.to_vec();
+    users.push(w.reader.user_id());
+    let ws = w.admin.workspace_id();
+    let mut figures = Vec::new();
+    for u in &users {
+        figures.push(store.dashboard(ws, &DashboardQuery::of(*u)).await.unwrap());
+    }
+    (ws, users, figures)
 }
 
 /// Eight workers (half of them on the world's peer instance) write at random — creates,

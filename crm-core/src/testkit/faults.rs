@@ -18,13 +18,12 @@ use uuid::Uuid;
 use super::Fixture;
 use super::identity_suite::{CollectingDelivery, SECRET, client, login_req};
 use super::intercept::{Call, Hook, Intercepted};
+use super::setup::{email, fast_passwords, with_role};
 use crate::audit::AuditQuery;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{Id, WorkspaceId};
-use crate::identity::{Identity, IdentityConfig, PasswordConfig, Secret};
-use crate::model::{
-    CompanyInput, ContactInput, DealInput, EntityKind, NoteInput, Role, TaskInput, UserInput,
-};
+use crate::identity::{Identity, IdentityConfig, Secret};
+use crate::model::{CompanyInput, ContactInput, DealInput, EntityKind, NoteInput, Role, TaskInput};
 use crate::query::{Deleted, ListQuery, Sort};
 use crate::storage::Storage;
 use crate::{Actor, Crm, CrmConfig};
@@ -145,10 +144,7 @@ async fn step(i: usize, crm: &Crm, identity: &Identity, ctx: &mut Ctx) -> Result
         let (ws, tokens) = identity
             .sign_up(
                 "Faulty",
-                UserInput {
-                    email: "admin@faulty.test".into(),
-                    ..Default::default()
-                },
+                email("admin@faulty.test"),
                 "admin password",
                 client(),
             )
@@ -164,14 +160,7 @@ async fn step(i: usize, crm: &Crm, identity: &Identity, ctx: &mut Ctx) -> Result
         1 => {
             let u = crm
                 .users()
-                .create(
-                    admin,
-                    UserInput {
-                        email: "sales@faulty.test".into(),
-                        role: Some(Role::Sales),
-                        ..Default::default()
-                    },
-                )
+                .create(admin, with_role("sales@faulty.test", Role::Sales))
                 .await?;
             ctx.ids.insert("sales", u.id.uuid());
         }
@@ -313,11 +302,7 @@ pub async fn every_storage_failure_is_coded_and_changes_nothing(f: Fixture) {
     let crm = Crm::new(faulty.clone(), CrmConfig::default());
     let faults = faulty.hook();
     let mut config = IdentityConfig::new(Secret::new(SECRET.to_vec()));
-    config.password = PasswordConfig {
-        cost: 4,
-        workers: 2,
-        queue: 64,
-    };
+    config.password = fast_passwords(2, 64);
     config.refresh_grace = std::time::Duration::ZERO;
     let plenty = crate::ratelimit::Quota::per_minute(100_000);
     config.rate_limits = crate::ratelimit::RateLimitConfig {

@@ -12,12 +12,13 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::Fixture;
+use super::setup::{email, fast_passwords, latest_audit, with_password};
 use super::suite::kind;
 use crate::clock::{ManualClock, Timestamp};
 use crate::error::{ErrorKind, Result};
 use crate::identity::{
-    ExternalTokenConfig, Identity, IdentityConfig, LoginRequest, PasswordConfig, ResetDelivery,
-    Secret, SecretToken, TokenResponse,
+    ExternalTokenConfig, Identity, IdentityConfig, LoginRequest, ResetDelivery, Secret,
+    SecretToken, TokenResponse,
 };
 use crate::model::{ClientInfo, Role, User, UserInput};
 use crate::ratelimit::{Policy, Quota, RateLimitConfig};
@@ -78,6 +79,13 @@ pub fn login_req(ws: crate::id::WorkspaceId, email: &str, password: &str) -> Log
     }
 }
 
+impl IdWorld {
+    /// A login to the world's workspace with `email` and `password` (from [`client`]).
+    pub async fn login(&self, email: &str, password: &str) -> Result<TokenResponse> {
+        self.id.login(login_req(self.ws, email, password)).await
+    }
+}
+
 /// Builds the world; `external` enables external tokens for the workspace.
 pub async fn id_world(f: &Fixture) -> IdWorld {
     let clock = super::suite::start();
@@ -88,11 +96,7 @@ pub async fn id_world(f: &Fixture) -> IdWorld {
     );
     let delivery = Arc::new(CollectingDelivery::default());
     let mut config = IdentityConfig::new(Secret::new(SECRET));
-    config.password = PasswordConfig {
-        cost: 4,
-        workers: 2,
-        queue: 256,
-    };
+    config.password = fast_passwords(2, 256);
     // External tokens are configured after the workspace exists (its id is needed).
     // The quota tests use their own identity; here logins are many and fast.
     config.rate_limits = RateLimitConfig::default()
@@ -120,21 +124,14 @@ pub async fn id_world(f: &Fixture) -> IdWorld {
     let peer = Identity::new(peer_crm, config.clone(), delivery.clone()).unwrap();
     let id = Identity::new(crm.clone(), config, delivery.clone()).unwrap();
     let admin = crm.actor(ws.id, tokens.user.id).await.unwrap();
-    let sales = crm
-        .users()
-        .create(
-            &admin,
-            UserInput {
-                email: "sales@acme.test".into(),
-                role: Some(Role::Sales),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    id.set_password(&admin, sales.id, "sales password")
-        .await
-        .unwrap();
+    let sales = with_password(
+        &id,
+        &admin,
+        "sales@acme.test",
+        Role::Sales,
+        "sales password",
+    )
+    .await;
     IdWorld {
         id,
         peer,
@@ -148,17 +145,15 @@ pub async fn id_world(f: &Fixture) -> IdWorld {
 }
 
 async fn login_sales(w: &IdWorld) -> TokenResponse {
-    w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
-        .await
-        .unwrap()
+    w.login("sales@acme.test", "sales password").await.unwrap()
 }
 
 pub async fn login_answers_tokens_and_one_error_for_every_failure(f: Fixture) {
     let w = id_world(&f).await;
-    let t =
-        w.id.login(login_req(w.ws, "  SALES@acme.test ", "sales password"))
-            .await
-            .unwrap();
+    let t = w
+        .login("  SALES@acme.test ", "sales password")
+        .await
+        .unwrap();
     assert_eq!(t.token_type, "Bearer");
     assert_eq!(t.expires_in, 900);
     assert_eq!(t.user.id, w.sales.id);
@@ -166,14 +161,8 @@ pub async fn login_answers_tokens_and_one_error_for_every_failure(f: Fixture) {
     let (actor, claims) = w.id.authenticate(&t.access_token).await.unwrap();
     assert_eq!((actor.user_id(), actor.role()), (w.sales.id, Role::Sales));
     assert_eq!(claims.sid, t.session_id.uuid());
-    let wrong_pw =
-        w.id.login(login_req(w.ws, "sales@acme.test", "nope"))
-            .await
-            .unwrap_err();
-    let unknown =
-        w.id.login(login_req(w.ws, "ghost@acme.test", "nope"))
-            .await
-            .unwrap_err();
+    let wrong_pw = w.login("sales@acme.test", "nope").await.unwrap_err();
+    let unknown = w.login("ghost@acme.test", "nope").await.unwrap_err();
     let other_ws =
         w.id.login(login_req(
             crate::id::WorkspaceId::generate(),
@@ -204,10 +193,10 @@ pub async fn login_answers_tokens_and_one_error_for_every_failure(f: Fixture) {
         .set_disabled(&w.admin, s.id, s.version, true)
         .await
         .unwrap();
-    let disabled =
-        w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
-            .await
-            .unwrap_err();
+    let disabled = w
+        .login("sales@acme.test", "sales password")
+        .await
+        .unwrap_err();
     assert_eq!(disabled.to_string(), wrong_pw.to_string());
 }
 
@@ -423,16 +412,10 @@ pub async fn logout_disable_and_password_change_end_sessions(f: Fixture) {
         ErrorKind::SessionRevoked
     );
     assert_eq!(
-        kind(
-            w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
-                .await
-        ),
+        kind(w.login("sales@acme.test", "sales password").await),
         ErrorKind::InvalidCredentials
     );
-    let d =
-        w.id.login(login_req(w.ws, "sales@acme.test", "new one"))
-            .await
-            .unwrap();
+    let d = w.login("sales@acme.test", "new one").await.unwrap();
     // Log out everywhere.
     w.id.logout_all(&actor).await.unwrap();
     for t in [&b, &d] {
@@ -442,10 +425,7 @@ pub async fn logout_disable_and_password_change_end_sessions(f: Fixture) {
         );
     }
     // Disabling ends everything and refuses even unexpired tokens.
-    let e =
-        w.id.login(login_req(w.ws, "sales@acme.test", "new one"))
-            .await
-            .unwrap();
+    let e = w.login("sales@acme.test", "new one").await.unwrap();
     let s = w.crm.users().get(&w.admin, w.sales.id).await.unwrap();
     w.crm
         .users()
@@ -465,10 +445,7 @@ pub async fn logout_disable_and_password_change_end_sessions(f: Fixture) {
         .set_disabled(&w.admin, s.id, s.version + 1, false)
         .await
         .unwrap();
-    let g =
-        w.id.login(login_req(w.ws, "sales@acme.test", "new one"))
-            .await
-            .unwrap();
+    let g = w.login("sales@acme.test", "new one").await.unwrap();
     w.crm
         .users()
         .set_role(&w.admin, s.id, s.version, Role::Manager)
@@ -516,9 +493,7 @@ pub async fn password_reset_is_single_use_and_expires(f: Fixture) {
         ErrorKind::SessionRevoked,
         "reset ends every session"
     );
-    w.id.login(login_req(w.ws, "sales@acme.test", "reset password"))
-        .await
-        .unwrap();
+    w.login("sales@acme.test", "reset password").await.unwrap();
     // Expiry after one hour.
     w.id.request_password_reset(w.ws, "sales@acme.test", &client())
         .await
@@ -529,9 +504,7 @@ pub async fn password_reset_is_single_use_and_expires(f: Fixture) {
         kind(w.id.confirm_password_reset(token.expose(), "late").await),
         ErrorKind::ResetTokenInvalid
     );
-    w.id.login(login_req(w.ws, "sales@acme.test", "reset password"))
-        .await
-        .unwrap();
+    w.login("sales@acme.test", "reset password").await.unwrap();
     // Two concurrent confirmations: exactly one wins.
     w.id.request_password_reset(w.ws, "sales@acme.test", &client())
         .await
@@ -550,33 +523,17 @@ pub async fn imported_hashes_are_upgraded_at_login(f: Fixture) {
     let parts = bcrypt::hash_with_result("imported pw", 5).unwrap();
     let exported = parts.format_for_version(bcrypt::Version::TwoA);
     let user =
-        w.id.import_user(
-            &w.admin,
-            UserInput {
-                email: "old@acme.test".into(),
-                ..Default::default()
-            },
-            &exported,
-        )
-        .await
-        .unwrap();
+        w.id.import_user(&w.admin, email("old@acme.test"), &exported)
+            .await
+            .unwrap();
     assert_eq!(
         kind(
-            w.id.import_user(
-                &w.admin,
-                UserInput {
-                    email: "bad@acme.test".into(),
-                    ..Default::default()
-                },
-                "md5:abc"
-            )
-            .await
+            w.id.import_user(&w.admin, email("bad@acme.test"), "md5:abc")
+                .await
         ),
         ErrorKind::Validation
     );
-    w.id.login(login_req(w.ws, "old@acme.test", "imported pw"))
-        .await
-        .unwrap();
+    w.login("old@acme.test", "imported pw").await.unwrap();
     let stored = w
         .crm
         .storage()
@@ -591,9 +548,7 @@ pub async fn imported_hashes_are_upgraded_at_login(f: Fixture) {
         c.password_hash.0.starts_with("$crm-sha256$$2b$04$"),
         "rehashed in our format at the configured cost"
     );
-    w.id.login(login_req(w.ws, "old@acme.test", "imported pw"))
-        .await
-        .unwrap();
+    w.login("old@acme.test", "imported pw").await.unwrap();
     assert!(!format!("{c:?}").contains("$2b$"), "hashes never print");
 }
 
@@ -737,19 +692,7 @@ pub async fn forged_and_malformed_tokens_are_refused(f: Fixture) {
             ErrorKind::SessionRevoked,
         ),
     ];
-    let audit_before = w
-        .crm
-        .audit()
-        .list(
-            &w.admin,
-            &crate::audit::AuditQuery {
-                limit: Some(100),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .len();
+    let audit_before = latest_audit(&w.crm, &w.admin).await.len();
     for (name, token, expected) in cases {
         let err = w.id.authenticate(&token).await.unwrap_err();
         assert_eq!(err.kind(), expected, "{name}");
@@ -769,19 +712,7 @@ pub async fn forged_and_malformed_tokens_are_refused(f: Fixture) {
         kind(w.id.authenticate(&forged).await),
         ErrorKind::TokenInvalid
     );
-    let audit_after = w
-        .crm
-        .audit()
-        .list(
-            &w.admin,
-            &crate::audit::AuditQuery {
-                limit: Some(100),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .len();
+    let audit_after = latest_audit(&w.crm, &w.admin).await.len();
     assert_eq!(audit_before, audit_after, "nothing changed");
     w.id.authenticate(&t.access_token).await.unwrap();
 }
@@ -847,18 +778,15 @@ pub async fn login_is_throttled_and_limited_but_reset_is_not(f: Fixture) {
     let w = id_world(&f).await;
     for _ in 0..5 {
         assert_eq!(
-            kind(
-                w.id.login(login_req(w.ws, "sales@acme.test", "guess"))
-                    .await
-            ),
+            kind(w.login("sales@acme.test", "guess").await),
             ErrorKind::InvalidCredentials
         );
     }
     // Past five failures the account waits, even with the right password.
-    let err =
-        w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
-            .await
-            .unwrap_err();
+    let err = w
+        .login("sales@acme.test", "sales password")
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after_secs(), Some(1));
     // The owner can still reset the password.
@@ -867,28 +795,17 @@ pub async fn login_is_throttled_and_limited_but_reset_is_not(f: Fixture) {
         .unwrap();
     assert_eq!(w.delivery.sent.lock().unwrap().len(), 1);
     w.clock.advance(Duration::from_secs(1));
-    w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
-        .await
-        .unwrap();
+    w.login("sales@acme.test", "sales password").await.unwrap();
     // Success clears the counters.
     assert_eq!(
-        kind(
-            w.id.login(login_req(w.ws, "sales@acme.test", "guess"))
-                .await
-        ),
+        kind(w.login("sales@acme.test", "guess").await),
         ErrorKind::InvalidCredentials
     );
-    w.id.login(login_req(w.ws, "sales@acme.test", "sales password"))
-        .await
-        .unwrap();
+    w.login("sales@acme.test", "sales password").await.unwrap();
 
     // The default quotas: 10 logins a minute per address.
     let mut config = IdentityConfig::new(Secret::new(SECRET));
-    config.password = PasswordConfig {
-        cost: 4,
-        workers: 2,
-        queue: 64,
-    };
+    config.password = fast_passwords(2, 64);
     let strict = Identity::new(w.crm.clone(), config, w.delivery.clone()).unwrap();
     for _ in 0..10 {
         strict
@@ -933,11 +850,7 @@ pub async fn login_is_throttled_and_limited_but_reset_is_not(f: Fixture) {
 /// Two identity instances (one on the storage, one on its peer) with no workspace yet.
 fn fresh_pair(f: &Fixture) -> (Identity, Identity) {
     let mut config = IdentityConfig::new(Secret::new(SECRET));
-    config.password = PasswordConfig {
-        cost: 4,
-        workers: 2,
-        queue: 256,
-    };
+    config.password = fast_passwords(2, 256);
     let delivery = Arc::new(CollectingDelivery::default());
     let one = Identity::new(
         Crm::new(f.storage.clone(), CrmConfig::default()),

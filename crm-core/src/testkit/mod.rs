@@ -33,21 +33,26 @@
 //!   doubles: a failing ping, a gate, the n-th call failing).
 //! * [`faults`]: a hook that fails the n-th call, and the test that every such failure is
 //!   coded and changes nothing.
+//! * [`setup`]: one-line set-ups for tests outside the suite (a bootstrapped workspace and
+//!   its admin, a member of a role, user inputs).
 //! * [`session_model`]: a model of sessions that a property test and the `sessions` fuzz
 //!   target check the identity layer against.
 //!
 //! A conformance test is a `pub async fn name(f: Fixture)`; [`conformance_tests!`](crate::conformance_tests)
-//! names each one, and crm-core's test `conformance_list` fails when it misses one.
+//! names each one, and crm-core's test `conformance_list` fails when it misses one
+//! ([`listing`]: the scan it and crm-http's `suite_list` test share).
 
 pub mod dashboard_suite;
 pub mod faults;
 pub mod feed_suite;
 pub mod identity_suite;
 mod intercept;
+pub mod listing;
 mod memory;
 pub mod privacy_suite;
 pub mod security_suite;
 pub mod session_model;
+pub mod setup;
 pub mod suite;
 
 pub use intercept::{Call, Hook, Intercepted};

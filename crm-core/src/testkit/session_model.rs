@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use super::MemoryStore;
 use super::identity_suite::CollectingDelivery;
-use crate::identity::{
-    Identity, IdentityConfig, LoginRequest, PasswordConfig, Secret, SecretToken,
-};
-use crate::model::{ClientInfo, Role, UserInput};
+use super::setup::{email, fast_passwords, with_password};
+use crate::identity::{Identity, IdentityConfig, LoginRequest, Secret, SecretToken};
+use crate::model::{ClientInfo, Role};
 use crate::{Clock, Crm, CrmConfig, ErrorKind, ManualClock, Timestamp};
 
 const GRACE: i64 = 10;
@@ -59,34 +58,6 @@ pub enum Op {
     Advance(i64),
 }
 
-impl Op {
-    /// Decodes a sequence of operations from arbitrary bytes (two bytes an operation), for
-    /// fuzzing; the choices mirror the property test's weights loosely.
-    pub fn sequence(bytes: &[u8]) -> Vec<Op> {
-        const ADVANCE: [i64; 8] = [1, 5, 9, 11, 600, 901, 10 * 86400, 31 * 86400];
-        bytes
-            .chunks_exact(2)
-            .map(|b| {
-                let (kind, arg) = (b[0] % 19, usize::from(b[1]));
-                match kind {
-                    0..=2 => Op::Login {
-                        right_password: arg % 4 != 0,
-                    },
-                    3..=8 => Op::Refresh {
-                        session: arg % 4,
-                        back: if arg & 0x30 == 0 { (arg >> 4) % 3 } else { 0 },
-                    },
-                    9 => Op::Logout { session: arg % 4 },
-                    10 => Op::ChangePassword { keep: arg % 4 },
-                    11 => Op::SetDisabled(arg % 2 == 0),
-                    12..=14 => Op::UseAccess { token: arg % 6 },
-                    _ => Op::Advance(ADVANCE[arg % ADVANCE.len()]),
-                }
-            })
-            .collect()
-    }
-}
-
 /// What the model knows about one session.
 struct ModelSession {
     /// Tokens in issue order with the instant each was replaced (None: current).
@@ -119,11 +90,7 @@ pub fn run(ops: Vec<Op>) {
         let mut config = IdentityConfig::new(Secret::new(
             b"model-secret-model-secret-model-secret".to_vec(),
         ));
-        config.password = PasswordConfig {
-            cost: 4,
-            workers: 1,
-            queue: 16,
-        };
+        config.password = fast_passwords(1, 16);
         // This model is about tokens; throttling and quotas have their own tests.
         config.login_throttle.free_failures = u32::MAX;
         let id =
@@ -131,29 +98,14 @@ pub fn run(ops: Vec<Op>) {
         let (ws, _) = id
             .sign_up(
                 "Model",
-                UserInput {
-                    email: "admin@model.test".into(),
-                    ..Default::default()
-                },
+                email("admin@model.test"),
                 "admin",
                 ClientInfo::default(),
             )
             .await
             .unwrap();
         let admin = crm.actor(ws.id, ws_admin(&crm, ws.id).await).await.unwrap();
-        let user = crm
-            .users()
-            .create(
-                &admin,
-                UserInput {
-                    email: "u@model.test".into(),
-                    role: Some(Role::Sales),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        id.set_password(&admin, user.id, "pw0").await.unwrap();
+        let user = with_password(&id, &admin, "u@model.test", Role::Sales, "pw0").await;
 
         let now = |clock: &ManualClock| (clock.now().as_micros() - start.as_micros()) / 1_000_000;
         let mut password = "pw0".to_string();

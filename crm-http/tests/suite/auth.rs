@@ -8,8 +8,7 @@ use serde_json::json;
 use super::{Options, Server, Session, StoreFactory, login};
 
 pub async fn signup_bootstraps_then_closes(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let me = admin.get("/me").send().await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["user"]["role"], "admin");
@@ -20,30 +19,25 @@ pub async fn signup_bootstraps_then_closes(store: StoreFactory) {
     );
 
     // A second sign-up is refused: the installation is set up.
-    let r = server
+    server
         .client()
         .post("/auth/signup")
         .json(json!({"workspace_name": "Evil", "email": "e@evil.test", "password": "pw"}))
-        .send()
+        .refused(409, "E5006")
         .await;
-    r.assert_error(409, "E5006");
 
     // A restarted server (or a second instance) on the same store knows the installation's
     // workspace from storage: sign-up stays closed and logins need no workspace id.
     let restarted = Server::on(server.storage.clone(), Box::new(()), Options::default()).await;
     assert_eq!(restarted.state.default_workspace(), None);
-    let r = restarted
+    restarted
         .client()
         .post("/auth/signup")
         .json(json!({"workspace_name": "Evil", "email": "e@evil.test", "password": "pw"}))
-        .send()
+        .refused(409, "E5006")
         .await;
-    r.assert_error(409, "E5006");
     let r = restarted
-        .client()
-        .post("/auth/login")
-        .json(json!({"email": "admin@acme.test", "password": "admin password"}))
-        .send()
+        .try_login(json!({"email": "admin@acme.test", "password": "admin password"}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["user"]["role"], "admin");
@@ -62,18 +56,15 @@ pub async fn signup_bootstraps_then_closes(store: StoreFactory) {
     assert_eq!(r.body["user"]["role"], "admin");
 
     // Sign-up input is validated by the core.
-    let r = open
-        .client()
+    open.client()
         .post("/auth/signup")
         .json(json!({"workspace_name": "", "email": "not an email", "password": "pw"}))
-        .send()
+        .refused(422, "E2001")
         .await;
-    r.assert_error(422, "E2001");
 }
 
 pub async fn login_answers_tokens_and_cookies(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let c = server.client();
     // The workspace defaults to the installation's.
     let r = c
@@ -105,19 +96,13 @@ pub async fn login_answers_tokens_and_cookies(store: StoreFactory) {
     assert_eq!(s.user_id, admin.user_id);
     assert_eq!(s.get("/me").send().await.status, 200);
     // Bearer is required; a forged token is refused.
-    server
-        .client()
-        .get("/me")
-        .send()
-        .await
-        .assert_error(401, "E1001");
+    server.client().get("/me").refused(401, "E1001").await;
     server
         .client()
         .get("/me")
         .bearer("not.a.jwt")
-        .send()
-        .await
-        .assert_error(401, "E1006");
+        .refused(401, "E1006")
+        .await;
     let metrics = server.state.metrics_text();
     assert!(
         metrics.contains("crm_http_logins_total{result=\"success\"} 1"),
@@ -126,21 +111,10 @@ pub async fn login_answers_tokens_and_cookies(store: StoreFactory) {
 }
 
 pub async fn login_failures_are_uniform(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
-    let wrong = server
-        .client()
-        .post("/auth/login")
-        .json(json!({"workspace_id": admin.workspace_id, "email": "admin@acme.test", "password": "nope"}))
-        .send()
-        .await;
+    let (server, admin) = Server::admin(store).await;
+    let wrong = server.try_login(json!({"workspace_id": admin.workspace_id, "email": "admin@acme.test", "password": "nope"})).await;
     wrong.assert_error(401, "E1003");
-    let unknown = server
-        .client()
-        .post("/auth/login")
-        .json(json!({"workspace_id": admin.workspace_id, "email": "ghost@acme.test", "password": "nope"}))
-        .send()
-        .await;
+    let unknown = server.try_login(json!({"workspace_id": admin.workspace_id, "email": "ghost@acme.test", "password": "nope"})).await;
     unknown.assert_error(401, "E1003");
     assert_eq!(
         wrong.body["error"]["message"],
@@ -179,26 +153,19 @@ pub async fn refresh_rotates_and_reuse_kills_the_session(store: StoreFactory) {
     tokio::time::sleep(Duration::from_millis(5)).await;
 
     // The old token again: reuse detected, the whole session is revoked.
-    let reuse = c
-        .post("/auth/refresh")
+    c.post("/auth/refresh")
         .no_cookies()
         .json(json!({"refresh_token": admin.refresh}))
-        .send()
+        .refused(401, "E1008")
         .await;
-    reuse.assert_error(401, "E1008");
     // The child token and both access tokens die with it.
     c.post("/auth/refresh")
         .no_cookies()
         .json(json!({"refresh_token": rotated}))
-        .send()
-        .await
-        .assert_error(401, "E1007");
-    c.get("/me")
-        .bearer(&new_access)
-        .send()
-        .await
-        .assert_error(401, "E1007");
-    admin.get("/me").send().await.assert_error(401, "E1007");
+        .refused(401, "E1007")
+        .await;
+    c.get("/me").bearer(&new_access).refused(401, "E1007").await;
+    admin.get("/me").refused(401, "E1007").await;
 
     // Inside the grace window (default 10 s), a replayed token converges on the session's
     // current token instead of killing the session (two tabs refreshing at once).
@@ -226,31 +193,26 @@ pub async fn refresh_rotates_and_reuse_kills_the_session(store: StoreFactory) {
     c.post("/auth/refresh")
         .no_cookies()
         .json(json!({"refresh_token": "garbage"}))
-        .send()
-        .await
-        .assert_error(401, "E1006");
+        .refused(401, "E1006")
+        .await;
     c.post("/auth/refresh")
         .no_cookies()
-        .send()
-        .await
-        .assert_error(401, "E1001");
+        .refused(401, "E1001")
+        .await;
 }
 
 pub async fn cookie_refresh_needs_csrf(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let c = admin.client.clone();
 
     // Cookie without the CSRF header: refused, and nothing rotated.
-    let r = c.post("/auth/refresh").send().await;
-    r.assert_error(403, "E1002");
+    let r = c.post("/auth/refresh").refused(403, "E1002").await;
     assert_eq!(r.fields(), vec!["X-CSRF-Token"]);
     // A wrong header, or a right-shaped token bound to another refresh token: refused.
     c.post("/auth/refresh")
         .header("x-csrf-token", "abc.def")
-        .send()
-        .await
-        .assert_error(403, "E1002");
+        .refused(403, "E1002")
+        .await;
     let other = login(
         &server,
         &admin.workspace_id,
@@ -260,9 +222,8 @@ pub async fn cookie_refresh_needs_csrf(store: StoreFactory) {
     .await;
     c.post("/auth/refresh")
         .header("x-csrf-token", &other.csrf)
-        .send()
-        .await
-        .assert_error(403, "E1002");
+        .refused(403, "E1002")
+        .await;
 
     // With the matching header: rotated, cookies replaced.
     let r = c
@@ -279,9 +240,8 @@ pub async fn cookie_refresh_needs_csrf(store: StoreFactory) {
     // The old CSRF token is bound to the old refresh token.
     c.post("/auth/refresh")
         .header("x-csrf-token", &admin.csrf)
-        .send()
-        .await
-        .assert_error(403, "E1002");
+        .refused(403, "E1002")
+        .await;
     let r = c
         .post("/auth/refresh")
         .header("x-csrf-token", &new_csrf)
@@ -299,10 +259,7 @@ pub async fn cookie_refresh_needs_csrf(store: StoreFactory) {
 
     // Logout with the cookie also needs the header.
     let csrf = c.cookie("crm_csrf").unwrap().value;
-    c.post("/auth/logout")
-        .send()
-        .await
-        .assert_error(403, "E1002");
+    c.post("/auth/logout").refused(403, "E1002").await;
     let r = c
         .post("/auth/logout")
         .header("x-csrf-token", &csrf)
@@ -317,19 +274,17 @@ pub async fn cookie_refresh_needs_csrf(store: StoreFactory) {
 }
 
 pub async fn logout_ends_the_session(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let r = admin.post("/auth/logout").send().await;
     assert_eq!(r.status, 204, "{}", r.text);
-    admin.get("/me").send().await.assert_error(401, "E1007");
+    admin.get("/me").refused(401, "E1007").await;
     admin
         .client
         .post("/auth/refresh")
         .no_cookies()
         .json(json!({"refresh_token": admin.refresh}))
-        .send()
-        .await
-        .assert_error(401, "E1007");
+        .refused(401, "E1007")
+        .await;
 
     // Logout by refresh token in the body (no bearer, no CSRF needed).
     let s = login(
@@ -346,19 +301,17 @@ pub async fn logout_ends_the_session(store: StoreFactory) {
         .send()
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    s.get("/me").send().await.assert_error(401, "E1007");
+    s.get("/me").refused(401, "E1007").await;
     // Nothing to log out with.
     server
         .client()
         .post("/auth/logout")
-        .send()
-        .await
-        .assert_error(401, "E1001");
+        .refused(401, "E1001")
+        .await;
 }
 
 pub async fn logout_all_and_sessions(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let second = login(
         &server,
         &admin.workspace_id,
@@ -379,7 +332,7 @@ pub async fn logout_all_and_sessions(store: StoreFactory) {
         .send()
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    second.get("/me").send().await.assert_error(401, "E1007");
+    second.get("/me").refused(401, "E1007").await;
     assert_eq!(
         admin.get("/auth/sessions").send().await.body["data"]
             .as_array()
@@ -390,9 +343,8 @@ pub async fn logout_all_and_sessions(store: StoreFactory) {
     // Another user's (or an unknown) session is not found.
     admin
         .delete(&format!("/auth/sessions/{}", uuid::Uuid::now_v7()))
-        .send()
-        .await
-        .assert_error(404, "E5001");
+        .refused(404, "E5001")
+        .await;
 
     let third = login(
         &server,
@@ -403,13 +355,12 @@ pub async fn logout_all_and_sessions(store: StoreFactory) {
     .await;
     let r = admin.post("/auth/logout-all").send().await;
     assert_eq!(r.status, 204, "{}", r.text);
-    admin.get("/me").send().await.assert_error(401, "E1007");
-    third.get("/me").send().await.assert_error(401, "E1007");
+    admin.get("/me").refused(401, "E1007").await;
+    third.get("/me").refused(401, "E1007").await;
 }
 
 pub async fn password_change_and_reset(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let other = login(
         &server,
         &admin.workspace_id,
@@ -420,9 +371,8 @@ pub async fn password_change_and_reset(store: StoreFactory) {
     admin
         .post("/auth/password")
         .json(json!({"current_password": "wrong", "new_password": "next"}))
-        .send()
-        .await
-        .assert_error(403, "E1010");
+        .refused(403, "E1010")
+        .await;
     let r = admin
         .post("/auth/password")
         .json(json!({"current_password": "admin password", "new_password": "second password"}))
@@ -431,7 +381,7 @@ pub async fn password_change_and_reset(store: StoreFactory) {
     assert_eq!(r.status, 204, "{}", r.text);
     // This session survives, the other one ends; the new password works.
     assert_eq!(admin.get("/me").send().await.status, 200);
-    other.get("/me").send().await.assert_error(401, "E1007");
+    other.get("/me").refused(401, "E1007").await;
     login(
         &server,
         &admin.workspace_id,
@@ -468,7 +418,7 @@ pub async fn password_change_and_reset(store: StoreFactory) {
         .send()
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    admin.get("/me").send().await.assert_error(401, "E1007");
+    admin.get("/me").refused(401, "E1007").await;
     login(
         &server,
         &admin.workspace_id,
@@ -481,14 +431,12 @@ pub async fn password_change_and_reset(store: StoreFactory) {
         .client()
         .post("/auth/password-reset/confirm")
         .json(json!({"token": token, "new_password": "fourth"}))
-        .send()
-        .await
-        .assert_error(401, "E1009");
+        .refused(401, "E1009")
+        .await;
 }
 
 pub async fn disabled_user_is_locked_out(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let sales = admin.add_user(&server, "sam@acme.test", "sales").await;
     assert_eq!(sales.get("/me").send().await.status, 200);
     let user = admin.get(&format!("/users/{}", sales.user_id)).send().await;
@@ -506,17 +454,15 @@ pub async fn disabled_user_is_locked_out(store: StoreFactory) {
         .client()
         .post("/auth/login")
         .json(json!({"email": "sam@acme.test", "password": "user password"}))
-        .send()
-        .await
-        .assert_error(401, "E1003");
+        .refused(401, "E1003")
+        .await;
     // Admins cannot disable themselves (nor the last admin).
     let me = admin.get("/me").send().await;
     let v = super::version(&me.body["user"]);
     let r = admin
         .post(&format!("/users/{}/disable", admin.user_id))
         .if_match(v)
-        .send()
+        .refused(403, "E1002")
         .await;
-    r.assert_error(403, "E1002");
     assert_eq!(r.fields(), vec!["disabled"]);
 }

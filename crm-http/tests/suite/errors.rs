@@ -5,35 +5,30 @@ use serde_json::json;
 use super::{Options, Server, StoreFactory, id};
 
 pub async fn bad_inputs_are_coded(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
 
     // Bodies.
     let r = admin
         .post("/contacts")
         .raw("{\"first_name\": ", Some("application/json"))
-        .send()
+        .refused(400, "E2004")
         .await;
-    r.assert_error(400, "E2004");
     assert_eq!(r.fields(), vec!["body"]);
     admin
         .post("/contacts")
         .raw("{}{}", Some("application/json"))
-        .send()
-        .await
-        .assert_error(400, "E2004");
+        .refused(400, "E2004")
+        .await;
     admin
         .post("/contacts")
         .raw("first_name=x", Some("application/x-www-form-urlencoded"))
-        .send()
-        .await
-        .assert_error(415, "E4004");
+        .refused(415, "E4004")
+        .await;
     admin
         .post("/contacts")
         .raw("{\"first_name\": \"A\", \"last_name\": \"B\"}", None)
-        .send()
-        .await
-        .assert_error(415, "E4004");
+        .refused(415, "E4004")
+        .await;
     // `application/json; charset=utf-8` and `+json` types are JSON.
     let r = admin
         .post("/contacts")
@@ -47,31 +42,23 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
     let r = admin
         .post("/contacts")
         .json(json!({"first_name": "A", "last_name": "B", "nickname": "x"}))
-        .send()
+        .refused(400, "E2004")
         .await;
-    r.assert_error(400, "E2004");
     assert_eq!(r.fields(), vec!["nickname"]);
     assert_eq!(r.body["error"]["fields"][0]["issue"], "not_allowed");
     let r = admin
         .post("/contacts")
         .json(json!({"first_name": 5, "last_name": "B"}))
-        .send()
+        .refused(400, "E2004")
         .await;
-    r.assert_error(400, "E2004");
     assert_eq!(r.fields(), vec!["first_name"]);
     let r = admin
         .post("/contacts")
         .json(json!({"first_name": "A", "emails": [{"email": "a@b.test", "type": "Pager"}]}))
-        .send()
+        .refused(400, "E2004")
         .await;
-    r.assert_error(400, "E2004");
     assert_eq!(r.fields(), vec!["emails[0].type"]);
-    let r = server
-        .client()
-        .post("/auth/login")
-        .json(json!({"email": "admin@acme.test"}))
-        .send()
-        .await;
+    let r = server.try_login(json!({"email": "admin@acme.test"})).await;
     r.assert_error(400, "E2004");
     assert_eq!(r.fields(), vec!["password"]);
     assert_eq!(r.body["error"]["fields"][0]["issue"], "required");
@@ -79,9 +66,8 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
     let r = admin
         .post("/contacts")
         .json(json!({"first_name": ["s3cr3t-value"], "last_name": "B"}))
-        .send()
+        .refused(400, "E2004")
         .await;
-    r.assert_error(400, "E2004");
     assert!(!r.text.contains("s3cr3t-value"), "{}", r.text);
 
     // Query strings.
@@ -98,24 +84,23 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
     ] {
         admin
             .get(&format!("/contacts?{q}"))
-            .send()
-            .await
-            .assert_error(400, "E2003");
+            .refused(400, "E2003")
+            .await;
     }
     admin
         .get("/contacts?cursor=!!garbage!!")
-        .send()
-        .await
-        .assert_error(400, "E2002");
+        .refused(400, "E2002")
+        .await;
     admin
         .get("/activity?cursor=nope")
-        .send()
-        .await
-        .assert_error(400, "E2003");
+        .refused(400, "E2003")
+        .await;
 
     // Path ids and preconditions.
-    let r = admin.get("/contacts/not-a-uuid").send().await;
-    r.assert_error(400, "E2004");
+    let r = admin
+        .get("/contacts/not-a-uuid")
+        .refused(400, "E2004")
+        .await;
     assert_eq!(r.fields(), vec!["id"]);
     let c = admin.create("/companies", json!({"name": "Initech"})).await;
     let path = format!("/companies/{}", id(&c));
@@ -123,25 +108,22 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
         .patch(&path)
         .header("if-match", "W/\"1\"")
         .json(json!({"name": "Initrode"}))
-        .send()
-        .await
-        .assert_error(412, "E5002");
+        .refused(412, "E5002")
+        .await;
     admin
         .patch(&path)
         .header("if-match", "\"1\", \"2\"")
         .json(json!({"name": "Initrode"}))
-        .send()
-        .await
-        .assert_error(400, "E2004");
+        .refused(400, "E2004")
+        .await;
     // A value that is no entity tag is a malformed header, not a failed precondition.
     for bad in ["", "one", "\"1", "W/1"] {
         let r = admin
             .patch(&path)
             .header("if-match", bad)
             .json(json!({"name": "Initrode"}))
-            .send()
+            .refused(400, "E2004")
             .await;
-        r.assert_error(400, "E2004");
         assert_eq!(r.fields(), vec!["If-Match"], "{bad:?}");
     }
     // An opaque tag that is no version never matches, commas inside it included.
@@ -150,9 +132,8 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
             .patch(&path)
             .header("if-match", tag)
             .json(json!({"name": "Initrode"}))
-            .send()
-            .await
-            .assert_error(412, "E5002");
+            .refused(412, "E5002")
+            .await;
     }
     // Bodies are objects: an array is not read field by field.
     for body in ["[null, null]", "[\"Initrode\"]", "\"Initrode\"", "7"] {
@@ -160,34 +141,28 @@ pub async fn bad_inputs_are_coded(store: StoreFactory) {
             .patch(&path)
             .if_match(1)
             .raw(body, Some("application/json"))
-            .send()
+            .refused(400, "E2004")
             .await;
-        r.assert_error(400, "E2004");
         assert_eq!(r.fields(), vec!["body"], "{body}");
     }
     // Unknown records.
     admin
         .get(&format!("/companies/{}", uuid::Uuid::now_v7()))
-        .send()
-        .await
-        .assert_error(404, "E5001");
+        .refused(404, "E5001")
+        .await;
     admin
         .patch(&format!("/companies/{}", uuid::Uuid::now_v7()))
         .if_match(1)
         .json(json!({"name": "x"}))
-        .send()
-        .await
-        .assert_error(404, "E5001");
+        .refused(404, "E5001")
+        .await;
     // Validation lists every failing field.
     let r = admin
         .post("/tags")
         .json(json!({"name": "", "color": "red"}))
-        .send()
+        .refused(422, "E2001")
         .await;
-    r.assert_error(422, "E2001");
-    let mut fields = r.fields();
-    fields.sort();
-    assert_eq!(fields, vec!["color", "name"]);
+    assert_eq!(r.sorted_fields(), ["color", "name"]);
 }
 
 pub async fn oversized_bodies_are_413(store: StoreFactory) {
@@ -200,9 +175,8 @@ pub async fn oversized_bodies_are_413(store: StoreFactory) {
     admin
         .post("/contacts")
         .raw(big, Some("application/json"))
-        .send()
-        .await
-        .assert_error(413, "E4003");
+        .refused(413, "E4003")
+        .await;
     // Under the limit, the same request is fine.
     let r = admin
         .post("/contacts")
@@ -212,8 +186,7 @@ pub async fn oversized_bodies_are_413(store: StoreFactory) {
     assert_eq!(r.status, 201, "{}", r.text);
 
     // The default limit is 1 MiB.
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     let big = format!(
         "{{\"first_name\": \"{}\", \"last_name\": \"B\"}}",
         "x".repeat(1024 * 1024 + 10)
@@ -221,16 +194,13 @@ pub async fn oversized_bodies_are_413(store: StoreFactory) {
     admin
         .post("/contacts")
         .raw(big, Some("application/json"))
-        .send()
-        .await
-        .assert_error(413, "E4003");
+        .refused(413, "E4003")
+        .await;
 }
 
 pub async fn unknown_routes_and_methods(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
-    let r = admin.get("/spaceships").send().await;
-    r.assert_error(404, "E5001");
+    let (server, admin) = Server::admin(store).await;
+    let r = admin.get("/spaceships").refused(404, "E5001").await;
     assert_eq!(
         r.body["error"]["message"],
         crm_http::handlers::misc::NO_SUCH_ENDPOINT
@@ -240,12 +210,7 @@ pub async fn unknown_routes_and_methods(store: StoreFactory) {
     let allow = r.header("allow").unwrap_or_default();
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow:?}");
     // Even unauthenticated.
-    server
-        .client()
-        .get("/nowhere")
-        .send()
-        .await
-        .assert_error(404, "E5001");
+    server.client().get("/nowhere").refused(404, "E5001").await;
 }
 
 impl super::Session {

@@ -37,8 +37,7 @@ async fn walk_until(
 }
 
 pub async fn changes_walk_pages_carry_records_and_long_poll(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let c = admin
@@ -111,15 +110,16 @@ pub async fn changes_walk_pages_carry_records_and_long_poll(store: StoreFactory)
         .now()
         .plus(std::time::Duration::from_secs(60));
     assert!(server.storage.prune_changes(ws, later).await.unwrap() >= 1);
-    let r = admin.get(&format!("/changes?since={end}")).send().await;
-    r.assert_error(410, "E2005");
+    let r = admin
+        .get(&format!("/changes?since={end}"))
+        .refused(410, "E2005")
+        .await;
     assert_eq!(r.fields(), ["since"]);
     assert_eq!(admin.get("/changes").send().await.status, 200);
 }
 
 pub async fn changes_hide_what_the_caller_may_not_read(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let ann = admin.add_user(&server, "ann@acme.test", "sales").await;
     let bob = admin.add_user(&server, "bob@acme.test", "sales").await;
     let secret = bob.create("/tasks", json!({ "text": "bob's" })).await;
@@ -140,8 +140,7 @@ pub async fn changes_hide_what_the_caller_may_not_read(store: StoreFactory) {
 }
 
 pub async fn changes_and_batch_reads_refuse_bad_parameters(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     let other_ws = crm_core::feed::ChangeCursor {
         workspace_id: crm_core::id::WorkspaceId::generate(),
         position: crm_core::feed::Position { tx: 1, seq: 0 },
@@ -193,15 +192,16 @@ pub async fn changes_and_batch_reads_refuse_bad_parameters(store: StoreFactory) 
         "asked order, missing left out"
     );
     let many: Vec<String> = (0..101).map(|_| uuid::Uuid::now_v7().to_string()).collect();
-    for (query, field) in [
-        (format!("ids={}", many.join(",")), "ids"),
-        ("ids=nope".to_owned(), "ids"),
-        (format!("ids={}&limit=5", made[0]), "limit"),
-    ] {
-        let r = admin.get(&format!("/contacts?{query}")).send().await;
-        r.assert_error(400, "E2003");
-        assert_eq!(r.fields(), [field]);
-    }
+    admin
+        .assert_bad_queries(
+            "/contacts?",
+            &[
+                (format!("ids={}", many.join(",")), "ids"),
+                ("ids=nope".to_owned(), "ids"),
+                (format!("ids={}&limit=5", made[0]), "limit"),
+            ],
+        )
+        .await;
     let r = admin
         .get(&format!("/contacts?ids={}", many[..100].join(",")))
         .send()
@@ -210,8 +210,7 @@ pub async fn changes_and_batch_reads_refuse_bad_parameters(store: StoreFactory) 
 }
 
 pub async fn recently_viewed_is_recorded_off_the_read_path_and_shared(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let mut ids = Vec::new();
     for i in 0..3 {
         let c = admin
@@ -258,14 +257,15 @@ pub async fn recently_viewed_is_recorded_off_the_read_path_and_shared(store: Sto
     assert_eq!(got, want, "newest first, each once");
     let r = admin.get("/me/recent?entity=deal").send().await;
     assert_eq!(r.body["data"], json!([]));
-    for (query, field) in [
-        ("", "entity"),
-        ("?entity=user", "entity"),
-        ("?entity=contact&limit=101", "limit"),
-        ("?entity=contact&x=1", "x"),
-    ] {
-        let r = admin.get(&format!("/me/recent{query}")).send().await;
-        r.assert_error(400, "E2003");
-        assert_eq!(r.fields(), [field], "{query}");
-    }
+    admin
+        .assert_bad_queries(
+            "/me/recent",
+            &[
+                ("", "entity"),
+                ("?entity=user", "entity"),
+                ("?entity=contact&limit=101", "limit"),
+                ("?entity=contact&x=1", "x"),
+            ],
+        )
+        .await;
 }

@@ -14,8 +14,7 @@ async fn status_of(r: super::Request) -> u16 {
 }
 
 pub async fn permission_matrix(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let manager = admin
         .add_user(&server, "manager@acme.test", "manager")
         .await;
@@ -24,18 +23,8 @@ pub async fn permission_matrix(store: StoreFactory) {
         .add_user(&server, "reader@acme.test", "read_only")
         .await;
 
-    let shared = admin
-        .create(
-            "/contacts",
-            json!({"first_name": "Shared", "last_name": "Contact"}),
-        )
-        .await;
-    let trashed = admin
-        .create(
-            "/contacts",
-            json!({"first_name": "In", "last_name": "Trash"}),
-        )
-        .await;
+    let shared = admin.contact("Shared", "Contact").await;
+    let trashed = admin.contact("In", "Trash").await;
     assert_eq!(
         admin
             .delete(&format!("/contacts/{}", id(&trashed)))

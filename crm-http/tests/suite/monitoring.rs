@@ -17,22 +17,12 @@ fn types(body: &Value) -> Vec<String> {
 }
 
 pub async fn security_events_record_logins_refusals_and_csrf(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let sales = admin.add_user(&server, "sales@acme.test", "sales").await;
-    let wrong = server
-        .client()
-        .post("/auth/login")
-        .json(json!({"workspace_id": admin.workspace_id, "email": "admin@acme.test", "password": "wrong password"}))
-        .send()
-        .await;
+    let wrong = server.try_login(json!({"workspace_id": admin.workspace_id, "email": "admin@acme.test", "password": "wrong password"})).await;
     wrong.assert_error(401, "E1003");
     // A refusal (403), a hidden record (404), a failed CSRF check.
-    sales
-        .get("/security-events")
-        .send()
-        .await
-        .assert_error(403, "E1002");
+    sales.get("/security-events").refused(403, "E1002").await;
     let task = admin
         .create("/tasks", json!({ "text": "The admin's own task" }))
         .await;
@@ -42,9 +32,8 @@ pub async fn security_events_record_logins_refusals_and_csrf(store: StoreFactory
     admin
         .client
         .post("/auth/refresh")
-        .send()
-        .await
-        .assert_error(403, "E1002");
+        .refused(403, "E1002")
+        .await;
 
     let r = admin.get("/security-events?limit=100").send().await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -139,12 +128,7 @@ pub async fn access_log_records_reads_with_route_and_address(store: StoreFactory
     .await;
     let admin = server.bootstrap().await;
     let sales = admin.add_user(&server, "sales@acme.test", "sales").await;
-    let c = sales
-        .create(
-            "/contacts",
-            json!({ "first_name": "Grace", "last_name": "Hopper" }),
-        )
-        .await;
+    let c = sales.contact("Grace", "Hopper").await;
     let id = c["id"].as_str().unwrap();
     assert_eq!(
         sales.get(&format!("/contacts/{id}")).send().await.status,
@@ -216,8 +200,7 @@ pub async fn access_log_records_reads_with_route_and_address(store: StoreFactory
 }
 
 pub async fn retention_is_set_through_the_configuration(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     let r = admin.get("/configuration").send().await;
     assert_eq!(r.status, 200);
     assert_eq!(

@@ -17,8 +17,7 @@ const MARKERS: &[&str] = &[
 ];
 
 pub async fn export_erase_and_anonymize(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let manager = admin
         .add_user(&server, "manager@acme.test", "manager")
         .await;
@@ -66,21 +65,18 @@ pub async fn export_erase_and_anonymize(store: StoreFactory) {
     assert_eq!(r.body["data"].as_array().unwrap().len(), 1, "{}", r.text);
     sales
         .get("/contacts?consented=Not%20A%20Purpose")
-        .send()
-        .await
-        .assert_error(400, "E2003");
-    let r = sales
+        .refused(400, "E2003")
+        .await;
+    sales
         .post(&format!("/contacts/{cid}/consents"))
         .json(json!({"purpose": "", "status": "granted"}))
-        .send()
+        .refused(422, "E2001")
         .await;
-    r.assert_error(422, "E2001");
     sales
         .post(&format!("/contacts/{cid}/consents"))
         .json(json!({"purpose": "newsletter", "status": "maybe"}))
-        .send()
-        .await
-        .assert_error(400, "E2004");
+        .refused(400, "E2004")
+        .await;
     let r = sales.get("/search?q=hxfirst").send().await;
     assert_eq!(
         r.body["contacts"].as_array().unwrap().len(),
@@ -101,22 +97,20 @@ pub async fn export_erase_and_anonymize(store: StoreFactory) {
         assert!(r.body["audit"].as_array().unwrap().len() >= 3);
         assert_eq!(r.body["consent_history"].as_array().unwrap().len(), 1);
     }
-    sales.get(&path).send().await.assert_error(403, "E1002");
+    sales.get(&path).refused(403, "E1002").await;
     admin
         .get("/contacts/not-an-id/personal-data")
-        .send()
-        .await
-        .assert_error(400, "E2004");
+        .refused(400, "E2004")
+        .await;
 
     // Erasure: admins only; unknown ids are 404; nothing changes on a refusal.
     let erase = format!("/contacts/{cid}/erase");
-    sales.post(&erase).send().await.assert_error(403, "E1002");
-    manager.post(&erase).send().await.assert_error(403, "E1002");
+    sales.post(&erase).refused(403, "E1002").await;
+    manager.post(&erase).refused(403, "E1002").await;
     admin
         .post("/contacts/0190a4b4-0000-7000-8000-000000000000/erase")
-        .send()
-        .await
-        .assert_error(404, "E5001");
+        .refused(404, "E5001")
+        .await;
     assert_eq!(
         sales.get(&format!("/contacts/{cid}")).send().await.status,
         200
@@ -127,7 +121,7 @@ pub async fn export_erase_and_anonymize(store: StoreFactory) {
     let r = admin.post(&erase).send().await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["already_erased"], true);
-    admin.get(&path).send().await.assert_error(404, "E5001");
+    admin.get(&path).refused(404, "E5001").await;
 
     let mut seen = String::new();
     for s in [&admin, &manager, &sales] {
@@ -171,16 +165,14 @@ pub async fn export_erase_and_anonymize(store: StoreFactory) {
     assert!(!r.body["sessions"].as_array().unwrap().is_empty());
     manager
         .get(&format!("/users/{}/personal-data", sales.user_id))
-        .send()
-        .await
-        .assert_error(403, "E1002");
+        .refused(403, "E1002")
+        .await;
     let anon = format!("/users/{}/anonymize", sales.user_id);
-    manager.post(&anon).send().await.assert_error(403, "E1002");
+    manager.post(&anon).refused(403, "E1002").await;
     admin
         .post(&format!("/users/{}/anonymize", admin.user_id))
-        .send()
-        .await
-        .assert_error(403, "E1002");
+        .refused(403, "E1002")
+        .await;
     let r = admin.post(&anon).send().await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = admin.get(&format!("/users/{}", sales.user_id)).send().await;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crm_core::ratelimit::Quota;
 use serde_json::{Value, json};
 
-use super::{Options, Server, StoreFactory, generous_limits, id, login};
+use super::{Options, Server, StoreFactory, id, login};
 
 #[track_caller]
 fn assert_security_headers(r: &super::Response, what: &str) {
@@ -29,22 +29,13 @@ fn assert_security_headers(r: &super::Response, what: &str) {
 pub async fn security_headers_on_every_response(store: StoreFactory) {
     let server = Server::with(
         store,
-        Options {
-            http: crm_http::HttpConfig {
-                rate_limits: crm_core::ratelimit::RateLimitConfig {
-                    address: Quota::per_minute(12),
-                    ..generous_limits()
-                },
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
+        Options::http(|h| {
+            h.rate_limits.address = Quota::per_minute(12);
+        }),
     )
     .await;
     let admin = server.bootstrap().await;
-    let c = admin
-        .create("/contacts", json!({"first_name": "A", "last_name": "B"}))
-        .await;
+    let c = admin.contact("A", "B").await;
     let anon = server.client();
     let cases = vec![
         ("health", anon.get("/health").send().await),
@@ -119,17 +110,10 @@ pub async fn security_headers_on_every_response(store: StoreFactory) {
 pub async fn rate_limit_429_with_headers(store: StoreFactory) {
     let server = Server::with(
         store,
-        Options {
-            http: crm_http::HttpConfig {
-                rate_limits: crm_core::ratelimit::RateLimitConfig {
-                    user: Quota::per_minute(5),
-                    address: Quota::per_minute(3),
-                    ..generous_limits()
-                },
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
+        Options::http(|h| {
+            h.rate_limits.user = Quota::per_minute(5);
+            h.rate_limits.address = Quota::per_minute(3);
+        }),
     )
     .await;
     let admin = server.bootstrap().await; // address request 1
@@ -152,8 +136,7 @@ pub async fn rate_limit_429_with_headers(store: StoreFactory) {
         let r = admin.get("/me").send().await;
         assert_eq!(r.status, 200, "request {n}");
     }
-    let r = admin.get("/me").send().await;
-    r.assert_error(429, "E4001");
+    let r = admin.get("/me").refused(429, "E4001").await;
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert_eq!(r.header("ratelimit-policy"), Some(r#""user";q=5;w=60"#));
@@ -180,8 +163,7 @@ pub async fn rate_limit_429_with_headers(store: StoreFactory) {
     let r = anon.get("/health").send().await; // 3
     assert_eq!(r.status, 200);
     assert_eq!(r.header("ratelimit-policy"), Some(r#""address";q=3;w=60"#));
-    let r = anon.get("/health").send().await;
-    r.assert_error(429, "E4001");
+    let r = anon.get("/health").refused(429, "E4001").await;
     assert!(r.header("retry-after").is_some());
     let metrics = server.state.metrics_text();
     assert!(metrics.contains("crm_http_rate_limited_total"), "{metrics}");
@@ -193,8 +175,7 @@ pub async fn rate_limit_429_with_headers(store: StoreFactory) {
 
 pub async fn forwarded_headers_only_from_trusted_proxies(store: StoreFactory) {
     // No trusted proxy: forwarding headers are ignored.
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let c = server.client();
     let r = c
         .post("/auth/login")
@@ -221,17 +202,10 @@ pub async fn forwarded_headers_only_from_trusted_proxies(store: StoreFactory) {
     // address rate limit keys on the forwarded address.
     let server = Server::with(
         store,
-        Options {
-            http: crm_http::HttpConfig {
-                trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
-                rate_limits: crm_core::ratelimit::RateLimitConfig {
-                    address: Quota::per_minute(2),
-                    ..generous_limits()
-                },
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
+        Options::http(|h| {
+            h.rate_limits.address = Quota::per_minute(2);
+            h.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        }),
     )
     .await;
     let c = server.client();
@@ -258,9 +232,8 @@ pub async fn forwarded_headers_only_from_trusted_proxies(store: StoreFactory) {
     }
     anon.get("/health")
         .header("x-forwarded-for", "192.0.2.1")
-        .send()
-        .await
-        .assert_error(429, "E4001");
+        .refused(429, "E4001")
+        .await;
     let r = anon
         .get("/health")
         .header("x-forwarded-for", "192.0.2.2")
@@ -467,8 +440,7 @@ pub async fn health_ready_metrics(store: StoreFactory) {
         },
     )
     .await;
-    let r = down.client().get("/ready").send().await;
-    r.assert_error(503, "E3001");
+    let r = down.client().get("/ready").refused(503, "E3001").await;
     assert!(
         !r.text.contains("10.9.8.7") && !r.text.contains("refused"),
         "{}",
@@ -477,12 +449,7 @@ pub async fn health_ready_metrics(store: StoreFactory) {
     assert_eq!(down.client().get("/health").send().await.status, 200);
 
     let hidden = Server::with(store, Options::http(|h| h.expose_metrics = false)).await;
-    hidden
-        .client()
-        .get("/metrics")
-        .send()
-        .await
-        .assert_error(404, "E5001");
+    hidden.client().get("/metrics").refused(404, "E5001").await;
 }
 
 fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
@@ -598,15 +565,7 @@ pub async fn openapi_covers_every_route(store: StoreFactory) {
             "{m} {p} missing"
         );
     }
-    for base in [
-        "/companies",
-        "/contacts",
-        "/deals",
-        "/notes",
-        "/tasks",
-        "/tags",
-        "/users",
-    ] {
+    for base in super::COLLECTIONS {
         for (m, p) in [
             ("GET", base.to_owned()),
             ("POST", base.to_owned()),
@@ -655,30 +614,23 @@ pub async fn plain_http_refused_when_https_is_required(store: StoreFactory) {
     // headers and a coded body, and nothing is written.
     let server = Server::with(store, Options::http(|h| h.require_https = true)).await;
     let c = server.client();
-    let r = c.get("/health").send().await;
-    r.assert_error(403, "E4005");
+    let r = c.get("/health").refused(403, "E4005").await;
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
-    let r = c
-        .post("/auth/signup")
+    c.post("/auth/signup")
         .header("x-forwarded-proto", "https")
         .json(json!({"workspace_name": "Acme", "email": "admin@acme.test", "password": "pw"}))
-        .send()
+        .refused(403, "E4005")
         .await;
-    r.assert_error(403, "E4005");
     assert!(server.storage.workspaces(1).await.unwrap().is_empty());
 
     // Behind a trusted proxy that says the client used HTTPS: served; plain HTTP through
     // the same proxy: refused.
     let server = Server::with(
         store,
-        Options {
-            http: crm_http::HttpConfig {
-                require_https: true,
-                trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
-                ..Options::default().http
-            },
-            ..Options::default()
-        },
+        Options::http(|h| {
+            h.require_https = true;
+            h.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        }),
     )
     .await;
     let c = server.client();
@@ -688,12 +640,10 @@ pub async fn plain_http_refused_when_https_is_required(store: StoreFactory) {
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = c
-        .get("/health")
+    c.get("/health")
         .header("x-forwarded-proto", "http")
-        .send()
+        .refused(403, "E4005")
         .await;
-    r.assert_error(403, "E4005");
 }
 
 /// Holds contact lists until the test opens the gate.

@@ -6,8 +6,7 @@ use serde_json::{Value, json};
 use super::{Options, Server, StoreFactory, id, version};
 
 pub async fn contacts_crud_with_etags(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     let r = admin
         .post("/contacts")
         .json(json!({
@@ -45,9 +44,8 @@ pub async fn contacts_crud_with_etags(store: StoreFactory) {
     admin
         .patch(&path)
         .json(json!({"title": "Rear Admiral"}))
-        .send()
-        .await
-        .assert_error(428, "E2004");
+        .refused(428, "E2004")
+        .await;
     let r = admin
         .patch(&path)
         .if_match(1)
@@ -61,9 +59,8 @@ pub async fn contacts_crud_with_etags(store: StoreFactory) {
         .patch(&path)
         .if_match(1)
         .json(json!({"title": "Lost update"}))
-        .send()
-        .await
-        .assert_error(412, "E5002");
+        .refused(412, "E5002")
+        .await;
     // The old version is no longer "not modified".
     let r = admin
         .get(&path)
@@ -86,22 +83,14 @@ pub async fn contacts_crud_with_etags(store: StoreFactory) {
         .patch(&path)
         .if_match(3)
         .json(json!({"first_name": "", "status": "lukewarm"}))
-        .send()
+        .refused(422, "E2001")
         .await;
-    r.assert_error(422, "E2001");
-    let mut fields = r.fields();
-    fields.sort();
-    assert_eq!(fields, vec!["first_name", "status"]);
+    assert_eq!(r.sorted_fields(), ["first_name", "status"]);
 
     // Delete with a stale If-Match is refused; then soft delete, 404, trash, restore.
-    admin
-        .delete(&path)
-        .if_match(1)
-        .send()
-        .await
-        .assert_error(412, "E5002");
+    admin.delete(&path).if_match(1).refused(412, "E5002").await;
     assert_eq!(admin.delete(&path).send().await.status, 204);
-    admin.get(&path).send().await.assert_error(404, "E5001");
+    admin.get(&path).refused(404, "E5001").await;
     let trash = admin.get("/contacts?deleted=only").send().await;
     assert_eq!(trash.status, 200, "{}", trash.text);
     assert_eq!(trash.body["data"].as_array().unwrap().len(), 1);
@@ -113,14 +102,12 @@ pub async fn contacts_crud_with_etags(store: StoreFactory) {
     // (409, not 404: it exists), nor can it be restored.
     admin
         .post(&format!("{path}/purge"))
-        .send()
-        .await
-        .assert_error(409, "E5005");
+        .refused(409, "E5005")
+        .await;
     admin
         .post(&format!("{path}/restore"))
-        .send()
-        .await
-        .assert_error(409, "E5005");
+        .refused(409, "E5005")
+        .await;
     assert_eq!(admin.delete(&path).send().await.status, 204);
     assert_eq!(
         admin.post(&format!("{path}/purge")).send().await.status,
@@ -128,15 +115,13 @@ pub async fn contacts_crud_with_etags(store: StoreFactory) {
     );
     admin
         .post(&format!("{path}/restore"))
-        .send()
-        .await
-        .assert_error(404, "E5001");
+        .refused(404, "E5001")
+        .await;
 }
 
 /// Create, read, list, update and delete for each record kind.
 pub async fn every_resource_crud(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     let company = admin
         .create("/companies", json!({"name": "Acme Corp", "city": "Paris"}))
         .await;
@@ -269,13 +254,12 @@ pub async fn every_resource_crud(store: StoreFactory) {
             204,
             "DELETE {path}"
         );
-        admin.get(&path).send().await.assert_error(404, "E5001");
+        admin.get(&path).refused(404, "E5001").await;
     }
 }
 
 pub async fn paging_to_the_end(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     for i in 0..23 {
         admin
             .create("/companies", json!({"name": format!("Company {i:02}")}))
@@ -311,14 +295,12 @@ pub async fn paging_to_the_end(store: StoreFactory) {
     let c = r.body["next_cursor"].as_str().unwrap();
     admin
         .get(&format!("/companies?sort=-name&cursor={c}"))
-        .send()
-        .await
-        .assert_error(400, "E2002");
+        .refused(400, "E2002")
+        .await;
 }
 
 pub async fn search_activity_and_audit(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     admin
         .create("/companies", json!({"name": "Globex Corporation"}))
         .await;
@@ -331,12 +313,7 @@ pub async fn search_activity_and_audit(store: StoreFactory) {
     admin
         .create("/deals", json!({"name": "Globex merger"}))
         .await;
-    admin
-        .create(
-            "/contacts",
-            json!({"first_name": "Homer", "last_name": "Simpson"}),
-        )
-        .await;
+    admin.contact("Homer", "Simpson").await;
 
     let r = admin.get("/search?q=glob").send().await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -346,17 +323,9 @@ pub async fn search_activity_and_audit(store: StoreFactory) {
     let r = admin.get("/contacts?q=hom").send().await;
     assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
     assert_eq!(r.body["data"][0]["last_name"], "Simpson");
-    admin.get("/search").send().await.assert_error(400, "E2003");
-    admin
-        .get("/search?q=x&limit=0")
-        .send()
-        .await
-        .assert_error(400, "E2003");
-    admin
-        .get("/search?q=x&foo=1")
-        .send()
-        .await
-        .assert_error(400, "E2003");
+    admin.get("/search").refused(400, "E2003").await;
+    admin.get("/search?q=x&limit=0").refused(400, "E2003").await;
+    admin.get("/search?q=x&foo=1").refused(400, "E2003").await;
 
     let r = admin.get("/activity?limit=2").send().await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -408,14 +377,12 @@ pub async fn search_activity_and_audit(store: StoreFactory) {
     assert!(r.body["next_cursor"].is_null());
     admin
         .get("/audit?entity=spaceship")
-        .send()
-        .await
-        .assert_error(400, "E2003");
+        .refused(400, "E2003")
+        .await;
 }
 
 pub async fn deals_archive_move_and_merge(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     let deal = admin.create("/deals", json!({"name": "Pipeline"})).await;
     let path = format!("/deals/{}", id(&deal));
     let r = admin
@@ -430,16 +397,14 @@ pub async fn deals_archive_move_and_merge(store: StoreFactory) {
         .post(&format!("{path}/move"))
         .if_match(version(&r.body))
         .json(json!({"stage": "no-such-stage"}))
-        .send()
-        .await
-        .assert_error(422, "E2001");
+        .refused(422, "E2001")
+        .await;
     let v = version(&r.body);
     admin
         .post(&format!("{path}/archive"))
         .if_match(v + 7)
-        .send()
-        .await
-        .assert_error(412, "E5002");
+        .refused(412, "E5002")
+        .await;
     let r = admin
         .post(&format!("{path}/archive"))
         .if_match(v)
@@ -450,9 +415,8 @@ pub async fn deals_archive_move_and_merge(store: StoreFactory) {
     admin
         .post(&format!("{path}/archive"))
         .if_match(version(&r.body))
-        .send()
-        .await
-        .assert_error(409, "E5005");
+        .refused(409, "E5005")
+        .await;
     let r = admin
         .post(&format!("{path}/unarchive"))
         .if_match(version(&r.body))
@@ -461,12 +425,7 @@ pub async fn deals_archive_move_and_merge(store: StoreFactory) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.body["archived_at"].is_null());
 
-    let winner = admin
-        .create(
-            "/contacts",
-            json!({"first_name": "Jane", "last_name": "Doe"}),
-        )
-        .await;
+    let winner = admin.contact("Jane", "Doe").await;
     let loser = admin
         .create(
             "/contacts",
@@ -485,9 +444,8 @@ pub async fn deals_archive_move_and_merge(store: StoreFactory) {
     assert_eq!(r.body["title"], "CEO", "empty fields filled from the loser");
     admin
         .get(&format!("/contacts/{}", id(&loser)))
-        .send()
-        .await
-        .assert_error(404, "E5001");
+        .refused(404, "E5001")
+        .await;
     let notes = admin
         .get(&format!("/notes?contact_id={}", id(&winner)))
         .send()
@@ -496,14 +454,12 @@ pub async fn deals_archive_move_and_merge(store: StoreFactory) {
     admin
         .post(&format!("/contacts/{}/merge", id(&winner)))
         .json(json!({"loser_id": id(&winner)}))
-        .send()
-        .await
-        .assert_error(409, "E5005");
+        .refused(409, "E5005")
+        .await;
 }
 
 pub async fn users_and_me(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (server, admin) = Server::admin(store).await;
     let r = admin
         .post("/users")
         .json(json!({"email": "Mia@Acme.test", "first_name": "Mia", "role": "manager", "password": "pw"}))
@@ -517,9 +473,8 @@ pub async fn users_and_me(store: StoreFactory) {
     admin
         .post("/users")
         .json(json!({"email": "mia@acme.test"}))
-        .send()
-        .await
-        .assert_error(409, "E5003");
+        .refused(409, "E5003")
+        .await;
     let list = admin.get("/users?sort=email").send().await;
     assert_eq!(list.status, 200, "{}", list.text);
     assert_eq!(list.body["data"].as_array().unwrap().len(), 2);
@@ -581,8 +536,7 @@ pub async fn users_and_me(store: StoreFactory) {
 }
 
 pub async fn configuration_with_etags(store: StoreFactory) {
-    let server = Server::start(store).await;
-    let admin = server.bootstrap().await;
+    let (_server, admin) = Server::admin(store).await;
     let r = admin.get("/configuration").send().await;
     assert_eq!(r.status, 200, "{}", r.text);
     let v = version(&r.body);
@@ -605,9 +559,8 @@ pub async fn configuration_with_etags(store: StoreFactory) {
         .patch("/configuration")
         .if_match(v)
         .json(json!({"currency": "USD"}))
-        .send()
-        .await
-        .assert_error(412, "E5002");
+        .refused(412, "E5002")
+        .await;
 }
 
 pub async fn workspace_isolation(store: StoreFactory) {
@@ -625,29 +578,22 @@ pub async fn workspace_isolation(store: StoreFactory) {
     let b = super::Session::from_tokens(c, &r.body);
     assert_ne!(a.workspace_id, b.workspace_id);
 
-    let secret = a
-        .create(
-            "/contacts",
-            json!({"first_name": "Secret", "last_name": "Agent"}),
-        )
-        .await;
+    let secret = a.contact("Secret", "Agent").await;
     let path = format!("/contacts/{}", id(&secret));
-    b.get(&path).send().await.assert_error(404, "E5001");
+    b.get(&path).refused(404, "E5001").await;
     b.patch(&path)
         .if_match(1)
         .json(json!({"first_name": "Hacked"}))
-        .send()
-        .await
-        .assert_error(404, "E5001");
+        .refused(404, "E5001")
+        .await;
     assert_eq!(b.delete(&path).send().await.status, 404);
     let list = b.get("/contacts").send().await;
     assert!(list.body["data"].as_array().unwrap().is_empty());
     let search = b.get("/search?q=secret").send().await;
     assert!(search.body["contacts"].as_array().unwrap().is_empty());
     b.get(&format!("/users/{}", a.user_id))
-        .send()
-        .await
-        .assert_error(404, "E5001");
+        .refused(404, "E5001")
+        .await;
     // Same email, other workspace: each login lands in its own workspace.
     let again = super::login(&server, &b.workspace_id, "admin@acme.test", "other pw").await;
     assert_eq!(again.workspace_id, b.workspace_id);

@@ -15,7 +15,8 @@
 //! Setting `CRM_TEST_POSTGRES=throwaway` skips step 2 (to exercise step 3).
 //!
 //! Each [`TestDatabase`] is created with a unique name (`crm_test_...`) and dropped (with
-//! `FORCE`, ending any connection left) when the value is dropped.
+//! `FORCE`, ending any connection left) when the value is dropped. [`texts`] reads the first
+//! column of a query's rows as text (the catalog queries of the schema and privacy tests).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -172,6 +173,26 @@ impl TestDatabase {
             .await
             .expect("connect the store to the test database")
     }
+}
+
+/// The first column of every row `sql` selects, as text (`bind`, if any, is its `$1`): the
+/// catalog queries of the schema and privacy tests.
+///
+/// # Panics
+/// If the query fails.
+pub async fn texts(pool: &sqlx::PgPool, sql: &str, bind: Option<&str>) -> Vec<String> {
+    use sqlx::Row;
+    let mut query = sqlx::query(sql);
+    if let Some(value) = bind {
+        query = query.bind(value);
+    }
+    query
+        .fetch_all(pool)
+        .await
+        .expect("query")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 impl Drop for TestDatabase {

@@ -53,24 +53,10 @@ pub async fn audit_is_atomic_with_changes(f: Fixture) {
     );
     // Failed operations leave no entry.
     let n = w.audit_count().await;
-    let _ = w
-        .crm
-        .contacts()
-        .update(&w.sales, c.id, 1, ContactPatch::default())
-        .await
-        .unwrap_err();
-    let _ = w
-        .crm
-        .contacts()
-        .create(&w.reader, contact("No", "Entry"))
-        .await
-        .unwrap_err();
-    let _ = w
-        .crm
-        .contacts()
-        .create(&w.sales, contact("", ""))
-        .await
-        .unwrap_err();
+    w.update_error(&w.sales, c.id, 1, ContactPatch::default())
+        .await;
+    w.create_error(&w.reader, contact("No", "Entry")).await;
+    w.create_error(&w.sales, contact("", "")).await;
     assert_eq!(w.audit_count().await, n);
     // Filters by kind and action.
     let creates = w

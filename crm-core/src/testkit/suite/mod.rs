@@ -17,7 +17,8 @@
 //! The set-up lives here: [`world`] builds a workspace with a user of each role, and
 //! [`World::create`] with the input builders ([`contact`], [`company`], [`deal`], [`task`],
 //! [`note`], [`tag`], [`user`], [`contact_note`], [`contact_task`]) makes the records a test needs in one line each;
-//! [`World::update`] changes one (with [`retitle`], say):
+//! [`World::update`] changes one (with [`retitle`], say); [`World::create_error`] and
+//! [`World::update_error`] give the kind of error a refused one fails with:
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -201,6 +202,43 @@ impl World {
             Ok(record) => record,
             Err(e) => panic!("updating {} {id} as {:?}: {e:?}", E::KIND, actor.role()),
         }
+    }
+
+    /// The kind of error creating `input` as `actor` fails with; panics if it succeeds.
+    pub async fn create_error<I: NewRecord>(&self, actor: &Actor, input: I) -> ErrorKind {
+        kind(
+            Records::<I::Record>::new(&self.crm)
+                .create(actor, input)
+                .await,
+        )
+    }
+
+    /// The kind of error applying `patch` to the record `id` at `version` as `actor` fails
+    /// with; panics if it succeeds.
+    pub async fn update_error<E: Managed>(
+        &self,
+        actor: &Actor,
+        id: Id<E>,
+        version: u64,
+        patch: E::Patch,
+    ) -> ErrorKind {
+        kind(
+            Records::<E>::new(&self.crm)
+                .update(actor, id, version, patch)
+                .await,
+        )
+    }
+
+    /// Gives `who` the role `role` (as the admin); the user as it is now, and its next actor.
+    pub async fn set_role(&self, who: &Actor, role: Role) -> (User, Actor) {
+        let users = self.crm.users();
+        let user = users.get(&self.admin, who.user_id()).await.unwrap();
+        let user = users
+            .set_role(&self.admin, user.id, user.version, role)
+            .await
+            .unwrap();
+        let actor = self.crm.actor(user.workspace_id, user.id).await.unwrap();
+        (user, actor)
     }
 
     /// How many audit entries the workspace has.

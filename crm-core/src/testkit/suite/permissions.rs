@@ -7,6 +7,7 @@ use crate::error::ErrorKind;
 use crate::model::*;
 use crate::query::{Deleted, ListParams};
 use crate::testkit::Fixture;
+use crate::testkit::setup::latest_audit;
 
 pub async fn permission_matrix_is_enforced(f: Fixture) {
     let w = world(&f).await;
@@ -359,18 +360,7 @@ pub async fn workspaces_are_isolated(f: Fixture) {
         kind(a.crm.contacts().get(&a.admin, cb.id).await),
         ErrorKind::NotFound
     );
-    let audit = a
-        .crm
-        .audit()
-        .list(
-            &a.admin,
-            &AuditQuery {
-                limit: Some(100),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let audit = latest_audit(&a.crm, &a.admin).await;
     assert!(
         audit
             .iter()

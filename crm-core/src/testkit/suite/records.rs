@@ -341,61 +341,49 @@ pub async fn validation_reports_every_field_and_writes_nothing(f: Fixture) {
         "{fields:?}"
     );
     assert_eq!(
-        kind(w.crm.notes().create(&w.sales, note("orphan")).await),
+        w.create_error(&w.sales, note("orphan")).await,
         ErrorKind::Validation
     );
     assert_eq!(
-        kind(w.crm.tasks().create(&w.sales, task("")).await),
+        w.create_error(&w.sales, task("")).await,
         ErrorKind::Validation
     );
     assert_eq!(
-        kind(
-            w.crm
-                .tags()
-                .create(
-                    &w.sales,
-                    TagInput {
-                        color: Some("red".into()),
-                        ..tag("t")
-                    }
-                )
-                .await
-        ),
+        w.create_error(
+            &w.sales,
+            TagInput {
+                color: Some("red".into()),
+                ..tag("t")
+            }
+        )
+        .await,
         ErrorKind::Validation
     );
     assert_eq!(
-        kind(
-            w.crm
-                .companies()
-                .create(
-                    &w.sales,
-                    CompanyInput {
-                        size: Some(7),
-                        website: Some("ftp://x".into()),
-                        ..company("A")
-                    }
-                )
-                .await
-        ),
+        w.create_error(
+            &w.sales,
+            CompanyInput {
+                size: Some(7),
+                website: Some("ftp://x".into()),
+                ..company("A")
+            }
+        )
+        .await,
         ErrorKind::Validation
     );
     // A failed update leaves the record as it was.
     let c = w.create(&w.sales, contact("Ok", "Fine")).await;
     assert_eq!(
-        kind(
-            w.crm
-                .contacts()
-                .update(
-                    &w.sales,
-                    c.id,
-                    1,
-                    ContactPatch {
-                        first_name: Some("".into()),
-                        ..Default::default()
-                    }
-                )
-                .await
-        ),
+        w.update_error(
+            &w.sales,
+            c.id,
+            1,
+            ContactPatch {
+                first_name: Some("".into()),
+                ..Default::default()
+            }
+        )
+        .await,
         ErrorKind::Validation
     );
     assert_eq!(w.crm.contacts().get(&w.sales, c.id).await.unwrap(), c);
@@ -404,16 +392,7 @@ pub async fn validation_reports_every_field_and_writes_nothing(f: Fixture) {
         before + 1,
         "only the one successful create was audited"
     );
-    assert_eq!(
-        w.crm
-            .contacts()
-            .list(&w.sales, &ListParams::new())
-            .await
-            .unwrap()
-            .data
-            .len(),
-        1
-    );
+    assert_eq!(w.all_contacts(&w.sales, ListParams::new()).await.len(), 1);
 }
 
 pub async fn unknown_and_foreign_ids_are_not_found(f: Fixture) {
@@ -427,12 +406,8 @@ pub async fn unknown_and_foreign_ids_are_not_found(f: Fixture) {
             ErrorKind::NotFound
         );
         assert_eq!(
-            kind(
-                w.crm
-                    .contacts()
-                    .update(&w.admin, id, 1, ContactPatch::default())
-                    .await
-            ),
+            w.update_error(&w.admin, id, 1, ContactPatch::default())
+                .await,
             ErrorKind::NotFound
         );
         assert_eq!(
@@ -518,17 +493,12 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
             .is_empty()
     );
     assert_eq!(
-        kind(
-            w.crm
-                .contacts()
-                .update(a, c.id, 3, ContactPatch::default())
-                .await
-        ),
+        w.update_error(a, c.id, 3, ContactPatch::default()).await,
         ErrorKind::NotFound
     );
     // A deleted record cannot be referenced.
     assert_eq!(
-        kind(w.crm.notes().create(a, contact_note(c.id, "x")).await),
+        w.create_error(a, contact_note(c.id, "x")).await,
         ErrorKind::Validation
     );
     let trash = w
@@ -545,12 +515,8 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
     w.crm.contacts().delete(a, c.id).await.unwrap();
     w.crm.contacts().purge(&w.admin, c.id).await.unwrap();
     assert!(
-        w.crm
-            .contacts()
-            .list(&w.admin, &ListParams::new().deleted(Deleted::Include))
+        w.all_contacts(&w.admin, ListParams::new().deleted(Deleted::Include))
             .await
-            .unwrap()
-            .data
             .is_empty()
     );
     assert_eq!(

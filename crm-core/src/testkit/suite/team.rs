@@ -7,6 +7,7 @@ use crate::id::UserId;
 use crate::model::*;
 use crate::query::ListParams;
 use crate::testkit::Fixture;
+use crate::testkit::setup::email;
 
 pub async fn user_rules_and_last_admin(f: Fixture) {
     let w = world(&f).await;
@@ -32,13 +33,7 @@ pub async fn user_rules_and_last_admin(f: Fixture) {
     );
     let created = crm
         .users()
-        .create(
-            &w.admin,
-            UserInput {
-                email: "plain@acme.test".into(),
-                ..Default::default()
-            },
-        )
+        .create(&w.admin, email("plain@acme.test"))
         .await
         .unwrap();
     assert_eq!(created.role, Role::Sales, "role defaults to sales");
@@ -62,17 +57,7 @@ pub async fn user_rules_and_last_admin(f: Fixture) {
         ErrorKind::Forbidden
     );
     // Promote the manager; the change applies to its next request.
-    let m = crm
-        .users()
-        .get(&w.admin, w.manager.user_id())
-        .await
-        .unwrap();
-    let m = crm
-        .users()
-        .set_role(&w.admin, m.id, m.version, Role::Admin)
-        .await
-        .unwrap();
-    let new_admin = crm.actor(m.workspace_id, m.id).await.unwrap();
+    let (m, new_admin) = w.set_role(&w.manager, Role::Admin).await;
     assert_eq!(new_admin.role(), Role::Admin);
     // Two admins: one may demote the other.
     let me = crm
@@ -138,17 +123,7 @@ pub async fn user_rules_and_last_admin(f: Fixture) {
 pub async fn concurrent_demotions_keep_an_admin(f: Fixture) {
     let w = world(&f).await;
     let crm = &w.crm;
-    let m = crm
-        .users()
-        .get(&w.admin, w.manager.user_id())
-        .await
-        .unwrap();
-    let m = crm
-        .users()
-        .set_role(&w.admin, m.id, m.version, Role::Admin)
-        .await
-        .unwrap();
-    let second = crm.actor(m.workspace_id, m.id).await.unwrap();
+    let (m, second) = w.set_role(&w.manager, Role::Admin).await;
     let first = crm.users().get(&w.admin, w.admin.user_id()).await.unwrap();
     for _ in 0..3 {
         // The two admins act through two instances (one, unless the backend has a peer).
@@ -269,18 +244,14 @@ pub async fn configuration_is_admin_only_and_validated(f: Fixture) {
     let d = w.create(&w.sales, deal("x")).await;
     assert_eq!(d.stage, "new");
     assert_eq!(
-        kind(
-            w.crm
-                .deals()
-                .create(
-                    &w.sales,
-                    DealInput {
-                        stage: Some("won".into()),
-                        ..deal("y")
-                    }
-                )
-                .await
-        ),
+        w.create_error(
+            &w.sales,
+            DealInput {
+                stage: Some("won".into()),
+                ..deal("y")
+            }
+        )
+        .await,
         ErrorKind::Validation
     );
 }

@@ -1,0 +1,156 @@
+//! One-line set-ups for tests outside the conformance suite's [`World`](super::suite::World)
+//! (crm-core's own tests, the stores' tests, fault and crash tests): a bootstrapped
+//! workspace with its admin as an [`Actor`], another member of a role, user inputs, fast
+//! password hashing, and records as a store holds them for tests that write them directly.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! use crm_core::model::Role;
+//! use crm_core::testkit::setup::{bootstrap, email, member};
+//! use crm_core::testkit::MemoryStore;
+//! use crm_core::{Crm, CrmConfig};
+//!
+//! # crm_core::testkit::run(async {
+//! let crm = Crm::new(Arc::new(MemoryStore::new()), CrmConfig::default());
+//! let (ws, admin) = bootstrap(&crm, "Acme", email("admin@acme.test")).await;
+//! let reader = member(&crm, &admin, "reader@acme.test", Role::ReadOnly).await;
+//! assert_eq!((reader.workspace_id(), reader.role()), (ws.id, Role::ReadOnly));
+//! # });
+//! ```
+
+#![allow(clippy::missing_panics_doc)]
+
+use crate::audit::{AuditEntry, AuditQuery};
+use crate::id::{CompanyId, TagId, WorkspaceId};
+use crate::identity::{Identity, PasswordConfig};
+use crate::model::{Company, Role, Tag, User, UserInput, Workspace};
+use crate::{Actor, Crm, Timestamp};
+
+/// A user input with an e-mail address and nothing else.
+pub fn email(address: &str) -> UserInput {
+    UserInput {
+        email: address.into(),
+        ..Default::default()
+    }
+}
+
+/// A user input with an e-mail address and a name.
+pub fn named(address: &str, first_name: &str, last_name: &str) -> UserInput {
+    UserInput {
+        first_name: first_name.into(),
+        last_name: last_name.into(),
+        ..email(address)
+    }
+}
+
+/// A user input with an e-mail address and a role.
+pub fn with_role(address: &str, role: Role) -> UserInput {
+    UserInput {
+        role: Some(role),
+        ..email(address)
+    }
+}
+
+/// Password hashing for tests: bcrypt's lowest cost (4), with `workers` threads and `queue`
+/// waiting jobs.
+pub fn fast_passwords(workers: usize, queue: usize) -> PasswordConfig {
+    PasswordConfig {
+        cost: 4,
+        workers,
+        queue,
+    }
+}
+
+/// Bootstraps the workspace `name` on `crm` with `first` as its first user (who becomes its
+/// admin); the workspace and that admin as an actor. Panics if either step fails.
+pub async fn bootstrap(crm: &Crm, name: &str, first: UserInput) -> (Workspace, Actor) {
+    let (ws, admin) = crm.bootstrap(name, first).await.unwrap();
+    let admin = crm.actor(ws.id, admin.id).await.unwrap();
+    (ws, admin)
+}
+
+/// Creates a user (`address`, `role`, no name) in the admin's workspace and returns it as an
+/// actor. Panics if that fails.
+pub async fn member(crm: &Crm, admin: &Actor, address: &str, role: Role) -> Actor {
+    let user = crm
+        .users()
+        .create(admin, with_role(address, role))
+        .await
+        .unwrap();
+    crm.actor(admin.workspace_id(), user.id).await.unwrap()
+}
+
+/// Creates a user (`address`, `role`, no name) in the admin's workspace through `identity`
+/// and gives it `password`; returns the user. Panics if either step fails.
+pub async fn with_password(
+    identity: &Identity,
+    admin: &Actor,
+    address: &str,
+    role: Role,
+    password: &str,
+) -> User {
+    let user = identity
+        .crm()
+        .users()
+        .create(admin, with_role(address, role))
+        .await
+        .unwrap();
+    identity
+        .set_password(admin, user.id, password)
+        .await
+        .unwrap();
+    user
+}
+
+/// The workspace's latest 100 audit entries, newest first, as `actor` may read them.
+/// Panics if the read fails.
+pub async fn latest_audit(crm: &Crm, actor: &Actor) -> Vec<AuditEntry> {
+    let query = AuditQuery {
+        limit: Some(100),
+        ..Default::default()
+    };
+    crm.audit().list(actor, &query).await.unwrap()
+}
+
+/// A company as a store holds it, for store tests that write records directly (no
+/// service): a new id, version 1, created and updated at `at`, every optional field empty.
+pub fn stored_company(ws: WorkspaceId, name: &str, at: Timestamp) -> Company {
+    Company {
+        id: CompanyId::generate(),
+        workspace_id: ws,
+        name: name.into(),
+        sector: None,
+        size: None,
+        website: None,
+        phone_number: None,
+        address: None,
+        zipcode: None,
+        city: None,
+        state_abbr: None,
+        country: None,
+        linkedin_url: None,
+        description: None,
+        revenue: None,
+        tax_identifier: None,
+        context_links: Vec::new(),
+        sales_id: None,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+        deleted_at: None,
+    }
+}
+
+/// A tag as a store holds it (color `#eeeeee`), like [`stored_company`].
+pub fn stored_tag(ws: WorkspaceId, name: &str, at: Timestamp) -> Tag {
+    Tag {
+        id: TagId::generate(),
+        workspace_id: ws,
+        name: name.into(),
+        color: "#eeeeee".into(),
+        created_at: at,
+        updated_at: at,
+        version: 1,
+        deleted_at: None,
+    }
+}
