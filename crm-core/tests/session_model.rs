@@ -25,3 +25,25 @@ proptest! {
         run(ops);
     }
 }
+
+/// Found by the property test: a user disabled and enabled again while their sessions'
+/// "active" state was cached. Disabling ends the sessions in the facade's own commit; the
+/// identity layer's session cache must hear of it at once, or an access token of an ended
+/// session passes again once the user is enabled (until the cache's TTL).
+#[test]
+fn a_session_ended_by_disabling_stays_ended_after_enabling() {
+    run(vec![
+        Op::Login {
+            right_password: true,
+        },
+        Op::Refresh {
+            session: 0,
+            back: 0,
+        },
+        Op::UseAccess { token: 0 },
+        Op::SetDisabled(true),
+        Op::SetDisabled(false),
+        Op::UseAccess { token: 0 },
+        Op::UseAccess { token: 1 },
+    ]);
+}

@@ -160,6 +160,8 @@ impl Identity {
         let sessions = Arc::new(SessionCache::default());
         let sink: Arc<dyn crate::storage::InvalidationSink> = sessions.clone();
         crm.storage().subscribe_invalidations(Arc::downgrade(&sink));
+        // The engine's own commits (a disabled user's sessions end in the facade's commit).
+        crm.subscribe_local_invalidations(Arc::downgrade(&sink));
         Ok(Identity {
             inner: Arc::new(Inner {
                 crm,

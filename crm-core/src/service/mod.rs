@@ -174,6 +174,9 @@ struct Inner {
     watching: std::sync::OnceLock<()>,
     /// The access log's and security events' queues, counters and anomaly rules.
     monitor: crate::security::monitor::Monitor,
+    /// Caches of this process told of this engine's own commits (the identity layer's
+    /// session states), see [`Crm::subscribe_local_invalidations`].
+    local_sinks: crate::storage::invalidation::Sinks,
 }
 
 /// Wakes a reader of the change feed when there may be something new: after a commit
@@ -275,6 +278,7 @@ impl Crm {
                 feed_signal: Arc::new(tokio::sync::watch::Sender::new(0)),
                 watching: std::sync::OnceLock::new(),
                 monitor: Default::default(),
+                local_sinks: Default::default(),
             }),
         }
     }
@@ -366,10 +370,34 @@ impl Crm {
         Ok(actor)
     }
 
+    /// Registers a cache of this process to be told, before and after, of every commit made
+    /// through this engine that makes its entries stale ([`invalidations_of`]) — whatever the
+    /// store, and whichever part of the engine wrote it (disabling a user ends their sessions
+    /// in the facade's own commit, which the identity layer's session cache must hear of at
+    /// once). Other instances' commits reach the caches through
+    /// [`Storage::subscribe_invalidations`] where the store supports it.
+    ///
+    /// [`invalidations_of`]: crate::storage::invalidation::invalidations_of
+    pub fn subscribe_local_invalidations(
+        &self,
+        sink: std::sync::Weak<dyn crate::storage::InvalidationSink>,
+    ) {
+        self.inner.local_sinks.add(sink);
+    }
+
     /// Applies `commit` through the storage, keeping the actor cache coherent: the users it
-    /// writes are forgotten, whatever the outcome. Every write of the engine goes through
-    /// here.
+    /// writes are forgotten, whatever the outcome; the caches registered with
+    /// [`Crm::subscribe_local_invalidations`] are told of what it makes stale before the
+    /// commit (so a read racing it does not keep the old state) and after it. Every write of
+    /// the engine goes through here.
     pub(crate) async fn commit(&self, commit: Commit) -> Result<()> {
+        let stale = crate::storage::invalidation::invalidations_of(&commit);
+        let tell = || {
+            for signal in &stale {
+                self.inner.local_sinks.deliver(signal);
+            }
+        };
+        tell();
         let users: Vec<(uuid::Uuid, uuid::Uuid)> = commit
             .writes
             .iter()
@@ -410,6 +438,7 @@ impl Crm {
         if !users.is_empty() {
             forget(&self.inner.actors);
         }
+        tell();
         if fed && outcome.is_ok() {
             self.notify_changes();
         }
