@@ -8,7 +8,7 @@
 //! The child is this same test binary, re-executed with `CHILD_ENV` set and `--exact`.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -22,26 +22,13 @@ use crm_core::testkit::setup::{bootstrap, named};
 use crm_core::{Actor, Crm, CrmConfig};
 use crm_store_redb::{RedbOptions, RedbStore};
 
+mod common;
+use common::{runtime, say};
+
 const CHILD_ENV: &str = "CRM_REDB_CRASH_CHILD_DB";
 const TEST_NAME: &str = "acknowledged_commits_survive_sigkill";
 const WRITERS: usize = 8;
 const ACKS_BEFORE_KILL: usize = 300;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // A closed pipe means the parent is gone: stop.
-    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-        std::process::exit(1);
-    }
-}
 
 /// The child: writes until killed (or for two minutes at most).
 fn child(path: &Path) {

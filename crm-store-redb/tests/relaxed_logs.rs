@@ -6,7 +6,7 @@
 //! bound and says so again; the parent kills it with `SIGKILL` and reopens the file: every
 //! entry is there. Then the same through a graceful close.
 
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -18,17 +18,12 @@ use crm_core::{EntityKind, Timestamp};
 use crm_store_redb::RedbStore;
 use uuid::Uuid;
 
+mod common;
+use common::{runtime, say};
+
 const CHILD_ENV: &str = "CRM_REDB_RELAXED_CHILD_DB";
 const TEST_NAME: &str = "idle_relaxed_log_writes_survive_sigkill";
 const ENTRIES: usize = 200;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn entries(ws: WorkspaceId, user: UserId) -> Vec<AccessEntry> {
     let at = Timestamp::from_micros(1_800_000_000_000_000);
@@ -58,13 +53,6 @@ async fn stored(store: &RedbStore, ws: WorkspaceId) -> usize {
         .await
         .unwrap()
         .len()
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-        std::process::exit(1);
-    }
 }
 
 fn child(path: &Path) {
