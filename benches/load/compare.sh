@@ -240,10 +240,17 @@ run_redb() {
     db=$(find "$WORK/redb-seed" -maxdepth 2 -type f -name '*.redb' | head -n 1)
     [[ -n $db ]] || die "no redb file after seeding"
     local who
-    for who in server floor store-floor ${BASELINE_BIN:+baseline}; do
+    for who in server floor store-floor; do
         mkdir -p "$WORK/redb-$who"
         cp "$db" "$WORK/redb-$who/$(basename "$db")"
     done
+    if [[ -n $BASELINE_BIN ]]; then
+        # An earlier build may not read this tree's file format: it seeds a file of its own,
+        # alike, with its own binary (and gets its own ids below).
+        log "redb: seeding the baseline's own file"
+        STORE_FLAGS=(--data-dir "$WORK/redb-baseline")
+        seed "$BASELINE_BIN"
+    fi
     STORE_FLAGS=(--data-dir "$WORK/redb-server")
     # shellcheck disable=SC2046 # word splitting intended
     start_contender server "$WORK/server.log" env -u DATABASE_URL CRM_JWT_SECRET="$JWT_SECRET" $(serve_cmd "$SERVER_BIN")
@@ -257,6 +264,10 @@ run_redb() {
     start_contender floor "$WORK/floor.log" env CRM_JWT_SECRET="$JWT_SECRET" "$FLOOR_BIN" --db "$WORK/redb-floor/$(basename "$db")"
     start_contender store-floor "$WORK/store-floor.log" env CRM_JWT_SECRET="$JWT_SECRET" "$FLOOR_BIN" --via-store "$WORK/redb-store-floor/$(basename "$db")"
     collect_ids
+    if [[ -n $BASELINE_BIN ]]; then
+        collect_ids baseline "$WORK/ids-baseline"
+        IDS[baseline]=$WORK/ids-baseline
+    fi
     local servers="server${BASELINE_BIN:+ baseline}"
     mapfile -t specs < <(get_specs "server floor store-floor${BASELINE_BIN:+ baseline}")
     specs+=("list 100 tasks, gzip, c=$LOAD_LIST_CONNECTIONS|list-tasks.lua|$LOAD_LIST_CONNECTIONS|gzip|$servers")
@@ -264,6 +275,7 @@ run_redb() {
     for who in "${!BASES[@]}"; do run_one warmup get "$who" get.lua 64 gzip; done
     rounds redb "${specs[@]}"
     stop_all
+    IDS=()
 }
 
 # ---------------------------------------------------------------------------------------
