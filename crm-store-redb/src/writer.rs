@@ -342,7 +342,14 @@ impl Writer {
                     self.sync();
                     return None;
                 }
-                Err(TryRecvError::Empty) if since.elapsed() >= MAX_UNSYNCED => self.sync(),
+                Err(TryRecvError::Empty) if since.elapsed() >= MAX_UNSYNCED => {
+                    self.sync();
+                    if self.unsynced_since.is_some() {
+                        // The file is unavailable (a reopen pending): try again shortly,
+                        // without spinning.
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
                 Err(TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
