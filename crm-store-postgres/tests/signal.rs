@@ -206,19 +206,35 @@ fn a_killed_listener_reconnects_resets_the_caches_and_hears_signals_again() {
         let (store_a, store_b) = (db.store().await, db.store().await);
         let recorder = Arc::new(Recorder::default());
         let sink: Arc<dyn InvalidationSink> = recorder.clone();
+        let second: Arc<dyn InvalidationSink> = Arc::new(Recorder::default());
         assert!(store_b.subscribe_invalidations(Arc::downgrade(&sink)));
+        assert!(store_b.subscribe_invalidations(Arc::downgrade(&second)));
         eventually("B listens", || async {
             !listeners(&store_a, &db).await.is_empty()
         })
         .await;
-        let first = listeners(&store_a, &db).await;
-        assert_eq!(first.len(), 1, "one listener per store, however many sinks");
+        let b_listener = listeners(&store_a, &db).await;
+        assert_eq!(
+            b_listener.len(),
+            1,
+            "one listener per store, however many sinks"
+        );
+        let b_listener = b_listener[0];
         eventually("the first connection reset the caches", || async {
             recorder.count(|s| *s == Invalidation::All) >= 1
         })
         .await;
 
+        // The engine's own caches on A subscribe too: A gets a listener of its own, which
+        // must outlive B's reconnection untouched.
         let a = identity(&store_a);
+        eventually("A listens too", || async {
+            listeners(&store_a, &db).await.len() == 2
+        })
+        .await;
+        let a_listener = listeners(&store_a, &db).await;
+        assert!(a_listener.contains(&b_listener));
+        let a_listener = *a_listener.iter().find(|p| **p != b_listener).unwrap();
         let (ws, tokens) = a
             .sign_up_first(
                 "Acme",
@@ -244,16 +260,16 @@ fn a_killed_listener_reconnects_resets_the_caches_and_hears_signals_again() {
         .await;
         let resets = recorder.count(|s| *s == Invalidation::All);
 
-        // Kill the listener's backend.
+        // Kill B's listener's backend.
         let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-            .bind(first[0])
+            .bind(b_listener)
             .fetch_one(store_a.pool())
             .await
             .unwrap();
         assert!(killed);
-        eventually("a new listener", || async {
+        eventually("a new listener for B, A's untouched", || async {
             let now = listeners(&store_a, &db).await;
-            now.len() == 1 && now != first
+            now.len() == 2 && now.contains(&a_listener) && !now.contains(&b_listener)
         })
         .await;
         eventually("the caches were told to start over", || async {
