@@ -12,7 +12,9 @@
 //! ```
 //!
 //! The engine is configured as `crm-server serve` configures it by default (the access log
-//! on). `<workload>` (`health`, `get` or `list`) runs that workload alone: under
+//! on; `ALLOCS_ACCESS_LOG=off` turns it off, as `serve --no-access-log` does). Each
+//! workload's count includes writing its access-log entries to the store (a flush after the
+//! requests), so on and off compare the whole cost. `<workload>` (`health`, `get` or `list`) runs that workload alone: under
 //! `valgrind --tool=callgrind`, the difference between two request counts gives the
 //! instructions per request, a figure as repeatable as the allocation counts
 //! (`benches/load/README.md`).
@@ -74,14 +76,15 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = RedbStore::open(dir.path().join("crm.redb")).expect("redb");
     // As `crm-server serve` configures the engine by default.
+    let record_access = std::env::var("ALLOCS_ACCESS_LOG").map_or(true, |v| v != "off");
     let crm = Crm::new(
         Arc::new(store),
         CrmConfig {
-            record_access: true,
+            record_access,
             ..CrmConfig::default()
         },
     );
-    let identity = identity(crm, b"request-allocs secret, 32 bytes or more");
+    let identity = identity(crm.clone(), b"request-allocs secret, 32 bytes or more");
     let http = HttpConfig {
         rate_limits: generous_limits(),
         ..HttpConfig::default()
@@ -165,10 +168,12 @@ async fn main() {
             assert_eq!(status, StatusCode::OK, "{path}");
             size = body.len();
         }
+        crm.flush_logs().await.expect("flush");
         let region = Region::new(GLOBAL);
         for _ in 0..n {
             call(&app, "GET", path, token, None).await;
         }
+        crm.flush_logs().await.expect("flush");
         let stats = region.change();
         println!(
             "| {name} | {:.1} | {:.0} | {size} |",

@@ -84,30 +84,8 @@ const ACCESS_V1: u8 = 1;
 /// thousand instructions an entry. Entries stored as JSON by earlier versions still decode.
 impl LogValue for AccessEntry {
     fn encode(&self) -> Vec<u8> {
-        let route = &self.route.as_bytes()[..self.route.len().min(usize::from(u16::MAX))];
-        let address = self
-            .address
-            .as_deref()
-            .map(|a| &a.as_bytes()[..a.len().min(255)]);
-        let mut out = Vec::with_capacity(92 + route.len() + address.map_or(0, <[u8]>::len));
-        out.push(ACCESS_V1);
-        out.extend_from_slice(self.id.as_bytes());
-        out.extend_from_slice(self.workspace_id.as_bytes());
-        out.extend_from_slice(&self.at.as_micros().to_le_bytes());
-        out.extend_from_slice(self.user_id.as_bytes());
-        out.extend_from_slice(self.record_id.as_bytes());
-        out.push(self.entity.tag());
-        // Lengths fit: both were cut to their maximum above.
-        out.extend_from_slice(&(route.len() as u16).to_le_bytes());
-        out.extend_from_slice(route);
-        match address {
-            None => out.push(0),
-            Some(a) => {
-                out.push(1);
-                out.push(a.len() as u8);
-                out.extend_from_slice(a);
-            }
-        }
+        let mut out = Vec::with_capacity(128);
+        encode_access_into(self, &mut out);
         out
     }
 
@@ -121,6 +99,34 @@ impl LogValue for AccessEntry {
                 <serde_json::Error as serde::de::Error>::custom("malformed compact access entry"),
             )
         })
+    }
+}
+
+/// Appends `e`'s compact form (see [`LogValue for AccessEntry`](LogValue)) to `out`.
+fn encode_access_into(e: &AccessEntry, out: &mut Vec<u8>) {
+    let route = &e.route.as_bytes()[..e.route.len().min(usize::from(u16::MAX))];
+    let address = e
+        .address
+        .as_deref()
+        .map(|a| &a.as_bytes()[..a.len().min(255)]);
+    out.reserve(92 + route.len() + address.map_or(0, <[u8]>::len));
+    out.push(ACCESS_V1);
+    out.extend_from_slice(e.id.as_bytes());
+    out.extend_from_slice(e.workspace_id.as_bytes());
+    out.extend_from_slice(&e.at.as_micros().to_le_bytes());
+    out.extend_from_slice(e.user_id.as_bytes());
+    out.extend_from_slice(e.record_id.as_bytes());
+    out.push(e.entity.tag());
+    // Lengths fit: both were cut to their maximum above.
+    out.extend_from_slice(&(route.len() as u16).to_le_bytes());
+    out.extend_from_slice(route);
+    match address {
+        None => out.push(0),
+        Some(a) => {
+            out.push(1);
+            out.push(a.len() as u8);
+            out.extend_from_slice(a);
+        }
     }
 }
 
@@ -299,18 +305,86 @@ pub(crate) fn security_events(
     )
 }
 
-/// [`crm_core::Storage::append_access_log`].
-pub(crate) fn append_access(txn: &WriteTransaction, entries: &[AccessEntry]) -> StoreResult<usize> {
+/// Length of a main-table key: `[workspace][entry id]`.
+const MAIN_KEY: usize = 32;
+/// Length of an index key: `[workspace][subject][entry id]`.
+const INDEX_KEY: usize = 48;
+
+/// A batch of access entries encoded for the writer: per entry, its main key, its two index
+/// keys and its value, one after the other in one buffer. Encoding happens on the caller's
+/// thread and copies each entry once, instead of cloning the entries for the writer and
+/// allocating four buffers an entry there.
+pub(crate) struct EncodedAccess {
+    bytes: Vec<u8>,
+    /// Where each entry's part of `bytes` starts; it ends where the next one starts.
+    starts: Vec<usize>,
+}
+
+impl EncodedAccess {
+    /// Encodes `entries`.
+    pub(crate) fn new(entries: &[AccessEntry]) -> Self {
+        let mut bytes = Vec::with_capacity(entries.len() * (MAIN_KEY + 2 * INDEX_KEY + 128));
+        let mut starts = Vec::with_capacity(entries.len());
+        for e in entries {
+            starts.push(bytes.len());
+            let (ws, id) = (e.workspace_id.as_bytes(), e.id.as_bytes());
+            for part in [
+                ws,
+                id,
+                ws,
+                e.record_id.as_bytes(),
+                id,
+                ws,
+                e.user_id.as_bytes(),
+                id,
+            ] {
+                bytes.extend_from_slice(part);
+            }
+            encode_access_into(e, &mut bytes);
+        }
+        EncodedAccess { bytes, starts }
+    }
+
+    /// Each entry's main key, record-index key, user-index key and value.
+    fn rows(&self) -> impl Iterator<Item = (&[u8], &[u8], &[u8], &[u8])> {
+        let ends = self
+            .starts
+            .iter()
+            .skip(1)
+            .copied()
+            .chain([self.bytes.len()]);
+        self.starts.iter().zip(ends).map(|(&start, end)| {
+            let row = &self.bytes[start..end];
+            let (main, rest) = row.split_at(MAIN_KEY);
+            let (by_record, rest) = rest.split_at(INDEX_KEY);
+            let (by_user, value) = rest.split_at(INDEX_KEY);
+            (main, by_record, by_user, value)
+        })
+    }
+}
+
+/// [`crm_core::Storage::append_access_log`]: the entries of [`EncodedAccess::new`]. Each
+/// table's keys go in in key order (the index keys sorted first), so that consecutive
+/// inserts touch neighbouring pages.
+pub(crate) fn append_access(txn: &WriteTransaction, batch: &EncodedAccess) -> StoreResult<usize> {
     let mut main = txn.open_table(ACCESS)?;
     let mut by_record = txn.open_table(ACCESS_BY_RECORD)?;
     let mut by_user = txn.open_table(ACCESS_BY_USER)?;
-    for e in entries {
-        let (ws, id) = (e.workspace_id.as_bytes(), e.id.as_bytes());
-        main.insert(key(&[ws, id]).as_slice(), e.encode().as_slice())?;
-        by_record.insert(key(&[ws, e.record_id.as_bytes(), id]).as_slice(), ())?;
-        by_user.insert(key(&[ws, e.user_id.as_bytes(), id]).as_slice(), ())?;
+    let (mut records, mut users) = (Vec::new(), Vec::new());
+    for (key, record, user, value) in batch.rows() {
+        main.insert(key, value)?;
+        records.push(record);
+        users.push(user);
     }
-    Ok(entries.len())
+    records.sort_unstable();
+    users.sort_unstable();
+    for key in records {
+        by_record.insert(key, ())?;
+    }
+    for key in users {
+        by_user.insert(key, ())?;
+    }
+    Ok(batch.starts.len())
 }
 
 /// [`crm_core::Storage::append_security_events`].

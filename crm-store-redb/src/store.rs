@@ -446,8 +446,8 @@ impl Storage for RedbStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let entries = entries.to_vec();
-        self.apply_relaxed(move |txn| logs::append_access(txn, &entries))
+        let batch = logs::EncodedAccess::new(entries);
+        self.apply_relaxed(move |txn| logs::append_access(txn, &batch))
             .await
             .map(drop)
     }

@@ -222,11 +222,11 @@ impl Detector {
         config: &AnomalyConfig,
         ws: WorkspaceId,
         user: UserId,
-        records: &[Uuid],
+        records: impl ExactSizeIterator<Item = Uuid>,
         at: Timestamp,
         address: Option<&str>,
     ) -> Option<SecurityEvent> {
-        if !config.enabled || records.is_empty() {
+        if !config.enabled || records.len() == 0 {
             return None;
         }
         if self.reads.len() >= MAX_KEYS {
@@ -249,7 +249,7 @@ impl Detector {
             r.records.clear();
             r.fired = false;
         }
-        r.records.extend(records.iter().copied());
+        r.records.extend(records);
         let n = r.records.len();
         let threshold =
             (r.usual * f64::from(config.bulk_factor)).max(config.bulk_min_records as f64);

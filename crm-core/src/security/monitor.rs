@@ -115,12 +115,11 @@ impl Monitor {
         entries: &[AccessEntry],
     ) -> Option<SecurityEvent> {
         let first = entries.first()?;
-        let ids: Vec<Uuid> = entries.iter().map(|e| e.record_id).collect();
         lock(&self.detector).read(
             config,
             first.workspace_id,
             first.user_id,
-            &ids,
+            entries.iter().map(|e| e.record_id),
             first.at,
             first.address.as_deref(),
         )
@@ -145,6 +144,14 @@ impl Monitor {
                 .fetch_add((entries.len() - room) as u64, Ordering::Relaxed);
         }
         q.extend(entries.into_iter().take(room));
+    }
+
+    /// The queued access entries, leaving an empty queue with the same capacity (the next
+    /// second's reads then do not regrow it from nothing).
+    pub(crate) fn take_access(&self) -> Vec<AccessEntry> {
+        let mut q = lock(&self.access);
+        let fresh = Vec::with_capacity(q.len().min(crate::access_log::QUEUE_LIMIT));
+        std::mem::replace(&mut *q, fresh)
     }
 
     pub(crate) fn dropped(&self, n: usize) {

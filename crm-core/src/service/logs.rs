@@ -150,8 +150,9 @@ impl Crm {
     pub async fn flush_logs(&self) -> Result<FlushReport> {
         let monitor = &self.inner.monitor;
         let _one = monitor.flushing.lock().await;
-        let access = std::mem::take(&mut *monitor.access.lock().unwrap_or_else(|e| e.into_inner()));
-        let events = std::mem::take(&mut *monitor.events.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut access = monitor.take_access();
+        let mut events =
+            std::mem::take(&mut *monitor.events.lock().unwrap_or_else(|e| e.into_inner()));
         let mut report = FlushReport::default();
         if access.is_empty() && events.is_empty() {
             return Ok(report);
@@ -173,16 +174,14 @@ impl Crm {
         }
         let policy = |ws: &WorkspaceId| policies.get(ws).copied().unwrap_or(ClientDetails::None);
         let mut first_error = None;
+        for e in &mut access {
+            keep_address(policy(&e.workspace_id), &mut e.address);
+        }
+        for e in &mut events {
+            keep_address(policy(&e.workspace_id), &mut e.address);
+        }
         for chunk in access.chunks(FLUSH_BATCH) {
-            let chunk: Vec<AccessEntry> = chunk
-                .iter()
-                .cloned()
-                .map(|mut e| {
-                    e.address = policy(&e.workspace_id).address(e.address.as_deref());
-                    e
-                })
-                .collect();
-            match self.storage().append_access_log(&chunk).await {
+            match self.storage().append_access_log(chunk).await {
                 Ok(()) => report.access_entries += chunk.len(),
                 Err(e) => {
                     monitor.dropped(chunk.len());
@@ -191,15 +190,7 @@ impl Crm {
             }
         }
         for chunk in events.chunks(FLUSH_BATCH) {
-            let chunk: Vec<SecurityEvent> = chunk
-                .iter()
-                .cloned()
-                .map(|mut e| {
-                    e.address = policy(&e.workspace_id).address(e.address.as_deref());
-                    e
-                })
-                .collect();
-            match self.storage().append_security_events(&chunk).await {
+            match self.storage().append_security_events(chunk).await {
                 Ok(()) => report.security_events += chunk.len(),
                 Err(e) => {
                     monitor.dropped(chunk.len());
@@ -227,6 +218,14 @@ impl Crm {
     /// Security events (admins).
     pub fn security_events(&self) -> SecurityEventService<'_> {
         SecurityEventService { crm: self }
+    }
+}
+
+/// Applies a workspace's [`ClientDetails`] policy to a queued entry's address in place (a
+/// stored address is kept as it is, without a copy).
+fn keep_address(policy: ClientDetails, address: &mut Option<String>) {
+    if address.is_some() && !matches!(policy, ClientDetails::Stored) {
+        *address = policy.address(address.as_deref());
     }
 }
 
