@@ -24,6 +24,10 @@
 //!   refills: a client spread over N instances may be refused while up to
 //!   `(N − 1) × (batch − 1)` tokens sit in other instances' leases — at most 4 of 100 per
 //!   instance for a user.
+//! * **One lease call per key at a time.** When a key's lease runs out under concurrent
+//!   requests, one of them leases and the others wait for its answer, then use the tokens it
+//!   brought: a burst of 64 concurrent requests costs one round trip, not 64 (which also
+//!   leased 64 batches at once, and left them to expire unused).
 //! * **Refusals are cached** until the next token is due, so a client hammering past its
 //!   limit costs the database one call per key and instance per `per / requests` (0.6 s for
 //!   a user), not one per request.
@@ -34,14 +38,16 @@
 //! * **Failures.** When the database cannot be reached, checks fall back to an in-process
 //!   limiter with the same quotas (each instance then enforces its own copy, as without a
 //!   shared limiter), logged at most once a minute: the API stays up and every instance
-//!   still limits.
+//!   still limits. After a failed lease, a key's checks stay local for 0.5 s before the
+//!   database is asked again (so an outage costs one timeout per key and half second, not
+//!   one per request).
 //! * **Bounded state.** Local leases are forgotten once expired and unused (swept when the
 //!   map grows past 10,000 keys); rows whose bucket is full (nothing to remember) are
 //!   deleted by a sweep every 60 s of traffic, 1,000 rows at a time.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -50,6 +56,7 @@ use crm_core::ratelimit::{
     InProcessLimiter, Policy, Quota, RateDecision, RateLimitConfig, RateLimiter,
 };
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 
 use crate::PgStore;
 
@@ -57,6 +64,9 @@ use crate::PgStore;
 const SWEEP_AT: usize = 10_000;
 /// How often (at most) full buckets are deleted from the table.
 const ROW_SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// After a failed lease, how long a key's checks fall back to the in-process limiter
+/// without asking the database again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
 
 /// A shared [`RateLimiter`] on PostgreSQL; see the [module docs](self).
 pub struct PgRateLimiter {
@@ -78,7 +88,7 @@ impl std::fmt::Debug for PgRateLimiter {
 }
 
 /// This instance's share of one key's bucket.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Lease {
     /// Tokens leased and not yet used.
     tokens: u32,
@@ -90,6 +100,56 @@ struct Lease {
     full_at: Instant,
     /// Refused (the bucket had no token) until then.
     refused_until: Option<Instant>,
+    /// Set while one check of this key leases from the database: the others wait for it
+    /// (one database call per key at a time, not one per concurrent request).
+    leasing: Option<Arc<Notify>>,
+    /// The database failed the last lease: limit per instance until then.
+    unreachable_until: Option<Instant>,
+}
+
+impl Lease {
+    fn empty(now: Instant) -> Self {
+        Lease {
+            tokens: 0,
+            expires: now,
+            left: 0,
+            full_at: now,
+            refused_until: None,
+            leasing: None,
+            unreachable_until: None,
+        }
+    }
+}
+
+/// Why the local lease could not answer a check.
+enum Miss {
+    /// This check leases from the database, giving back this many unused tokens; it holds
+    /// the key's turn ([`Turn`]) until it is done.
+    Lease(u32),
+    /// Another check of the key is leasing: wait for it, then look again.
+    Wait(Arc<Notify>),
+    /// The database failed a moment ago: limit per instance.
+    Unreachable,
+}
+
+/// The key's turn to lease: when dropped (done, failed or cancelled), the checks waiting for
+/// it are woken.
+struct Turn<'a> {
+    limiter: &'a PgRateLimiter,
+    id: (Policy, [u8; 32]),
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let waiting = self
+            .limiter
+            .leases()
+            .get_mut(&self.id)
+            .and_then(|l| l.leasing.take());
+        if let Some(n) = waiting {
+            n.notify_waiters();
+        }
+    }
 }
 
 /// One `crm_rate_lease` answer.
@@ -140,18 +200,16 @@ impl PgRateLimiter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Serves from the local lease if it can: `Ok(decision)`; else `Err(tokens to give
-    /// back)` and the lease is emptied.
+    /// Serves from the local lease if it can: `Ok(decision)`; else what to do instead
+    /// ([`Miss`]; for [`Miss::Lease`] the lease is emptied and marked as leasing).
     fn local(
         &self,
         quota: Quota,
         id: &(Policy, [u8; 32]),
         now: Instant,
-    ) -> std::result::Result<RateDecision, u32> {
+    ) -> std::result::Result<RateDecision, Miss> {
         let mut leases = self.leases();
-        let Some(lease) = leases.get_mut(id) else {
-            return Err(0);
-        };
+        let lease = leases.entry(*id).or_insert_with(|| Lease::empty(now));
         // Leased tokens first: a concurrent check of the key may have been refused by the
         // bucket because this lease took its last tokens.
         if lease.tokens > 0 && lease.expires > now {
@@ -174,8 +232,22 @@ impl PgRateLimiter {
             }
             lease.refused_until = None;
         }
-        let unused = std::mem::take(&mut lease.tokens);
-        Err(unused)
+        if let Some(n) = &lease.leasing {
+            return Err(Miss::Wait(n.clone()));
+        }
+        if lease.unreachable_until.is_some_and(|u| u > now) {
+            return Err(Miss::Unreachable);
+        }
+        lease.leasing = Some(Arc::new(Notify::new()));
+        Err(Miss::Lease(std::mem::take(&mut lease.tokens)))
+    }
+
+    /// Whether the lease of `id` is still being fetched by the check that `n` belongs to.
+    fn still_leasing(&self, id: &(Policy, [u8; 32]), n: &Arc<Notify>) -> bool {
+        self.leases()
+            .get(id)
+            .and_then(|l| l.leasing.as_ref())
+            .is_some_and(|m| Arc::ptr_eq(m, n))
     }
 
     async fn lease(
@@ -224,7 +296,9 @@ impl PgRateLimiter {
             let mut leases = self.leases();
             if leases.len() > SWEEP_AT {
                 leases.retain(|_, l| {
-                    (l.tokens > 0 && l.expires > now) || l.refused_until.is_some_and(|u| u > now)
+                    (l.tokens > 0 && l.expires > now)
+                        || l.refused_until.is_some_and(|u| u > now)
+                        || l.leasing.is_some()
                 });
             }
         }
@@ -267,48 +341,49 @@ impl RateLimiter for PgRateLimiter {
         let quota = self.config.quota(policy);
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let id = (policy, digest);
-        let now = Instant::now();
-        let give_back = match self.local(quota, &id, now) {
-            Ok(decision) => return decision,
-            Err(unused) => unused,
+        let give_back = loop {
+            match self.local(quota, &id, Instant::now()) {
+                Ok(decision) => return decision,
+                Err(Miss::Lease(unused)) => break unused,
+                Err(Miss::Unreachable) => return self.fallback.check_now(policy, key),
+                Err(Miss::Wait(n)) => {
+                    // Registered before looking again, so the leaser's wake-up cannot be
+                    // missed between the look and the wait.
+                    let woken = n.notified();
+                    tokio::pin!(woken);
+                    woken.as_mut().enable();
+                    if self.still_leasing(&id, &n) {
+                        woken.await;
+                    }
+                }
+            }
         };
+        let turn = Turn { limiter: self, id };
         let granted = match self.lease(policy, &digest, quota, give_back).await {
             Ok(g) => g,
             Err(e) => {
                 self.warn(&e);
+                if let Some(lease) = self.leases().get_mut(&id) {
+                    lease.unreachable_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
+                }
+                drop(turn);
                 return self.fallback.check_now(policy, key);
             }
         };
         let now = Instant::now();
         let decision = {
             let mut leases = self.leases();
-            let lease = leases.entry(id).or_insert(Lease {
-                tokens: 0,
-                expires: now,
-                left: 0,
-                full_at: now,
-                refused_until: None,
-            });
+            let lease = leases.entry(id).or_insert_with(|| Lease::empty(now));
+            lease.unreachable_until = None;
             lease.left = granted.left;
             lease.full_at = now + granted.full;
-            if granted.granted == 0 && lease.tokens > 0 && lease.expires > now {
-                // A concurrent check leased the bucket's last tokens to this instance.
-                lease.tokens -= 1;
-                RateDecision::allow(
-                    policy,
-                    quota,
-                    lease.tokens.saturating_add(lease.left),
-                    granted.full,
-                )
-            } else if granted.granted == 0 {
+            // The lease was emptied when this check took the key's turn, and no other check
+            // of the key leases meanwhile: what the bucket granted is all there is.
+            if granted.granted == 0 {
                 lease.refused_until = Some(now + granted.next);
                 RateDecision::refuse(policy, quota, granted.next, granted.full)
             } else {
-                // Tokens another check of this key leased meanwhile are kept.
-                if lease.expires <= now {
-                    lease.tokens = 0;
-                }
-                lease.tokens += granted.granted - 1;
+                lease.tokens = granted.granted - 1;
                 lease.expires = now + Self::lease_ttl(quota);
                 lease.refused_until = None;
                 RateDecision::allow(
@@ -319,6 +394,7 @@ impl RateLimiter for PgRateLimiter {
                 )
             }
         };
+        drop(turn);
         self.sweep(now).await;
         decision
     }

@@ -139,3 +139,37 @@ fn failed_logins_counted_on_one_instance_delay_the_others() {
             .unwrap();
     });
 }
+
+#[test]
+fn concurrent_checks_of_an_empty_lease_make_one_database_call() {
+    run(async {
+        let db = TestDatabase::create().await;
+        let config = RateLimitConfig {
+            user: Quota::per_minute(1000),
+            ..RateLimitConfig::default()
+        };
+        let batch = PgRateLimiter::batch(config.user);
+        assert_eq!(batch, 50);
+        let a = std::sync::Arc::new(PgRateLimiter::new(&db.store().await, config.clone()).unwrap());
+        let b = PgRateLimiter::new(&db.store().await, config).unwrap();
+        // 40 checks at once on A, fewer than a batch: one of them leases, the others wait for
+        // its tokens. (Each leasing on its own would take 40 batches, the whole bucket.)
+        let mut checks = tokio::task::JoinSet::new();
+        for _ in 0..40 {
+            let a = a.clone();
+            checks.spawn(async move { a.check(Policy::User, "user-1").await });
+        }
+        while let Some(d) = checks.join_next().await {
+            assert!(d.unwrap().allowed());
+        }
+        // B's first check leases a batch of its own and reports what the bucket has left:
+        // all but A's one batch and its own.
+        let d = b.check(Policy::User, "user-1").await;
+        assert!(d.allowed());
+        assert!(
+            d.remaining() >= 1000 - 2 * batch + (batch - 1),
+            "the bucket lost more than two batches: {} remaining",
+            d.remaining()
+        );
+    });
+}
