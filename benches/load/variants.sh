@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # crm-server in several variants — other `serve` flags, or other binaries — on one seeded
-# redb file, alternating, each round running every variant in turn (the order rotates from
+# redb file (or PostgreSQL database), alternating, each round running every variant in turn (the order rotates from
 # round to round so that a drift of the machine favours none). Prints each variant's median
 # req/s and its ratio to the first variant's median.
 #
@@ -9,6 +9,8 @@
 #
 # VARIANTS: one variant a line, `label|serve args` (space separated); an argument
 # `@/path/to/crm-server` picks that binary for the variant instead of this tree's.
+# VARIANTS_STORE=postgres runs every variant on one fresh database of the server at
+# CRM_TEST_DATABASE_URL (else 127.0.0.1:5432), dropped at the end.
 # Other settings (environment): VARIANTS_ROUNDS=3, VARIANTS_DURATION=8s,
 # VARIANTS_CONNECTIONS=64, VARIANTS_LUA=get.lua (any workload of this folder that reads
 # LOAD_IDS_FILE), VARIANTS_CONTACTS=5000, VARIANTS_TASKS=2000, LOAD_SKIP_BUILD=0,
@@ -28,6 +30,8 @@ VARIANTS_ROUNDS=${VARIANTS_ROUNDS:-3}
 VARIANTS_DURATION=${VARIANTS_DURATION:-8s}
 VARIANTS_CONNECTIONS=${VARIANTS_CONNECTIONS:-64}
 VARIANTS_LUA=${VARIANTS_LUA:-get.lua}
+VARIANTS_STORE=${VARIANTS_STORE:-redb}
+PG_ADMIN_URL=${CRM_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 VARIANTS_CONTACTS=${VARIANTS_CONTACTS:-5000}
 VARIANTS_TASKS=${VARIANTS_TASKS:-2000}
 LOAD_SKIP_BUILD=${LOAD_SKIP_BUILD:-0}
@@ -52,6 +56,7 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     stop_pid "$SERVER_PID"
+    drop_pg_db
     rm -rf "$WORK"
     exit "$rc"
 }
@@ -73,7 +78,7 @@ while IFS= read -r line; do
 done <<<"$VARIANTS"
 ((${#LABELS[@]} >= 1)) || die "no variants"
 
-prepare_store redb "$WORK/data" variants
+prepare_store "$VARIANTS_STORE" "$WORK/data" variants || die "$STORE_ERROR"
 log "seeding $VARIANTS_CONTACTS contacts, $VARIANTS_TASKS tasks"
 seed_store "$SERVER_BIN" "$WORK/seed.log" 4 "$VARIANTS_CONTACTS" 500 500 "$VARIANTS_TASKS" 500 ||
     die "seeding failed: $(tail -n 3 "$WORK/seed.log")"
@@ -116,7 +121,7 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { print (NR ? a[int((NR + 1) / 2)] : 0) }'; }
 echo
-echo "$VARIANTS_LUA, $VARIANTS_CONNECTIONS connections, $VARIANTS_ROUNDS rounds of $VARIANTS_DURATION, medians:"
+echo "$VARIANTS_STORE, $VARIANTS_LUA, $VARIANTS_CONNECTIONS connections, $VARIANTS_ROUNDS rounds of $VARIANTS_DURATION, medians:"
 first=
 for label in "${LABELS[@]}"; do
     m=$(median <<<"${SAMPLES[$label]}")
