@@ -20,12 +20,15 @@
 #              baseline; all on the same fresh database.
 #
 # Workloads: GET one contact with gzip at each of LOAD_GET_CONNECTIONS, GET one contact with
-# `identity` at the first of them (reference), list 100 tasks with gzip (server and baseline).
+# `identity` at the first of them (reference), list 100 tasks with gzip (server and baseline),
+# and those of LOAD_MORE (server and baseline, at LOAD_LIST_CONNECTIONS): `search` (word
+# prefix "joh", 25 a page) and `create` (POST a contact; each contender writes to its own
+# copy of the store).
 #
 # Settings (environment): LOAD_DURATION=10s, LOAD_ROUNDS=3, LOAD_THREADS=2, LOAD_TIMEOUT=10s,
 # LOAD_GET_CONNECTIONS="64 256", LOAD_LIST_CONNECTIONS=64, LOAD_STORES="redb postgres",
 # LOAD_CONTACTS=20000, LOAD_TASKS=10000 (and LOAD_COMPANIES, LOAD_DEALS, LOAD_NOTES),
-# LOAD_IDS=2000, LOAD_BASELINE_REV (unset: no baseline), LOAD_BASELINE_BIN (a crm-server
+# LOAD_MORE="search create" (empty: none), LOAD_IDS=2000, LOAD_BASELINE_REV (unset: no baseline), LOAD_BASELINE_BIN (a crm-server
 # binary built earlier from LOAD_BASELINE_REV: used instead of building it), LOAD_SKIP_BUILD=0,
 # LOAD_OUTPUT=benches/load/compare-last-run.md, CRM_TEST_DATABASE_URL (PostgreSQL admin URL).
 #
@@ -48,6 +51,7 @@ LOAD_TIMEOUT=${LOAD_TIMEOUT:-10s}
 LOAD_GET_CONNECTIONS=${LOAD_GET_CONNECTIONS:-64 256}
 LOAD_LIST_CONNECTIONS=${LOAD_LIST_CONNECTIONS:-64}
 LOAD_STORES=${LOAD_STORES:-redb postgres}
+LOAD_MORE=${LOAD_MORE-search create}
 LOAD_IDS=${LOAD_IDS:-2000}
 LOAD_BASELINE_REV=${LOAD_BASELINE_REV:-}
 LOAD_SKIP_BUILD=${LOAD_SKIP_BUILD:-0}
@@ -216,6 +220,17 @@ rounds() {
     done
 }
 
+more_specs() { # contenders: the workloads of LOAD_MORE
+    local w
+    for w in $LOAD_MORE; do
+        case $w in
+        search) echo "search q=joh, gzip, c=$LOAD_LIST_CONNECTIONS|search.lua|$LOAD_LIST_CONNECTIONS|gzip|$1" ;;
+        create) echo "create contact, c=$LOAD_LIST_CONNECTIONS|create.lua|$LOAD_LIST_CONNECTIONS|gzip|$1" ;;
+        *) die "LOAD_MORE: unknown workload $w (search, create)" ;;
+        esac
+    done
+}
+
 get_specs() { # contenders: the GET workloads
     local c first=
     for c in $LOAD_GET_CONNECTIONS; do
@@ -271,6 +286,7 @@ run_redb() {
     local servers="server${BASELINE_BIN:+ baseline}"
     mapfile -t specs < <(get_specs "server floor store-floor${BASELINE_BIN:+ baseline}")
     specs+=("list 100 tasks, gzip, c=$LOAD_LIST_CONNECTIONS|list-tasks.lua|$LOAD_LIST_CONNECTIONS|gzip|$servers")
+    mapfile -t -O "${#specs[@]}" specs < <(more_specs "$servers")
     # Warm every cache once.
     for who in "${!BASES[@]}"; do run_one warmup get "$who" get.lua 64 gzip; done
     rounds redb "${specs[@]}"
@@ -318,6 +334,7 @@ run_postgres() {
     local servers="server${BASELINE_BIN:+ baseline}"
     mapfile -t specs < <(get_specs "server pg-floor${BASELINE_BIN:+ baseline}")
     specs+=("list 100 tasks, gzip, c=$LOAD_LIST_CONNECTIONS|list-tasks.lua|$LOAD_LIST_CONNECTIONS|gzip|$servers")
+    mapfile -t -O "${#specs[@]}" specs < <(more_specs "$servers")
     local who
     for who in "${!BASES[@]}"; do run_one warmup get "$who" get.lua 64 gzip; done
     rounds postgres "${specs[@]}"
