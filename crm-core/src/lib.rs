@@ -71,6 +71,7 @@ pub mod feed;
 pub mod id;
 pub mod identity;
 pub mod kind;
+pub mod kv;
 pub mod mask;
 pub mod model;
 pub mod permission;

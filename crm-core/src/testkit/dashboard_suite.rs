@@ -14,11 +14,12 @@ use super::Fixture;
 use super::setup::{bootstrap, email};
 use super::suite::{World, world};
 use crate::clock::Date;
-use crate::dashboard::{DashboardQuery, recount};
+use crate::dashboard::DashboardQuery;
 use crate::id::{ContactId, DealId, Id, TaskId, UserId, WorkspaceId};
 use crate::mask::PersonalField;
 use crate::model::*;
 use crate::service::Dashboard;
+use crate::storage::recount;
 use crate::{Actor, Crm, Storage};
 
 /// The store's maintained answer equals the recount from its records, for each owner.
