@@ -37,6 +37,9 @@ use std::time::{Duration, Instant};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 
+use crm_core::model::{UserInput, Workspace};
+use crm_core::{Actor, Crm, CrmConfig};
+
 use crate::{PgOptions, PgStore};
 
 /// The server tests use: an admin URL (a database on it to connect to for `CREATE
@@ -172,6 +175,30 @@ impl TestDatabase {
         PgStore::connect(self.options())
             .await
             .expect("connect the store to the test database")
+    }
+
+    /// A store on this database, an engine over it (default configuration) and the
+    /// workspace `workspace` bootstrapped with its admin, Ada Admin
+    /// (`admin@<workspace in lower case>.test`), returned as an actor: the start of a test of
+    /// the engine on PostgreSQL.
+    ///
+    /// # Panics
+    /// If connecting, migrating or bootstrapping fails.
+    pub async fn engine(&self, workspace: &str) -> (PgStore, Crm, Workspace, Actor) {
+        let store = self.store().await;
+        let crm = Crm::new(std::sync::Arc::new(store.clone()), CrmConfig::default());
+        let first = UserInput {
+            email: format!("admin@{}.test", workspace.to_lowercase()),
+            first_name: "Ada".into(),
+            last_name: "Admin".into(),
+            ..Default::default()
+        };
+        let (ws, admin) = crm.bootstrap(workspace, first).await.expect("bootstrap");
+        let admin = crm
+            .actor(ws.id, admin.id)
+            .await
+            .expect("the admin as an actor");
+        (store, crm, ws, admin)
     }
 }
 
