@@ -5,10 +5,10 @@
 
 use std::collections::BTreeSet;
 
+use crm_core::Storage;
 use crm_core::demo::{Volume, seed};
 use crm_core::model::{ContactInput, EmailEntry, EmailKind, EntityKind, Record};
 use crm_core::query::{Deleted, ListQuery, SearchQuery, Sort};
-use crm_core::Storage;
 use crm_store_postgres::testing::TestDatabase;
 
 #[test]
