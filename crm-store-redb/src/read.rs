@@ -586,7 +586,7 @@ mod tests {
     };
     use crm_core::query::{Deleted, ListQuery, SearchQuery, Sort};
     use crm_core::testkit::MemoryStore;
-    use crm_core::testkit::setup::{stored_company, stored_contact, walk};
+    use crm_core::testkit::setup::{bumped, stored_company, stored_contact, walk};
     use crm_core::{Commit, Storage, Timestamp, Write};
 
     use crate::{RedbOptions, RedbStore};
@@ -619,17 +619,6 @@ mod tests {
             number,
             kind: PhoneKind::Work,
         }
-    }
-
-    /// The next version of a record, changed by `f`.
-    fn bumped(r: &Record, f: impl FnOnce(&mut Record)) -> Record {
-        let mut r = r.clone();
-        let mut meta = r.meta();
-        meta.version += 1;
-        meta.updated_at = meta.updated_at.plus(std::time::Duration::from_secs(1));
-        r.set_meta(meta);
-        f(&mut r);
-        r
     }
 
     const QUERIES: [&str; 22] = [

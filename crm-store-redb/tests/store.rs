@@ -11,7 +11,7 @@ use crm_core::id::{AuditId, CompanyId, ContactId, DealId, WorkspaceId};
 use crm_core::model::{Deal, EntityKind, Record};
 use crm_core::query::{Deleted, Filter, FilterOp, ListQuery, SearchQuery, Sort, Value};
 use crm_core::testkit::MemoryStore;
-use crm_core::testkit::setup::{stored_company, stored_tag, walk};
+use crm_core::testkit::setup::{bumped, stored_company, stored_tag, walk};
 use crm_core::{Commit, ErrorKind, FieldIssue, Storage, Timestamp, Write};
 use crm_store_redb::{RedbOptions, RedbStore};
 use tempfile::TempDir;
@@ -35,17 +35,6 @@ fn tag(ws: WorkspaceId, name: &str) -> Record {
 
 fn company(ws: WorkspaceId, name: &str) -> Record {
     Record::Company(stored_company(ws, name, t(0)))
-}
-
-/// The next version of a record, changed by `f`.
-fn bumped(r: &Record, f: impl FnOnce(&mut Record)) -> Record {
-    let mut r = r.clone();
-    let mut meta = r.meta();
-    meta.version += 1;
-    meta.updated_at = meta.updated_at.plus(std::time::Duration::from_secs(1));
-    r.set_meta(meta);
-    f(&mut r);
-    r
 }
 
 fn rename(r: &Record, name: &str) -> Record {

@@ -217,3 +217,15 @@ pub async fn walk(s: &dyn Storage, ws: WorkspaceId, kind: EntityKind, q: &ListQu
     }
     panic!("the walk does not end");
 }
+
+/// The next version of a stored record (version + 1, updated a second later), changed by
+/// `f`: what a store is given for an update, for store tests that write records directly.
+pub fn bumped(r: &Record, f: impl FnOnce(&mut Record)) -> Record {
+    let mut r = r.clone();
+    let mut meta = r.meta();
+    meta.version += 1;
+    meta.updated_at = meta.updated_at.plus(std::time::Duration::from_secs(1));
+    r.set_meta(meta);
+    f(&mut r);
+    r
+}

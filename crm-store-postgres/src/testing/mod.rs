@@ -15,8 +15,11 @@
 //! Setting `CRM_TEST_POSTGRES=throwaway` skips step 2 (to exercise step 3).
 //!
 //! Each [`TestDatabase`] is created with a unique name (`crm_test_...`) and dropped (with
-//! `FORCE`, ending any connection left) when the value is dropped. [`texts`] reads the first
-//! column of a query's rows as text (the catalog queries of the schema and privacy tests).
+//! `FORCE`, ending any connection left) when the value is dropped.
+//! [`TestDatabase::engine`] gives a store on it, an engine over that store and a
+//! bootstrapped workspace with its admin (the start of the engine tests on PostgreSQL).
+//! [`texts`] reads the first column of a query's rows as text (the catalog queries of the
+//! schema and privacy tests).
 //!
 //! ```no_run
 //! # async fn demo() {
