@@ -46,6 +46,23 @@ pub enum AuditAction {
     Anonymize,
 }
 
+impl AuditAction {
+    /// Every action, in declaration order.
+    pub const ALL: [AuditAction; 11] = [
+        AuditAction::Create,
+        AuditAction::Update,
+        AuditAction::Delete,
+        AuditAction::Restore,
+        AuditAction::Purge,
+        AuditAction::Merge,
+        AuditAction::Archive,
+        AuditAction::Unarchive,
+        AuditAction::Move,
+        AuditAction::Erase,
+        AuditAction::Anonymize,
+    ];
+}
+
 /// One field's change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {

@@ -201,9 +201,7 @@ impl FieldSpec {
             FieldType::Time => Value::Time(Timestamp::parse_rfc3339(raw).ok_or_else(bad)?),
             // Exactly the form request bodies and responses use (YYYY-MM-DD).
             FieldType::Date => Value::Date(crate::clock::iso_date::parse(raw).ok_or_else(bad)?),
-            FieldType::Purpose => {
-                Value::Id(crate::privacy::consent::purpose_id(raw).ok_or_else(bad)?)
-            }
+            FieldType::Purpose => Value::Id(purpose_id(raw).ok_or_else(bad)?),
         })
     }
 }
@@ -481,6 +479,43 @@ impl ListParams {
     }
 }
 
+// Consent purposes as filter values (see [`crate::privacy::consent`]).
+
+/// The longest purpose name.
+pub const PURPOSE_MAX: usize = 22;
+
+const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_-.";
+
+/// Whether `purpose` is a valid purpose name.
+pub fn valid_purpose(purpose: &str) -> bool {
+    (1..=PURPOSE_MAX).contains(&purpose.len()) && purpose.bytes().all(|b| ALPHABET.contains(&b))
+}
+
+/// The fixed id standing for a purpose in list filters: the name packed in base 40 (0 ends
+/// it) into the 122 free bits of a version-8 UUID, so two purposes never share an id.
+/// `None` for an invalid name.
+pub fn purpose_id(purpose: &str) -> Option<Uuid> {
+    if !valid_purpose(purpose) {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for b in purpose.bytes() {
+        let digit = ALPHABET.iter().position(|a| *a == b)? as u128 + 1;
+        n = n * 40 + digit;
+    }
+    // 40^22 < 2^118: the value fits the 122 free bits around the version and variant.
+    let mut bytes = [0u8; 16];
+    // Layout: 48 bits | version 4 bits | 12 bits | variant 2 bits | 62 bits = 122 bits.
+    let top48 = (n >> 74) as u64 & 0xFFFF_FFFF_FFFF;
+    let mid12 = (n >> 62) as u64 & 0xFFF;
+    let low62 = n as u64 & 0x3FFF_FFFF_FFFF_FFFF;
+    bytes[..6].copy_from_slice(&top48.to_be_bytes()[2..]);
+    let v = 0x8000 | mid12 as u16;
+    bytes[6..8].copy_from_slice(&v.to_be_bytes());
+    bytes[8..].copy_from_slice(&(low62 | 0x8000_0000_0000_0000).to_be_bytes());
+    Some(Uuid::from_bytes(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -520,5 +555,34 @@ mod tests {
             Cursor::decode("e30", &sort).unwrap_err().kind(),
             ErrorKind::InvalidCursor
         );
+    }
+
+    #[test]
+    fn purpose_ids_are_distinct_versioned_and_stable() {
+        let names = [
+            "a",
+            "b",
+            "aa",
+            "newsletter",
+            "newsletter.",
+            "marketing.email",
+            "zzzzzzzzzzzzzzzzzzzzzz",
+            "......................",
+            ".....................",
+            "0",
+            "_",
+        ];
+        let ids: Vec<Uuid> = names.iter().map(|n| purpose_id(n).unwrap()).collect();
+        for (i, a) in ids.iter().enumerate() {
+            assert_eq!(a.get_version_num(), 8);
+            assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+            for b in &ids[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(purpose_id("newsletter"), purpose_id("newsletter"));
+        for bad in ["", "News", "a b", "ü", &"a".repeat(23)] {
+            assert_eq!(purpose_id(bad), None, "{bad}");
+        }
     }
 }

@@ -3,20 +3,27 @@
 //! come from its entity declaration ([`crm_core::model::Declaration`]: types, lengths,
 //! formats, patterns, ranges, enums, `required`, `additionalProperties: false`), list
 //! parameters from its filterable and sortable fields ([`EntityKind::fields`], with the
-//! value patterns [`FieldSpec::parse_value`] accepts), roles from [`Role::ALL`], error and
-//! field-issue codes from [`ErrorKind::ALL`] and [`FieldIssue::ALL`].
+//! value patterns [`FieldSpec::parse_value`] accepts), the other operations' query
+//! parameters from the route table's `ParamType`s (integer ranges, ids, instants, dates,
+//! kinds, audit actions, security event types; `required` where the handler insists), roles
+//! from [`Role::ALL`], error and field-issue codes from [`ErrorKind::ALL`] and
+//! [`FieldIssue::ALL`]. A nullable enum lists `null` among its values (OpenAPI 3.0.3), and
+//! e-mail addresses are `idn-email` (their local parts may be internationalized).
 //!
 //! Paths are relative to where the host mounts the router.
 
 use std::sync::OnceLock;
 
+use crm_core::audit::AuditAction;
+use crm_core::feed::FEED_KINDS;
 use crm_core::model::{EntityKind, Role};
 use crm_core::query::{DEFAULT_LIMIT, FieldSpec, FieldType, MAX_LIMIT};
+use crm_core::security::SecurityEventType;
 use crm_core::validate::limits;
 use crm_core::{ErrorKind, FieldIssue};
 use serde_json::{Map, Value, json};
 
-use crate::routes::{Access, Precondition, QueryDoc, RouteDef, table};
+use crate::routes::{Access, ParamType, Precondition, QueryDoc, RouteDef, table};
 
 /// The document (built once).
 pub fn document() -> &'static Value {
@@ -147,8 +154,7 @@ fn schemas() -> Map<String, Value> {
     }
     // `UserInput` itself is no body: `POST /users` takes it with the first password.
     let mut create_user = s.remove("UserInput").unwrap_or_else(|| json!({}));
-    create_user["properties"]["password"] =
-        json!({ "type": "string", "description": "The user's first password (optional)." });
+    create_user["properties"]["password"] = json!({ "type": "string", "nullable": true, "description": "The user's first password (optional; null or left out: none)." });
     create_user["required"] = json!(["email"]);
     s.insert("CreateUserRequest".into(), create_user);
     let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
@@ -586,6 +592,50 @@ fn query_param(name: &str, description: &str, schema: Value) -> Value {
     json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
 }
 
+/// The schema of a named query parameter: what its handler accepts.
+fn param_schema(t: ParamType) -> Value {
+    let exactly = |ty| format!("^({})$", value_pattern(ty).trim_end_matches("|null"));
+    let nouns: Vec<&str> = FEED_KINDS.iter().map(|k| k.noun()).collect();
+    match t {
+        ParamType::Text => string(),
+        ParamType::Int { min, max, default } => {
+            json!({ "type": "integer", "minimum": min, "maximum": max, "default": default })
+        }
+        ParamType::Id => {
+            json!({ "type": "string", "format": "uuid", "pattern": exactly(FieldType::Id) })
+        }
+        ParamType::Time => {
+            json!({ "type": "string", "format": "date-time", "pattern": exactly(FieldType::Time) })
+        }
+        ParamType::Date => {
+            json!({ "type": "string", "format": "date", "pattern": exactly(FieldType::Date) })
+        }
+        ParamType::Kind => json!({ "type": "string", "enum": nouns }),
+        ParamType::Kinds => comma_list(&nouns),
+        ParamType::EntityKinds => comma_list(&wire_names(&EntityKind::ALL)),
+        ParamType::AuditActions => comma_list(&wire_names(&AuditAction::ALL)),
+        ParamType::EventType => {
+            let names: Vec<&str> = SecurityEventType::ALL.iter().map(|t| t.as_str()).collect();
+            json!({ "type": "string", "enum": names })
+        }
+    }
+}
+
+/// A comma-separated list of these names (at least one).
+fn comma_list<S: AsRef<str>>(names: &[S]) -> Value {
+    let one: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    let one = one.join("|");
+    json!({ "type": "string", "pattern": format!("^({one})(,({one}))*$") })
+}
+
+/// The names values have on the wire.
+fn wire_names<T: serde::Serialize>(values: &[T]) -> Vec<String> {
+    values
+        .iter()
+        .filter_map(|v| serde_json::to_value(v).ok()?.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// The query parameters of a list, as [`ListParams::to_query`] and the adapter check them.
 ///
 /// [`ListParams::to_query`]: crm_core::query::ListParams::to_query
@@ -682,7 +732,11 @@ fn operation(def: &RouteDef) -> Value {
         QueryDoc::None => {}
         QueryDoc::List(kind) => params.extend(list_params(*kind)),
         QueryDoc::Params(list) => {
-            params.extend(list.iter().map(|(n, d)| query_param(n, d, string())));
+            params.extend(list.iter().map(|p| {
+                let mut q = query_param(p.name, p.description, param_schema(p.ty));
+                q["required"] = json!(p.required);
+                q
+            }));
         }
     }
     match def.precondition {
@@ -896,7 +950,7 @@ mod tests {
         assert_eq!(contact["properties"]["first_name"]["maxLength"], 200);
         assert_eq!(contact["properties"]["emails"]["maxItems"], 50);
         let email = &contact["properties"]["emails"]["items"];
-        assert_eq!(email["properties"]["email"]["format"], "email");
+        assert_eq!(email["properties"]["email"]["format"], "idn-email");
         assert_eq!(
             email["properties"]["type"]["enum"],
             serde_json::json!(["Work", "Home", "Other"])
@@ -910,11 +964,11 @@ mod tests {
         assert_eq!(deal["expected_closing_date"]["format"], "date");
         assert_eq!(
             schemas["CompanyInput"]["properties"]["size"]["enum"],
-            serde_json::json!([1, 10, 50, 250, 500])
+            serde_json::json!([1, 10, 50, 250, 500, null])
         );
         assert_eq!(
             schemas["Task"]["properties"]["priority"]["enum"],
-            serde_json::json!(["low", "medium", "high", "urgent"])
+            serde_json::json!(["low", "medium", "high", "urgent", null])
         );
         assert_eq!(
             schemas["User"]["properties"]["role"]["enum"],

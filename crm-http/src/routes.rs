@@ -32,8 +32,74 @@ pub(crate) enum QueryDoc {
     /// A list of records of this kind: `q`, `sort`, `limit`, `cursor`, `deleted` and the
     /// kind's filters.
     List(EntityKind),
-    /// Named parameters with descriptions.
-    Params(Vec<(&'static str, &'static str)>),
+    /// Named parameters.
+    Params(Vec<Param>),
+}
+
+/// A named query parameter of an operation, for the document.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Param {
+    /// Its name.
+    pub name: &'static str,
+    /// What it holds.
+    pub ty: ParamType,
+    /// Whether the operation refuses a request without it.
+    pub required: bool,
+    /// Its description.
+    pub description: &'static str,
+}
+
+/// An optional query parameter.
+fn param(name: &'static str, ty: ParamType, description: &'static str) -> Param {
+    Param {
+        name,
+        ty,
+        required: false,
+        description,
+    }
+}
+
+impl Param {
+    /// The same parameter, required.
+    fn required(self) -> Param {
+        Param {
+            required: true,
+            ..self
+        }
+    }
+}
+
+/// What a named query parameter holds, for its schema in the document (the handler parses
+/// and checks it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParamType {
+    /// Free text.
+    Text,
+    /// A whole number from `min` to `max`, `default` when left out.
+    Int {
+        /// The smallest accepted.
+        min: u32,
+        /// The largest accepted.
+        max: u32,
+        /// The value when left out.
+        default: u32,
+    },
+    /// A record's or a user's id (a UUID).
+    Id,
+    /// An instant (RFC 3339).
+    Time,
+    /// A date (`YYYY-MM-DD`).
+    Date,
+    /// The noun of one kind of the change feed (`contact`).
+    Kind,
+    /// Nouns of kinds of the change feed, comma-separated (`contact,deal`).
+    Kinds,
+    /// Names of record kinds, comma-separated, as audit entries name them.
+    EntityKinds,
+    /// Names of audit actions, comma-separated (`create,update`).
+    AuditActions,
+    /// The name of a security event type (`login_failed`).
+    EventType,
 }
 
 /// Who may call an operation, for the document.
@@ -437,11 +503,8 @@ pub(crate) fn table() -> Vec<RouteDef> {
             changes::recent,
         )
         .query(QueryDoc::Params(vec![
-            (
-                "entity",
-                "The kind: company, contact, deal, note, task or tag; required.",
-            ),
-            ("limit", "At most this many (1..=100, default 100)."),
+            param("entity", ParamType::Kind, "The kind: company, contact, deal, note, task or tag; required.").required(),
+            param("limit", ParamType::Int { min: 1, max: 100, default: 100 }, "At most this many (1..=100, default 100)."),
         ]))
         .ok(200, "RecentList")
         .etag(),
@@ -566,14 +629,8 @@ pub(crate) fn table() -> Vec<RouteDef> {
             misc::search,
         )
         .query(QueryDoc::Params(vec![
-            (
-                "q",
-                "The words to find (prefixes of words of the records); required.",
-            ),
-            (
-                "limit",
-                "At most this many of each kind (1..=100, default 25).",
-            ),
+            param("q", ParamType::Text, "The words to find (prefixes of words of the records); required.").required(),
+            param("limit", ParamType::Int { min: 1, max: 100, default: 25 }, "At most this many of each kind (1..=100, default 25)."),
         ]))
         .ok(200, "SearchResults")
         .etag(),
@@ -586,8 +643,8 @@ pub(crate) fn table() -> Vec<RouteDef> {
             misc::activity,
         )
         .query(QueryDoc::Params(vec![
-            ("limit", "Page size (1..=100, default 25)."),
-            ("cursor", "`next_cursor` of the previous page."),
+            param("limit", ParamType::Int { min: 1, max: 100, default: 25 }, "Page size (1..=100, default 25)."),
+            param("cursor", ParamType::Id, "`next_cursor` of the previous page."),
         ]))
         .ok(200, "ActivityPage")
         .etag(),
@@ -599,10 +656,7 @@ pub(crate) fn table() -> Vec<RouteDef> {
             "workspace",
             changes::dashboard,
         )
-        .query(QueryDoc::Params(vec![(
-            "today",
-            "The caller's local date (YYYY-MM-DD) the task windows are computed from; default: today in UTC.",
-        )]))
+        .query(QueryDoc::Params(vec![param("today", ParamType::Date, "The caller's local date (YYYY-MM-DD) the task windows are computed from; default: today in UTC.")]))
         .ok(200, "Dashboard")
         .etag(),
         op(
@@ -614,18 +668,12 @@ pub(crate) fn table() -> Vec<RouteDef> {
             misc::audit,
         )
         .query(QueryDoc::Params(vec![
-            ("record_id", "Only entries about this record."),
-            ("actor_id", "Only entries of this user's own actions."),
-            (
-                "entity",
-                "Only these kinds (comma-separated, e.g. `contact,deal`).",
-            ),
-            (
-                "action",
-                "Only these actions (comma-separated, e.g. `create,update`).",
-            ),
-            ("limit", "Page size (1..=100, default 25)."),
-            ("cursor", "`next_cursor` of the previous page."),
+            param("record_id", ParamType::Id, "Only entries about this record."),
+            param("actor_id", ParamType::Id, "Only entries of this user's own actions."),
+            param("entity", ParamType::EntityKinds, "Only these kinds (comma-separated, e.g. `contact,deal`)."),
+            param("action", ParamType::AuditActions, "Only these actions (comma-separated, e.g. `create,update`)."),
+            param("limit", ParamType::Int { min: 1, max: 100, default: 25 }, "Page size (1..=100, default 25)."),
+            param("cursor", ParamType::Id, "`next_cursor` of the previous page."),
         ]))
         .ok(200, "AuditPage")
         .etag(),
@@ -638,11 +686,11 @@ pub(crate) fn table() -> Vec<RouteDef> {
             security::security_events,
         )
         .query(QueryDoc::Params(vec![
-            ("type", "Only this type (e.g. `login_failed`, `anomaly`)."),
-            ("user_id", "Only events about or by this user."),
-            ("since", "Only events at or after this instant (RFC 3339)."),
-            ("limit", "Page size (1..=500, default 50)."),
-            ("cursor", "`next_cursor` of the previous page."),
+            param("type", ParamType::EventType, "Only this type (e.g. `login_failed`, `anomaly`)."),
+            param("user_id", ParamType::Id, "Only events about or by this user."),
+            param("since", ParamType::Time, "Only events at or after this instant (RFC 3339)."),
+            param("limit", ParamType::Int { min: 1, max: 500, default: 50 }, "Page size (1..=500, default 50)."),
+            param("cursor", ParamType::Id, "`next_cursor` of the previous page."),
         ]))
         .ok(200, "SecurityEventPage"),
         op(
@@ -654,12 +702,12 @@ pub(crate) fn table() -> Vec<RouteDef> {
             security::access_log,
         )
         .query(QueryDoc::Params(vec![
-            ("record_id", "Only reads of this record."),
-            ("user_id", "Only reads by this user."),
-            ("since", "Only entries at or after this instant (RFC 3339)."),
-            ("until", "Only entries before this instant (RFC 3339)."),
-            ("limit", "Page size (1..=500, default 50)."),
-            ("cursor", "`next_cursor` of the previous page."),
+            param("record_id", ParamType::Id, "Only reads of this record."),
+            param("user_id", ParamType::Id, "Only reads by this user."),
+            param("since", ParamType::Time, "Only entries at or after this instant (RFC 3339)."),
+            param("until", ParamType::Time, "Only entries before this instant (RFC 3339)."),
+            param("limit", ParamType::Int { min: 1, max: 500, default: 50 }, "Page size (1..=500, default 50)."),
+            param("cursor", ParamType::Id, "`next_cursor` of the previous page."),
         ]))
         .ok(200, "AccessLogPage"),
         op(
@@ -671,19 +719,10 @@ pub(crate) fn table() -> Vec<RouteDef> {
             changes::changes,
         )
         .query(QueryDoc::Params(vec![
-            (
-                "since",
-                "`next_cursor` (or an item's `cursor`) of an earlier page; none: from the beginning. A cursor older than the feed keeps answers 410 (E2005): resync from scratch.",
-            ),
-            ("limit", "Page size (1..=1000, default 100)."),
-            (
-                "entities",
-                "Only these kinds (comma-separated: company, contact, deal, note, task, tag).",
-            ),
-            (
-                "wait",
-                "Long poll: with nothing new, wait up to this many seconds (0..=30, default 0) and answer as soon as a change arrives.",
-            ),
+            param("since", ParamType::Text, "`next_cursor` (or an item's `cursor`) of an earlier page; none: from the beginning. A cursor older than the feed keeps answers 410 (E2005): resync from scratch."),
+            param("limit", ParamType::Int { min: 1, max: 1000, default: 100 }, "Page size (1..=1000, default 100)."),
+            param("entities", ParamType::Kinds, "Only these kinds (comma-separated: company, contact, deal, note, task, tag)."),
+            param("wait", ParamType::Int { min: 0, max: 30, default: 0 }, "Long poll: with nothing new, wait up to this many seconds (0..=30, default 0) and answer as soon as a change arrives."),
         ]))
         .ok(200, "ChangePage"),
     ];

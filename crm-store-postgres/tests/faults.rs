@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crm_core::model::{ContactInput, ContactPatch};
-use crm_core::testkit::setup::{bootstrap, named};
-use crm_core::{Crm, CrmConfig, ErrorKind, Storage};
+use crm_core::{ErrorKind, Storage};
 use crm_store_postgres::testing::TestDatabase;
 use sqlx::Row;
 
@@ -17,10 +16,7 @@ use sqlx::Row;
 fn terminated_connections_give_coded_errors_no_partial_writes_and_recovery() {
     crm_core::testkit::run(async {
         let db = TestDatabase::create().await;
-        let store = db.store().await;
-        let crm = Crm::new(Arc::new(store.clone()), CrmConfig::default());
-        let (_, actor) =
-            bootstrap(&crm, "Faults", named("admin@faults.test", "Ada", "Admin")).await;
+        let (store, crm, _, actor) = db.engine("Faults").await;
 
         let killer_store = db.store().await;
         let db_name = db.name().to_string();

@@ -4,23 +4,18 @@
 //! the core's matching rule accepts, page after page.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
+use crm_core::Storage;
 use crm_core::demo::{Volume, seed};
 use crm_core::model::{ContactInput, EmailEntry, EmailKind, EntityKind, Record};
 use crm_core::query::{Deleted, ListQuery, SearchQuery, Sort};
-use crm_core::testkit::setup::{bootstrap, named};
-use crm_core::{Crm, CrmConfig, Storage};
 use crm_store_postgres::testing::TestDatabase;
 
 #[test]
 fn every_search_path_returns_exactly_the_matches_in_order() {
     crm_core::testkit::run(async {
         let db = TestDatabase::create().await;
-        let store = db.store().await;
-        let crm = Crm::new(Arc::new(store.clone()), CrmConfig::default());
-        let (ws, actor) =
-            bootstrap(&crm, "Search", named("admin@search.test", "Ada", "Admin")).await;
+        let (store, crm, ws, actor) = db.engine("Search").await;
         let volume = Volume {
             companies: 50,
             contacts: 6_000,

@@ -580,14 +580,14 @@ mod tests {
 
     use std::collections::HashSet;
 
-    use crm_core::id::{CompanyId, ContactId, WorkspaceId};
+    use crm_core::id::WorkspaceId;
     use crm_core::model::{
-        Company, Contact, EmailEntry, EmailKind, Entity, EntityKind, PhoneEntry, PhoneKind, Record,
+        Company, EmailEntry, EmailKind, Entity, EntityKind, PhoneEntry, PhoneKind, Record,
     };
-    use crm_core::query::{Cursor, Deleted, ListQuery, SearchQuery, Sort};
+    use crm_core::query::{Deleted, ListQuery, SearchQuery, Sort};
     use crm_core::testkit::MemoryStore;
+    use crm_core::testkit::setup::{bumped, stored_company, stored_contact, walk};
     use crm_core::{Commit, Storage, Timestamp, Write};
-    use uuid::Uuid;
 
     use crate::{RedbOptions, RedbStore};
 
@@ -596,59 +596,13 @@ mod tests {
     }
 
     fn contact(ws: WorkspaceId, i: i64, first: &str, last: &str) -> Record {
-        Contact {
-            id: ContactId::generate(),
-            workspace_id: ws,
-            first_name: first.into(),
-            last_name: last.into(),
-            title: None,
-            gender: None,
-            background: None,
-            emails: Vec::new(),
-            phones: Vec::new(),
-            company_id: None,
-            company_name: None,
-            status: None,
-            tags: Vec::new(),
-            has_newsletter: false,
-            consents: Vec::new(),
-            linkedin_url: None,
-            avatar: None,
-            first_seen: t(i),
-            last_seen: t(i),
-            sales_id: None,
-            created_at: t(i),
-            updated_at: t(i),
-            version: 1,
-            deleted_at: None,
-        }
-        .into_record()
+        stored_contact(ws, first, last, t(i)).into_record()
     }
 
     fn company(ws: WorkspaceId, i: i64, name: &str, phone: Option<String>) -> Record {
         Company {
-            id: CompanyId::generate(),
-            workspace_id: ws,
-            name: name.into(),
-            sector: None,
-            size: None,
-            website: None,
             phone_number: phone,
-            address: None,
-            zipcode: None,
-            city: None,
-            state_abbr: None,
-            country: None,
-            linkedin_url: None,
-            description: None,
-            revenue: None,
-            tax_identifier: None,
-            context_links: Vec::new(),
-            sales_id: None,
-            created_at: t(i),
-            updated_at: t(i),
-            version: 1,
-            deleted_at: None,
+            ..stored_company(ws, name, t(i))
         }
         .into_record()
     }
@@ -665,38 +619,6 @@ mod tests {
             number,
             kind: PhoneKind::Work,
         }
-    }
-
-    /// The next version of a record, changed by `f`.
-    fn bumped(r: &Record, f: impl FnOnce(&mut Record)) -> Record {
-        let mut r = r.clone();
-        let mut meta = r.meta();
-        meta.version += 1;
-        meta.updated_at = meta.updated_at.plus(std::time::Duration::from_secs(1));
-        r.set_meta(meta);
-        f(&mut r);
-        r
-    }
-
-    async fn walk(s: &dyn Storage, ws: WorkspaceId, kind: EntityKind, q: &ListQuery) -> Vec<Uuid> {
-        let mut q = q.clone();
-        let mut out = Vec::new();
-        for _ in 0..10_000 {
-            let page = s.list(ws, kind, &q).await.unwrap();
-            out.extend(page.iter().map(Record::id));
-            match page.last() {
-                Some(last) if page.len() == q.limit => {
-                    q.after = Some(Cursor {
-                        field: q.sort.field.clone(),
-                        direction: q.sort.direction,
-                        value: last.field(&q.sort.field),
-                        id: last.id(),
-                    });
-                }
-                _ => return out,
-            }
-        }
-        panic!("the walk does not end");
     }
 
     const QUERIES: [&str; 22] = [

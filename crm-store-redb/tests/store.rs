@@ -9,9 +9,9 @@ use std::sync::Arc;
 use crm_core::audit::{AuditAction, AuditEntry, AuditQuery};
 use crm_core::id::{AuditId, CompanyId, ContactId, DealId, WorkspaceId};
 use crm_core::model::{Deal, EntityKind, Record};
-use crm_core::query::{Cursor, Deleted, Filter, FilterOp, ListQuery, SearchQuery, Sort, Value};
+use crm_core::query::{Deleted, Filter, FilterOp, ListQuery, SearchQuery, Sort, Value};
 use crm_core::testkit::MemoryStore;
-use crm_core::testkit::setup::{stored_company, stored_tag};
+use crm_core::testkit::setup::{bumped, stored_company, stored_tag, walk};
 use crm_core::{Commit, ErrorKind, FieldIssue, Storage, Timestamp, Write};
 use crm_store_redb::{RedbOptions, RedbStore};
 use tempfile::TempDir;
@@ -35,17 +35,6 @@ fn tag(ws: WorkspaceId, name: &str) -> Record {
 
 fn company(ws: WorkspaceId, name: &str) -> Record {
     Record::Company(stored_company(ws, name, t(0)))
-}
-
-/// The next version of a record, changed by `f`.
-fn bumped(r: &Record, f: impl FnOnce(&mut Record)) -> Record {
-    let mut r = r.clone();
-    let mut meta = r.meta();
-    meta.version += 1;
-    meta.updated_at = meta.updated_at.plus(std::time::Duration::from_secs(1));
-    r.set_meta(meta);
-    f(&mut r);
-    r
 }
 
 fn rename(r: &Record, name: &str) -> Record {
@@ -106,29 +95,6 @@ fn search(q: &str) -> Option<SearchQuery> {
     Some(SearchQuery {
         terms: crm_core::search::query_terms(q),
     })
-}
-
-/// Every id of a list query, page by page, following cursors as the core builds them.
-async fn walk(s: &dyn Storage, ws: WorkspaceId, kind: EntityKind, q: &ListQuery) -> Vec<Uuid> {
-    let mut q = q.clone();
-    let mut out = Vec::new();
-    for _ in 0..10_000 {
-        let page = s.list(ws, kind, &q).await.unwrap();
-        assert!(page.len() <= q.limit);
-        out.extend(page.iter().map(Record::id));
-        match page.last() {
-            Some(last) if page.len() == q.limit => {
-                q.after = Some(Cursor {
-                    field: q.sort.field.clone(),
-                    direction: q.sort.direction,
-                    value: last.field(&q.sort.field),
-                    id: last.id(),
-                });
-            }
-            _ => return out,
-        }
-    }
-    panic!("the walk does not end");
 }
 
 async fn audit_all(s: &dyn Storage, ws: WorkspaceId) -> Vec<AuditEntry> {

@@ -1,8 +1,6 @@
 //! Sessions: refresh-token rotation, access-token verification against the revocation
 //! cache, logout and revocation.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -41,33 +39,27 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
-/// Session states by (workspace id, session id): (active, checked at).
-#[derive(Default)]
-pub(super) struct SessionCache {
-    entries: RwLock<HashMap<(Uuid, Uuid), (bool, Timestamp)>>,
-    /// Bumped by every invalidation signal: a storage read that started before one must not
-    /// be cached after it.
-    generation: std::sync::atomic::AtomicU64,
+/// Session states by (workspace id, session id): whether it is active, checked at.
+pub(super) struct SessionCache(pub(super) crate::storage::invalidation::KeyedCache<bool>);
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        SessionCache(crate::storage::invalidation::KeyedCache::new(
+            SESSION_CACHE_MAX,
+        ))
+    }
 }
 
 /// Another instance revoked a session (or signals were lost): forget it (or everything).
 impl crate::storage::InvalidationSink for SessionCache {
     fn invalidate(&self, signal: &crate::storage::Invalidation) {
         use crate::storage::Invalidation;
-        let key = match signal {
-            Invalidation::Session { workspace, id } => Some((workspace.uuid(), *id)),
-            Invalidation::All => None,
-            Invalidation::User { .. } => return,
-        };
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if let Ok(mut entries) = self.entries.write() {
-            match key {
-                Some(k) => {
-                    entries.remove(&k);
-                }
-                None => entries.clear(),
+        match signal {
+            Invalidation::Session { workspace, id } => {
+                self.0.forget(Some(&[(workspace.uuid(), *id)]));
             }
+            Invalidation::All => self.0.forget(None),
+            Invalidation::User { .. } => {}
         }
     }
 }
@@ -224,17 +216,11 @@ impl Identity {
 
     async fn session_active(&self, ws: Uuid, sid: Uuid, now: Timestamp) -> Result<bool> {
         let ttl = secs_micros(self.inner.config.revocation_cache_ttl);
-        if let Ok(cache) = self.inner.sessions.entries.read()
-            && let Some((active, at)) = cache.get(&(ws, sid))
-            && now.as_micros() - at.as_micros() <= ttl
-        {
-            return Ok(*active);
+        let sessions = &self.inner.sessions.0;
+        if let Some(active) = sessions.fresh((ws, sid), now.as_micros(), ttl) {
+            return Ok(active);
         }
-        let generation = self
-            .inner
-            .sessions
-            .generation
-            .load(std::sync::atomic::Ordering::SeqCst);
+        let generation = sessions.generation();
         let record = self
             .inner
             .crm
@@ -246,25 +232,15 @@ impl Identity {
             .is_some_and(|s| s.is_active(now));
         // An invalidation signal that arrived during the read may concern this very
         // session: then the state read may be the old one, and is not kept.
-        if self
-            .inner
-            .sessions
-            .generation
-            .load(std::sync::atomic::Ordering::SeqCst)
-            == generation
-        {
-            self.cache(ws, sid, active, now);
-        }
+        sessions.put_if_current(generation, (ws, sid), active, now.as_micros());
         Ok(active)
     }
 
     pub(super) fn cache(&self, ws: Uuid, sid: Uuid, active: bool, now: Timestamp) {
-        if let Ok(mut cache) = self.inner.sessions.entries.write() {
-            if cache.len() >= SESSION_CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert((ws, sid), (active, now));
-        }
+        self.inner
+            .sessions
+            .0
+            .put((ws, sid), active, now.as_micros());
     }
 
     async fn revoke(

@@ -10,7 +10,7 @@ use super::field::{
 use super::{CompanyId, Configuration, Rule, TagId, UserId};
 use crate::clock::Timestamp;
 use crate::error::FieldIssue;
-use crate::privacy::consent::Consent;
+use crate::model::consent::Consent;
 use crate::query::Value;
 use crate::validate::limits::{LIST_ITEMS, LONG_TEXT, SHORT_TEXT};
 use crate::validate::{Validator, trim};
@@ -97,7 +97,7 @@ entity! {
         #[serde(default)]
         consents: Vec<Consent> => core(Vec::new()),
             filter_any("consented": Purpose = |v: &Vec<Consent>| Value::List(
-                crate::privacy::consent::consented_ids(v).into_iter().map(Value::Id).collect()
+                crate::model::consent::consented_ids(v).into_iter().map(Value::Id).collect()
             )), ANY, personal;
         /// LinkedIn URL.
         linkedin_url: Option<String> => edit, none, URL, personal;
@@ -156,13 +156,13 @@ impl Contact {
             }
         }
         self.has_newsletter |= other.has_newsletter;
-        crate::privacy::consent::absorb(&mut self.consents, &other.consents);
+        crate::model::consent::absorb(&mut self.consents, &other.consents);
         if let Some(n) = self
             .consents
             .iter()
-            .find(|c| c.purpose == crate::privacy::consent::NEWSLETTER)
+            .find(|c| c.purpose == crate::model::consent::NEWSLETTER)
         {
-            self.has_newsletter = n.status == crate::privacy::consent::ConsentStatus::Granted;
+            self.has_newsletter = n.status == crate::model::consent::ConsentStatus::Granted;
         }
         self.first_seen = self.first_seen.min(other.first_seen);
         self.last_seen = self.last_seen.max(other.last_seen);
@@ -248,7 +248,7 @@ impl Schema for PhoneKind {
     }
 }
 
-/// Checked where it is recorded (`crate::privacy::consent::check`).
+/// Checked where it is recorded ([`crate::model::consent::check`], re-exported by [`crate::privacy::consent`]).
 impl Checked for Consent {}
 
 impl Schema for Consent {
@@ -258,8 +258,8 @@ impl Schema for Consent {
             (
                 "status",
                 enum_schema(&[
-                    crate::privacy::consent::ConsentStatus::Granted,
-                    crate::privacy::consent::ConsentStatus::Withdrawn,
+                    crate::model::consent::ConsentStatus::Granted,
+                    crate::model::consent::ConsentStatus::Withdrawn,
                 ]),
                 true,
             ),

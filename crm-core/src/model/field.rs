@@ -369,7 +369,8 @@ impl Rule {
                 put("pattern", json!(patterns::URL));
             }
             Rule::Email => {
-                put("format", json!("email"));
+                // Not `email` (RFC 5321, ASCII only): local parts may be internationalized.
+                put("format", json!("idn-email"));
                 put("maxLength", json!(limits::EMAIL));
                 put("pattern", json!(patterns::EMAIL));
             }
@@ -383,7 +384,13 @@ impl Rule {
                 put("minimum", json!(min));
                 put("maximum", json!(max));
             }
-            Rule::Among(values) => put("enum", json!(values)),
+            Rule::Among(values) => {
+                put("enum", json!(values));
+                if m.get("nullable") == Some(&Json::Bool(true)) {
+                    // `Option` made the schema nullable before the rule named the values.
+                    nullable(schema);
+                }
+            }
             Rule::Choice { list, required } => {
                 if required {
                     put("minLength", json!(1));
@@ -890,10 +897,21 @@ impl<T> Schema for Id<T> {
 impl<T: Schema> Schema for Option<T> {
     fn schema() -> Json {
         let mut s = T::schema();
-        if let Json::Object(m) = &mut s {
-            m.insert("nullable".into(), Json::Bool(true));
-        }
+        nullable(&mut s);
         s
+    }
+}
+
+/// Makes `schema` admit `null` (OpenAPI 3.0: `nullable: true`; an `enum` must then list
+/// `null` too, or a null is still refused by it).
+pub fn nullable(schema: &mut Json) {
+    if let Json::Object(m) = schema {
+        m.insert("nullable".into(), Json::Bool(true));
+        if let Some(Json::Array(values)) = m.get_mut("enum")
+            && !values.contains(&Json::Null)
+        {
+            values.push(Json::Null);
+        }
     }
 }
 impl<T: Schema> Schema for Vec<T> {

@@ -33,6 +33,7 @@
 
 mod company;
 mod config;
+pub(crate) mod consent;
 mod contact;
 mod deal;
 mod declare;

@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
+use super::field::nullable;
 use super::{Declaration, FieldDef};
 
 /// Named property schemas, in JSON order.
@@ -92,7 +93,7 @@ impl FieldDef {
     pub fn input_schema(&self) -> Json {
         let mut s = self.schema();
         if self.access.defaulted() {
-            s["nullable"] = Json::Bool(true);
+            nullable(&mut s);
             append(&mut s, "Null or left out: the default.");
         }
         s
@@ -103,7 +104,7 @@ impl FieldDef {
     pub fn patch_schema(&self) -> Json {
         let mut s = self.schema();
         let optional = s.get("nullable") == Some(&Json::Bool(true));
-        s["nullable"] = Json::Bool(true);
+        nullable(&mut s);
         append(
             &mut s,
             if optional {
@@ -243,7 +244,7 @@ mod tests {
                 assert_eq!(s["maxLength"], crate::validate::limits::URL, "{at}");
             }
             Rule::Email => {
-                assert_eq!(s["format"], "email", "{at}");
+                assert_eq!(s["format"], "idn-email", "{at}");
                 assert_eq!(s["maxLength"], crate::validate::limits::EMAIL, "{at}");
             }
             Rule::Phone => assert_eq!(s["maxLength"], crate::validate::limits::PHONE, "{at}"),
@@ -252,7 +253,16 @@ mod tests {
                 assert_eq!(s["minimum"], min, "{at}");
                 assert_eq!(s["maximum"], max, "{at}");
             }
-            Rule::Among(values) => assert_eq!(s["enum"], serde_json::json!(values), "{at}"),
+            Rule::Among(values) => {
+                // A nullable enum lists `null` too (OpenAPI 3.0.3).
+                let mut expected = serde_json::json!(values);
+                if s["nullable"] == true
+                    && let Some(list) = expected.as_array_mut()
+                {
+                    list.push(Json::Null);
+                }
+                assert_eq!(s["enum"], expected, "{at}");
+            }
             Rule::Choice { .. } => assert_eq!(s["type"], "string", "{at}"),
             Rule::Items { max, each } => {
                 assert_eq!(s["maxItems"], max, "{at}");

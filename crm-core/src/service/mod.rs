@@ -201,36 +201,17 @@ impl ChangeSignal {
 }
 
 /// Recently resolved actors, by (workspace, user), with the time they were read.
-#[derive(Default)]
-struct ActorCache {
-    entries: std::sync::RwLock<std::collections::HashMap<(uuid::Uuid, uuid::Uuid), (Actor, i64)>>,
-    /// Bumped by every commit that writes a user: a read that started before it must not
-    /// be cached after it.
-    generation: std::sync::atomic::AtomicU64,
-}
-
-impl ActorCache {
-    fn forget(&self, key: Option<(uuid::Uuid, uuid::Uuid)>) {
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if let Ok(mut entries) = self.entries.write() {
-            match key {
-                Some(k) => {
-                    entries.remove(&k);
-                }
-                None => entries.clear(),
-            }
-        }
-    }
-}
+struct ActorCache(crate::storage::invalidation::KeyedCache<Actor>);
 
 /// Another instance changed a user (or signals were lost): forget it (or everything).
 impl crate::storage::InvalidationSink for ActorCache {
     fn invalidate(&self, signal: &crate::storage::Invalidation) {
         use crate::storage::Invalidation;
         match signal {
-            Invalidation::User { workspace, id } => self.forget(Some((workspace.uuid(), *id))),
-            Invalidation::All => self.forget(None),
+            Invalidation::User { workspace, id } => {
+                self.0.forget(Some(&[(workspace.uuid(), *id)]));
+            }
+            Invalidation::All => self.0.forget(None),
             Invalidation::Session { .. } => {}
         }
     }
@@ -266,7 +247,9 @@ impl Crm {
     /// through another instance is forgotten at once, not after
     /// [`CrmConfig::actor_cache_ttl`].
     pub fn with_clock(storage: Arc<dyn Storage>, config: CrmConfig, clock: Arc<dyn Clock>) -> Self {
-        let actors = Arc::new(ActorCache::default());
+        let actors = Arc::new(ActorCache(crate::storage::invalidation::KeyedCache::new(
+            ACTOR_CACHE_MAX,
+        )));
         let sink: Arc<dyn crate::storage::InvalidationSink> = actors.clone();
         storage.subscribe_invalidations(Arc::downgrade(&sink));
         Crm {
@@ -330,18 +313,15 @@ impl Crm {
     /// `Unauthenticated` if the user does not exist in the workspace, `AccountDisabled` if it
     /// is disabled, storage failures.
     pub async fn actor(&self, workspace: WorkspaceId, user: UserId) -> Result<Actor> {
-        use std::sync::atomic::Ordering;
         let key = (workspace.uuid(), user.uuid());
         let ttl = i64::try_from(self.inner.config.actor_cache_ttl.as_micros()).unwrap_or(i64::MAX);
         let now = self.now().as_micros();
         if ttl > 0
-            && let Ok(entries) = self.inner.actors.entries.read()
-            && let Some((actor, at)) = entries.get(&key)
-            && now.saturating_sub(*at) <= ttl
+            && let Some(actor) = self.inner.actors.0.fresh(key, now, ttl)
         {
-            return Ok(actor.clone());
+            return Ok(actor);
         }
-        let generation = self.inner.actors.generation.load(Ordering::SeqCst);
+        let generation = self.inner.actors.0.generation();
         let record = self
             .storage()
             .get(workspace, EntityKind::User, user.uuid())
@@ -358,14 +338,11 @@ impl Crm {
             role: user.role,
             origin: None,
         };
-        if ttl > 0
-            && let Ok(mut entries) = self.inner.actors.entries.write()
-            && self.inner.actors.generation.load(Ordering::SeqCst) == generation
-        {
-            if entries.len() >= ACTOR_CACHE_MAX {
-                entries.clear();
-            }
-            entries.insert(key, (actor.clone(), now));
+        if ttl > 0 {
+            self.inner
+                .actors
+                .0
+                .put_if_current(generation, key, actor.clone(), now);
         }
         Ok(actor)
     }
@@ -416,18 +393,8 @@ impl Crm {
             })
             .map(|id| (commit.workspace_id.uuid(), id))
             .collect();
-        let forget = |actors: &ActorCache| {
-            actors
-                .generation
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            if let Ok(mut entries) = actors.entries.write() {
-                for key in &users {
-                    entries.remove(key);
-                }
-            }
-        };
         if !users.is_empty() {
-            forget(&self.inner.actors);
+            self.inner.actors.0.forget(Some(&users));
         }
         let fed = commit.writes.iter().any(|w| match w {
             Write::Insert(r) | Write::Update { record: r, .. } => crate::feed::in_feed(r.kind()),
@@ -436,7 +403,7 @@ impl Crm {
         });
         let outcome = self.inner.storage.commit(commit).await;
         if !users.is_empty() {
-            forget(&self.inner.actors);
+            self.inner.actors.0.forget(Some(&users));
         }
         tell();
         if fed && outcome.is_ok() {

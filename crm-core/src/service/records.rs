@@ -191,7 +191,7 @@ impl<'a, E: Managed> Records<'a, E> {
     pub async fn list(&self, actor: &Actor, params: &ListParams) -> Result<Page<E>> {
         let mut query = params.to_query(E::KIND)?;
         if E::KIND == EntityKind::Contact {
-            crate::privacy::consent::rewrite_query(&mut query);
+            crate::model::consent::rewrite_query(&mut query);
         }
         if query.search.is_some() && !E::KIND.searchable() {
             return Err(Error::new(ErrorKind::InvalidQuery).with_context(Operation::List, E::KIND));
@@ -875,7 +875,7 @@ impl Managed for Contact {
         record: &mut Self,
         _commit: &mut Commit,
     ) -> Result<()> {
-        crate::privacy::consent::follow_has_newsletter(before, record, crm.now());
+        crate::model::consent::follow_has_newsletter(before, record, crm.now());
         if before.is_some_and(|b| {
             b.company_id == record.company_id
                 && b.company_name.is_some() == record.company_id.is_some()

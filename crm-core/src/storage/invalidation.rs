@@ -26,7 +26,9 @@
 //!   [`Invalidation::All`] once it listens again, and the caches start over; in between,
 //!   the TTLs still bound staleness as before. The TTL stays the fallback, never the rule.
 
-use std::sync::Weak;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, Weak};
 
 use uuid::Uuid;
 
@@ -185,6 +187,85 @@ impl Sinks {
             .iter()
             .filter(|s| s.strong_count() > 0)
             .count()
+    }
+}
+
+/// A process-local cache by (workspace id, id) that invalidations keep coherent, as the
+/// engine's resolved actors and the identity layer's session states are (see the [module
+/// docs](self)): each value with the instant (microseconds) it was read; every forget bumps a
+/// generation, and a read that started before one is not cached after it. Full at `max`
+/// entries, it starts over (it only saves reads).
+pub(crate) struct KeyedCache<V> {
+    entries: RwLock<HashMap<(Uuid, Uuid), (V, i64)>>,
+    generation: AtomicU64,
+    max: usize,
+}
+
+impl<V: Clone> KeyedCache<V> {
+    /// An empty cache of at most `max` entries.
+    pub(crate) fn new(max: usize) -> Self {
+        KeyedCache {
+            entries: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            max,
+        }
+    }
+
+    /// The value cached for `key`, if it was read at most `ttl` microseconds before `now`.
+    pub(crate) fn fresh(&self, key: (Uuid, Uuid), now: i64, ttl: i64) -> Option<V> {
+        let entries = self.entries.read().ok()?;
+        let (value, at) = entries.get(&key)?;
+        (now.saturating_sub(*at) <= ttl).then(|| value.clone())
+    }
+
+    /// The generation now: taken before a read, given to [`KeyedCache::put_if_current`].
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Caches `value` for `key`, read at `now`, unless something was forgotten since
+    /// `generation` (the value read may then be the old one).
+    pub(crate) fn put_if_current(&self, generation: u64, key: (Uuid, Uuid), value: V, now: i64) {
+        if let Ok(mut entries) = self.entries.write()
+            && self.generation() == generation
+        {
+            Self::insert(&mut entries, self.max, key, value, now);
+        }
+    }
+
+    /// Caches `value` for `key`, known at `now` (the caller made it so).
+    pub(crate) fn put(&self, key: (Uuid, Uuid), value: V, now: i64) {
+        if let Ok(mut entries) = self.entries.write() {
+            Self::insert(&mut entries, self.max, key, value, now);
+        }
+    }
+
+    fn insert(
+        entries: &mut HashMap<(Uuid, Uuid), (V, i64)>,
+        max: usize,
+        key: (Uuid, Uuid),
+        value: V,
+        now: i64,
+    ) {
+        if entries.len() >= max {
+            entries.clear();
+        }
+        entries.insert(key, (value, now));
+    }
+
+    /// Forgets these keys (`None`: every entry) and bumps the generation.
+    pub(crate) fn forget(&self, keys: Option<&[(Uuid, Uuid)]>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut entries) = self.entries.write() {
+            match keys {
+                Some(keys) => {
+                    for k in keys {
+                        entries.remove(k);
+                    }
+                }
+                None => entries.clear(),
+            }
+        }
     }
 }
 

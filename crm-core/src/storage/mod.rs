@@ -17,10 +17,12 @@
 //! checks that they do.
 
 pub mod invalidation;
-pub mod kv;
+mod recount;
 
 pub use crate::commit::{Commit, Write};
+pub use crate::kv;
 pub use invalidation::{Invalidation, InvalidationSink};
+pub use recount::recount;
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -261,7 +263,7 @@ pub trait Storage: Send + Sync + 'static {
     /// contacts and the latest activity. A commit keeps the tallies exact by applying
     /// [`crate::dashboard::TallyDeltas`] of its writes atomically with them.
     ///
-    /// The default computes it by reading every live record ([`crate::dashboard::recount`]):
+    /// The default computes it by reading every live record ([`recount`]):
     /// right, and what the in-memory reference store answers, but proportional to the
     /// workspace's size. Production backends maintain the tallies and override it.
     ///
@@ -272,7 +274,7 @@ pub trait Storage: Send + Sync + 'static {
         workspace: WorkspaceId,
         query: &crate::dashboard::DashboardQuery,
     ) -> Result<crate::dashboard::DashboardData> {
-        crate::dashboard::recount(self, workspace, query).await
+        recount(self, workspace, query).await
     }
 
     /// Audit entries matching the query, newest first.

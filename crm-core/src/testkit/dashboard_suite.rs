@@ -14,11 +14,12 @@ use super::Fixture;
 use super::setup::{bootstrap, email};
 use super::suite::{World, world};
 use crate::clock::Date;
-use crate::dashboard::{DashboardQuery, recount};
+use crate::dashboard::DashboardQuery;
 use crate::id::{ContactId, DealId, Id, TaskId, UserId, WorkspaceId};
 use crate::mask::PersonalField;
 use crate::model::*;
 use crate::service::Dashboard;
+use crate::storage::recount;
 use crate::{Actor, Crm, Storage};
 
 /// The store's maintained answer equals the recount from its records, for each owner.
@@ -402,32 +403,23 @@ pub async fn dashboard_shows_what_the_caller_may_read(f: Fixture) {
     let w = world(&f).await;
     let crm = &w.crm;
     let (admin, sales) = (&w.admin, &w.sales);
-    crm.tasks()
-        .create(admin, task("admin's", Some(date!(2026 - 01 - 04)), None))
-        .await
-        .unwrap();
-    let mine = crm
-        .tasks()
+    w.create(admin, task("admin's", Some(date!(2026 - 01 - 04)), None))
+        .await;
+    let mine = w
         .create(sales, task("mine", Some(date!(2026 - 01 - 05)), None))
-        .await
-        .unwrap();
-    crm.tasks()
-        .create(&w.sales2, task("other sales'", None, None))
-        .await
-        .unwrap();
-    crm.contacts()
-        .create(
-            admin,
-            ContactInput {
-                emails: vec![EmailEntry {
-                    email: "grace@example.com".into(),
-                    kind: EmailKind::Work,
-                }],
-                ..contact("Grace", "hot")
-            },
-        )
-        .await
-        .unwrap();
+        .await;
+    w.create(&w.sales2, task("other sales'", None, None)).await;
+    w.create(
+        admin,
+        ContactInput {
+            emails: vec![EmailEntry {
+                email: "grace@example.com".into(),
+                kind: EmailKind::Work,
+            }],
+            ..contact("Grace", "hot")
+        },
+    )
+    .await;
     let config = crm.configuration().get(admin).await.unwrap();
     crm.configuration()
         .update(

@@ -34,7 +34,8 @@
 //! * [`faults`]: a hook that fails the n-th call, and the test that every such failure is
 //!   coded and changes nothing.
 //! * [`setup`]: one-line set-ups for tests outside the suite (a bootstrapped workspace and
-//!   its admin, a member of a role, user inputs).
+//!   its admin, a member of a role, user inputs, records as a store holds them and their
+//!   next versions, a list query walked page by page).
 //! * [`session_model`]: a model of sessions that a property test and the `sessions` fuzz
 //!   target check the identity layer against.
 //!

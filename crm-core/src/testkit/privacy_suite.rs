@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::Fixture;
 use super::faults::FailNth;
 use super::intercept::Intercepted;
-use super::suite::{World, world};
+use super::suite::{World, company, contact, contact_note, contact_task, deal, note, world};
 use crate::access_log::{AccessEntry, AccessLogQuery};
 use crate::audit::{AuditAction, AuditQuery};
 use crate::error::ErrorKind;
@@ -73,34 +73,9 @@ fn marked_contact(company: crate::id::CompanyId) -> ContactInput {
 pub async fn erasure_story(f: &Fixture) -> Story {
     let w = world(f).await;
     let crm = &w.crm;
-    let company = crm
-        .companies()
-        .create(
-            &w.admin,
-            CompanyInput {
-                name: "Harbor Ltd".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let c = crm
-        .contacts()
-        .create(&w.sales, marked_contact(company.id))
-        .await
-        .unwrap();
-    let bystander = crm
-        .contacts()
-        .create(
-            &w.sales,
-            ContactInput {
-                first_name: "Bea".into(),
-                last_name: "Stander".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let company = w.create(&w.admin, company("Harbor Ltd")).await;
+    let c = w.create(&w.sales, marked_contact(company.id)).await;
+    let bystander = w.create(&w.sales, contact("Bea", "Stander")).await;
     let c = crm
         .contacts()
         .update(
@@ -115,17 +90,7 @@ pub async fn erasure_story(f: &Fixture) -> Story {
         .await
         .unwrap();
     for text in ["First call with qxnote", "qxpurgednote to forget"] {
-        crm.notes()
-            .create(
-                &w.sales,
-                NoteInput {
-                    contact_id: Some(c.id),
-                    text: text.into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        w.create(&w.sales, contact_note(c.id, text)).await;
     }
     // One note deleted and purged before the erasure: only the audit trail remembers it.
     let purged = crm
@@ -139,41 +104,25 @@ pub async fn erasure_story(f: &Fixture) -> Story {
         .unwrap();
     crm.notes().delete(&w.sales, purged.id).await.unwrap();
     crm.notes().purge(&w.admin, purged.id).await.unwrap();
-    let deal = crm
-        .deals()
+    let deal = w
         .create(
             &w.sales,
             DealInput {
-                name: "Harbor renewal".into(),
                 contact_ids: vec![c.id],
                 company_id: Some(company.id),
-                ..Default::default()
+                ..deal("Harbor renewal")
             },
         )
-        .await
-        .unwrap();
-    crm.notes()
-        .create(
-            &w.sales,
-            NoteInput {
-                deal_id: Some(deal.id),
-                text: "Deal note about renewal".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    crm.tasks()
-        .create(
-            &w.sales,
-            TaskInput {
-                text: "Call back".into(),
-                contact_id: Some(c.id),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        .await;
+    w.create(
+        &w.sales,
+        NoteInput {
+            deal_id: Some(deal.id),
+            ..note("Deal note about renewal")
+        },
+    )
+    .await;
+    w.create(&w.sales, contact_task(c.id, "Call back")).await;
     // Read it, search for it, view it.
     let c = crm.contacts().get(&w.sales, c.id).await.unwrap();
     let found = crm.search(&w.sales, "qxfirst", 10).await.unwrap();
@@ -489,19 +438,7 @@ pub async fn erasure_is_idempotent_and_refuses_bad_input(f: Fixture) {
     );
     // Another workspace's contact is unknown here, and the other way round.
     let other = w.other("Globex").await;
-    let theirs = other
-        .crm
-        .contacts()
-        .create(
-            &other.admin,
-            ContactInput {
-                first_name: "Gary".into(),
-                last_name: "Globex".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let theirs = other.create(&other.admin, contact("Gary", "Globex")).await;
     assert_eq!(
         kind(crm.privacy().erase_contact(&w.admin, theirs.id).await),
         ErrorKind::NotFound
@@ -559,55 +496,18 @@ pub async fn erasure_is_idempotent_and_refuses_bad_input(f: Fixture) {
 pub async fn contact_export_collects_everything(f: Fixture) {
     let w = world(&f).await;
     let crm = &w.crm;
-    let company = crm
-        .companies()
-        .create(
-            &w.admin,
-            CompanyInput {
-                name: "Harbor Ltd".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let c = crm
-        .contacts()
-        .create(&w.sales, marked_contact(company.id))
-        .await
-        .unwrap();
-    crm.notes()
-        .create(
-            &w.sales,
-            NoteInput {
-                contact_id: Some(c.id),
-                text: "qxnote".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    crm.tasks()
-        .create(
-            &w.sales,
-            TaskInput {
-                text: "Call".into(),
-                contact_id: Some(c.id),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    crm.deals()
-        .create(
-            &w.sales,
-            DealInput {
-                name: "Renewal".into(),
-                contact_ids: vec![c.id],
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let company = w.create(&w.admin, company("Harbor Ltd")).await;
+    let c = w.create(&w.sales, marked_contact(company.id)).await;
+    w.create(&w.sales, contact_note(c.id, "qxnote")).await;
+    w.create(&w.sales, contact_task(c.id, "Call")).await;
+    w.create(
+        &w.sales,
+        DealInput {
+            contact_ids: vec![c.id],
+            ..deal("Renewal")
+        },
+    )
+    .await;
     crm.contacts().delete(&w.sales, c.id).await.unwrap();
     for actor in [&w.sales, &w.reader] {
         assert_eq!(
@@ -639,18 +539,7 @@ pub async fn contact_export_collects_everything(f: Fixture) {
 pub async fn users_export_and_anonymize(f: Fixture) {
     let w = world(&f).await;
     let crm = &w.crm;
-    let c = crm
-        .contacts()
-        .create(
-            &w.sales,
-            ContactInput {
-                first_name: "Owned".into(),
-                last_name: "Record".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let c = w.create(&w.sales, contact("Owned", "Record")).await;
     let ws = w.admin.workspace_id();
     crm.storage()
         .append_access_log(&[AccessEntry {
@@ -814,23 +703,9 @@ pub async fn erasure_resumes_after_a_failure(f: Fixture) {
         // A fresh contact per attempt, with a few notes and an update.
         let w = super::suite::world_on_storage(faulty.clone(), &format!("Ws{n}")).await;
         let crm = &w.crm;
-        let c = crm
-            .contacts()
-            .create(&w.sales, marked_contact_plain())
-            .await
-            .unwrap();
+        let c = w.create(&w.sales, marked_contact_plain()).await;
         for _ in 0..3 {
-            crm.notes()
-                .create(
-                    &w.sales,
-                    NoteInput {
-                        contact_id: Some(c.id),
-                        text: "qxnote".into(),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
+            w.create(&w.sales, contact_note(c.id, "qxnote")).await;
         }
         faulty.hook().arm(Some(n));
         let outcome = crm.privacy().erase_contact(&w.admin, c.id).await;
@@ -893,16 +768,8 @@ pub async fn consents_are_recorded_filtered_and_follow_has_newsletter(f: Fixture
         has_newsletter: newsletter,
         ..Default::default()
     };
-    let a = crm
-        .contacts()
-        .create(&w.sales, mk("Ann", false))
-        .await
-        .unwrap();
-    let b = crm
-        .contacts()
-        .create(&w.sales, mk("Bob", true))
-        .await
-        .unwrap();
+    let a = w.create(&w.sales, mk("Ann", false)).await;
+    let b = w.create(&w.sales, mk("Bob", true)).await;
     assert_eq!(
         b.consents.len(),
         1,
@@ -1139,11 +1006,7 @@ pub async fn exports_and_erasures_record_one_event_each(f: Fixture) {
         "GET /contacts/{id}/personal-data",
         Some("203.0.113.77".into()),
     );
-    let c = crm
-        .contacts()
-        .create(&w.sales, marked_contact_plain())
-        .await
-        .unwrap();
+    let c = w.create(&w.sales, marked_contact_plain()).await;
     let stored = |kind: SecurityEventType| async move {
         crm.storage()
             .security_events(

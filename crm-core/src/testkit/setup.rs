@@ -1,7 +1,8 @@
 //! One-line set-ups for tests outside the conformance suite's [`World`](super::suite::World)
 //! (crm-core's own tests, the stores' tests, fault and crash tests): a bootstrapped
 //! workspace with its admin as an [`Actor`], another member of a role, user inputs, fast
-//! password hashing, and records as a store holds them for tests that write them directly.
+//! password hashing, records as a store holds them for tests that write them directly, and
+//! a list query walked page by page.
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -20,11 +21,14 @@
 
 #![allow(clippy::missing_panics_doc)]
 
+use uuid::Uuid;
+
 use crate::audit::{AuditEntry, AuditQuery};
-use crate::id::{CompanyId, TagId, WorkspaceId};
+use crate::id::{CompanyId, ContactId, TagId, WorkspaceId};
 use crate::identity::{Identity, PasswordConfig};
-use crate::model::{Company, Role, Tag, User, UserInput, Workspace};
-use crate::{Actor, Crm, Timestamp};
+use crate::model::{Company, Contact, EntityKind, Record, Role, Tag, User, UserInput, Workspace};
+use crate::query::{Cursor, ListQuery};
+use crate::{Actor, Crm, Storage, Timestamp};
 
 /// A user input with an e-mail address and nothing else.
 pub fn email(address: &str) -> UserInput {
@@ -141,6 +145,41 @@ pub fn stored_company(ws: WorkspaceId, name: &str, at: Timestamp) -> Company {
     }
 }
 
+/// A contact as a store holds it (first and last seen at `at`), like [`stored_company`].
+pub fn stored_contact(
+    ws: WorkspaceId,
+    first_name: &str,
+    last_name: &str,
+    at: Timestamp,
+) -> Contact {
+    Contact {
+        id: ContactId::generate(),
+        workspace_id: ws,
+        first_name: first_name.into(),
+        last_name: last_name.into(),
+        title: None,
+        gender: None,
+        background: None,
+        emails: Vec::new(),
+        phones: Vec::new(),
+        company_id: None,
+        company_name: None,
+        status: None,
+        tags: Vec::new(),
+        has_newsletter: false,
+        consents: Vec::new(),
+        linkedin_url: None,
+        avatar: None,
+        first_seen: at,
+        last_seen: at,
+        sales_id: None,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+        deleted_at: None,
+    }
+}
+
 /// A tag as a store holds it (color `#eeeeee`), like [`stored_company`].
 pub fn stored_tag(ws: WorkspaceId, name: &str, at: Timestamp) -> Tag {
     Tag {
@@ -153,4 +192,40 @@ pub fn stored_tag(ws: WorkspaceId, name: &str, at: Timestamp) -> Tag {
         version: 1,
         deleted_at: None,
     }
+}
+
+/// Every id a list query finds on `s`, page by page, following cursors as the core builds
+/// them; asserts that no page is longer than the query's limit. Panics after 10,000 pages.
+pub async fn walk(s: &dyn Storage, ws: WorkspaceId, kind: EntityKind, q: &ListQuery) -> Vec<Uuid> {
+    let mut q = q.clone();
+    let mut out = Vec::new();
+    for _ in 0..10_000 {
+        let page = s.list(ws, kind, &q).await.unwrap();
+        assert!(page.len() <= q.limit);
+        out.extend(page.iter().map(Record::id));
+        match page.last() {
+            Some(last) if page.len() == q.limit => {
+                q.after = Some(Cursor {
+                    field: q.sort.field.clone(),
+                    direction: q.sort.direction,
+                    value: last.field(&q.sort.field),
+                    id: last.id(),
+                });
+            }
+            _ => return out,
+        }
+    }
+    panic!("the walk does not end");
+}
+
+/// The next version of a stored record (version + 1, updated a second later), changed by
+/// `f`: what a store is given for an update, for store tests that write records directly.
+pub fn bumped(r: &Record, f: impl FnOnce(&mut Record)) -> Record {
+    let mut r = r.clone();
+    let mut meta = r.meta();
+    meta.version += 1;
+    meta.updated_at = meta.updated_at.plus(std::time::Duration::from_secs(1));
+    r.set_meta(meta);
+    f(&mut r);
+    r
 }

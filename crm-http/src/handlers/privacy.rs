@@ -13,61 +13,36 @@ use crate::respond::{self, Versioned};
 use crate::routes::{RouteDef, op};
 use crate::state::AppState;
 
-/// `GET /contacts/{id}/personal-data` (admins and managers): everything kept about a
-/// contact, as one JSON document.
-pub(crate) async fn export_contact(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-) -> Result<Response, ApiError> {
-    let doc = state
-        .crm()
-        .privacy()
-        .export_contact(&auth.actor, ContactId::from_uuid(id))
-        .await?;
-    Ok(respond::json(StatusCode::OK, &doc))
+/// Handlers that call the `crm.privacy()` method of their own name with the path's id (of
+/// the given type) and answer its document or report as JSON, `200`.
+macro_rules! by_id {
+    ($($(#[$doc:meta])* $name:ident($id:ident);)*) => {$(
+        $(#[$doc])*
+        pub(crate) async fn $name(
+            State(state): State<AppState>,
+            auth: Auth,
+            PathId(id): PathId,
+        ) -> Result<Response, ApiError> {
+            let answer = state
+                .crm()
+                .privacy()
+                .$name(&auth.actor, $id::from_uuid(id))
+                .await?;
+            Ok(respond::json(StatusCode::OK, &answer))
+        }
+    )*};
 }
 
-/// `POST /contacts/{id}/erase` (admins): erases the person everywhere; repeatable.
-pub(crate) async fn erase_contact(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-) -> Result<Response, ApiError> {
-    let report = state
-        .crm()
-        .privacy()
-        .erase_contact(&auth.actor, ContactId::from_uuid(id))
-        .await?;
-    Ok(respond::json(StatusCode::OK, &report))
-}
-
-/// `GET /users/{id}/personal-data` (admins, or the user themselves).
-pub(crate) async fn export_user(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-) -> Result<Response, ApiError> {
-    let doc = state
-        .crm()
-        .privacy()
-        .export_user(&auth.actor, UserId::from_uuid(id))
-        .await?;
-    Ok(respond::json(StatusCode::OK, &doc))
-}
-
-/// `POST /users/{id}/anonymize` (admins): a departed user becomes "former user N".
-pub(crate) async fn anonymize_user(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-) -> Result<Response, ApiError> {
-    let report = state
-        .crm()
-        .privacy()
-        .anonymize_user(&auth.actor, UserId::from_uuid(id))
-        .await?;
-    Ok(respond::json(StatusCode::OK, &report))
+by_id! {
+    /// `GET /contacts/{id}/personal-data` (admins and managers): everything kept about a
+    /// contact, as one JSON document.
+    export_contact(ContactId);
+    /// `POST /contacts/{id}/erase` (admins): erases the person everywhere; repeatable.
+    erase_contact(ContactId);
+    /// `GET /users/{id}/personal-data` (admins, or the user themselves).
+    export_user(UserId);
+    /// `POST /users/{id}/anonymize` (admins): a departed user becomes "former user N".
+    anonymize_user(UserId);
 }
 
 /// `POST /contacts/{id}/consents`: records the contact's consent for a purpose (whoever may

@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::{
-    ApiJson, Auth, IfNoneMatch, ListQuery, OptionalIfMatch, PathId, QueryArgs, RequiredIfMatch,
+    ApiJson, Auth, IfMatch, IfNoneMatch, ListQuery, OptionalIfMatch, PathId, QueryArgs,
+    RequiredIfMatch,
 };
 use crate::respond::{self, Versioned, guarded};
 use crate::state::AppState;
@@ -220,13 +221,7 @@ pub(crate) async fn archive_deal(
     PathId(id): PathId,
     RequiredIfMatch(if_match): RequiredIfMatch,
 ) -> Result<Versioned<Deal>, ApiError> {
-    let (deals, id) = (state.crm().deals(), Id::from_uuid(id));
-    guarded(
-        if_match,
-        async || deals.get(&auth.actor, id).await,
-        async |v| deals.archive(&auth.actor, id, v).await,
-    )
-    .await
+    set_archived(state, auth, id, if_match, true).await
 }
 
 /// `POST /deals/{id}/unarchive` with `If-Match`.
@@ -236,11 +231,28 @@ pub(crate) async fn unarchive_deal(
     PathId(id): PathId,
     RequiredIfMatch(if_match): RequiredIfMatch,
 ) -> Result<Versioned<Deal>, ApiError> {
+    set_archived(state, auth, id, if_match, false).await
+}
+
+/// Archives (`archive`) or unarchives the deal at the version `if_match` names.
+async fn set_archived(
+    state: AppState,
+    auth: Auth,
+    id: Uuid,
+    if_match: IfMatch,
+    archive: bool,
+) -> Result<Versioned<Deal>, ApiError> {
     let (deals, id) = (state.crm().deals(), Id::from_uuid(id));
     guarded(
         if_match,
         async || deals.get(&auth.actor, id).await,
-        async |v| deals.unarchive(&auth.actor, id, v).await,
+        async |v| {
+            if archive {
+                deals.archive(&auth.actor, id, v).await
+            } else {
+                deals.unarchive(&auth.actor, id, v).await
+            }
+        },
     )
     .await
 }

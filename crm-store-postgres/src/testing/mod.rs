@@ -15,8 +15,11 @@
 //! Setting `CRM_TEST_POSTGRES=throwaway` skips step 2 (to exercise step 3).
 //!
 //! Each [`TestDatabase`] is created with a unique name (`crm_test_...`) and dropped (with
-//! `FORCE`, ending any connection left) when the value is dropped. [`texts`] reads the first
-//! column of a query's rows as text (the catalog queries of the schema and privacy tests).
+//! `FORCE`, ending any connection left) when the value is dropped.
+//! [`TestDatabase::engine`] gives a store on it, an engine over that store and a
+//! bootstrapped workspace with its admin (the start of the engine tests on PostgreSQL).
+//! [`texts`] reads the first column of a query's rows as text (the catalog queries of the
+//! schema and privacy tests).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -36,6 +39,9 @@ use std::time::{Duration, Instant};
 
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
+
+use crm_core::model::{UserInput, Workspace};
+use crm_core::{Actor, Crm, CrmConfig};
 
 use crate::{PgOptions, PgStore};
 
@@ -172,6 +178,30 @@ impl TestDatabase {
         PgStore::connect(self.options())
             .await
             .expect("connect the store to the test database")
+    }
+
+    /// A store on this database, an engine over it (default configuration) and the
+    /// workspace `workspace` bootstrapped with its admin, Ada Admin
+    /// (`admin@<workspace in lower case>.test`), returned as an actor: the start of a test of
+    /// the engine on PostgreSQL.
+    ///
+    /// # Panics
+    /// If connecting, migrating or bootstrapping fails.
+    pub async fn engine(&self, workspace: &str) -> (PgStore, Crm, Workspace, Actor) {
+        let store = self.store().await;
+        let crm = Crm::new(std::sync::Arc::new(store.clone()), CrmConfig::default());
+        let first = UserInput {
+            email: format!("admin@{}.test", workspace.to_lowercase()),
+            first_name: "Ada".into(),
+            last_name: "Admin".into(),
+            ..Default::default()
+        };
+        let (ws, admin) = crm.bootstrap(workspace, first).await.expect("bootstrap");
+        let admin = crm
+            .actor(ws.id, admin.id)
+            .await
+            .expect("the admin as an actor");
+        (store, crm, ws, admin)
     }
 }
 
