@@ -28,6 +28,10 @@
 //!   requests, one of them leases and the others wait for its answer, then use the tokens it
 //!   brought: a burst of 64 concurrent requests costs one round trip, not 64 (which also
 //!   leased 64 batches at once, and left them to expire unused).
+//! * **Busy keys never wait.** A lease of 16 tokens or more (quotas from 320 a window) that
+//!   is half used is topped up by the check that notices it, to one batch again, while the
+//!   others go on with what is left; an instance still never holds more than one batch of a
+//!   key.
 //! * **Refusals are cached** until the next token is due, so a client hammering past its
 //!   limit costs the database one call per key and instance per `per / requests` (0.6 s for
 //!   a user), not one per request.
@@ -121,6 +125,21 @@ impl Lease {
     }
 }
 
+/// Batches from this size on are topped up before they run out (see [`Local::TopUp`]).
+const TOP_UP_FROM_BATCH: u32 = 16;
+
+/// What the local lease did with a check.
+enum Local {
+    /// Answered it.
+    Served(RateDecision),
+    /// Answered it, and the lease of this busy key is half used: this check tops it up with
+    /// this many tokens (holding the key's turn) while the other checks go on using what is
+    /// left, so that they never wait for the database.
+    TopUp(RateDecision, u32),
+    /// Could not answer it.
+    Missed(Miss),
+}
+
 /// Why the local lease could not answer a check.
 enum Miss {
     /// This check leases from the database, giving back this many unused tokens; it holds
@@ -202,28 +221,33 @@ impl PgRateLimiter {
 
     /// Serves from the local lease if it can: `Ok(decision)`; else what to do instead
     /// ([`Miss`]; for [`Miss::Lease`] the lease is emptied and marked as leasing).
-    fn local(
-        &self,
-        quota: Quota,
-        id: &(Policy, [u8; 32]),
-        now: Instant,
-    ) -> std::result::Result<RateDecision, Miss> {
+    fn local(&self, quota: Quota, id: &(Policy, [u8; 32]), now: Instant) -> Local {
         let mut leases = self.leases();
         let lease = leases.entry(*id).or_insert_with(|| Lease::empty(now));
         // Leased tokens first: a concurrent check of the key may have been refused by the
         // bucket because this lease took its last tokens.
         if lease.tokens > 0 && lease.expires > now {
             lease.tokens -= 1;
-            return Ok(RateDecision::allow(
+            let decision = RateDecision::allow(
                 id.0,
                 quota,
                 lease.tokens.saturating_add(lease.left),
                 lease.full_at.saturating_duration_since(now),
-            ));
+            );
+            let batch = Self::batch(quota);
+            if batch >= TOP_UP_FROM_BATCH
+                && lease.tokens <= batch / 2
+                && lease.leasing.is_none()
+                && lease.unreachable_until.is_none_or(|u| u <= now)
+            {
+                lease.leasing = Some(Arc::new(Notify::new()));
+                return Local::TopUp(decision, batch - lease.tokens);
+            }
+            return Local::Served(decision);
         }
         if let Some(until) = lease.refused_until {
             if until > now {
-                return Ok(RateDecision::refuse(
+                return Local::Served(RateDecision::refuse(
                     id.0,
                     quota,
                     until - now,
@@ -233,13 +257,43 @@ impl PgRateLimiter {
             lease.refused_until = None;
         }
         if let Some(n) = &lease.leasing {
-            return Err(Miss::Wait(n.clone()));
+            return Local::Missed(Miss::Wait(n.clone()));
         }
         if lease.unreachable_until.is_some_and(|u| u > now) {
-            return Err(Miss::Unreachable);
+            return Local::Missed(Miss::Unreachable);
         }
         lease.leasing = Some(Arc::new(Notify::new()));
-        Err(Miss::Lease(std::mem::take(&mut lease.tokens)))
+        Local::Missed(Miss::Lease(std::mem::take(&mut lease.tokens)))
+    }
+
+    /// Adds up to `want` tokens to the lease of `id` (the caller holds the key's turn); the
+    /// lease keeps what it has meanwhile.
+    async fn top_up(&self, policy: Policy, id: &(Policy, [u8; 32]), quota: Quota, want: u32) {
+        let turn = Turn {
+            limiter: self,
+            id: *id,
+        };
+        let granted = self.lease(policy, &id.1, quota, want, 0).await;
+        let now = Instant::now();
+        let mut leases = self.leases();
+        if let Some(lease) = leases.get_mut(id) {
+            match granted {
+                Ok(g) => {
+                    lease.left = g.left;
+                    lease.full_at = now + g.full;
+                    if g.granted > 0 {
+                        lease.tokens += g.granted;
+                        lease.expires = now + Self::lease_ttl(quota);
+                    }
+                }
+                Err(e) => {
+                    self.warn(&e);
+                    lease.unreachable_until = Some(now + RETRY_AFTER_FAILURE);
+                }
+            }
+        }
+        drop(leases);
+        drop(turn);
     }
 
     /// Whether the lease of `id` is still being fetched by the check that `n` belongs to.
@@ -255,6 +309,7 @@ impl PgRateLimiter {
         policy: Policy,
         key: &[u8; 32],
         quota: Quota,
+        take: u32,
         give_back: u32,
     ) -> std::result::Result<Granted, sqlx::Error> {
         let interval = i64::try_from(quota.emission_interval().as_micros())
@@ -266,7 +321,7 @@ impl PgRateLimiter {
                 .bind(key.as_slice())
                 .bind(interval)
                 .bind(i32::try_from(quota.requests).unwrap_or(i32::MAX))
-                .bind(i32::try_from(Self::batch(quota)).unwrap_or(1))
+                .bind(i32::try_from(take).unwrap_or(1))
                 .bind(i32::try_from(give_back).unwrap_or(0))
                 .fetch_one(&self.pool)
                 .await?;
@@ -343,10 +398,14 @@ impl RateLimiter for PgRateLimiter {
         let id = (policy, digest);
         let give_back = loop {
             match self.local(quota, &id, Instant::now()) {
-                Ok(decision) => return decision,
-                Err(Miss::Lease(unused)) => break unused,
-                Err(Miss::Unreachable) => return self.fallback.check_now(policy, key),
-                Err(Miss::Wait(n)) => {
+                Local::Served(decision) => return decision,
+                Local::TopUp(decision, want) => {
+                    self.top_up(policy, &id, quota, want).await;
+                    return decision;
+                }
+                Local::Missed(Miss::Lease(unused)) => break unused,
+                Local::Missed(Miss::Unreachable) => return self.fallback.check_now(policy, key),
+                Local::Missed(Miss::Wait(n)) => {
                     // Registered before looking again, so the leaser's wake-up cannot be
                     // missed between the look and the wait.
                     let woken = n.notified();
@@ -359,7 +418,10 @@ impl RateLimiter for PgRateLimiter {
             }
         };
         let turn = Turn { limiter: self, id };
-        let granted = match self.lease(policy, &digest, quota, give_back).await {
+        let granted = match self
+            .lease(policy, &digest, quota, Self::batch(quota), give_back)
+            .await
+        {
             Ok(g) => g,
             Err(e) => {
                 self.warn(&e);

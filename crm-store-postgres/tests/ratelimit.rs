@@ -152,10 +152,11 @@ fn concurrent_checks_of_an_empty_lease_make_one_database_call() {
         assert_eq!(batch, 50);
         let a = std::sync::Arc::new(PgRateLimiter::new(&db.store().await, config.clone()).unwrap());
         let b = PgRateLimiter::new(&db.store().await, config).unwrap();
-        // 40 checks at once on A, fewer than a batch: one of them leases, the others wait for
-        // its tokens. (Each leasing on its own would take 40 batches, the whole bucket.)
+        // 20 checks at once on A, fewer than half a batch (no top-up): one of them leases,
+        // the others wait for its tokens. (Each leasing on its own would take 20 batches,
+        // the whole bucket.)
         let mut checks = tokio::task::JoinSet::new();
-        for _ in 0..40 {
+        for _ in 0..20 {
             let a = a.clone();
             checks.spawn(async move { a.check(Policy::User, "user-1").await });
         }
@@ -169,6 +170,37 @@ fn concurrent_checks_of_an_empty_lease_make_one_database_call() {
         assert!(
             d.remaining() >= 1000 - 2 * batch + (batch - 1),
             "the bucket lost more than two batches: {} remaining",
+            d.remaining()
+        );
+    });
+}
+
+#[test]
+fn a_busy_keys_half_used_lease_is_topped_up_to_one_batch() {
+    run(async {
+        let db = TestDatabase::create().await;
+        // An hourly quota: the bucket refills by less than a token while the test runs.
+        let config = RateLimitConfig {
+            user: Quota::per_hour(1280),
+            ..RateLimitConfig::default()
+        };
+        let batch = PgRateLimiter::batch(config.user);
+        assert_eq!(batch, 64);
+        let a = PgRateLimiter::new(&db.store().await, config.clone()).unwrap();
+        let b = PgRateLimiter::new(&db.store().await, config).unwrap();
+        // A leases a batch at its first check; the check that leaves half of it tops it up
+        // by the half used (to one batch, never more); the last 8 come from the lease.
+        for _ in 0..40 {
+            assert!(a.check(Policy::User, "user-1").await.allowed());
+        }
+        let d = b.check(Policy::User, "user-1").await;
+        assert!(d.allowed());
+        // B's remaining: its own lease (a batch, one used) plus what the bucket has left
+        // after A's batch and a half and B's batch.
+        let expected = 1280 - batch - batch / 2 - batch + (batch - 1);
+        assert!(
+            (expected..=expected + 1).contains(&d.remaining()),
+            "expected {expected} remaining, got {}",
             d.remaining()
         );
     });
