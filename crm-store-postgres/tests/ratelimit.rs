@@ -140,18 +140,24 @@ fn failed_logins_counted_on_one_instance_delay_the_others() {
     });
 }
 
+/// Two limiters (two instances) on `db` with `user` as the user quota, and its batch size.
+async fn two_instances(db: &TestDatabase, user: Quota) -> (PgRateLimiter, PgRateLimiter, u32) {
+    let config = RateLimitConfig {
+        user,
+        ..RateLimitConfig::default()
+    };
+    let a = PgRateLimiter::new(&db.store().await, config.clone()).unwrap();
+    let b = PgRateLimiter::new(&db.store().await, config).unwrap();
+    (a, b, PgRateLimiter::batch(user))
+}
+
 #[test]
 fn concurrent_checks_of_an_empty_lease_make_one_database_call() {
     run(async {
         let db = TestDatabase::create().await;
-        let config = RateLimitConfig {
-            user: Quota::per_minute(1000),
-            ..RateLimitConfig::default()
-        };
-        let batch = PgRateLimiter::batch(config.user);
+        let (a, b, batch) = two_instances(&db, Quota::per_minute(1000)).await;
         assert_eq!(batch, 50);
-        let a = std::sync::Arc::new(PgRateLimiter::new(&db.store().await, config.clone()).unwrap());
-        let b = PgRateLimiter::new(&db.store().await, config).unwrap();
+        let a = std::sync::Arc::new(a);
         // 20 checks at once on A, fewer than half a batch (no top-up): one of them leases,
         // the others wait for its tokens. (Each leasing on its own would take 20 batches,
         // the whole bucket.)
@@ -180,14 +186,8 @@ fn a_busy_keys_half_used_lease_is_topped_up_to_one_batch() {
     run(async {
         let db = TestDatabase::create().await;
         // An hourly quota: the bucket refills by less than a token while the test runs.
-        let config = RateLimitConfig {
-            user: Quota::per_hour(1280),
-            ..RateLimitConfig::default()
-        };
-        let batch = PgRateLimiter::batch(config.user);
+        let (a, b, batch) = two_instances(&db, Quota::per_hour(1280)).await;
         assert_eq!(batch, 64);
-        let a = PgRateLimiter::new(&db.store().await, config.clone()).unwrap();
-        let b = PgRateLimiter::new(&db.store().await, config).unwrap();
         // A leases a batch at its first check; the check that leaves half of it tops it up
         // by the half used (to one batch, never more); the last 8 come from the lease.
         for _ in 0..40 {

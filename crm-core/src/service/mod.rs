@@ -23,7 +23,7 @@ mod workspace;
 
 pub use changes::{ChangeItem, ChangesPage, MAX_CHANGES_LIMIT, SUBSCRIPTION_BUFFER, Subscription};
 pub use dashboard::{Dashboard, RecordCounts, StageFigures, TaskFigures};
-pub use logs::{AccessLogService, SecurityEventService};
+pub use logs::{AccessLogService, FLUSH_BATCH, SecurityEventService};
 pub use records::{Managed, Records};
 pub(crate) use records::{referrers, unlink};
 pub use users::Users;
