@@ -268,17 +268,15 @@ impl PgRateLimiter {
 
     /// Adds up to `want` tokens to the lease of `id` (the caller holds the key's turn); the
     /// lease keeps what it has meanwhile.
-    async fn top_up(&self, policy: Policy, id: &(Policy, [u8; 32]), quota: Quota, want: u32) {
+    async fn top_up(&self, id: &(Policy, [u8; 32]), quota: Quota, want: u32) {
         let turn = Turn {
             limiter: self,
             id: *id,
         };
-        let granted = self.lease(policy, &id.1, quota, want, 0).await;
-        let now = Instant::now();
-        let mut leases = self.leases();
-        if let Some(lease) = leases.get_mut(id) {
-            match granted {
-                Ok(g) => {
+        match self.lease(id.0, &id.1, quota, want, 0).await {
+            Ok(g) => {
+                let now = Instant::now();
+                if let Some(lease) = self.leases().get_mut(id) {
                     lease.left = g.left;
                     lease.full_at = now + g.full;
                     if g.granted > 0 {
@@ -286,14 +284,19 @@ impl PgRateLimiter {
                         lease.expires = now + Self::lease_ttl(quota);
                     }
                 }
-                Err(e) => {
-                    self.warn(&e);
-                    lease.unreachable_until = Some(now + RETRY_AFTER_FAILURE);
-                }
             }
+            Err(e) => self.lease_failed(id, &e),
         }
-        drop(leases);
         drop(turn);
+    }
+
+    /// A lease call failed: logged (at most once a minute), and the checks of `id` stay
+    /// local for [`RETRY_AFTER_FAILURE`].
+    fn lease_failed(&self, id: &(Policy, [u8; 32]), e: &sqlx::Error) {
+        self.warn(e);
+        if let Some(lease) = self.leases().get_mut(id) {
+            lease.unreachable_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
+        }
     }
 
     /// Whether the lease of `id` is still being fetched by the check that `n` belongs to.
@@ -400,7 +403,7 @@ impl RateLimiter for PgRateLimiter {
             match self.local(quota, &id, Instant::now()) {
                 Local::Served(decision) => return decision,
                 Local::TopUp(decision, want) => {
-                    self.top_up(policy, &id, quota, want).await;
+                    self.top_up(&id, quota, want).await;
                     return decision;
                 }
                 Local::Missed(Miss::Lease(unused)) => break unused,
@@ -424,10 +427,7 @@ impl RateLimiter for PgRateLimiter {
         {
             Ok(g) => g,
             Err(e) => {
-                self.warn(&e);
-                if let Some(lease) = self.leases().get_mut(&id) {
-                    lease.unreachable_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
-                }
+                self.lease_failed(&id, &e);
                 drop(turn);
                 return self.fallback.check_now(policy, key);
             }
