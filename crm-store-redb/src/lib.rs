@@ -41,6 +41,10 @@
 //! | `crm_recent_by_time` | `ws user kind time record-id` | `()`: the same views in time order, at most 100 per list |
 //! | `crm_tally` | `ws tally-key` | the dashboard's maintained figures: count (i64) and amount (i128), big-endian |
 //! | `crm_dashboard` | `ws entry` | `()`: the dashboard's ordered lists (open tasks per owner, hot contacts, activity) |
+//! | `crm_access_blocks` | `ws block-key` | a block of up to 512 access-log entries in id order (the `access` module, `src/access.rs`, describes blocks) |
+//! | `crm_access_blocks_by_record`, `crm_access_blocks_by_user` | `ws record-or-user block-key` | `()`: the blocks holding reads of a record, or by a user |
+//! | `crm_security` | `ws event-id` | the security event's JSON |
+//! | `crm_security_by_user` | `ws user-id event-id` | `()`: the events about or by a user |
 //!
 //! * Index suffixes are [`kv::index_keys`](crm_core::storage::kv::index_keys): the
 //!   order-preserving encoding of the indexed values followed by the id, one entry per index
@@ -71,6 +75,10 @@
 //!   [`entries`](crm_core::dashboard::entries) in `crm_dashboard`, like index entries; each
 //!   activity audit entry adds its key there. Format 3 added both tables: a format-2 file is
 //!   upgraded on open, the tables built from its records and audit log in one transaction.
+//!
+//! * The access log is stored in blocks, one row per batch of entries (format 4; a file of
+//!   format 3 or before, which kept one row per entry, is moved into blocks on open): see
+//!   the `access` module (`src/access.rs`).
 //!
 //! Records, their index, search and unique entries, the commit's audit and feed entries are
 //! always written in one redb transaction: a record is either there with all of its entries, or not
@@ -184,6 +192,7 @@
 //! a handful of page reads per request, never a scan. A host whose database does not fit in
 //! memory on slow disks can turn them off.
 
+mod access;
 mod error;
 mod logs;
 mod read;

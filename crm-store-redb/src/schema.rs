@@ -12,10 +12,11 @@ use redb::TableDefinition;
 use uuid::Uuid;
 
 /// Format version of the file layout (kept in the `crm_meta` table); bumped on every incompatible change of the layout.
-pub const FORMAT_VERSION: u64 = 3;
-/// The previous format version, which [`crate::RedbStore::open`] upgrades in place (version 3
-/// added the dashboard tables, [`TALLY`] and [`DASHBOARD`], built from the records on upgrade).
-pub const UPGRADABLE_FORMAT: u64 = 2;
+pub const FORMAT_VERSION: u64 = 4;
+/// The oldest format version that [`crate::RedbStore::open`] upgrades in place: version 3
+/// added the dashboard tables, [`TALLY`] and [`DASHBOARD`], built from the records on upgrade;
+/// version 4 moved the access log into blocks ([`crate::access`]).
+pub const OLDEST_UPGRADABLE_FORMAT: u64 = 2;
 
 /// `&str -> u64`: [`FORMAT_KEY`] and [`BATCH_SEQ_KEY`].
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("crm_meta");

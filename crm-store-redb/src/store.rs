@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::writer::{Job, Msg, Opener, PruneJob, Shared, ViewsJob, Writer, prepare_database};
-use crate::{logs, read};
+use crate::{access, logs, read};
 
 /// Tuning knobs of a [`RedbStore`]. `RedbOptions::default()` suits most hosts.
 ///
@@ -446,8 +446,8 @@ impl Storage for RedbStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let batch = logs::EncodedAccess::new(entries);
-        self.apply_relaxed(move |txn| logs::append_access(txn, &batch))
+        let batch = access::EncodedAccess::new(entries);
+        self.apply_relaxed(move |txn| access::append_access(txn, &batch))
             .await
             .map(drop)
     }
@@ -458,12 +458,12 @@ impl Storage for RedbStore {
         query: &crm_core::access_log::AccessLogQuery,
     ) -> Result<Vec<crm_core::access_log::AccessEntry>> {
         let query = query.clone();
-        self.read(move |txn| logs::access_log(txn, workspace, &query))
+        self.read(move |txn| access::access_log(txn, workspace, &query))
             .await
     }
 
     async fn erase_access_log_for(&self, workspace: WorkspaceId, record_id: Uuid) -> Result<usize> {
-        self.apply(move |txn| logs::erase_access_for(txn, workspace, record_id))
+        self.apply(move |txn| access::erase_access_for(txn, workspace, record_id))
             .await
     }
 
@@ -472,7 +472,7 @@ impl Storage for RedbStore {
         workspace: WorkspaceId,
         user: crm_core::id::UserId,
     ) -> Result<usize> {
-        self.apply(move |txn| logs::redact_access_by(txn, workspace, user))
+        self.apply(move |txn| access::redact_access_by(txn, workspace, user))
             .await
     }
 
@@ -482,7 +482,7 @@ impl Storage for RedbStore {
         before: crm_core::Timestamp,
         limit: usize,
     ) -> Result<usize> {
-        self.apply(move |txn| logs::prune_access(txn, workspace, before, limit))
+        self.apply(move |txn| access::prune_access(txn, workspace, before, limit))
             .await
     }
 

@@ -24,8 +24,8 @@ use crate::error::{StoreError, StoreResult};
 use crate::read::{load_record, unique_holder};
 use crate::schema::{
     self, AUDIT, AUDIT_BY_RECORD, BATCH_SEQ_KEY, DASHBOARD, FEED, FEED_AT, FEED_HORIZON,
-    FEED_TX_KEY, FORMAT_KEY, FORMAT_VERSION, INDEXES, META, RECENT, RECENT_BY_TIME, RECORDS,
-    SEARCH, TALLY, UNIQUE, UPGRADABLE_FORMAT,
+    FEED_TX_KEY, FORMAT_KEY, FORMAT_VERSION, INDEXES, META, OLDEST_UPGRADABLE_FORMAT, RECENT,
+    RECENT_BY_TIME, RECORDS, SEARCH, TALLY, UNIQUE,
 };
 
 /// Opens (or reopens) the database file.
@@ -178,18 +178,21 @@ impl Shared {
 }
 
 /// Creates missing tables, checks the format version (upgrading a file of
-/// [`UPGRADABLE_FORMAT`] in place) and returns the last batch number.
+/// [`OLDEST_UPGRADABLE_FORMAT`] or later in place, in one write transaction: a crash midway
+/// leaves the file as it was) and returns the last batch number.
 ///
 /// # Errors
 /// `UnsupportedFormat` for a file of another format version; redb errors.
 pub(crate) fn prepare_database(db: &Database) -> StoreResult<u64> {
     // Check before writing anything, so that an unknown format is never touched.
-    let mut upgrade = false;
+    let mut upgrade_from = None;
     {
         let txn = db.begin_read()?;
         match txn.open_table(META) {
             Ok(meta) => match meta.get(FORMAT_KEY)?.map(|v| v.value()) {
-                Some(found) if found == UPGRADABLE_FORMAT => upgrade = true,
+                Some(found) if (OLDEST_UPGRADABLE_FORMAT..FORMAT_VERSION).contains(&found) => {
+                    upgrade_from = Some(found);
+                }
                 Some(found) if found != FORMAT_VERSION => {
                     return Err(StoreError::UnsupportedFormat {
                         found,
@@ -205,11 +208,14 @@ pub(crate) fn prepare_database(db: &Database) -> StoreResult<u64> {
     let txn = db.begin_write()?;
     let seq;
     {
-        if upgrade {
+        if upgrade_from.is_some_and(|f| f < 3) {
             build_dashboard_tables(&txn)?;
         }
+        if upgrade_from.is_some_and(|f| f < 4) {
+            crate::access::upgrade_legacy(&txn)?;
+        }
         let mut meta = txn.open_table(META)?;
-        if upgrade || meta.get(FORMAT_KEY)?.is_none() {
+        if upgrade_from.is_some() || meta.get(FORMAT_KEY)?.is_none() {
             meta.insert(FORMAT_KEY, FORMAT_VERSION)?;
         }
         seq = meta.get(BATCH_SEQ_KEY)?.map_or(0, |v| v.value());
@@ -227,6 +233,7 @@ pub(crate) fn prepare_database(db: &Database) -> StoreResult<u64> {
         txn.open_table(TALLY)?;
         txn.open_table(DASHBOARD)?;
         crate::logs::create_tables(&txn)?;
+        crate::access::create_tables(&txn)?;
     }
     txn.commit()?;
     Ok(seq)
