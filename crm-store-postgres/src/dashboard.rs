@@ -120,40 +120,53 @@ pub(crate) fn deltas_of(
     deltas
 }
 
-/// Adds `deltas` to the workspace's tallies, in one statement (see the
-/// [module docs](self) for the slots).
-pub(crate) async fn apply(tx: &mut PgConnection, ws: Uuid, deltas: TallyDeltas) -> Result<()> {
-    let rows = deltas.into_rows();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(rows.len());
-    let mut spread: Vec<bool> = Vec::with_capacity(rows.len());
-    let mut counts: Vec<i64> = Vec::with_capacity(rows.len());
-    let mut totals: Vec<String> = Vec::with_capacity(rows.len());
-    for (k, t) in rows {
-        spread.push(TallyKey::spreads_encoded(&k));
-        keys.push(k);
-        counts.push(t.count);
-        totals.push(t.amount.to_string());
-    }
-    sqlx::query(
-        "INSERT INTO crm_tally (workspace_id, key, slot, n, total) \
-         SELECT $1, k, CASE WHEN s THEN (pg_backend_pid() % $6)::int2 ELSE 0::int2 END, n, t::numeric \
-         FROM UNNEST($2::bytea[], $3::bool[], $4::int8[], $5::text[]) AS u(k, s, n, t) \
+/// A commit's tally changes as the arrays of one `INSERT ... ON CONFLICT DO UPDATE` that adds
+/// them (see the [module docs](self) for the slots): the last part of the commit's closing
+/// statement ([`crate::write`]), so the tally rows stay locked as briefly as possible.
+pub(crate) struct TallyRows {
+    keys: Vec<Vec<u8>>,
+    spread: Vec<bool>,
+    counts: Vec<i64>,
+    totals: Vec<String>,
+}
+
+impl TallyRows {
+    /// The statement, `$1` the workspace and each `?` a parameter [`TallyRows::bind`] binds.
+    pub(crate) const SQL: &'static str = "INSERT INTO crm_tally (workspace_id, key, slot, n, total) \
+         SELECT $1, k, CASE WHEN s THEN (pg_backend_pid() % ?)::int2 ELSE 0::int2 END, n, t::numeric \
+         FROM UNNEST(?::bytea[], ?::bool[], ?::int8[], ?::text[]) AS u(k, s, n, t) \
          ON CONFLICT (workspace_id, key, slot) DO UPDATE SET \
-         n = crm_tally.n + EXCLUDED.n, total = crm_tally.total + EXCLUDED.total",
-    )
-    .bind(ws)
-    .bind(&keys)
-    .bind(&spread)
-    .bind(&counts)
-    .bind(&totals)
-    .bind(SLOTS)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    Ok(())
+         n = crm_tally.n + EXCLUDED.n, total = crm_tally.total + EXCLUDED.total";
+
+    /// The rows of `deltas`, in key order; `None` for none.
+    pub(crate) fn of(deltas: TallyDeltas) -> Option<Self> {
+        let rows = deltas.into_rows();
+        if rows.is_empty() {
+            return None;
+        }
+        let mut out = TallyRows {
+            keys: Vec::with_capacity(rows.len()),
+            spread: Vec::with_capacity(rows.len()),
+            counts: Vec::with_capacity(rows.len()),
+            totals: Vec::with_capacity(rows.len()),
+        };
+        for (k, t) in rows {
+            out.spread.push(TallyKey::spreads_encoded(&k));
+            out.keys.push(k);
+            out.counts.push(t.count);
+            out.totals.push(t.amount.to_string());
+        }
+        Some(out)
+    }
+
+    /// Binds the parameters of [`TallyRows::SQL`], in order.
+    pub(crate) fn bind<'q>(&'q self, q: crate::write::PgQuery<'q>) -> crate::write::PgQuery<'q> {
+        q.bind(SLOTS)
+            .bind(&self.keys)
+            .bind(&self.spread)
+            .bind(&self.counts)
+            .bind(&self.totals)
+    }
 }
 
 /// The `k_status` of a hot contact, as the partial index `crm_contact_hot` names it.

@@ -50,7 +50,7 @@ use crm_core::feed::{Change, ChangeEntry, ChangeOp, FeedPage, Position};
 use crm_core::id::{UserId, WorkspaceId};
 use crm_core::model::EntityKind;
 use crm_core::{Result, Timestamp};
-use sqlx::{PgConnection, Row};
+use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::db;
@@ -68,56 +68,73 @@ fn kind_of(tag: i16) -> Option<EntityKind> {
         .find(|k| i16::from(k.tag()) == tag)
 }
 
-/// Records a commit's changes inside its transaction.
-pub(crate) async fn record(tx: &mut PgConnection, ws: Uuid, changes: &[Change]) -> Result<()> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let n = changes.len();
-    let (mut entities, mut ids, mut seqs, mut ops, mut versions, mut ats, mut actors, mut owners) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::<Option<Uuid>>::with_capacity(n),
-        Vec::<Option<Uuid>>::with_capacity(n),
-    );
-    for (seq, c) in changes.iter().enumerate() {
-        entities.push(i16::from(c.entity.tag()));
-        ids.push(c.id);
-        seqs.push(i32::try_from(seq).unwrap_or(i32::MAX));
-        ops.push(op_code(c.op));
-        versions.push(i64::try_from(c.version).unwrap_or(i64::MAX));
-        ats.push(c.at.as_micros());
-        actors.push(c.actor.map(UserId::uuid));
-        owners.push(c.owner.map(UserId::uuid));
-    }
-    sqlx::query(
-        "INSERT INTO crm_feed \
+/// A commit's feed entries as the arrays of one `INSERT ... ON CONFLICT` (one entry per
+/// record: a record's new entry replaces its previous one), the last part but one of the
+/// commit's closing statement ([`crate::write`]).
+pub(crate) struct FeedRows {
+    entities: Vec<i16>,
+    ids: Vec<Uuid>,
+    seqs: Vec<i32>,
+    ops: Vec<i16>,
+    versions: Vec<i64>,
+    ats: Vec<i64>,
+    actors: Vec<Option<Uuid>>,
+    owners: Vec<Option<Uuid>>,
+}
+
+impl FeedRows {
+    /// The statement, `$1` the workspace and each `?` a parameter [`FeedRows::bind`] binds.
+    pub(crate) const SQL: &'static str = "INSERT INTO crm_feed \
          (workspace_id, entity, record_id, tx, seq, op, version, at_micros, actor_id, owner_id) \
          SELECT $1, e, r, pg_current_xact_id()::text::bigint, s, o, v, a, ac, ow \
-         FROM UNNEST($2::int2[], $3::uuid[], $4::int4[], $5::int2[], $6::int8[], $7::int8[], \
-                     $8::uuid[], $9::uuid[]) AS u(e, r, s, o, v, a, ac, ow) \
+         FROM UNNEST(?::int2[], ?::uuid[], ?::int4[], ?::int2[], ?::int8[], ?::int8[], \
+                     ?::uuid[], ?::uuid[]) AS u(e, r, s, o, v, a, ac, ow) \
          ON CONFLICT (workspace_id, entity, record_id) DO UPDATE SET \
          tx = EXCLUDED.tx, seq = EXCLUDED.seq, op = EXCLUDED.op, version = EXCLUDED.version, \
          at_micros = EXCLUDED.at_micros, actor_id = EXCLUDED.actor_id, \
-         owner_id = EXCLUDED.owner_id",
-    )
-    .bind(ws)
-    .bind(&entities)
-    .bind(&ids)
-    .bind(&seqs)
-    .bind(&ops)
-    .bind(&versions)
-    .bind(&ats)
-    .bind(&actors)
-    .bind(&owners)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    Ok(())
+         owner_id = EXCLUDED.owner_id";
+
+    /// The rows of `changes`; `None` for none.
+    pub(crate) fn of(changes: &[Change]) -> Option<Self> {
+        if changes.is_empty() {
+            return None;
+        }
+        let n = changes.len();
+        let mut rows = FeedRows {
+            entities: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            seqs: Vec::with_capacity(n),
+            ops: Vec::with_capacity(n),
+            versions: Vec::with_capacity(n),
+            ats: Vec::with_capacity(n),
+            actors: Vec::with_capacity(n),
+            owners: Vec::with_capacity(n),
+        };
+        for (seq, c) in changes.iter().enumerate() {
+            rows.entities.push(i16::from(c.entity.tag()));
+            rows.ids.push(c.id);
+            rows.seqs.push(i32::try_from(seq).unwrap_or(i32::MAX));
+            rows.ops.push(op_code(c.op));
+            rows.versions
+                .push(i64::try_from(c.version).unwrap_or(i64::MAX));
+            rows.ats.push(c.at.as_micros());
+            rows.actors.push(c.actor.map(UserId::uuid));
+            rows.owners.push(c.owner.map(UserId::uuid));
+        }
+        Some(rows)
+    }
+
+    /// Binds the parameters of [`FeedRows::SQL`], in order.
+    pub(crate) fn bind<'q>(&'q self, q: crate::write::PgQuery<'q>) -> crate::write::PgQuery<'q> {
+        q.bind(&self.entities)
+            .bind(&self.ids)
+            .bind(&self.seqs)
+            .bind(&self.ops)
+            .bind(&self.versions)
+            .bind(&self.ats)
+            .bind(&self.actors)
+            .bind(&self.owners)
+    }
 }
 
 fn i64_to_u64(v: i64) -> u64 {

@@ -22,9 +22,9 @@
 //!
 //! Assertions run first, against the state the core decided on; then the rows that updates
 //! and deletes replace are read `FOR UPDATE` (the dashboard's tallies need them, see
-//! [`crate::dashboard`]); then the writes in order, the audit entries in one statement, the
-//! feed entries in one statement (see [`crate::feed`]) and the tally changes in one
-//! statement. Any failure rolls the whole transaction back.
+//! [`crate::dashboard`]); then the writes in order; then one closing statement ([`close`])
+//! with the audit entries, the feed entries (see [`crate::feed`]) and the tally changes. Any
+//! failure rolls the whole transaction back.
 
 use crm_core::audit::AuditEntry;
 use crm_core::error::{FieldError, FieldIssue};
@@ -197,15 +197,12 @@ pub(crate) async fn commit(pool: &sqlx::PgPool, commit: Commit) -> Result<()> {
             Write::Check { .. } | Write::Exists { .. } | Write::FirstWorkspace => {}
         }
     }
-    audit.insert(&mut tx, ws).await?;
     crate::signal::notify(&mut tx, &signals).await?;
     // (The `bench-no-feed` build, for the feed's A/B benchmark only, records none.)
-    if !cfg!(feature = "bench-no-feed") {
-        crate::feed::record(&mut tx, ws, &changes).await?;
-    }
-    // Last before COMMIT: the tally rows stay locked as briefly as possible.
-    let deltas = crate::dashboard::deltas_of(&commit.writes, replaced);
-    crate::dashboard::apply(&mut tx, ws, deltas).await?;
+    let feed = crate::feed::FeedRows::of(&changes).filter(|_| !cfg!(feature = "bench-no-feed"));
+    let tally =
+        crate::dashboard::TallyRows::of(crate::dashboard::deltas_of(&commit.writes, replaced));
+    close(&mut tx, ws, &audit, feed.as_ref(), tally.as_ref()).await?;
     tx.commit().await.map_err(db)
 }
 
@@ -423,25 +420,108 @@ impl AuditRows {
         Ok(rows)
     }
 
-    async fn insert(&self, tx: &mut PgConnection, ws: Uuid) -> Result<()> {
-        if self.ids.is_empty() {
-            return Ok(());
+    /// The statement, `$1` the workspace and each `?` a parameter [`AuditRows::bind`] binds.
+    const SQL: &'static str = "INSERT INTO crm_audit (workspace_id, id, entity, record_id, action, data) \
+         SELECT $1, i, e, r, a, d::jsonb \
+         FROM UNNEST(?::uuid[], ?::int2[], ?::uuid[], ?::text[], ?::text[]) AS u(i, e, r, a, d)";
+
+    /// Binds the parameters of [`AuditRows::SQL`], in order.
+    fn bind<'q>(&'q self, q: PgQuery<'q>) -> PgQuery<'q> {
+        q.bind(&self.ids)
+            .bind(&self.entities)
+            .bind(&self.records)
+            .bind(&self.actions)
+            .bind(&self.data)
+    }
+}
+
+/// A query with its binds, as the parts of [`close`] take and give it.
+pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// The commit's last writes — its audit entries, its feed entries and its tally changes, in
+/// that order — as one statement of data-modifying CTEs (one round trip instead of three;
+/// each part is left out when it has no rows). The parts write different tables and read
+/// nothing the others write, so running them in one statement, on one snapshot, changes
+/// nothing but the round trips. The tallies come last, as they did as statements: their
+/// rows stay locked as briefly as possible.
+async fn close(
+    tx: &mut PgConnection,
+    ws: Uuid,
+    audit: &AuditRows,
+    feed: Option<&crate::feed::FeedRows>,
+    tally: Option<&crate::dashboard::TallyRows>,
+) -> Result<()> {
+    let mut parts: Vec<&str> = Vec::with_capacity(3);
+    if !audit.ids.is_empty() {
+        parts.push(AuditRows::SQL);
+    }
+    if feed.is_some() {
+        parts.push(crate::feed::FeedRows::SQL);
+    }
+    if tally.is_some() {
+        parts.push(crate::dashboard::TallyRows::SQL);
+    }
+    let Some((last, ctes)) = parts.split_last() else {
+        return Ok(());
+    };
+    let mut sql = String::with_capacity(2048);
+    for (i, part) in ctes.iter().enumerate() {
+        sql.push_str(if i == 0 { "WITH " } else { ", " });
+        sql.push_str(&format!("w{i} AS ({part})"));
+    }
+    if !ctes.is_empty() {
+        sql.push(' ');
+    }
+    sql.push_str(last);
+    let sql = number_parameters(&sql, 2);
+    let mut q = sqlx::query(&sql).bind(ws);
+    if !audit.ids.is_empty() {
+        q = audit.bind(q);
+    }
+    if let Some(feed) = feed {
+        q = feed.bind(q);
+    }
+    if let Some(tally) = tally {
+        q = tally.bind(q);
+    }
+    q.execute(&mut *tx).await.map_err(db)?;
+    Ok(())
+}
+
+/// `sql` with each `?` replaced by the next parameter number, from `$first` on (the parts'
+/// statements hold no other `?`).
+fn number_parameters(sql: &str, first: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut n = first;
+    for (i, piece) in sql.split('?').enumerate() {
+        if i > 0 {
+            out.push_str(&format!("${n}"));
+            n += 1;
         }
-        sqlx::query(
-            "INSERT INTO crm_audit (workspace_id, id, entity, record_id, action, data) \
-             SELECT $1, i, e, r, a, d::jsonb \
-             FROM UNNEST($2::uuid[], $3::int2[], $4::uuid[], $5::text[], $6::text[]) \
-             AS u(i, e, r, a, d)",
-        )
-        .bind(ws)
-        .bind(&self.ids)
-        .bind(&self.entities)
-        .bind(&self.records)
-        .bind(&self.actions)
-        .bind(&self.data)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        Ok(())
+        out.push_str(piece);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_numbered_in_order_from_the_first() {
+        assert_eq!(
+            number_parameters("SELECT ?::int, $1, ?::text", 2),
+            "SELECT $2::int, $1, $3::text"
+        );
+        assert_eq!(number_parameters("no parameters", 2), "no parameters");
+        let all = [
+            AuditRows::SQL,
+            crate::feed::FeedRows::SQL,
+            crate::dashboard::TallyRows::SQL,
+        ]
+        .concat();
+        // 5 + 8 + 5 parameters after the workspace.
+        assert!(number_parameters(&all, 2).contains("$19"));
+        assert!(!number_parameters(&all, 2).contains("$20"));
     }
 }
