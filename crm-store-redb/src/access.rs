@@ -507,20 +507,11 @@ pub(crate) fn erase_access_for(
     ws: WorkspaceId,
     record: Uuid,
 ) -> StoreResult<usize> {
-    let mut t = Tables::open(txn)?;
-    let keys = subject_blocks(&t.by_record, ws, &record)?;
-    let mut removed = 0;
-    for key in keys {
-        let old = t.load(ws, key)?;
-        let kept: Vec<AccessEntry> = old
-            .iter()
-            .filter(|e| e.record_id != record)
-            .cloned()
-            .collect();
-        removed += old.len() - kept.len();
-        t.rewrite(ws, key, &old, &kept)?;
-    }
-    Ok(removed)
+    edit_blocks_of(txn, ws, Subject::Record(record), |entries| {
+        let before = entries.len();
+        entries.retain(|e| e.record_id != record);
+        before - entries.len()
+    })
 }
 
 /// [`crm_core::Storage::redact_access_log_by`]: drops the address of every read by `user`.
@@ -529,21 +520,46 @@ pub(crate) fn redact_access_by(
     ws: WorkspaceId,
     user: UserId,
 ) -> StoreResult<usize> {
+    edit_blocks_of(txn, ws, Subject::User(user), |entries| {
+        entries
+            .iter_mut()
+            .filter(|e| e.user_id == user)
+            .map(|e| usize::from(e.address.take().is_some()))
+            .sum()
+    })
+}
+
+/// Whose blocks [`edit_blocks_of`] edits.
+enum Subject {
+    Record(Uuid),
+    User(UserId),
+}
+
+/// Applies `edit` to the entries of each block that holds entries of `subject`, rewriting
+/// the blocks it changes (`edit` returns how many entries it changed or removed); returns the
+/// sum.
+fn edit_blocks_of(
+    txn: &WriteTransaction,
+    ws: WorkspaceId,
+    subject: Subject,
+    mut edit: impl FnMut(&mut Vec<AccessEntry>) -> usize,
+) -> StoreResult<usize> {
     let mut t = Tables::open(txn)?;
-    let keys = subject_blocks(&t.by_user, ws, &user.uuid())?;
-    let mut redacted = 0;
+    let keys = match subject {
+        Subject::Record(r) => subject_blocks(&t.by_record, ws, &r)?,
+        Subject::User(u) => subject_blocks(&t.by_user, ws, &u.uuid())?,
+    };
+    let mut changed = 0;
     for key in keys {
         let old = t.load(ws, key)?;
         let mut new = old.clone();
-        let before = redacted;
-        for e in new.iter_mut().filter(|e| e.user_id == user) {
-            redacted += usize::from(e.address.take().is_some());
-        }
-        if redacted > before {
+        let n = edit(&mut new);
+        if n > 0 {
             t.rewrite(ws, key, &old, &new)?;
+            changed += n;
         }
     }
-    Ok(redacted)
+    Ok(changed)
 }
 
 /// [`crm_core::Storage::prune_access_log`]: removes the workspace's oldest entries made
