@@ -1,13 +1,15 @@
-# Helpers shared by the load test (run.sh) and the soak test (soak.sh); sourced, not run.
+# Helpers shared by the load scripts (run.sh, soak.sh, compare.sh, ...) and the API checks
+# (schemathesis, typescript); sourced, not run.
 #
-# The caller sets `set -euo pipefail` and LOG_TAG (the log prefix), and before it uses them: WORK (a private work dir, see make_work_dir), PG_ADMIN_URL (PostgreSQL admin
-# URL), BASE (the server's http://host:port). It declares `R` (an associative array) if it
-# uses parse_result.
+# The caller sets `set -euo pipefail` and LOG_TAG (the log prefix), and before it uses them:
+# WORK (a private work dir, see make_work_dir), PG_ADMIN_URL (PostgreSQL admin URL), BASE
+# (the server's http://host:port). It declares `R` (an associative array) if it uses
+# parse_result.
 #
 # Globals set on sourcing: LOAD_DIR (this folder) and ROOT (the repository's root). Globals
-# these helpers set: WRK_VERSION, JWT_SECRET, ADMIN_EMAIL, ADMIN_PASSWORD,
-# LOGIN_JSON, AUTH_HEADER, TOKEN, PG_DB, STORE_ENV, STORE_FLAGS, STORE_ERROR, SERVER_PID,
-# STOP_STATUS. None of the secrets is ever printed.
+# these helpers set: WRK_VERSION, JWT_SECRET, ADMIN_EMAIL, ADMIN_PASSWORD, LOGIN_JSON,
+# AUTH_HEADER, TOKEN, PG_DB, STORE_ENV, STORE_FLAGS, STORE_ERROR, SERVER_PID, STOP_STATUS,
+# TARGET_DIR. None of the secrets is ever printed.
 
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # the globals set here are read by the scripts that source this
@@ -58,7 +60,8 @@ raise_fd_limit() { # 1000 connections, on both ends, need file descriptors
 # ---------------------------------------------------------------------------------------
 # Build, clean-up and reports
 
-build_release() { # cargo build arguments: builds them (release) in $ROOT unless LOAD_SKIP_BUILD=1; cds to $ROOT, sets TARGET_DIR
+build_release() { # cargo build arguments: a release build in $ROOT (none with LOAD_SKIP_BUILD=1);
+    # stays in $ROOT, sets TARGET_DIR
     cd "$ROOT"
     if [[ ${LOAD_SKIP_BUILD:-0} != 1 ]]; then
         log "building: cargo build --release $*"
@@ -81,7 +84,7 @@ remove_work_dir() { # keep: 1 keeps $WORK (and says where it is); otherwise it i
     fi
 }
 
-machine_line() { # a report's line naming the commit (and whether the tree had changes) and the machine
+machine_line() { # a report's line naming the commit (and whether it had changes) and the machine
     local commit cpu
     commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
     if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then commit="$commit (with uncommitted changes)"; fi
@@ -339,8 +342,8 @@ api_get() { # path, with the token
     curl -fsS --max-time 30 -H @"$AUTH_HEADER" "$BASE$1"
 }
 
-contact_ids() { # file [names]: the first LOAD_IDS contacts' "<id> <version>" lines at $BASE into file (and
-    # their first and last names into names), signed in with $AUTH_HEADER
+contact_ids() { # file [names]: the first LOAD_IDS contacts' "<id> <version>" lines at $BASE
+    # into file (and their first and last names into names), signed in with $AUTH_HEADER
     local out=$1 names=${2:-} cursor="" page
     : >"$out"
     if [[ -n $names ]]; then : >"$names"; fi
