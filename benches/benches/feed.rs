@@ -189,25 +189,23 @@ async fn run(name: &str, storage: Arc<dyn Storage>, peer: Arc<dyn Storage>) {
         runs.iter().map(|r| r.0).collect::<Vec<_>>(),
         runs[1].1 as f64 / 1e6
     );
+    let wake_up = |what: &str, lat: &[Duration]| {
+        println!(
+            "{name}: wake-up, {what}: p50 {:.2?} p99 {:.2?} max {:.2?}",
+            pct(lat, 0.5),
+            pct(lat, 0.99),
+            lat[lat.len() - 1]
+        );
+    };
     let lat = wake_latency(&crm, &crm, &actor, 200).await;
-    println!(
-        "{name}: wake-up, same instance (create start -> reader has it): p50 {:.2?} p99 {:.2?} max {:.2?}",
-        pct(&lat, 0.5),
-        pct(&lat, 0.99),
-        lat[lat.len() - 1]
-    );
+    wake_up("same instance (create start -> reader has it)", &lat);
     let other = Crm::new(peer, CrmConfig::default());
     let reader_actor = other
         .actor(actor.workspace_id(), actor.user_id())
         .await
         .unwrap();
     let lat = wake_latency(&other, &crm, &reader_actor, 200).await;
-    println!(
-        "{name}: wake-up, writer on another instance: p50 {:.2?} p99 {:.2?} max {:.2?}",
-        pct(&lat, 0.5),
-        pct(&lat, 0.99),
-        lat[lat.len() - 1]
-    );
+    wake_up("writer on another instance", &lat);
 }
 
 fn main() {

@@ -99,33 +99,31 @@ fn main() {
         })
         .collect();
 
-    let fmt = |rates: &[f64]| {
-        rates
-            .iter()
-            .map(|r| format!("{r:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+    // One line per way of committing: its label (padded), the median rate, every round's.
+    let line = |label: String, rates: &[f64]| {
+        let all: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+        println!(
+            "  {label}{:>8.0}/s  [{}]",
+            median(rates.to_vec()),
+            all.join(", ")
+        );
     };
     println!("durable creates per second (median of {ROUNDS} rounds; all rounds in brackets)");
-    println!(
-        "  engine, one create at a time ({SEQUENTIAL}):    {:>8.0}/s  [{}]",
-        median(sequential.clone()),
-        fmt(&sequential)
+    line(
+        format!("engine, one create at a time ({SEQUENTIAL}):    "),
+        &sequential,
     );
-    println!(
-        "  engine, {TASKS} concurrent tasks ({CONCURRENT}):  {:>8.0}/s  [{}]",
-        median(concurrent.clone()),
-        fmt(&concurrent)
+    line(
+        format!("engine, {TASKS} concurrent tasks ({CONCURRENT}):  "),
+        &concurrent,
     );
-    println!(
-        "  raw redb, one insert per commit ({SEQUENTIAL}): {:>8.0}/s  [{}]",
-        median(raw_single.clone()),
-        fmt(&raw_single)
+    line(
+        format!("raw redb, one insert per commit ({SEQUENTIAL}): "),
+        &raw_single,
     );
-    println!(
-        "  raw redb, {TASKS} inserts per commit ({CONCURRENT}): {:>8.0}/s  [{}]",
-        median(raw_batched.clone()),
-        fmt(&raw_batched)
+    line(
+        format!("raw redb, {TASKS} inserts per commit ({CONCURRENT}): "),
+        &raw_batched,
     );
     let ratio = median(concurrent.clone()) / median(sequential.clone());
     let raw_ratio = median(raw_batched) / median(raw_single.clone());

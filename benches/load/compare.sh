@@ -38,11 +38,9 @@
 
 set -euo pipefail
 
-LOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$LOAD_DIR/../.." && pwd)
 LOG_TAG=compare
 # shellcheck source=lib.sh source-path=SCRIPTDIR
-source "$LOAD_DIR/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 LOAD_DURATION=${LOAD_DURATION:-10s}
 LOAD_ROUNDS=${LOAD_ROUNDS:-3}
@@ -92,9 +90,7 @@ cleanup() {
     rm -rf "$WORK"
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 # ---------------------------------------------------------------------------------------
 # Build
@@ -167,16 +163,7 @@ collect_ids() { # [contender [file]]: up to LOAD_IDS of its contact ids (default
         umask 077
         printf 'Authorization: Bearer %s\n' "$TOKEN" >"$AUTH_HEADER"
     )
-    local cursor="" page
-    : >"$file"
-    while (($(wc -l <"$file") < LOAD_IDS)); do
-        local args=(--get --data-urlencode "limit=100")
-        if [[ -n $cursor ]]; then args+=(--data-urlencode "cursor=$cursor"); fi
-        page=$(curl -fsS --max-time 30 -H @"$AUTH_HEADER" "${args[@]}" "$BASE/api/v1/contacts")
-        jq -r '.data[] | "\(.id) \(.version)"' <<<"$page" >>"$file"
-        cursor=$(jq -r '.next_cursor // empty' <<<"$page")
-        [[ -n $cursor ]] || break
-    done
+    contact_ids "$file"
 }
 
 # run_one store workload contender script conns encoding: one wrk run; its req/s into SAMPLES
@@ -278,20 +265,7 @@ run_redb() {
     fi
     start_contender floor "$WORK/floor.log" env CRM_JWT_SECRET="$JWT_SECRET" "$FLOOR_BIN" --db "$WORK/redb-floor/$(basename "$db")"
     start_contender store-floor "$WORK/store-floor.log" env CRM_JWT_SECRET="$JWT_SECRET" "$FLOOR_BIN" --via-store "$WORK/redb-store-floor/$(basename "$db")"
-    collect_ids
-    if [[ -n $BASELINE_BIN ]]; then
-        collect_ids baseline "$WORK/ids-baseline"
-        IDS[baseline]=$WORK/ids-baseline
-    fi
-    local servers="server${BASELINE_BIN:+ baseline}"
-    mapfile -t specs < <(get_specs "server floor store-floor${BASELINE_BIN:+ baseline}")
-    specs+=("list 100 tasks, gzip, c=$LOAD_LIST_CONNECTIONS|list-tasks.lua|$LOAD_LIST_CONNECTIONS|gzip|$servers")
-    mapfile -t -O "${#specs[@]}" specs < <(more_specs "$servers")
-    # Warm every cache once.
-    for who in "${!BASES[@]}"; do run_one warmup get "$who" get.lua 64 gzip; done
-    rounds redb "${specs[@]}"
-    stop_all
-    IDS=()
+    measure redb "floor store-floor"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -326,22 +300,27 @@ run_postgres() {
         login_to baseline
     fi
     start_contender pg-floor "$WORK/pg-floor.log" env CRM_JWT_SECRET="$JWT_SECRET" "$FLOOR_BIN" --pg "$url"
+    measure postgres pg-floor
+    drop_pg_db
+    drop_base_db
+}
+
+measure() { # store floors: the rounds of every workload against the running contenders (server,
+    # the floors named, the baseline if any), each cache warmed once; then stops them
+    local store=$1 floors=$2 who specs
     collect_ids
     if [[ -n $BASELINE_BIN ]]; then
         collect_ids baseline "$WORK/ids-baseline"
         IDS[baseline]=$WORK/ids-baseline
     fi
     local servers="server${BASELINE_BIN:+ baseline}"
-    mapfile -t specs < <(get_specs "server pg-floor${BASELINE_BIN:+ baseline}")
+    mapfile -t specs < <(get_specs "server $floors${BASELINE_BIN:+ baseline}")
     specs+=("list 100 tasks, gzip, c=$LOAD_LIST_CONNECTIONS|list-tasks.lua|$LOAD_LIST_CONNECTIONS|gzip|$servers")
     mapfile -t -O "${#specs[@]}" specs < <(more_specs "$servers")
-    local who
     for who in "${!BASES[@]}"; do run_one warmup get "$who" get.lua 64 gzip; done
-    rounds postgres "${specs[@]}"
+    rounds "$store" "${specs[@]}"
     stop_all
     IDS=()
-    drop_pg_db
-    drop_base_db
 }
 
 drop_base_db() {
@@ -391,7 +370,4 @@ med() { median <<<"${SAMPLES[$1]:-}"; }
     echo "floor = \`load-floor --db\` on redb (JWT + raw read on the async thread), \`load-floor --pg\` on PostgreSQL (JWT + one prepared primary-key select); store-floor = \`load-floor --via-store\` (through \`RedbStore\`). The floors never compress."
     for n in "${NOTES[@]}"; do echo "- $n"; done
 } >"$WORK/report.md"
-echo
-cat "$WORK/report.md"
-cp "$WORK/report.md" "$LOAD_OUTPUT"
-log "written to $LOAD_OUTPUT"
+publish_report "$LOAD_OUTPUT"

@@ -25,11 +25,9 @@
 
 set -euo pipefail
 
-LOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$LOAD_DIR/../.." && pwd)
 LOG_TAG=instances
 # shellcheck source=lib.sh source-path=SCRIPTDIR
-source "$LOAD_DIR/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 INST_DURATION=${INST_DURATION:-10s}
 INST_WARMUP=${INST_WARMUP:-2s}
@@ -45,12 +43,7 @@ LOAD_IDS=1000
 
 require_tools cargo curl jq psql
 ensure_wrk
-cd "$ROOT"
-if [[ $LOAD_SKIP_BUILD != 1 ]]; then
-    log "building: cargo build --release -p crm-server"
-    cargo build --release -p crm-server
-fi
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+build_release -p crm-server
 SERVER_BIN=$TARGET_DIR/release/crm-server
 [[ -x $SERVER_BIN ]] || die "no crm-server binary at $SERVER_BIN"
 
@@ -67,11 +60,9 @@ cleanup() {
     trap - EXIT INT TERM
     stop_all
     drop_pg_db
-    if [[ ${LOAD_KEEP:-0} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+    remove_work_dir "${LOAD_KEEP:-0}"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 init_secrets admin@instances.test
 prepare_store postgres "" crm_instances || die "$STORE_ERROR"
@@ -82,19 +73,6 @@ seed_store "$SERVER_BIN" "$WORK/seed.log" 4 "$INST_CONTACTS" 200 0 0 0 ||
 leases() {
     psql "$(pg_url_for "$PG_DB")" -qAtX -c \
         "SELECT COALESCE(sum(n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = 'crm_rate_limit'"
-}
-
-collect_ids() { # up to LOAD_IDS lines "<id> <version>" into $WORK/ids
-    local cursor="" page
-    : >"$WORK/ids"
-    while true; do
-        local args=(--get --data-urlencode "limit=100")
-        if [[ -n $cursor ]]; then args+=(--data-urlencode "cursor=$cursor"); fi
-        page=$(curl -fsS --max-time 30 -H @"$AUTH_HEADER" "${args[@]}" "$BASE/api/v1/contacts")
-        jq -r '.data[] | "\(.id) \(.version)"' <<<"$page" >>"$WORK/ids"
-        cursor=$(jq -r '.next_cursor // empty' <<<"$page")
-        if [[ -z $cursor || $(wc -l <"$WORK/ids") -ge $LOAD_IDS ]]; then break; fi
-    done
 }
 
 ROWS=()
@@ -113,7 +91,7 @@ for n in $INST_COUNTS; do
         done
         BASE=${bases[0]}
         login || die "login failed"
-        [[ -s $WORK/ids ]] || collect_ids
+        [[ -s $WORK/ids ]] || contact_ids "$WORK/ids"
         per=$((INST_CONNECTIONS / n))
         threads=1
         if ((n == 1)); then threads=2; fi

@@ -1,16 +1,21 @@
-# Helpers shared by the load test (run.sh) and the soak test (soak.sh); sourced, not run.
+# Helpers shared by the load scripts (run.sh, soak.sh, compare.sh, ...) and the API checks
+# (schemathesis, typescript); sourced, not run.
 #
-# The caller sets `set -euo pipefail`, LOG_TAG (the log prefix), LOAD_DIR, and before it
-# uses them: WORK (a private work dir, see make_work_dir), PG_ADMIN_URL (PostgreSQL admin
-# URL), BASE (the server's http://host:port). It declares `R` (an associative array) if it
-# uses parse_result.
+# The caller sets `set -euo pipefail` and LOG_TAG (the log prefix), and before it uses them:
+# WORK (a private work dir, see make_work_dir), PG_ADMIN_URL (PostgreSQL admin URL), BASE
+# (the server's http://host:port). It declares `R` (an associative array) if it uses
+# parse_result.
 #
-# Globals these helpers set: WRK_VERSION, JWT_SECRET, ADMIN_EMAIL, ADMIN_PASSWORD,
-# LOGIN_JSON, AUTH_HEADER, TOKEN, PG_DB, STORE_ENV, STORE_FLAGS, STORE_ERROR, SERVER_PID,
-# STOP_STATUS. None of the secrets is ever printed.
+# Globals set on sourcing: LOAD_DIR (this folder) and ROOT (the repository's root). Globals
+# these helpers set: WRK_VERSION, JWT_SECRET, ADMIN_EMAIL, ADMIN_PASSWORD, LOGIN_JSON,
+# AUTH_HEADER, TOKEN, PG_DB, STORE_ENV, STORE_FLAGS, STORE_ERROR, SERVER_PID, STOP_STATUS,
+# TARGET_DIR. None of the secrets is ever printed.
 
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # the globals set here are read by the scripts that source this
+
+LOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$LOAD_DIR/../.." && pwd)
 
 # Rate limits are raised out of the way: these tests measure the server, not the limiter's quotas.
 RATE_BIG=1000000000
@@ -50,6 +55,58 @@ raise_fd_limit() { # 1000 connections, on both ends, need file descriptors
     if [[ $(ulimit -n) != unlimited && $(ulimit -n) -lt 4096 ]]; then
         log "warning: only $(ulimit -n) file descriptors: 1000-connection runs may fail"
     fi
+}
+
+# ---------------------------------------------------------------------------------------
+# Build, clean-up and reports
+
+build_release() { # cargo build arguments: a release build in $ROOT (none with LOAD_SKIP_BUILD=1);
+    # stays in $ROOT, sets TARGET_DIR
+    cd "$ROOT"
+    if [[ ${LOAD_SKIP_BUILD:-0} != 1 ]]; then
+        log "building: cargo build --release $*"
+        cargo build --release "$@"
+    fi
+    TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+}
+
+on_exit() { # function: runs it when the script exits, and exits 130 on SIGINT, 143 on SIGTERM
+    trap "$1" EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+remove_work_dir() { # keep: 1 keeps $WORK (and says where it is); otherwise it is removed
+    if [[ $1 == 1 ]]; then
+        log "work dir kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+
+machine_line() { # a report's line naming the commit (and whether it had changes) and the machine
+    local commit cpu
+    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+    if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then commit="$commit (with uncommitted changes)"; fi
+    cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo '?')
+    echo "- Commit $commit; $(nproc) cores ($cpu), Linux $(uname -r)."
+}
+
+publish_report() { # output: prints $WORK/report.md and copies it to output
+    echo
+    cat "$WORK/report.md"
+    cp "$WORK/report.md" "$1"
+    log "written to $1"
+}
+
+seed_sizes() { # prefix size: sets SEED_CONTACTS, _COMPANIES, _DEALS, _TASKS and _NOTES to
+    # <prefix>_CONTACTS etc. when set, else to size times 20000, 2000, 4000, 10000, 20000
+    local kind n var
+    for kind in CONTACTS:20000 COMPANIES:2000 DEALS:4000 TASKS:10000 NOTES:20000; do
+        var=$1_${kind%%:*}
+        n=${!var:-$(awk -v s="$2" -v n="${kind#*:}" 'BEGIN { printf "%d", s * n }')}
+        printf -v "SEED_${kind%%:*}" '%s' "$n"
+    done
 }
 
 # ---------------------------------------------------------------------------------------
@@ -283,6 +340,23 @@ login() { # sets TOKEN and the curl header file; never prints them
 
 api_get() { # path, with the token
     curl -fsS --max-time 30 -H @"$AUTH_HEADER" "$BASE$1"
+}
+
+contact_ids() { # file [names]: the first LOAD_IDS contacts' "<id> <version>" lines at $BASE
+    # into file (and their first and last names into names), signed in with $AUTH_HEADER
+    local out=$1 names=${2:-} cursor="" page
+    : >"$out"
+    if [[ -n $names ]]; then : >"$names"; fi
+    while true; do
+        local args=(--get --data-urlencode "limit=100")
+        if [[ -n $cursor ]]; then args+=(--data-urlencode "cursor=$cursor"); fi
+        page=$(curl -fsS --max-time 30 -H @"$AUTH_HEADER" "${args[@]}" "$BASE/api/v1/contacts")
+        jq -r '.data[] | "\(.id) \(.version)"' <<<"$page" >>"$out"
+        if [[ -n $names ]]; then jq -r '.data[] | .first_name, .last_name' <<<"$page" >>"$names"; fi
+        cursor=$(jq -r '.next_cursor // empty' <<<"$page")
+        if [[ -z $cursor || $(wc -l <"$out") -ge $LOAD_IDS ]]; then break; fi
+    done
+    head -n "$LOAD_IDS" "$out" >"$out.tmp" && mv "$out.tmp" "$out"
 }
 
 http_status() { # url: the status code of a GET (000 when no answer)

@@ -42,11 +42,9 @@
 
 set -euo pipefail
 
-LOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$LOAD_DIR/../.." && pwd)
 LOG_TAG=load
 # shellcheck source=lib.sh source-path=SCRIPTDIR
-source "$LOAD_DIR/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 LOAD_DURATION=${LOAD_DURATION:-10s}
 LOAD_WARMUP=${LOAD_WARMUP:-3s}
@@ -71,12 +69,7 @@ LOAD_KEEP=${LOAD_KEEP:-0}
 LOAD_OUTPUT=${LOAD_OUTPUT:-$LOAD_DIR/last-run.md}
 PG_ADMIN_URL=${CRM_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
-scaled() { awk -v s="$LOAD_SIZE" -v n="$1" 'BEGIN { printf "%d", s * n }'; }
-SEED_CONTACTS=${LOAD_CONTACTS:-$(scaled 20000)}
-SEED_COMPANIES=${LOAD_COMPANIES:-$(scaled 2000)}
-SEED_DEALS=${LOAD_DEALS:-$(scaled 4000)}
-SEED_TASKS=${LOAD_TASKS:-$(scaled 10000)}
-SEED_NOTES=${LOAD_NOTES:-$(scaled 20000)}
+seed_sizes LOAD "$LOAD_SIZE"
 
 # ---------------------------------------------------------------------------------------
 # Tools
@@ -88,12 +81,7 @@ raise_fd_limit
 # ---------------------------------------------------------------------------------------
 # Build
 
-cd "$ROOT"
-if [[ $LOAD_SKIP_BUILD != 1 ]]; then
-    log "building: cargo build --release -p crm-server -p crm-benches --bins"
-    cargo build --release -p crm-server -p crm-benches --bins
-fi
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+build_release -p crm-server -p crm-benches --bins
 SERVER_BIN=${LOAD_SERVER_BIN:-$TARGET_DIR/release/crm-server}
 FLOOR_BIN=${LOAD_FLOOR_BIN:-$TARGET_DIR/release/load-floor}
 [[ -x $SERVER_BIN ]] || die "no crm-server binary at $SERVER_BIN"
@@ -118,35 +106,17 @@ cleanup() {
     stop_pid "$SERVER_PID"
     stop_pid "$FLOOR_PID"
     drop_pg_db
-    if [[ $LOAD_KEEP == 1 ]]; then
-        log "work dir kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
+    remove_work_dir "$LOAD_KEEP"
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 # ---------------------------------------------------------------------------------------
 # Helpers
 
-collect_ids() { # file: up to LOAD_IDS lines "<id> <version>"; also $WORK/names
-    local out=$1 cursor="" page
-    : >"$out"
-    : >"$WORK/names"
-    while true; do
-        local args=(--get --data-urlencode "limit=100")
-        if [[ -n $cursor ]]; then args+=(--data-urlencode "cursor=$cursor"); fi
-        page=$(curl -fsS --max-time 30 -H @"$AUTH_HEADER" "${args[@]}" "$BASE/api/v1/contacts")
-        jq -r '.data[] | "\(.id) \(.version)"' <<<"$page" >>"$out"
-        jq -r '.data[] | .first_name, .last_name' <<<"$page" >>"$WORK/names"
-        cursor=$(jq -r '.next_cursor // empty' <<<"$page")
-        if [[ -z $cursor || $(wc -l <"$out") -ge $LOAD_IDS ]]; then break; fi
-    done
-    head -n "$LOAD_IDS" "$out" >"$out.tmp" && mv "$out.tmp" "$out"
-    wc -l <"$out" | tr -d ' '
+collect_ids() { # file: up to LOAD_IDS lines "<id> <version>"; also $WORK/names; prints how many
+    contact_ids "$1" "$WORK/names"
+    wc -l <"$1" | tr -d ' '
 }
 
 declare -A R=()   # results: R[<key>.<field>]
@@ -427,10 +397,7 @@ row_notes() { # key
     echo
     echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`benches/load/run.sh\` in ${ELAPSED} s."
     echo
-    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
-    if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then commit="$commit (with uncommitted changes)"; fi
-    cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo '?')
-    echo "- Commit $commit; $(nproc) cores ($cpu), Linux $(uname -r)."
+    machine_line
     echo "- Load generator $WRK_VERSION on the same machine, $LOAD_THREADS threads, ${LOAD_DURATION} per run after a ${LOAD_WARMUP} warm-up per server, timeout $LOAD_TIMEOUT."
     echo "- Seed per store: $SEED_CONTACTS contacts, $SEED_COMPANIES companies, $SEED_DEALS deals, $SEED_TASKS tasks, $SEED_NOTES notes (\`crm-server seed\`); GET/update/mixed pick among $LOAD_IDS collected contact ids."
     echo "- crm-server: rate limits raised to $RATE_BIG per period, bcrypt cost $LOAD_BCRYPT_COST, log level warn, db pool ${LOAD_DB_POOL_SIZE:-server default}${LOAD_SERVER_ARGS:+, extra args \`$LOAD_SERVER_ARGS\`}; PostgreSQL ${R[postgres.server]:-not run} on the same machine."
@@ -491,8 +458,4 @@ row_notes() { # key
     for n in "${FAILED_STORES[@]}"; do echo "- Not run: $n"; done
     for n in "${NOTES[@]}"; do echo "- $n"; done
 } >"$WORK/report.md"
-
-echo
-cat "$WORK/report.md"
-cp "$WORK/report.md" "$LOAD_OUTPUT"
-log "written to $LOAD_OUTPUT"
+publish_report "$LOAD_OUTPUT"

@@ -64,11 +64,9 @@
 set -euo pipefail
 export LC_ALL=C # sort, comm and join must agree; '.' as the decimal point
 
-LOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$LOAD_DIR/../.." && pwd)
 LOG_TAG=soak
 # shellcheck source=lib.sh source-path=SCRIPTDIR
-source "$LOAD_DIR/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 secs_of() { # "600", "600s" -> 600
     local v=${1%s}
@@ -101,12 +99,7 @@ case $SOAK_STORE in redb | postgres) ;; *) die "SOAK_STORE must be redb or postg
 [[ $SOAK_CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "SOAK_CONNECTIONS must be a positive number"
 if ! [[ $SOAK_WRITE_PCT =~ ^[0-9]+$ ]] || ((SOAK_WRITE_PCT > 100)); then die "SOAK_WRITE_PCT must be 0-100"; fi
 
-scaled() { awk -v s="$SOAK_SIZE" -v n="$1" 'BEGIN { printf "%d", s * n }'; }
-SEED_CONTACTS=${SOAK_CONTACTS:-$(scaled 20000)}
-SEED_COMPANIES=${SOAK_COMPANIES:-$(scaled 2000)}
-SEED_DEALS=${SOAK_DEALS:-$(scaled 4000)}
-SEED_TASKS=${SOAK_TASKS:-$(scaled 10000)}
-SEED_NOTES=${SOAK_NOTES:-$(scaled 20000)}
+seed_sizes SOAK "$SOAK_SIZE"
 ((SEED_CONTACTS > 0)) || die "the GETs need seeded contacts (SOAK_CONTACTS > 0)"
 
 # ---------------------------------------------------------------------------------------
@@ -161,16 +154,10 @@ cleanup() {
     fi
     stop_pid "$SERVER_PID"
     drop_pg_db
-    if [[ $SOAK_KEEP == 1 ]]; then
-        log "work dir kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
+    remove_work_dir "$SOAK_KEEP"
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 # ---------------------------------------------------------------------------------------
 # Helpers
@@ -513,10 +500,7 @@ val() { # key field [default]
     echo
     echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`benches/load/soak.sh\` in ${ELAPSED} s."
     echo
-    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
-    if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then commit="$commit (with uncommitted changes)"; fi
-    cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo '?')
-    echo "- Commit $commit; $(nproc) cores ($cpu), Linux $(uname -r)."
+    machine_line
     if [[ $SOAK_STORE == postgres ]]; then
         echo "- Store: PostgreSQL $PG_VERSION on the same machine, a fresh database (dropped afterwards); db pool ${SOAK_DB_POOL_SIZE:-server default}."
     else
@@ -576,11 +560,7 @@ val() { # key field [default]
         echo
     fi
 } >"$WORK/report.md"
-
-echo
-cat "$WORK/report.md"
-cp "$WORK/report.md" "$SOAK_OUTPUT"
-log "written to $SOAK_OUTPUT"
+publish_report "$SOAK_OUTPUT"
 log "verdicts: errors $V_ERRORS, memory $V_MEMORY, data $V_DATA, shutdown $V_SHUTDOWN"
 
 if [[ $V_ERRORS == PASS && $V_MEMORY == PASS && $V_DATA == PASS && $V_SHUTDOWN == PASS ]]; then

@@ -19,11 +19,9 @@
 
 set -euo pipefail
 
-LOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$LOAD_DIR/../.." && pwd)
 LOG_TAG=variants
 # shellcheck source=lib.sh source-path=SCRIPTDIR
-source "$LOAD_DIR/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VARIANTS=${VARIANTS:-$'default|\nno-access-log|--no-access-log'}
 VARIANTS_ROUNDS=${VARIANTS_ROUNDS:-3}
@@ -41,11 +39,7 @@ require_tools curl jq awk
 ensure_wrk
 raise_fd_limit
 
-cd "$ROOT"
-if [[ $LOAD_SKIP_BUILD != 1 ]]; then
-    cargo build --release -p crm-server
-fi
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+build_release -p crm-server
 SERVER_BIN=${LOAD_SERVER_BIN:-$TARGET_DIR/release/crm-server}
 [[ -x $SERVER_BIN ]] || die "no crm-server binary at $SERVER_BIN"
 

@@ -19,11 +19,9 @@
 set -euo pipefail
 
 ST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$ST_DIR/../.." && pwd)
-LOAD_DIR=$ROOT/benches/load
 LOG_TAG=schemathesis
 # shellcheck source=../load/lib.sh
-source "$LOAD_DIR/lib.sh"
+source "$ST_DIR/../load/lib.sh"
 
 OUT=${ST_OUT:-$ROOT/target/schemathesis}
 # CPython 3.11 fails inside Hypothesis now and then ("SystemError: AST constructor recursion

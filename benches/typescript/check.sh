@@ -16,11 +16,9 @@
 set -euo pipefail
 
 TS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$TS_DIR/../.." && pwd)
-LOAD_DIR=$ROOT/benches/load
 LOG_TAG=typescript
 # shellcheck source=../load/lib.sh
-source "$LOAD_DIR/lib.sh"
+source "$TS_DIR/../load/lib.sh"
 
 require_tools curl node npm cargo
 

@@ -111,6 +111,28 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The app and its authenticated caller, the first two things nearly every handler takes
+/// (`State` and [`Auth`] in one; it refuses as [`Auth`] does).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The app.
+    pub state: AppState,
+    /// The caller.
+    pub auth: Auth,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = Auth::from_request_parts(parts, state).await?;
+        Ok(Caller {
+            state: state.clone(),
+            auth,
+        })
+    }
+}
+
 /// Authenticates the bearer token of `headers`, if any.
 pub(crate) async fn authenticate(headers: &HeaderMap, state: &AppState) -> Authn {
     let Some(value) = headers.get(header::AUTHORIZATION) else {

@@ -56,37 +56,49 @@ pub(crate) struct SecurityCounters(pub(crate) crm_core::Crm);
 impl Collector for SecurityCounters {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         let counts: LogCounts = self.0.log_counts();
-        let mut family = encoder.encode_descriptor(
-            "crm_security_events",
-            "Security events, by type.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (kind, n) in &counts.events {
-            ConstCounter::new(*n).encode(family.encode_family(&[("type", kind.as_str())])?)?;
+        let events = counts.events.iter().map(|(kind, n)| (kind.as_str(), *n));
+        // Name, help, label and series of the counters with one label.
+        let labelled = [
+            (
+                "crm_security_events",
+                "Security events, by type.",
+                "type",
+                events.collect::<Vec<_>>(),
+            ),
+            (
+                "crm_anomalies",
+                "Anomalies detected, by rule.",
+                "rule",
+                counts.anomalies,
+            ),
+        ];
+        for (name, help, label, series) in labelled {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (value, n) in series {
+                ConstCounter::new(n).encode(family.encode_family(&[(label, value)])?)?;
+            }
         }
-        let mut family = encoder.encode_descriptor(
-            "crm_anomalies",
-            "Anomalies detected, by rule.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (rule, n) in &counts.anomalies {
-            ConstCounter::new(*n).encode(family.encode_family(&[("rule", *rule)])?)?;
+        // Name, help and value of the counters without labels.
+        let single = [
+            (
+                "crm_access_log_entries",
+                "Records read and logged.",
+                counts.access_entries,
+            ),
+            (
+                "crm_security_log_dropped",
+                "Log entries dropped (queue full or a write failed).",
+                counts.dropped,
+            ),
+        ];
+        for (name, help, n) in single {
+            ConstCounter::new(n).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Counter,
+            )?)?;
         }
-        let one = ConstCounter::new(counts.access_entries);
-        one.encode(encoder.encode_descriptor(
-            "crm_access_log_entries",
-            "Records read and logged.",
-            None,
-            MetricType::Counter,
-        )?)?;
-        let dropped = ConstCounter::new(counts.dropped);
-        dropped.encode(encoder.encode_descriptor(
-            "crm_security_log_dropped",
-            "Log entries dropped (queue full or a write failed).",
-            None,
-            MetricType::Counter,
-        )?)
+        Ok(())
     }
 }

@@ -87,26 +87,13 @@ async fn logs_carry_request_ids_and_no_secrets() {
         .send()
         .await;
     assert_eq!(signup.status, 201, "{}", signup.text);
-    let failed = c
-        .post("/auth/login")
-        .json(json!({"email": "admin@acme.test", "password": "pw-WRONG-SECRET"}))
-        .send()
-        .await;
+    let failed = c.login("admin@acme.test", "pw-WRONG-SECRET").send().await;
     assert_eq!(failed.status, 401);
     let c2 = server.client();
-    let ok = c2
-        .post("/auth/login")
-        .json(json!({"email": "admin@acme.test", "password": "pw-SIGNUP-SECRET"}))
-        .send()
-        .await;
+    let ok = c2.login("admin@acme.test", "pw-SIGNUP-SECRET").send().await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     let session = suite::Session::from_tokens(c2, &ok.body);
-    let refreshed = session
-        .client
-        .post("/auth/refresh")
-        .header("x-csrf-token", &session.csrf)
-        .send()
-        .await;
+    let refreshed = session.client.refresh_by_cookie(&session.csrf).send().await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.text);
     let ready = c.get("/ready").send().await;
     assert_eq!(ready.status, 503);

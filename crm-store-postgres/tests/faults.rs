@@ -12,6 +12,15 @@ use crm_core::{ErrorKind, Storage};
 use crm_store_postgres::testing::TestDatabase;
 use sqlx::Row;
 
+/// A contact with just a name.
+fn person(first_name: String, last_name: String) -> ContactInput {
+    ContactInput {
+        first_name,
+        last_name,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn terminated_connections_give_coded_errors_no_partial_writes_and_recovery() {
     crm_core::testkit::run(async {
@@ -50,14 +59,7 @@ fn terminated_connections_give_coded_errors_no_partial_writes_and_recovery() {
                 for n in 0..40 {
                     let created = crm
                         .contacts()
-                        .create(
-                            &actor,
-                            ContactInput {
-                                first_name: format!("Worker{w}"),
-                                last_name: format!("Number{n}"),
-                                ..Default::default()
-                            },
-                        )
+                        .create(&actor, person(format!("Worker{w}"), format!("Number{n}")))
                         .await;
                     let c = match created {
                         Ok(c) => c,
@@ -147,14 +149,7 @@ fn terminated_connections_give_coded_errors_no_partial_writes_and_recovery() {
         store.ping().await.unwrap();
         for n in 0..5 {
             crm.contacts()
-                .create(
-                    &actor,
-                    ContactInput {
-                        first_name: "After".into(),
-                        last_name: format!("Recovery{n}"),
-                        ..Default::default()
-                    },
-                )
+                .create(&actor, person("After".into(), format!("Recovery{n}")))
                 .await
                 .unwrap();
         }

@@ -16,11 +16,9 @@ fn run(f: impl std::future::Future<Output = ()>) {
 #[test]
 fn two_instances_together_allow_one_quota_not_two() {
     run(async {
-        let db = TestDatabase::create().await;
-        let config = RateLimitConfig::default();
-        assert_eq!(config.user, Quota::per_minute(100));
-        let a = PgRateLimiter::new(&db.store().await, config.clone()).unwrap();
-        let b = PgRateLimiter::new(&db.store().await, config).unwrap();
+        // The default quotas: 100 a minute per user.
+        assert_eq!(RateLimitConfig::default().user, Quota::per_minute(100));
+        let (_db, a, b, _) = two_instances(Quota::per_minute(100)).await;
         let started = Instant::now();
         let mut allowed = 0u32;
         let mut refusals = Vec::new();
@@ -140,22 +138,23 @@ fn failed_logins_counted_on_one_instance_delay_the_others() {
     });
 }
 
-/// Two limiters (two instances) on `db` with `user` as the user quota, and its batch size.
-async fn two_instances(db: &TestDatabase, user: Quota) -> (PgRateLimiter, PgRateLimiter, u32) {
+/// A fresh database (to keep while the limiters are used), two limiters (two instances) on
+/// it with `user` as the user quota (the other quotas the defaults), and its batch size.
+async fn two_instances(user: Quota) -> (TestDatabase, PgRateLimiter, PgRateLimiter, u32) {
+    let db = TestDatabase::create().await;
     let config = RateLimitConfig {
         user,
         ..RateLimitConfig::default()
     };
     let a = PgRateLimiter::new(&db.store().await, config.clone()).unwrap();
     let b = PgRateLimiter::new(&db.store().await, config).unwrap();
-    (a, b, PgRateLimiter::batch(user))
+    (db, a, b, PgRateLimiter::batch(user))
 }
 
 #[test]
 fn concurrent_checks_of_an_empty_lease_make_one_database_call() {
     run(async {
-        let db = TestDatabase::create().await;
-        let (a, b, batch) = two_instances(&db, Quota::per_minute(1000)).await;
+        let (_db, a, b, batch) = two_instances(Quota::per_minute(1000)).await;
         assert_eq!(batch, 50);
         let a = std::sync::Arc::new(a);
         // 20 checks at once on A, fewer than half a batch (no top-up): one of them leases,
@@ -184,9 +183,8 @@ fn concurrent_checks_of_an_empty_lease_make_one_database_call() {
 #[test]
 fn a_busy_keys_half_used_lease_is_topped_up_to_one_batch() {
     run(async {
-        let db = TestDatabase::create().await;
         // An hourly quota: the bucket refills by less than a token while the test runs.
-        let (a, b, batch) = two_instances(&db, Quota::per_hour(1280)).await;
+        let (_db, a, b, batch) = two_instances(Quota::per_hour(1280)).await;
         assert_eq!(batch, 64);
         // A leases a batch at its first check; the check that leaves half of it tops it up
         // by the half used (to one batch, never more); the last 8 come from the lease.

@@ -7,12 +7,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crm_core::identity::{Identity, IdentityConfig, LoginRequest, Secret};
-use crm_core::model::{ClientInfo, Role};
+use crm_core::identity::{Identity, IdentityConfig, LoginRequest, Secret, TokenResponse};
+use crm_core::model::{ClientInfo, Role, Workspace};
 use crm_core::storage::{Invalidation, InvalidationSink};
 use crm_core::testkit::identity_suite::CollectingDelivery;
 use crm_core::testkit::setup::{email, fast_passwords, with_password};
-use crm_core::{Crm, CrmConfig, ErrorKind, Storage};
+use crm_core::{Actor, Crm, CrmConfig, ErrorKind, Storage};
 use crm_store_postgres::PgStore;
 use crm_store_postgres::signal::LISTENER_APPLICATION_NAME;
 use crm_store_postgres::testing::TestDatabase;
@@ -42,13 +42,37 @@ fn identity(store: &PgStore) -> Identity {
     Identity::new(crm, config, Arc::new(CollectingDelivery::default())).unwrap()
 }
 
-fn login(ws: crm_core::id::WorkspaceId, email: &str, password: &str) -> LoginRequest {
-    LoginRequest {
+/// Signs up the installation's first workspace, "Acme", through `id`, its admin
+/// `admin@acme.test` with `password`: the workspace, the admin's tokens and the admin.
+async fn sign_up(id: &Identity, password: &str) -> (Workspace, TokenResponse, Actor) {
+    let (ws, tokens) = id
+        .sign_up_first(
+            "Acme",
+            email("admin@acme.test"),
+            password,
+            ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+    let admin = id.crm().actor(ws.id, tokens.user.id).await.unwrap();
+    (ws, tokens, admin)
+}
+
+/// Signs in through `id` (a new session); its tokens.
+async fn login(
+    id: &Identity,
+    ws: crm_core::id::WorkspaceId,
+    email: &str,
+    password: &str,
+) -> TokenResponse {
+    id.login(LoginRequest {
         workspace_id: ws,
         email: email.into(),
         password: password.into(),
         client: ClientInfo::default(),
-    }
+    })
+    .await
+    .unwrap()
 }
 
 /// Polls `check` until it holds, panicking with `what` after [`PATIENCE`].
@@ -74,23 +98,11 @@ fn revocations_and_user_changes_reach_the_other_instance_through_the_signal() {
         let db = TestDatabase::create().await;
         let (store_a, store_b) = (db.store().await, db.store().await);
         let (a, b) = (identity(&store_a), identity(&store_b));
-        let (ws, admin_tokens) = a
-            .sign_up_first(
-                "Acme",
-                email("admin@acme.test"),
-                "admin pw",
-                ClientInfo::default(),
-            )
-            .await
-            .unwrap();
-        let admin = a.crm().actor(ws.id, admin_tokens.user.id).await.unwrap();
+        let (ws, _, admin) = sign_up(&a, "admin pw").await;
         let sales = with_password(&a, &admin, "sales@acme.test", Role::Sales, "sales pw").await;
 
         // Logout through A: B refuses the access token (its cache said "active").
-        let t = a
-            .login(login(ws.id, "sales@acme.test", "sales pw"))
-            .await
-            .unwrap();
+        let t = login(&a, ws.id, "sales@acme.test", "sales pw").await;
         assert!(b.authenticate(&t.access_token).await.is_ok());
         let actor = a.crm().actor(ws.id, sales.id).await.unwrap();
         a.logout(&actor, t.session_id).await.unwrap();
@@ -104,14 +116,8 @@ fn revocations_and_user_changes_reach_the_other_instance_through_the_signal() {
         );
 
         // Log out everywhere through A.
-        let t1 = a
-            .login(login(ws.id, "sales@acme.test", "sales pw"))
-            .await
-            .unwrap();
-        let t2 = a
-            .login(login(ws.id, "sales@acme.test", "sales pw"))
-            .await
-            .unwrap();
+        let t1 = login(&a, ws.id, "sales@acme.test", "sales pw").await;
+        let t2 = login(&a, ws.id, "sales@acme.test", "sales pw").await;
         for t in [&t1, &t2] {
             assert!(b.authenticate(&t.access_token).await.is_ok());
         }
@@ -123,14 +129,8 @@ fn revocations_and_user_changes_reach_the_other_instance_through_the_signal() {
 
         // A password change through A ends the other sessions on B too, but not the
         // session it was made from.
-        let keep = a
-            .login(login(ws.id, "sales@acme.test", "sales pw"))
-            .await
-            .unwrap();
-        let other = a
-            .login(login(ws.id, "sales@acme.test", "sales pw"))
-            .await
-            .unwrap();
+        let keep = login(&a, ws.id, "sales@acme.test", "sales pw").await;
+        let other = login(&a, ws.id, "sales@acme.test", "sales pw").await;
         for t in [&keep, &other] {
             assert!(b.authenticate(&t.access_token).await.is_ok());
         }
@@ -235,16 +235,7 @@ fn a_killed_listener_reconnects_resets_the_caches_and_hears_signals_again() {
         let a_listener = listeners(&store_a, &db).await;
         assert!(a_listener.contains(&b_listener));
         let a_listener = *a_listener.iter().find(|p| **p != b_listener).unwrap();
-        let (ws, tokens) = a
-            .sign_up_first(
-                "Acme",
-                email("admin@acme.test"),
-                "pw",
-                ClientInfo::default(),
-            )
-            .await
-            .unwrap();
-        let admin = a.crm().actor(ws.id, tokens.user.id).await.unwrap();
+        let (ws, tokens, admin) = sign_up(&a, "pw").await;
         let session = |id| {
             move |s: &Invalidation| {
                 *s == Invalidation::Session {
@@ -278,10 +269,7 @@ fn a_killed_listener_reconnects_resets_the_caches_and_hears_signals_again() {
         .await;
 
         // Signals flow again.
-        let t = a
-            .login(login(ws.id, "admin@acme.test", "pw"))
-            .await
-            .unwrap();
+        let t = login(&a, ws.id, "admin@acme.test", "pw").await;
         a.logout(&admin, t.session_id).await.unwrap();
         eventually("a signal after the reconnect", || async {
             recorder.count(session(t.session_id.uuid())) == 1
@@ -290,17 +278,11 @@ fn a_killed_listener_reconnects_resets_the_caches_and_hears_signals_again() {
         // A refresh-token rotation (the session stays active) signals nothing: notifications
         // arrive in commit order, so once a later logout's signal is in, the rotation's
         // would be too.
-        let t = a
-            .login(login(ws.id, "admin@acme.test", "pw"))
-            .await
-            .unwrap();
+        let t = login(&a, ws.id, "admin@acme.test", "pw").await;
         a.refresh(t.refresh_token.expose(), &ClientInfo::default())
             .await
             .unwrap();
-        let marker = a
-            .login(login(ws.id, "admin@acme.test", "pw"))
-            .await
-            .unwrap();
+        let marker = login(&a, ws.id, "admin@acme.test", "pw").await;
         a.logout(&admin, marker.session_id).await.unwrap();
         eventually("the marker logout's signal", || async {
             recorder.count(session(marker.session_id.uuid())) == 1

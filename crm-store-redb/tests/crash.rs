@@ -245,12 +245,9 @@ async fn verify(store: RedbStore, round: &Round, thorough: bool) {
 
 #[test]
 fn acknowledged_commits_survive_sigkill() {
-    if let Some(path) = std::env::var_os(CHILD_ENV) {
-        child(Path::new(&path));
+    let Some((_dir, path)) = common::unless_child(CHILD_ENV, "crash.redb", child) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crash.redb");
+    };
     let first = run_child(&path);
     let rt = runtime();
     rt.block_on(verify(RedbStore::open(&path).unwrap(), &first, true));

@@ -76,12 +76,9 @@ fn child(path: &Path) {
 
 #[test]
 fn idle_relaxed_log_writes_survive_sigkill() {
-    if let Some(path) = std::env::var_os(CHILD_ENV) {
-        child(Path::new(&path));
+    let Some((_dir, path)) = common::unless_child(CHILD_ENV, "crm.redb", child) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crm.redb");
+    };
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, &path)
@@ -114,8 +111,7 @@ fn idle_relaxed_log_writes_survive_sigkill() {
 
 #[test]
 fn relaxed_log_writes_are_on_disk_after_a_graceful_close() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crm.redb");
+    let (_dir, path) = common::temp_path("crm.redb");
     let (ws, user) = (
         WorkspaceId::from_uuid(Uuid::now_v7()),
         UserId::from_uuid(Uuid::now_v7()),

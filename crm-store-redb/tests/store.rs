@@ -91,6 +91,15 @@ fn update(r: &Record, expected_version: u64) -> Write {
     }
 }
 
+/// A hard delete of the record `id` at `expected_version`.
+fn delete(kind: EntityKind, id: Uuid, expected_version: u64) -> Write {
+    Write::Delete {
+        kind,
+        id,
+        expected_version,
+    }
+}
+
 fn search(q: &str) -> Option<SearchQuery> {
     Some(SearchQuery {
         terms: crm_core::search::query_terms(q),
@@ -162,16 +171,9 @@ async fn every_write_kind_succeeds() {
     );
 
     // Delete removes the record and every derived entry.
-    s.commit(commit(
-        ws,
-        vec![Write::Delete {
-            kind: EntityKind::Company,
-            id: acme.id(),
-            expected_version: 2,
-        }],
-    ))
-    .await
-    .unwrap();
+    s.commit(commit(ws, vec![delete(EntityKind::Company, acme.id(), 2)]))
+        .await
+        .unwrap();
     assert_eq!(
         s.get(ws, EntityKind::Company, acme.id()).await.unwrap(),
         None
@@ -204,19 +206,11 @@ async fn failed_commits_change_nothing() {
             ErrorKind::NotFound,
         ),
         (
-            Write::Delete {
-                kind: EntityKind::Company,
-                id: acme.id(),
-                expected_version: 3,
-            },
+            delete(EntityKind::Company, acme.id(), 3),
             ErrorKind::VersionConflict,
         ),
         (
-            Write::Delete {
-                kind: EntityKind::Company,
-                id: Uuid::now_v7(),
-                expected_version: 1,
-            },
+            delete(EntityKind::Company, Uuid::now_v7(), 1),
             ErrorKind::NotFound,
         ),
         (
@@ -415,16 +409,9 @@ async fn unique_keys_follow_updates_and_soft_deletes() {
 
     // Hard delete frees it too.
     s.commit(insert(&a)).await.unwrap();
-    s.commit(commit(
-        ws,
-        vec![Write::Delete {
-            kind: EntityKind::Tag,
-            id: a.id(),
-            expected_version: 1,
-        }],
-    ))
-    .await
-    .unwrap();
+    s.commit(commit(ws, vec![delete(EntityKind::Tag, a.id(), 1)]))
+        .await
+        .unwrap();
     assert_eq!(find("twin").await, None);
 }
 
@@ -655,11 +642,7 @@ async fn lists_match_the_reference_store() {
                 }),
                 1,
             )),
-            2 if i % 4 == 0 => c.writes.push(Write::Delete {
-                kind: EntityKind::Deal,
-                id: d.id(),
-                expected_version: 1,
-            }),
+            2 if i % 4 == 0 => c.writes.push(delete(EntityKind::Deal, d.id(), 1)),
             3 => c.writes.push(update(&soft_deleted(d), 1)),
             _ => {}
         }

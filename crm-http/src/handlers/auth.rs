@@ -35,7 +35,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth, Authn, OptionalJson, PathId, RequestContext};
+use crate::extract::{ApiJson, Authn, Caller, OptionalJson, PathId, RequestContext};
 use crate::respond;
 use crate::state::AppState;
 
@@ -502,8 +502,7 @@ pub(crate) async fn logout(
 
 /// `POST /auth/logout-all`: ends every session of the caller.
 pub(crate) async fn logout_all(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     OriginalUri(original): OriginalUri,
     uri: Uri,
 ) -> Result<Response, ApiError> {
@@ -514,10 +513,7 @@ pub(crate) async fn logout_all(
 }
 
 /// `GET /auth/sessions`: the caller's active sessions, `current` marking this one.
-pub(crate) async fn sessions(
-    State(state): State<AppState>,
-    auth: Auth,
-) -> Result<Response, ApiError> {
+pub(crate) async fn sessions(Caller { state, auth }: Caller) -> Result<Response, ApiError> {
     let list = state
         .identity()
         .sessions(&auth.actor, Some(auth.session_id()))
@@ -530,8 +526,7 @@ pub(crate) async fn sessions(
 
 /// `DELETE /auth/sessions/{id}`: revokes one of the caller's sessions.
 pub(crate) async fn revoke_session(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     state
@@ -543,8 +538,7 @@ pub(crate) async fn revoke_session(
 
 /// `POST /auth/password`: changes the caller's password; every other session ends.
 pub(crate) async fn change_password(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     ApiJson(body): ApiJson<PasswordChangeBody>,
 ) -> Result<Response, ApiError> {
     state

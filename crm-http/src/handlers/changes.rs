@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use crm_core::FieldIssue;
@@ -21,9 +20,8 @@ use crm_core::service::{ChangesPage, MAX_CHANGES_LIMIT};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::{Auth, QueryArgs};
+use crate::extract::{Caller, QueryArgs};
 use crate::respond;
-use crate::state::AppState;
 
 /// Page size when `limit` is not given.
 const DEFAULT_LIMIT: usize = 100;
@@ -69,8 +67,7 @@ fn page_json(page: &ChangesPage) -> Value {
 
 /// `GET /changes?since=&limit=&entities=&wait=`.
 pub(crate) async fn changes(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     args.only(&["since", "limit", "entities", "wait"])?;
@@ -115,8 +112,7 @@ pub(crate) async fn changes(
 /// `GET /me/recent?entity=contact&limit=`: the caller's recently viewed records of a kind,
 /// newest first (at most 100), the same on every device and instance.
 pub(crate) async fn recent(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
@@ -136,8 +132,7 @@ pub(crate) async fn recent(
 /// `GET /dashboard?today=YYYY-MM-DD`: the caller's dashboard (see [`crm_core::dashboard`]);
 /// `today` is the caller's local date (default: today in UTC). Weak `ETag` and `304`.
 pub(crate) async fn dashboard(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {

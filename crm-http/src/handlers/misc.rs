@@ -13,14 +13,13 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth, IfNoneMatch, QueryArgs, RequiredIfMatch};
+use crate::extract::{ApiJson, Caller, IfNoneMatch, QueryArgs, RequiredIfMatch};
 use crate::respond::{self, Versioned, guarded};
 use crate::state::AppState;
 
 /// `GET /configuration`, with `ETag` and `304`.
 pub(crate) async fn get_configuration(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     inm: IfNoneMatch,
 ) -> Result<Versioned<Configuration>, ApiError> {
     let config = state.crm().configuration().get(&auth.actor).await?;
@@ -29,8 +28,7 @@ pub(crate) async fn get_configuration(
 
 /// `PATCH /configuration` with `If-Match` (admins).
 pub(crate) async fn update_configuration(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     RequiredIfMatch(m): RequiredIfMatch,
     ApiJson(patch): ApiJson<ConfigurationPatch>,
 ) -> Result<Versioned<Configuration>, ApiError> {
@@ -45,8 +43,7 @@ pub(crate) async fn update_configuration(
 
 /// `GET /search?q=...&limit=...`: companies, contacts and deals at once.
 pub(crate) async fn search(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
@@ -81,8 +78,7 @@ fn audit_page<T: serde::Serialize>(
 
 /// `GET /activity?limit=...&cursor=...`: recent creations, newest first.
 pub(crate) async fn activity(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
@@ -107,8 +103,7 @@ fn parse_list<T: DeserializeOwned>(raw: &str) -> Option<Vec<T>> {
 /// `GET /audit?record_id=...&actor_id=...&entity=contact,deal&action=update&limit=...&cursor=...`
 /// (admins and managers), newest first.
 pub(crate) async fn audit(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {

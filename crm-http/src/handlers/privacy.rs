@@ -1,6 +1,5 @@
 //! Data protection: the right of access and erasure (see [`crm_core::privacy`]).
 
-use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use crm_core::id::{ContactId, UserId};
@@ -8,10 +7,9 @@ use crm_core::model::Contact;
 use crm_core::privacy::consent::ConsentInput;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth, PathId};
+use crate::extract::{ApiJson, Caller, PathId};
 use crate::respond::{self, Versioned};
 use crate::routes::{RouteDef, op};
-use crate::state::AppState;
 
 /// Handlers that call the `crm.privacy()` method of their own name with the path's id (of
 /// the given type) and answer its document or report as JSON, `200`.
@@ -19,8 +17,7 @@ macro_rules! by_id {
     ($($(#[$doc:meta])* $name:ident($id:ident);)*) => {$(
         $(#[$doc])*
         pub(crate) async fn $name(
-            State(state): State<AppState>,
-            auth: Auth,
+            Caller { state, auth }: Caller,
             PathId(id): PathId,
         ) -> Result<Response, ApiError> {
             let answer = state
@@ -48,8 +45,7 @@ by_id! {
 /// `POST /contacts/{id}/consents`: records the contact's consent for a purpose (whoever may
 /// update the contact); answers the contact.
 pub(crate) async fn record_consent(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     PathId(id): PathId,
     ApiJson(body): ApiJson<ConsentInput>,
 ) -> Result<Versioned<Contact>, ApiError> {

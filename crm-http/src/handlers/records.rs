@@ -2,7 +2,7 @@
 //! generic list / get / create / update / delete / restore / purge, plus contact merge, deal
 //! archive / unarchive / move and task completion.
 
-use axum::extract::{OriginalUri, State};
+use axum::extract::OriginalUri;
 use axum::response::Response;
 use crm_core::id::{ContactId, Id};
 use crm_core::model::{Company, Contact, Deal, Note, Tag, Task};
@@ -14,11 +14,9 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::{
-    ApiJson, Auth, IfMatch, IfNoneMatch, ListQuery, OptionalIfMatch, PathId, QueryArgs,
-    RequiredIfMatch,
+    ApiJson, Caller, IfNoneMatch, ListQuery, OptionalIfMatch, PathId, QueryArgs, RequiredIfMatch,
 };
 use crate::respond::{self, Versioned, guarded};
-use crate::state::AppState;
 
 /// A record kind served under its own path.
 pub(crate) trait Resource:
@@ -77,8 +75,7 @@ fn batch_ids(args: &QueryArgs) -> Result<Option<Vec<Id<()>>>, ApiError> {
 /// in the order asked, missing or invisible ones left out. A weak `ETag` (see
 /// [`crate::etag`]) and `304` either way.
 pub(crate) async fn list<E: Resource>(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     headers: axum::http::HeaderMap,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
@@ -97,8 +94,7 @@ pub(crate) async fn list<E: Resource>(
 
 /// `GET /{kind}/{id}`: one record, `304` when `If-None-Match` names its version.
 pub(crate) async fn get<E: Resource>(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     PathId(id): PathId,
     inm: IfNoneMatch,
 ) -> Result<Versioned<E>, ApiError> {
@@ -121,8 +117,7 @@ pub(crate) async fn get<E: Resource>(
 
 /// `POST /{kind}`: creates a record; `201` with `ETag` and `Location`.
 pub(crate) async fn create<E: Resource>(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     OriginalUri(uri): OriginalUri,
     ApiJson(input): ApiJson<E::Input>,
 ) -> Result<Versioned<E>, ApiError> {
@@ -132,8 +127,7 @@ pub(crate) async fn create<E: Resource>(
 
 /// `PATCH /{kind}/{id}` with `If-Match`: applies a partial update.
 pub(crate) async fn update<E: Resource>(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     PathId(id): PathId,
     RequiredIfMatch(if_match): RequiredIfMatch,
     ApiJson(patch): ApiJson<E::Patch>,
@@ -149,8 +143,7 @@ pub(crate) async fn update<E: Resource>(
 
 /// `DELETE /{kind}/{id}`: soft delete (`204`); an `If-Match` is checked when given.
 pub(crate) async fn delete<E: Resource>(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     PathId(id): PathId,
     OptionalIfMatch(if_match): OptionalIfMatch,
 ) -> Result<Response, ApiError> {
@@ -165,8 +158,7 @@ pub(crate) async fn delete<E: Resource>(
 
 /// `POST /{kind}/{id}/restore`: brings a soft-deleted record back.
 pub(crate) async fn restore<E: Resource>(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     PathId(id): PathId,
 ) -> Result<Versioned<E>, ApiError> {
     let record = E::records(state.crm())
@@ -177,8 +169,7 @@ pub(crate) async fn restore<E: Resource>(
 
 /// `POST /{kind}/{id}/purge`: deletes permanently (admins).
 pub(crate) async fn purge<E: Resource>(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     E::records(state.crm())
@@ -197,8 +188,7 @@ pub(crate) struct MergeBody {
 
 /// `POST /contacts/{id}/merge`: merges `loser_id` into `{id}`.
 pub(crate) async fn merge_contacts(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     PathId(id): PathId,
     ApiJson(body): ApiJson<MergeBody>,
 ) -> Result<Versioned<Contact>, ApiError> {
@@ -214,49 +204,6 @@ pub(crate) async fn merge_contacts(
     Ok(Versioned::of(winner))
 }
 
-/// `POST /deals/{id}/archive` with `If-Match`.
-pub(crate) async fn archive_deal(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-    RequiredIfMatch(if_match): RequiredIfMatch,
-) -> Result<Versioned<Deal>, ApiError> {
-    set_archived(state, auth, id, if_match, true).await
-}
-
-/// `POST /deals/{id}/unarchive` with `If-Match`.
-pub(crate) async fn unarchive_deal(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-    RequiredIfMatch(if_match): RequiredIfMatch,
-) -> Result<Versioned<Deal>, ApiError> {
-    set_archived(state, auth, id, if_match, false).await
-}
-
-/// Archives (`archive`) or unarchives the deal at the version `if_match` names.
-async fn set_archived(
-    state: AppState,
-    auth: Auth,
-    id: Uuid,
-    if_match: IfMatch,
-    archive: bool,
-) -> Result<Versioned<Deal>, ApiError> {
-    let (deals, id) = (state.crm().deals(), Id::from_uuid(id));
-    guarded(
-        if_match,
-        async || deals.get(&auth.actor, id).await,
-        async |v| {
-            if archive {
-                deals.archive(&auth.actor, id, v).await
-            } else {
-                deals.unarchive(&auth.actor, id, v).await
-            }
-        },
-    )
-    .await
-}
-
 /// Body of `POST /deals/{id}/move`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -268,27 +215,6 @@ pub(crate) struct MoveBody {
     pub position: usize,
 }
 
-/// `POST /deals/{id}/move` with `If-Match`: moves a deal to a stage and position.
-pub(crate) async fn move_deal(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-    RequiredIfMatch(if_match): RequiredIfMatch,
-    ApiJson(body): ApiJson<MoveBody>,
-) -> Result<Versioned<Deal>, ApiError> {
-    let (deals, id) = (state.crm().deals(), Id::from_uuid(id));
-    guarded(
-        if_match,
-        async || deals.get(&auth.actor, id).await,
-        async |v| {
-            deals
-                .move_to(&auth.actor, id, v, &body.stage, body.position)
-                .await
-        },
-    )
-    .await
-}
-
 /// Body of `POST /tasks/{id}/complete`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -297,19 +223,15 @@ pub(crate) struct CompleteBody {
     pub completed: bool,
 }
 
-/// `POST /tasks/{id}/complete` with `If-Match`: marks a task done or not done.
-pub(crate) async fn complete_task(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-    RequiredIfMatch(if_match): RequiredIfMatch,
-    ApiJson(body): ApiJson<CompleteBody>,
-) -> Result<Versioned<Task>, ApiError> {
-    let (tasks, id) = (state.crm().tasks(), Id::from_uuid(id));
-    guarded(
-        if_match,
-        async || tasks.get(&auth.actor, id).await,
-        async |v| tasks.complete(&auth.actor, id, v, body.completed).await,
-    )
-    .await
+guarded_writes! {
+    /// `POST /deals/{id}/archive` with `If-Match`.
+    archive_deal(Crm::deals => Deal) = |deals, actor, id, v| deals.archive(actor, id, v);
+    /// `POST /deals/{id}/unarchive` with `If-Match`.
+    unarchive_deal(Crm::deals => Deal) = |deals, actor, id, v| deals.unarchive(actor, id, v);
+    /// `POST /deals/{id}/move` with `If-Match`: moves a deal to a stage and position.
+    move_deal(Crm::deals => Deal, body: MoveBody)
+        = |deals, actor, id, v| deals.move_to(actor, id, v, &body.stage, body.position);
+    /// `POST /tasks/{id}/complete` with `If-Match`: marks a task done or not done.
+    complete_task(Crm::tasks => Task, body: CompleteBody)
+        = |tasks, actor, id, v| tasks.complete(actor, id, v, body.completed);
 }

@@ -4,7 +4,6 @@
 //! Both flush this instance's queued entries first (see [`crm_core::Crm::flush_logs`]), so
 //! what happened on this instance up to the request is in the answer.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use crm_core::access_log::AccessLogQuery;
@@ -14,7 +13,7 @@ use crm_core::{FieldIssue, Timestamp};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Auth, QueryArgs};
+use crate::extract::{Caller, QueryArgs};
 use crate::respond;
 use crate::state::AppState;
 
@@ -46,8 +45,7 @@ async fn flush(state: &AppState) {
 
 /// `GET /security-events?type=&user_id=&since=&cursor=&limit=`.
 pub(crate) async fn security_events(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     args.only(&["type", "user_id", "since", "cursor", "limit"])?;
@@ -73,8 +71,7 @@ pub(crate) async fn security_events(
 
 /// `GET /access-log?record_id=&user_id=&since=&until=&cursor=&limit=`.
 pub(crate) async fn access_log(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     args: QueryArgs,
 ) -> Result<Response, ApiError> {
     args.only(&["record_id", "user_id", "since", "until", "cursor", "limit"])?;

@@ -1,15 +1,15 @@
 //! `/users` (the team) and `/me` (the caller).
 
-use axum::extract::{OriginalUri, State};
+use axum::extract::OriginalUri;
 use axum::response::Response;
+use crm_core::Crm;
 use crm_core::id::UserId;
 use crm_core::model::{Role, User, UserInput, UserPatch};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth, IfMatch, IfNoneMatch, ListQuery, PathId, RequiredIfMatch};
+use crate::extract::{ApiJson, Caller, IfNoneMatch, ListQuery, PathId, RequiredIfMatch};
 use crate::respond::{self, Versioned, guarded};
-use crate::state::AppState;
 
 /// Body of `POST /users`: the user, and optionally its first password.
 #[derive(Deserialize)]
@@ -59,8 +59,7 @@ impl std::fmt::Debug for SetPasswordBody {
 
 /// `GET /users`.
 pub(crate) async fn list(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     headers: axum::http::HeaderMap,
     ListQuery(params): ListQuery,
 ) -> Result<Response, ApiError> {
@@ -70,8 +69,7 @@ pub(crate) async fn list(
 
 /// `GET /users/{id}`.
 pub(crate) async fn get(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     PathId(id): PathId,
     inm: IfNoneMatch,
 ) -> Result<Versioned<User>, ApiError> {
@@ -85,8 +83,7 @@ pub(crate) async fn get(
 
 /// `POST /users` (admins): creates a user, with its password in the same commit if given.
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     OriginalUri(uri): OriginalUri,
     ApiJson(body): ApiJson<CreateUserBody>,
 ) -> Result<Versioned<User>, ApiError> {
@@ -114,90 +111,22 @@ pub(crate) async fn create(
     Ok(Versioned::created(user, &uri))
 }
 
-/// `PATCH /users/{id}` with `If-Match`: profile fields.
-pub(crate) async fn update(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-    RequiredIfMatch(m): RequiredIfMatch,
-    ApiJson(patch): ApiJson<UserPatch>,
-) -> Result<Versioned<User>, ApiError> {
-    update_profile(&state, &auth, UserId::from_uuid(id), m, patch).await
-}
-
-async fn update_profile(
-    state: &AppState,
-    auth: &Auth,
-    id: UserId,
-    m: IfMatch,
-    patch: UserPatch,
-) -> Result<Versioned<User>, ApiError> {
-    let users = state.crm().users();
-    guarded(
-        m,
-        async || users.get(&auth.actor, id).await,
-        async |v| users.update_profile(&auth.actor, id, v, patch).await,
-    )
-    .await
-}
-
-/// `POST /users/{id}/role` with `If-Match` (admins).
-pub(crate) async fn set_role(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-    RequiredIfMatch(m): RequiredIfMatch,
-    ApiJson(body): ApiJson<RoleBody>,
-) -> Result<Versioned<User>, ApiError> {
-    let (users, id) = (state.crm().users(), UserId::from_uuid(id));
-    guarded(
-        m,
-        async || users.get(&auth.actor, id).await,
-        async |v| users.set_role(&auth.actor, id, v, body.role).await,
-    )
-    .await
-}
-
-async fn set_disabled(
-    state: AppState,
-    auth: Auth,
-    id: uuid::Uuid,
-    m: IfMatch,
-    disabled: bool,
-) -> Result<Versioned<User>, ApiError> {
-    let (users, id) = (state.crm().users(), UserId::from_uuid(id));
-    guarded(
-        m,
-        async || users.get(&auth.actor, id).await,
-        async |v| users.set_disabled(&auth.actor, id, v, disabled).await,
-    )
-    .await
-}
-
-/// `POST /users/{id}/disable` with `If-Match` (admins): the user's sessions end.
-pub(crate) async fn disable(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-    RequiredIfMatch(m): RequiredIfMatch,
-) -> Result<Versioned<User>, ApiError> {
-    set_disabled(state, auth, id, m, true).await
-}
-
-/// `POST /users/{id}/enable` with `If-Match` (admins).
-pub(crate) async fn enable(
-    State(state): State<AppState>,
-    auth: Auth,
-    PathId(id): PathId,
-    RequiredIfMatch(m): RequiredIfMatch,
-) -> Result<Versioned<User>, ApiError> {
-    set_disabled(state, auth, id, m, false).await
+guarded_writes! {
+    /// `PATCH /users/{id}` with `If-Match`: profile fields.
+    update(Crm::users => User, patch: UserPatch)
+        = |users, actor, id, v| users.update_profile(actor, id, v, patch);
+    /// `POST /users/{id}/role` with `If-Match` (admins).
+    set_role(Crm::users => User, body: RoleBody)
+        = |users, actor, id, v| users.set_role(actor, id, v, body.role);
+    /// `POST /users/{id}/disable` with `If-Match` (admins): the user's sessions end.
+    disable(Crm::users => User) = |users, actor, id, v| users.set_disabled(actor, id, v, true);
+    /// `POST /users/{id}/enable` with `If-Match` (admins).
+    enable(Crm::users => User) = |users, actor, id, v| users.set_disabled(actor, id, v, false);
 }
 
 /// `POST /users/{id}/password` (admins): sets a user's password; its sessions end.
 pub(crate) async fn set_password(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     PathId(id): PathId,
     ApiJson(body): ApiJson<SetPasswordBody>,
 ) -> Result<Response, ApiError> {
@@ -210,8 +139,7 @@ pub(crate) async fn set_password(
 
 /// `GET /me`: the caller, its workspace and its session.
 pub(crate) async fn me(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     inm: IfNoneMatch,
 ) -> Result<Versioned<serde_json::Value>, ApiError> {
     let user = state
@@ -235,10 +163,15 @@ pub(crate) async fn me(
 
 /// `PATCH /me` with `If-Match`: the caller's own profile.
 pub(crate) async fn update_me(
-    State(state): State<AppState>,
-    auth: Auth,
+    Caller { state, auth }: Caller,
     RequiredIfMatch(m): RequiredIfMatch,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> Result<Versioned<User>, ApiError> {
-    update_profile(&state, &auth, auth.actor.user_id(), m, patch).await
+    let (users, id) = (state.crm().users(), auth.actor.user_id());
+    guarded(
+        m,
+        async || users.get(&auth.actor, id).await,
+        async |v| users.update_profile(&auth.actor, id, v, patch).await,
+    )
+    .await
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Options, Server, Session, StoreFactory, login};
+use super::{Client, Options, Server, Session, StoreFactory};
 
 pub async fn signup_bootstraps_then_closes(store: StoreFactory) {
     let (server, admin) = Server::admin(store).await;
@@ -19,21 +19,17 @@ pub async fn signup_bootstraps_then_closes(store: StoreFactory) {
     );
 
     // A second sign-up is refused: the installation is set up.
-    server
-        .client()
-        .post("/auth/signup")
-        .json(json!({"workspace_name": "Evil", "email": "e@evil.test", "password": "pw"}))
-        .refused(409, "E5006")
-        .await;
+    let second_signup = |c: Client| {
+        c.post("/auth/signup")
+            .json(json!({"workspace_name": "Evil", "email": "e@evil.test", "password": "pw"}))
+    };
+    second_signup(server.client()).refused(409, "E5006").await;
 
     // A restarted server (or a second instance) on the same store knows the installation's
     // workspace from storage: sign-up stays closed and logins need no workspace id.
     let restarted = Server::on(server.storage.clone(), Box::new(()), Options::default()).await;
     assert_eq!(restarted.state.default_workspace(), None);
-    restarted
-        .client()
-        .post("/auth/signup")
-        .json(json!({"workspace_name": "Evil", "email": "e@evil.test", "password": "pw"}))
+    second_signup(restarted.client())
         .refused(409, "E5006")
         .await;
     let r = restarted
@@ -67,11 +63,7 @@ pub async fn login_answers_tokens_and_cookies(store: StoreFactory) {
     let (server, admin) = Server::admin(store).await;
     let c = server.client();
     // The workspace defaults to the installation's.
-    let r = c
-        .post("/auth/login")
-        .json(json!({"email": "ADMIN@acme.test", "password": "admin password"}))
-        .send()
-        .await;
+    let r = c.login("ADMIN@acme.test", "admin password").send().await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["token_type"], "Bearer");
     assert_eq!(r.body["expires_in"], 900);
@@ -139,12 +131,7 @@ pub async fn refresh_rotates_and_reuse_kills_the_session(store: StoreFactory) {
     .await;
     let admin = server.bootstrap().await;
     let c = server.client();
-    let first = c
-        .post("/auth/refresh")
-        .no_cookies()
-        .json(json!({"refresh_token": admin.refresh}))
-        .send()
-        .await;
+    let first = c.refresh_with(&admin.refresh).send().await;
     assert_eq!(first.status, 200, "{}", first.text);
     let rotated = first.body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(rotated, admin.refresh);
@@ -153,17 +140,9 @@ pub async fn refresh_rotates_and_reuse_kills_the_session(store: StoreFactory) {
     tokio::time::sleep(Duration::from_millis(5)).await;
 
     // The old token again: reuse detected, the whole session is revoked.
-    c.post("/auth/refresh")
-        .no_cookies()
-        .json(json!({"refresh_token": admin.refresh}))
-        .refused(401, "E1008")
-        .await;
+    c.refresh_with(&admin.refresh).refused(401, "E1008").await;
     // The child token and both access tokens die with it.
-    c.post("/auth/refresh")
-        .no_cookies()
-        .json(json!({"refresh_token": rotated}))
-        .refused(401, "E1007")
-        .await;
+    c.refresh_with(&rotated).refused(401, "E1007").await;
     c.get("/me").bearer(&new_access).refused(401, "E1007").await;
     admin.get("/me").refused(401, "E1007").await;
 
@@ -172,29 +151,15 @@ pub async fn refresh_rotates_and_reuse_kills_the_session(store: StoreFactory) {
     let graceful = Server::start(store).await;
     let s = graceful.bootstrap().await;
     let c2 = graceful.client();
-    let a = c2
-        .post("/auth/refresh")
-        .no_cookies()
-        .json(json!({"refresh_token": s.refresh}))
-        .send()
-        .await;
+    let a = c2.refresh_with(&s.refresh).send().await;
     assert_eq!(a.status, 200, "{}", a.text);
-    let b = c2
-        .post("/auth/refresh")
-        .no_cookies()
-        .json(json!({"refresh_token": s.refresh}))
-        .send()
-        .await;
+    let b = c2.refresh_with(&s.refresh).send().await;
     assert_eq!(b.status, 200, "{}", b.text);
     assert_eq!(b.body["refresh_token"], a.body["refresh_token"]);
     assert_eq!(b.body["session_id"], a.body["session_id"]);
 
     // Unknown tokens are refused, and a refresh with nothing is unauthenticated.
-    c.post("/auth/refresh")
-        .no_cookies()
-        .json(json!({"refresh_token": "garbage"}))
-        .refused(401, "E1006")
-        .await;
+    c.refresh_with("garbage").refused(401, "E1006").await;
     c.post("/auth/refresh")
         .no_cookies()
         .refused(401, "E1001")
@@ -209,28 +174,14 @@ pub async fn cookie_refresh_needs_csrf(store: StoreFactory) {
     let r = c.post("/auth/refresh").refused(403, "E1002").await;
     assert_eq!(r.fields(), vec!["X-CSRF-Token"]);
     // A wrong header, or a right-shaped token bound to another refresh token: refused.
-    c.post("/auth/refresh")
-        .header("x-csrf-token", "abc.def")
-        .refused(403, "E1002")
+    c.refresh_by_cookie("abc.def").refused(403, "E1002").await;
+    let other = server
+        .login_admin(&admin.workspace_id, "admin password")
         .await;
-    let other = login(
-        &server,
-        &admin.workspace_id,
-        "admin@acme.test",
-        "admin password",
-    )
-    .await;
-    c.post("/auth/refresh")
-        .header("x-csrf-token", &other.csrf)
-        .refused(403, "E1002")
-        .await;
+    c.refresh_by_cookie(&other.csrf).refused(403, "E1002").await;
 
     // With the matching header: rotated, cookies replaced.
-    let r = c
-        .post("/auth/refresh")
-        .header("x-csrf-token", &admin.csrf)
-        .send()
-        .await;
+    let r = c.refresh_by_cookie(&admin.csrf).send().await;
     assert_eq!(r.status, 200, "{}", r.text);
     let new_refresh = c.cookie("crm_refresh").unwrap().value;
     assert_ne!(new_refresh, admin.refresh);
@@ -238,15 +189,8 @@ pub async fn cookie_refresh_needs_csrf(store: StoreFactory) {
     let new_csrf = c.cookie("crm_csrf").unwrap().value;
     assert_ne!(new_csrf, admin.csrf);
     // The old CSRF token is bound to the old refresh token.
-    c.post("/auth/refresh")
-        .header("x-csrf-token", &admin.csrf)
-        .refused(403, "E1002")
-        .await;
-    let r = c
-        .post("/auth/refresh")
-        .header("x-csrf-token", &new_csrf)
-        .send()
-        .await;
+    c.refresh_by_cookie(&admin.csrf).refused(403, "E1002").await;
+    let r = c.refresh_by_cookie(&new_csrf).send().await;
     assert_eq!(r.status, 200, "{}", r.text);
 
     // The cookie is not sent outside the auth path (the client honours Path).
@@ -280,20 +224,14 @@ pub async fn logout_ends_the_session(store: StoreFactory) {
     admin.get("/me").refused(401, "E1007").await;
     admin
         .client
-        .post("/auth/refresh")
-        .no_cookies()
-        .json(json!({"refresh_token": admin.refresh}))
+        .refresh_with(&admin.refresh)
         .refused(401, "E1007")
         .await;
 
     // Logout by refresh token in the body (no bearer, no CSRF needed).
-    let s = login(
-        &server,
-        &admin.workspace_id,
-        "admin@acme.test",
-        "admin password",
-    )
-    .await;
+    let s = server
+        .login_admin(&admin.workspace_id, "admin password")
+        .await;
     let r = server
         .client()
         .post("/auth/logout")
@@ -312,13 +250,9 @@ pub async fn logout_ends_the_session(store: StoreFactory) {
 
 pub async fn logout_all_and_sessions(store: StoreFactory) {
     let (server, admin) = Server::admin(store).await;
-    let second = login(
-        &server,
-        &admin.workspace_id,
-        "admin@acme.test",
-        "admin password",
-    )
-    .await;
+    let second = server
+        .login_admin(&admin.workspace_id, "admin password")
+        .await;
     let r = admin.get("/auth/sessions").send().await;
     assert_eq!(r.status, 200, "{}", r.text);
     let list = r.body["data"].as_array().unwrap();
@@ -346,13 +280,9 @@ pub async fn logout_all_and_sessions(store: StoreFactory) {
         .refused(404, "E5001")
         .await;
 
-    let third = login(
-        &server,
-        &admin.workspace_id,
-        "admin@acme.test",
-        "admin password",
-    )
-    .await;
+    let third = server
+        .login_admin(&admin.workspace_id, "admin password")
+        .await;
     let r = admin.post("/auth/logout-all").send().await;
     assert_eq!(r.status, 204, "{}", r.text);
     admin.get("/me").refused(401, "E1007").await;
@@ -361,13 +291,9 @@ pub async fn logout_all_and_sessions(store: StoreFactory) {
 
 pub async fn password_change_and_reset(store: StoreFactory) {
     let (server, admin) = Server::admin(store).await;
-    let other = login(
-        &server,
-        &admin.workspace_id,
-        "admin@acme.test",
-        "admin password",
-    )
-    .await;
+    let other = server
+        .login_admin(&admin.workspace_id, "admin password")
+        .await;
     admin
         .post("/auth/password")
         .json(json!({"current_password": "wrong", "new_password": "next"}))
@@ -382,25 +308,19 @@ pub async fn password_change_and_reset(store: StoreFactory) {
     // This session survives, the other one ends; the new password works.
     assert_eq!(admin.get("/me").send().await.status, 200);
     other.get("/me").refused(401, "E1007").await;
-    login(
-        &server,
-        &admin.workspace_id,
-        "admin@acme.test",
-        "second password",
-    )
-    .await;
+    server
+        .login_admin(&admin.workspace_id, "second password")
+        .await;
 
     // Reset: the same answer for a known and an unknown email.
     let known = server
         .client()
-        .post("/auth/password-reset")
-        .json(json!({"email": "admin@acme.test"}))
+        .request_reset("admin@acme.test")
         .send()
         .await;
     let unknown = server
         .client()
-        .post("/auth/password-reset")
-        .json(json!({"email": "nobody@acme.test"}))
+        .request_reset("nobody@acme.test")
         .send()
         .await;
     assert_eq!(known.status, 202);
@@ -413,24 +333,18 @@ pub async fn password_change_and_reset(store: StoreFactory) {
     };
     let r = server
         .client()
-        .post("/auth/password-reset/confirm")
-        .json(json!({"token": token, "new_password": "third password"}))
+        .confirm_reset(&token, "third password")
         .send()
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
     admin.get("/me").refused(401, "E1007").await;
-    login(
-        &server,
-        &admin.workspace_id,
-        "admin@acme.test",
-        "third password",
-    )
-    .await;
+    server
+        .login_admin(&admin.workspace_id, "third password")
+        .await;
     // Single use.
     server
         .client()
-        .post("/auth/password-reset/confirm")
-        .json(json!({"token": token, "new_password": "fourth"}))
+        .confirm_reset(&token, "fourth")
         .refused(401, "E1009")
         .await;
 }
@@ -452,8 +366,7 @@ pub async fn disabled_user_is_locked_out(store: StoreFactory) {
     assert_eq!(me.status, 401, "{}", me.text);
     server
         .client()
-        .post("/auth/login")
-        .json(json!({"email": "sam@acme.test", "password": "user password"}))
+        .login("sam@acme.test", "user password")
         .refused(401, "E1003")
         .await;
     // Admins cannot disable themselves (nor the last admin).

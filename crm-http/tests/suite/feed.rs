@@ -38,16 +38,7 @@ async fn walk_until(
 
 pub async fn changes_walk_pages_carry_records_and_long_poll(store: StoreFactory) {
     let (server, admin) = Server::admin(store).await;
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let c = admin
-            .create(
-                "/contacts",
-                json!({ "first_name": format!("C{i}"), "last_name": "Feed" }),
-            )
-            .await;
-        ids.push(id(&c));
-    }
+    let ids = admin.numbered_contacts(5, "C", "Feed").await;
     let (items, end) = walk_until(&admin, None, 2, &ids[4]).await;
     for cid in &ids {
         let item = items
@@ -180,14 +171,8 @@ pub async fn changes_and_batch_reads_refuse_bad_parameters(store: StoreFactory) 
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let got: Vec<&str> = r.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        got,
+        super::data_field(&r.body, "id"),
         [made[2].as_str(), made[0].as_str()],
         "asked order, missing left out"
     );
@@ -211,16 +196,7 @@ pub async fn changes_and_batch_reads_refuse_bad_parameters(store: StoreFactory) 
 
 pub async fn recently_viewed_is_recorded_off_the_read_path_and_shared(store: StoreFactory) {
     let (server, admin) = Server::admin(store).await;
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let c = admin
-            .create(
-                "/contacts",
-                json!({ "first_name": format!("R{i}"), "last_name": "Recent" }),
-            )
-            .await;
-        ids.push(id(&c));
-    }
+    let ids = admin.numbered_contacts(3, "R", "Recent").await;
     for i in [0, 1, 2, 0] {
         let r = admin.get(&format!("/contacts/{}", ids[i])).send().await;
         assert_eq!(r.status, 200);
@@ -243,12 +219,7 @@ pub async fn recently_viewed_is_recorded_off_the_read_path_and_shared(store: Sto
     for _ in 0..300 {
         let r = again.get("/me/recent?entity=contact").send().await;
         assert_eq!(r.status, 200, "{}", r.text);
-        got = r.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["id"].as_str().unwrap().to_owned())
-            .collect();
+        got = super::data_field(&r.body, "id");
         if got.len() == 3 {
             break;
         }

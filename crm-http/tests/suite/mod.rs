@@ -10,9 +10,9 @@
 //! ```
 //!
 //! A test starts with `Server::admin(store)` (a server and its bootstrap admin's session);
-//! `Session::add_user`, `create` and `contact` make what it needs; `Request::refused` sends
-//! and asserts a coded error; `Session::assert_bad_queries` checks a table of refused query
-//! strings. `http_suite!` lists every test by hand and `tests/suite_list.rs` checks that it
+//! `Session::add_user` (or `add_role`), `create` and `contact` make what it needs;
+//! `Request::refused` sends and asserts a coded error; `Session::assert_bad_queries` checks a
+//! table of refused query strings. `http_suite!` lists every test by hand and `tests/suite_list.rs` checks that it
 //! misses none (nor a file of this folder).
 
 #![allow(dead_code, missing_docs)]
@@ -332,6 +332,12 @@ impl Server {
         self.client().post("/auth/login").json(body).send().await
     }
 
+    /// Logs the bootstrap admin (`admin@acme.test`) of `workspace` in with `password`, from a
+    /// fresh client: a new session.
+    pub async fn login_admin(&self, workspace: &str, password: &str) -> Session {
+        login(self, workspace, "admin@acme.test", password).await
+    }
+
     /// Signs up the installation's first workspace; the admin's session.
     pub async fn bootstrap(&self) -> Session {
         let c = self.client();
@@ -390,6 +396,31 @@ impl Client {
     pub fn delete(&self, path: &str) -> Request {
         self.request(Method::DELETE, path)
     }
+    /// A `POST /auth/login` of `email` and `password`, in the installation's workspace.
+    pub fn login(&self, email: &str, password: &str) -> Request {
+        self.post("/auth/login")
+            .json(json!({ "email": email, "password": password }))
+    }
+    /// A `POST /auth/refresh` of `token` in the body, without the cookies.
+    pub fn refresh_with(&self, token: &str) -> Request {
+        self.post("/auth/refresh")
+            .no_cookies()
+            .json(json!({ "refresh_token": token }))
+    }
+    /// A `POST /auth/refresh` by the refresh cookie, with `csrf` as `X-CSRF-Token`.
+    pub fn refresh_by_cookie(&self, csrf: &str) -> Request {
+        self.post("/auth/refresh").header("x-csrf-token", csrf)
+    }
+    /// A `POST /auth/password-reset` for `email`.
+    pub fn request_reset(&self, email: &str) -> Request {
+        self.post("/auth/password-reset")
+            .json(json!({ "email": email }))
+    }
+    /// A `POST /auth/password-reset/confirm` of `token` with `new_password`.
+    pub fn confirm_reset(&self, token: &str, new_password: &str) -> Request {
+        self.post("/auth/password-reset/confirm")
+            .json(json!({ "token": token, "new_password": new_password }))
+    }
     pub fn cookie(&self, name: &str) -> Option<Cookie> {
         self.jar.lock().unwrap().get(name).cloned()
     }
@@ -430,6 +461,10 @@ impl Request {
     }
     pub fn if_match(self, version: u64) -> Self {
         self.header("if-match", &format!("\"{version}\""))
+    }
+    /// `If-Match: *` (any version).
+    pub fn if_match_any(self) -> Self {
+        self.header("if-match", "*")
     }
 
     /// Sends the request and asserts a coded error answer ([`Response::assert_error`]),
@@ -625,6 +660,20 @@ impl Session {
         }
     }
 
+    /// Asserts that each `path?query` of `cases` is refused with a 400 coded `E2...` naming
+    /// just its field, and that none of them changed what `path?limit=500` answers.
+    pub async fn assert_bad_filters(&self, path: &str, cases: &[(&str, &str)]) {
+        let before = self.get(&format!("{path}?limit=500")).send().await.body;
+        for (query, field) in cases {
+            let r = self.get(&format!("{path}?{query}")).send().await;
+            r.assert_error(400, r.code());
+            assert!(r.code().starts_with("E2"), "{query}: {}", r.text);
+            assert_eq!(r.fields(), [*field], "{query}");
+        }
+        let after = self.get(&format!("{path}?limit=500")).send().await.body;
+        assert_eq!(before, after, "malformed filters changed nothing");
+    }
+
     /// Creates a contact with just a name and returns its body.
     pub async fn contact(&self, first_name: &str, last_name: &str) -> Value {
         self.create(
@@ -634,11 +683,26 @@ impl Session {
         .await
     }
 
+    /// Creates `n` contacts, `{first}0 {last}` to `{first}{n-1} {last}`, in order; their ids.
+    pub async fn numbered_contacts(&self, n: usize, first: &str, last: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            ids.push(id(&self.contact(&format!("{first}{i}"), last).await));
+        }
+        ids
+    }
+
     /// Creates a record and returns its body.
     pub async fn create(&self, path: &str, body: Value) -> Value {
         let r = self.post(path).json(body).send().await;
         assert_eq!(r.status, 201, "POST {path}: {}", r.text);
         r.body
+    }
+
+    /// Admin: creates a user of `role`, `{role}@acme.test`, and signs it in.
+    pub async fn add_role(&self, server: &Server, role: &str) -> Session {
+        self.add_user(server, &format!("{role}@acme.test"), role)
+            .await
     }
 
     /// Admin: creates a user with a role and password, and signs it in.
@@ -663,6 +727,15 @@ pub async fn login(server: &Server, workspace: &str, email: &str, password: &str
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     Session::from_tokens(c, &r.body)
+}
+
+/// The string `field` of each item of a list body's `data`, in order.
+pub fn data_field(body: &Value, field: &str) -> Vec<String> {
+    let items = body["data"].as_array().expect("data");
+    items
+        .iter()
+        .map(|i| i[field].as_str().expect(field).to_owned())
+        .collect()
 }
 
 /// The id of a record body.

@@ -18,10 +18,8 @@ const MARKERS: &[&str] = &[
 
 pub async fn export_erase_and_anonymize(store: StoreFactory) {
     let (server, admin) = Server::admin(store).await;
-    let manager = admin
-        .add_user(&server, "manager@acme.test", "manager")
-        .await;
-    let sales = admin.add_user(&server, "sales@acme.test", "sales").await;
+    let manager = admin.add_role(&server, "manager").await;
+    let sales = admin.add_role(&server, "sales").await;
     let c = sales
         .create(
             "/contacts",

@@ -112,41 +112,21 @@ async fn run(data_dir: &Path, out: &mut impl Write) -> AnyResult<()> {
 
     // 2. A workspace, its admin, and two team mates.
     let (workspace, admin) = crm
-        .bootstrap(
-            "Acme Inc.",
-            UserInput {
-                email: "ada@acme.test".into(),
-                first_name: "Ada".into(),
-                last_name: "Lovelace".into(),
-                ..Default::default()
-            },
-        )
+        .bootstrap("Acme Inc.", user("ada@acme.test", "Ada", "Lovelace", None))
         .await?;
     let actor = crm.actor(workspace.id, admin.id).await?;
     let sales = crm
         .users()
         .create(
             &actor,
-            UserInput {
-                email: "sam@acme.test".into(),
-                first_name: "Sam".into(),
-                last_name: "Seller".into(),
-                role: Some(Role::Sales),
-                ..Default::default()
-            },
+            user("sam@acme.test", "Sam", "Seller", Some(Role::Sales)),
         )
         .await?;
     let reader = crm
         .users()
         .create(
             &actor,
-            UserInput {
-                email: "rita@acme.test".into(),
-                first_name: "Rita".into(),
-                last_name: "Reader".into(),
-                role: Some(Role::ReadOnly),
-                ..Default::default()
-            },
+            user("rita@acme.test", "Rita", "Reader", Some(Role::ReadOnly)),
         )
         .await?;
     writeln!(out, "2. Workspace \"{}\" created", workspace.name)?;
@@ -496,6 +476,18 @@ async fn run(data_dir: &Path, out: &mut impl Write) -> AnyResult<()> {
 
     writeln!(out, "Done.")?;
     Ok(())
+}
+
+/// A team member: email, name and role (`None`: the engine picks it, e.g. admin for the
+/// workspace's first user).
+fn user(email: &str, first_name: &str, last_name: &str, role: Option<Role>) -> UserInput {
+    UserInput {
+        email: email.into(),
+        first_name: first_name.into(),
+        last_name: last_name.into(),
+        role,
+        ..Default::default()
+    }
 }
 
 /// Input for a company.

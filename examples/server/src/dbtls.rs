@@ -18,9 +18,6 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
-
 use crate::BoxError;
 
 /// The URL to connect with, and the TLS decision to log.
@@ -184,10 +181,7 @@ pub fn effective(url: &str, local: bool, ca: Option<&Path>) -> Result<DbTls, Box
 pub fn check_ca(path: &Path) -> Result<(), BoxError> {
     std::fs::metadata(path)
         .map_err(|e| format!("cannot read --database-ca {}: {e}", path.display()))?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read --database-ca {}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("bad certificate in --database-ca {}: {e}", path.display()))?;
+    let certs = crate::tls::pem_certificates(path, "--database-ca ")?;
     if certs.is_empty() {
         return Err(format!("no PEM certificate in --database-ca {}", path.display()).into());
     }

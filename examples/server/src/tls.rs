@@ -11,15 +11,25 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::BoxError;
 
+/// The certificates of the PEM file at `path`, in order; `name` (e.g. `"--database-ca "`)
+/// goes before the path in the messages.
+///
+/// # Errors
+/// The file cannot be read, or a certificate in it is malformed.
+pub fn pem_certificates(path: &Path, name: &str) -> Result<Vec<CertificateDer<'static>>, BoxError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {name}{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("bad certificate in {name}{}: {e}", path.display()))?;
+    Ok(certs)
+}
+
 /// An acceptor for the certificate chain and private key in the given PEM files.
 ///
 /// # Errors
 /// A file cannot be read, holds no certificate or key, or the key does not match.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, BoxError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("cannot read {}: {e}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("bad certificate in {}: {e}", cert.display()))?;
+    let certs = pem_certificates(cert, "")?;
     if certs.is_empty() {
         return Err(format!("no certificate in {}", cert.display()).into());
     }

@@ -15,19 +15,11 @@ async fn read_and_count(server: &Server) -> usize {
     .await;
     assert_eq!(c.status, 201, "{:?}", c.body);
     let id = c.body["id"].as_str().unwrap().to_owned();
-    let r = send(
-        http()
-            .get(server.url(&format!("/contacts/{id}")))
-            .header("authorization", &admin),
-    )
-    .await;
+    let r = server.get(&format!("/contacts/{id}"), &admin).await;
     assert_eq!(r.status, 200);
-    let log = send(
-        http()
-            .get(server.url(&format!("/access-log?record_id={id}")))
-            .header("authorization", &admin),
-    )
-    .await;
+    let log = server
+        .get(&format!("/access-log?record_id={id}"), &admin)
+        .await;
     assert_eq!(log.status, 200, "{:?}", log.body);
     log.body["data"].as_array().unwrap().len()
 }

@@ -28,12 +28,7 @@ fn start_on(dir: &Path, database_url: &str, args: &[&str]) -> Server {
 }
 
 async fn get(server: &Server, path: &str, token: &str) -> Reply {
-    send(
-        http()
-            .get(server.url(path))
-            .header("authorization", format!("Bearer {token}")),
-    )
-    .await
+    server.get(path, &format!("Bearer {token}")).await
 }
 
 async fn login(server: &Server, email: &str, password: &str) -> Reply {

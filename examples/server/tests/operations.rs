@@ -648,12 +648,7 @@ fn now_secs() -> i64 {
 }
 
 async fn me(server: &Server, token: &str) -> Reply {
-    send(
-        http()
-            .get(server.url("/me"))
-            .header("authorization", format!("Bearer {token}")),
-    )
-    .await
+    server.get("/me", &format!("Bearer {token}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -674,12 +669,7 @@ async fn external_tokens_of_another_identity_provider_are_accepted_strictly() {
     );
     assert!(!server.log().contains(EXTERNAL_SECRET));
     let admin = signup(&server, "ada@acme.test").await;
-    let r = send(
-        http()
-            .get(server.url("/me"))
-            .header("authorization", &admin),
-    )
-    .await;
+    let r = server.get("/me", &admin).await;
     let ada = r.body["user"]["id"].as_str().unwrap().to_owned();
 
     let hs256 = serde_json::json!({"alg": "HS256", "typ": "JWT"});
@@ -861,12 +851,7 @@ async fn external_tokens_of_another_identity_provider_are_accepted_strictly() {
         assert_eq!(r.body["error"]["code"], code, "{what}: {:?}", r.body);
     }
     // Unknown users are not created without provisioning.
-    let r = send(
-        http()
-            .get(server.url("/users"))
-            .header("authorization", &admin),
-    )
-    .await;
+    let r = server.get("/users", &admin).await;
     assert_eq!(r.body["data"].as_array().unwrap().len(), 1, "{:?}", r.body);
 }
 
@@ -959,12 +944,7 @@ async fn external_users_by_email_are_provisioned_read_only() {
     )
     .await;
     assert_eq!(r.status, 401, "{:?}", r.body);
-    let r = send(
-        http()
-            .get(server.url("/users"))
-            .header("authorization", &admin),
-    )
-    .await;
+    let r = server.get("/users", &admin).await;
     let emails: Vec<&str> = r.body["data"]
         .as_array()
         .unwrap()
@@ -1052,12 +1032,7 @@ async fn masking_on(env: &[(&str, &str)]) {
     let company_id = company.body["id"].as_str().unwrap().to_owned();
 
     // Mask every kind of personal field for read_only.
-    let config = send(
-        http()
-            .get(server.url("/configuration"))
-            .header("authorization", &admin),
-    )
-    .await;
+    let config = server.get("/configuration", &admin).await;
     assert_eq!(config.body["masked_fields"], json!([]));
     let etag = config.headers["etag"].to_str().unwrap().to_owned();
     let r = send(

@@ -145,12 +145,7 @@ async fn local_mode_on_redb_seeds_serves_restarts_and_stops_gracefully() {
         &["serve", "--bind", "127.0.0.1:0", "--bcrypt-cost", "12"],
         &[],
     );
-    let r = send(
-        http()
-            .get(server.url(&format!("/contacts/{id}")))
-            .header("authorization", &auth),
-    )
-    .await;
+    let r = server.get(&format!("/contacts/{id}"), &auth).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["last_name"], "Hopper");
 
@@ -271,12 +266,7 @@ async fn postgres_through_database_url() {
     )
     .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
-    let r = send(
-        http()
-            .get(server.url("/companies?q=init"))
-            .header("authorization", &auth),
-    )
-    .await;
+    let r = server.get("/companies?q=init", &auth).await;
     assert_eq!(r.body["data"][0]["name"], "Initech", "{:?}", r.body);
     let r = send(http().get(server.url("/ready"))).await;
     assert_eq!(r.status, 200, "{:?}", r.body);

@@ -182,6 +182,17 @@ impl Server {
         }
     }
 
+    /// `GET path` of the API with an `Authorization` header (e.g. the bearer header
+    /// [`signup`] answers).
+    pub async fn get(&self, path: &str, authorization: &str) -> Reply {
+        send(
+            http()
+                .get(self.url(path))
+                .header("authorization", authorization),
+        )
+        .await
+    }
+
     /// What it logged so far.
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
