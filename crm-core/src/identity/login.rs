@@ -313,12 +313,7 @@ impl Identity {
         };
         let (session, refresh) = self.new_session(user, client, &mut commit)?;
         self.inner.crm.commit(commit).await?;
-        self.cache(
-            session.workspace_id.uuid(),
-            session.id.uuid(),
-            true,
-            self.now(),
-        );
+        self.cache_session(&session, true);
         self.respond(user.clone(), &session, refresh)
     }
 

@@ -206,14 +206,7 @@ struct ActorCache(crate::storage::invalidation::KeyedCache<Actor>);
 /// Another instance changed a user (or signals were lost): forget it (or everything).
 impl crate::storage::InvalidationSink for ActorCache {
     fn invalidate(&self, signal: &crate::storage::Invalidation) {
-        use crate::storage::Invalidation;
-        match signal {
-            Invalidation::User { workspace, id } => {
-                self.0.forget(Some(&[(workspace.uuid(), *id)]));
-            }
-            Invalidation::All => self.0.forget(None),
-            Invalidation::Session { .. } => {}
-        }
+        self.0.invalidate(signal);
     }
 }
 
@@ -249,6 +242,7 @@ impl Crm {
     pub fn with_clock(storage: Arc<dyn Storage>, config: CrmConfig, clock: Arc<dyn Clock>) -> Self {
         let actors = Arc::new(ActorCache(crate::storage::invalidation::KeyedCache::new(
             ACTOR_CACHE_MAX,
+            crate::storage::invalidation::Holds::Users,
         )));
         let sink: Arc<dyn crate::storage::InvalidationSink> = actors.clone();
         storage.subscribe_invalidations(Arc::downgrade(&sink));
