@@ -25,7 +25,6 @@ pub use changes::{ChangeItem, ChangesPage, MAX_CHANGES_LIMIT, SUBSCRIPTION_BUFFE
 pub use dashboard::{Dashboard, RecordCounts, StageFigures, TaskFigures};
 pub use logs::{AccessLogService, FLUSH_BATCH, SecurityEventService};
 pub use records::{Managed, Records};
-pub(crate) use records::{referrers, unlink};
 pub use users::Users;
 pub use workspace::{ActivityFeed, AuditLog, ConfigurationService, SearchResults};
 

@@ -27,7 +27,7 @@ use crate::audit::{AuditEntry, AuditQuery};
 use crate::id::{CompanyId, ContactId, TagId, WorkspaceId};
 use crate::identity::{Identity, PasswordConfig};
 use crate::model::{Company, Contact, EntityKind, Record, Role, Tag, User, UserInput, Workspace};
-use crate::query::{Cursor, ListQuery};
+use crate::query::ListQuery;
 use crate::{Actor, Crm, Storage, Timestamp};
 
 /// A user input with an e-mail address and nothing else.
@@ -205,12 +205,7 @@ pub async fn walk(s: &dyn Storage, ws: WorkspaceId, kind: EntityKind, q: &ListQu
         out.extend(page.iter().map(Record::id));
         match page.last() {
             Some(last) if page.len() == q.limit => {
-                q.after = Some(Cursor {
-                    field: q.sort.field.clone(),
-                    direction: q.sort.direction,
-                    value: last.field(&q.sort.field),
-                    id: last.id(),
-                });
+                q.after = Some(q.sort.cursor_after(last));
             }
             _ => return out,
         }
