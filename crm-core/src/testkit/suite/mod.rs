@@ -204,6 +204,14 @@ impl World {
         }
     }
 
+    /// The first page of the records `params` selects for `actor`; panics if listing fails.
+    pub async fn list<E: Managed>(&self, actor: &Actor, params: &ListParams) -> Vec<E> {
+        match Records::<E>::new(&self.crm).list(actor, params).await {
+            Ok(page) => page.data,
+            Err(e) => panic!("listing {} as {:?}: {e:?}", E::KIND, actor.role()),
+        }
+    }
+
     /// The kind of error creating `input` as `actor` fails with; panics if it succeeds.
     pub async fn create_error<I: NewRecord>(&self, actor: &Actor, input: I) -> ErrorKind {
         kind(
@@ -295,36 +303,28 @@ pub fn contact(first: &str, last: &str) -> ContactInput {
     }
 }
 
-/// A company with just a name.
-pub fn company(name: impl Into<String>) -> CompanyInput {
-    CompanyInput {
-        name: name.into(),
-        ..Default::default()
-    }
+/// Input builders that set one text field and leave the rest to the defaults.
+macro_rules! one_field_inputs {
+    ($($(#[$doc:meta])* $builder:ident($field:ident) -> $input:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $builder($field: impl Into<String>) -> $input {
+            $input {
+                $field: $field.into(),
+                ..Default::default()
+            }
+        }
+    )*};
 }
 
-/// A deal with just a name (first stage, amount 0).
-pub fn deal(name: impl Into<String>) -> DealInput {
-    DealInput {
-        name: name.into(),
-        ..Default::default()
-    }
-}
-
-/// A task with just a text (owned by its creator).
-pub fn task(text: impl Into<String>) -> TaskInput {
-    TaskInput {
-        text: text.into(),
-        ..Default::default()
-    }
-}
-
-/// A note with just a text; a valid note also names its contact or deal.
-pub fn note(text: impl Into<String>) -> NoteInput {
-    NoteInput {
-        text: text.into(),
-        ..Default::default()
-    }
+one_field_inputs! {
+    /// A company with just a name.
+    company(name) -> CompanyInput;
+    /// A deal with just a name (first stage, amount 0).
+    deal(name) -> DealInput;
+    /// A task with just a text (owned by its creator).
+    task(text) -> TaskInput;
+    /// A note with just a text; a valid note also names its contact or deal.
+    note(text) -> NoteInput;
 }
 
 /// A note about a contact.

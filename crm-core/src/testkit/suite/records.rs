@@ -255,15 +255,7 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
         kind(w.crm.companies().delete(a, co.id).await),
         ErrorKind::NotFound
     );
-    assert!(
-        w.crm
-            .companies()
-            .list(a, &ListParams::new())
-            .await
-            .unwrap()
-            .data
-            .is_empty()
-    );
+    assert!(w.list::<Company>(a, &ListParams::new()).await.is_empty());
 }
 
 pub async fn validation_reports_every_field_and_writes_nothing(f: Fixture) {
@@ -483,15 +475,7 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
         "purge needs a deleted record: a live one is not in the trash (409)"
     );
     w.crm.contacts().delete(a, c.id).await.unwrap();
-    assert!(
-        w.crm
-            .contacts()
-            .list(a, &ListParams::new())
-            .await
-            .unwrap()
-            .data
-            .is_empty()
-    );
+    assert!(w.list::<Contact>(a, &ListParams::new()).await.is_empty());
     assert_eq!(
         w.update_error(a, c.id, 3, ContactPatch::default()).await,
         ErrorKind::NotFound
@@ -502,12 +486,8 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
         ErrorKind::Validation
     );
     let trash = w
-        .crm
-        .contacts()
-        .list(&w.admin, &ListParams::new().deleted(Deleted::Only))
-        .await
-        .unwrap()
-        .data;
+        .list::<Contact>(&w.admin, &ListParams::new().deleted(Deleted::Only))
+        .await;
     assert_eq!(trash.len(), 1);
     let restored = w.crm.contacts().restore(&w.admin, c.id).await.unwrap();
     assert_eq!(restored.deleted_at, None);

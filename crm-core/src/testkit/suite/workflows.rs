@@ -265,12 +265,8 @@ pub async fn contact_notes_move_last_seen(f: Fixture) {
     assert_eq!(after.status.as_deref(), Some("hot"));
     assert_eq!(after.version, 2);
     let notes = w
-        .crm
-        .notes()
-        .list(&w.reader, &ListParams::new().filter("contact_id", c.id))
-        .await
-        .unwrap()
-        .data;
+        .list::<Note>(&w.reader, &ListParams::new().filter("contact_id", c.id))
+        .await;
     assert_eq!(notes.len(), 1);
     assert_eq!(
         w.create_error(
@@ -369,11 +365,7 @@ pub async fn tag_names_are_unique(f: Fixture) {
         .await;
     assert_eq!(c.tags, vec![t.id], "duplicates are dropped");
     let tagged = w
-        .crm
-        .contacts()
-        .list(&w.sales, &ListParams::new().filter("tags", t.id))
-        .await
-        .unwrap()
-        .data;
+        .list::<Contact>(&w.sales, &ListParams::new().filter("tags", t.id))
+        .await;
     assert_eq!(tagged.len(), 1);
 }
