@@ -10,7 +10,9 @@ use uuid::Uuid;
 use super::Fixture;
 use super::faults::FailNth;
 use super::intercept::Intercepted;
-use super::suite::{World, company, contact, contact_note, contact_task, deal, note, world};
+use super::suite::{
+    World, company, contact, contact_note, contact_task, contacts_deal, deal, deal_note, world,
+};
 use crate::access_log::{AccessEntry, AccessLogQuery};
 use crate::audit::{AuditAction, AuditQuery};
 use crate::error::ErrorKind;
@@ -114,14 +116,8 @@ pub async fn erasure_story(f: &Fixture) -> Story {
             },
         )
         .await;
-    w.create(
-        &w.sales,
-        NoteInput {
-            deal_id: Some(deal.id),
-            ..note("Deal note about renewal")
-        },
-    )
-    .await;
+    w.create(&w.sales, deal_note(deal.id, "Deal note about renewal"))
+        .await;
     w.create(&w.sales, contact_task(c.id, "Call back")).await;
     // Read it, search for it, view it.
     let c = crm.contacts().get(&w.sales, c.id).await.unwrap();
@@ -354,18 +350,13 @@ pub async fn erasure_leaves_no_personal_data(f: Fixture) {
     );
     // What stays about it: the erasure entry (who, when, which id) and redacted entries
     // that still say who changed which field when.
-    let about = crm
-        .audit()
-        .list(
-            &w.admin,
-            &AuditQuery {
-                record_id: Some(s.contact.uuid()),
-                limit: Some(100),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let about = w
+        .audit(AuditQuery {
+            record_id: Some(s.contact.uuid()),
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await;
     let erasures: Vec<_> = about
         .iter()
         .filter(|e| e.action == AuditAction::Erase)
@@ -500,14 +491,8 @@ pub async fn contact_export_collects_everything(f: Fixture) {
     let c = w.create(&w.sales, marked_contact(company.id)).await;
     w.create(&w.sales, contact_note(c.id, "qxnote")).await;
     w.create(&w.sales, contact_task(c.id, "Call")).await;
-    w.create(
-        &w.sales,
-        DealInput {
-            contact_ids: vec![c.id],
-            ..deal("Renewal")
-        },
-    )
-    .await;
+    w.create(&w.sales, contacts_deal(vec![c.id], "Renewal"))
+        .await;
     crm.contacts().delete(&w.sales, c.id).await.unwrap();
     for actor in [&w.sales, &w.reader] {
         assert_eq!(
@@ -647,17 +632,12 @@ pub async fn users_export_and_anonymize(f: Fixture) {
     let owned = crm.contacts().get(&w.admin, c.id).await.unwrap();
     assert_eq!(owned.sales_id, Some(w.sales.user_id()));
     // Nothing about them says "sales@acme.test" any more.
-    let all = crm
-        .audit()
-        .list(
-            &w.admin,
-            &AuditQuery {
-                limit: Some(100),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let all = w
+        .audit(AuditQuery {
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await;
     assert!(!format!("{all:?}").contains("sales@acme.test"));
     let traces = format!(
         "{:?}{:?}",
@@ -740,16 +720,11 @@ pub async fn erasure_resumes_after_a_failure(f: Fixture) {
         assert_eq!(report.already_erased, !exists);
         let text = format!(
             "{:?}",
-            crm.audit()
-                .list(
-                    &w.admin,
-                    &AuditQuery {
-                        limit: Some(100),
-                        ..Default::default()
-                    }
-                )
-                .await
-                .unwrap()
+            w.audit(AuditQuery {
+                limit: Some(100),
+                ..Default::default()
+            })
+            .await
         );
         assert!(!text.contains("qxnote") && !text.contains("qxfirst"));
     }

@@ -622,14 +622,7 @@ pub async fn identity_refusals_are_recorded_once_and_without_secrets(f: Fixture)
     // Export and erasure events, and a sweep of every event for secrets.
     let c = crm
         .contacts()
-        .create(
-            &w.admin,
-            ContactInput {
-                first_name: "Export".into(),
-                last_name: "Subject".into(),
-                ..Default::default()
-            },
-        )
+        .create(&w.admin, super::suite::contact("Export", "Subject"))
         .await
         .unwrap();
     crm.privacy().export_contact(&w.admin, c.id).await.unwrap();
@@ -814,18 +807,9 @@ pub async fn reads_are_persisted_in_the_access_log(f: Fixture) {
         .sales
         .clone()
         .with_origin("GET /contacts/{id}", Some("203.0.113.21".into()));
-    let c = crm
-        .contacts()
-        .create(
-            &sales,
-            ContactInput {
-                first_name: "Grace".into(),
-                last_name: "Hopper".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let c = w
+        .create(&sales, super::suite::contact("Grace", "Hopper"))
+        .await;
     crm.contacts().get(&sales, c.id).await.unwrap();
     crm.contacts()
         .list(&w.manager, &ListParams::new())
@@ -957,21 +941,9 @@ pub async fn retention_removes_what_is_past_its_period(f: Fixture) {
         last_name: "Kept".into(),
         ..Default::default()
     };
-    let old = crm
-        .contacts()
-        .create(&w.admin, contact("Old"))
-        .await
-        .unwrap();
-    let young = crm
-        .contacts()
-        .create(&w.admin, contact("Young"))
-        .await
-        .unwrap();
-    let live = crm
-        .contacts()
-        .create(&w.admin, contact("Live"))
-        .await
-        .unwrap();
+    let old = w.create(&w.admin, contact("Old")).await;
+    let young = w.create(&w.admin, contact("Young")).await;
+    let live = w.create(&w.admin, contact("Live")).await;
     crm.contacts().delete(&w.admin, old.id).await.unwrap();
     crm.contacts().get(&w.sales, live.id).await.unwrap();
     crm.security_event(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{company, contact, deal, kind, retitle, task, world};
+use super::{company, contact, deal, employee, kind, rename_company, retitle, task, world};
 use crate::clock::Timestamp;
 use crate::error::ErrorKind;
 use crate::id::ContactId;
@@ -380,31 +380,15 @@ pub async fn list_filters_sorts_and_bad_queries(f: Fixture) {
 pub async fn company_rename_follows_into_contact_search(f: Fixture) {
     let w = world(&f).await;
     let co = w.create(&w.sales, company("Oldname")).await;
-    let c = w
-        .create(
-            &w.sales,
-            ContactInput {
-                company_id: Some(co.id),
-                ..contact("Emp", "Loyee")
-            },
-        )
-        .await;
+    let c = w.create(&w.sales, employee(co.id, "Emp", "Loyee")).await;
     assert_eq!(
         w.all_contacts(&w.sales, ListParams::new().q("oldn"))
             .await
             .len(),
         1
     );
-    w.update(
-        &w.sales,
-        co.id,
-        1,
-        CompanyPatch {
-            name: Some("Newname".into()),
-            ..Default::default()
-        },
-    )
-    .await;
+    w.update(&w.sales, co.id, 1, rename_company("Newname"))
+        .await;
     assert!(
         w.all_contacts(&w.sales, ListParams::new().q("oldn"))
             .await

@@ -49,10 +49,10 @@ pub mod workflows;
 use std::sync::Arc;
 
 use super::Fixture;
-use crate::audit::AuditQuery;
+use crate::audit::{AuditEntry, AuditQuery};
 use crate::clock::{ManualClock, Timestamp};
 use crate::error::{ErrorKind, Result};
-use crate::id::{ContactId, Id};
+use crate::id::{CompanyId, ContactId, DealId, Id, UserId};
 use crate::model::*;
 use crate::query::ListParams;
 use crate::service::{Managed, Records};
@@ -249,6 +249,22 @@ impl World {
         (user, actor)
     }
 
+    /// The audit entries `query` selects, read as the admin; panics if that fails.
+    pub async fn audit(&self, query: AuditQuery) -> Vec<AuditEntry> {
+        match self.crm.audit().list(&self.admin, &query).await {
+            Ok(entries) => entries,
+            Err(e) => panic!("reading the audit log ({query:?}): {e:?}"),
+        }
+    }
+
+    /// Merges `loser` into `winner` as the admin; the merged contact. Panics if that fails.
+    pub async fn merge(&self, winner: ContactId, loser: ContactId) -> Contact {
+        match self.crm.contacts().merge(&self.admin, winner, loser).await {
+            Ok(merged) => merged,
+            Err(e) => panic!("merging {loser} into {winner}: {e:?}"),
+        }
+    }
+
     /// How many audit entries the workspace has.
     pub async fn audit_count(&self) -> usize {
         let mut n = 0;
@@ -327,19 +343,64 @@ one_field_inputs! {
     note(text) -> NoteInput;
 }
 
-/// A note about a contact.
-pub fn contact_note(contact: ContactId, text: impl Into<String>) -> NoteInput {
-    NoteInput {
-        contact_id: Some(contact),
-        ..note(text)
-    }
+/// Input builders that set one field more on another builder's input.
+macro_rules! linked_inputs {
+    ($(
+        $(#[$doc:meta])*
+        $builder:ident($($arg:ident: $arg_ty:ty),*) -> $input:ident {
+            $field:ident: $value:expr, ..$base:ident($($base_arg:ident),*)
+        }
+    )*) => {$(
+        $(#[$doc])*
+        pub fn $builder($($arg: $arg_ty),*) -> $input {
+            $input {
+                $field: $value,
+                ..$base($($base_arg),*)
+            }
+        }
+    )*};
 }
 
-/// A task about a contact (owned by its creator).
-pub fn contact_task(contact: ContactId, text: impl Into<String>) -> TaskInput {
-    TaskInput {
-        contact_id: Some(contact),
-        ..task(text)
+linked_inputs! {
+    /// A note about a contact.
+    contact_note(contact: ContactId, text: impl Into<String>) -> NoteInput {
+        contact_id: Some(contact), ..note(text)
+    }
+    /// A note about a deal.
+    deal_note(deal: DealId, text: impl Into<String>) -> NoteInput {
+        deal_id: Some(deal), ..note(text)
+    }
+    /// A task about a contact (owned by its creator).
+    contact_task(contact: ContactId, text: impl Into<String>) -> TaskInput {
+        contact_id: Some(contact), ..task(text)
+    }
+    /// A task about a deal (owned by its creator).
+    deal_task(deal: DealId, text: impl Into<String>) -> TaskInput {
+        deal_id: Some(deal), ..task(text)
+    }
+    /// A task given to `owner`.
+    task_for(owner: UserId, text: impl Into<String>) -> TaskInput {
+        owner_id: Some(owner), ..task(text)
+    }
+    /// A contact working for `company`.
+    employee(company: CompanyId, first: &str, last: &str) -> ContactInput {
+        company_id: Some(company), ..contact(first, last)
+    }
+    /// A deal with `company`.
+    company_deal(company: CompanyId, name: impl Into<String>) -> DealInput {
+        company_id: Some(company), ..deal(name)
+    }
+    /// A deal with these contacts.
+    contacts_deal(contacts: Vec<ContactId>, name: impl Into<String>) -> DealInput {
+        contact_ids: contacts, ..deal(name)
+    }
+    /// A contact with one work e-mail address.
+    emailed_contact(first: &str, last: &str, email: &str) -> ContactInput {
+        emails: vec![EmailEntry {
+            email: email.into(),
+            kind: EmailKind::Work,
+        }],
+        ..contact(first, last)
     }
 }
 
@@ -347,6 +408,22 @@ pub fn contact_task(contact: ContactId, text: impl Into<String>) -> TaskInput {
 pub fn retitle(title: impl Into<String>) -> ContactPatch {
     ContactPatch {
         title: Some(Some(title.into())),
+        ..Default::default()
+    }
+}
+
+/// A company patch that changes the name only.
+pub fn rename_company(name: impl Into<String>) -> CompanyPatch {
+    CompanyPatch {
+        name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+/// A company patch that changes the city only.
+pub fn relocate(city: impl Into<String>) -> CompanyPatch {
+    CompanyPatch {
+        city: Some(Some(city.into())),
         ..Default::default()
     }
 }

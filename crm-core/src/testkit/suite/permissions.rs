@@ -1,7 +1,7 @@
 //! Who may do what: the role matrix, own-only tasks, and workspaces that never see each
 //! other.
 
-use super::{company, contact, kind, retitle, tag, task, user, world};
+use super::{company, contact, kind, retitle, tag, task, task_for, user, world};
 use crate::audit::AuditQuery;
 use crate::error::ErrorKind;
 use crate::model::*;
@@ -195,13 +195,7 @@ pub async fn tasks_are_own_only_for_sales_and_read_only(f: Fixture) {
     let mine = w.create(&w.sales, task("mine")).await;
     let theirs = w.create(&w.sales2, task("theirs")).await;
     let readers = w
-        .create(
-            &w.manager,
-            TaskInput {
-                owner_id: Some(w.reader.user_id()),
-                ..task("for reader")
-            },
-        )
+        .create(&w.manager, task_for(w.reader.user_id(), "for reader"))
         .await;
     let listed: Vec<_> = crm
         .tasks()
@@ -264,13 +258,7 @@ pub async fn tasks_are_own_only_for_sales_and_read_only(f: Fixture) {
     assert_eq!(
         kind(
             crm.tasks()
-                .create(
-                    &w.sales,
-                    TaskInput {
-                        owner_id: Some(w.sales2.user_id()),
-                        ..task("x")
-                    }
-                )
+                .create(&w.sales, task_for(w.sales2.user_id(), "x"))
                 .await
         ),
         ErrorKind::Forbidden

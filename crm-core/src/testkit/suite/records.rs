@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::{
-    company, contact, contact_note, contact_task, deal, kind, note, tag, task, user, world,
+    company, contact, contact_note, contact_task, contacts_deal, deal, deal_note, deal_task,
+    employee, kind, note, relocate, tag, task, user, world,
 };
 use crate::audit::{AuditAction, AuditQuery};
 use crate::error::{ErrorKind, FieldIssue};
@@ -92,17 +93,7 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
     );
     assert_eq!(w.crm.companies().get(a, co.id).await.unwrap(), co);
     w.clock.advance(Duration::from_secs(60));
-    let co2 = w
-        .update(
-            a,
-            co.id,
-            1,
-            CompanyPatch {
-                city: Some(Some("Springfield".into())),
-                ..Default::default()
-            },
-        )
-        .await;
+    let co2 = w.update(a, co.id, 1, relocate("Springfield")).await;
     assert_eq!(co2.version, 2);
     assert_eq!(co2.city.as_deref(), Some("Springfield"));
     assert!(co2.updated_at > co.updated_at);
@@ -149,24 +140,8 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
         )
         .await;
     assert_eq!(deal.stage, "opportunity", "defaults to the first stage");
-    let note = w
-        .create(
-            a,
-            NoteInput {
-                deal_id: Some(deal.id),
-                ..note("Call back")
-            },
-        )
-        .await;
-    let task = w
-        .create(
-            a,
-            TaskInput {
-                deal_id: Some(deal.id),
-                ..task("Send proposal")
-            },
-        )
-        .await;
+    let note = w.create(a, deal_note(deal.id, "Call back")).await;
+    let task = w.create(a, deal_task(deal.id, "Send proposal")).await;
     assert_eq!(task.owner_id, a.user_id());
     let tag = w
         .create(
@@ -419,13 +394,7 @@ pub async fn unknown_and_foreign_ids_are_not_found(f: Fixture) {
     let err = w
         .crm
         .contacts()
-        .create(
-            &w.admin,
-            ContactInput {
-                company_id: Some(their_co.id),
-                ..contact("A", "B")
-            },
-        )
+        .create(&w.admin, employee(their_co.id, "A", "B"))
         .await
         .unwrap_err();
     assert_eq!(err.fields()[0].issue, FieldIssue::UnknownReference);
@@ -453,15 +422,7 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
     let w = world(&f).await;
     let a = &w.sales;
     let c = w.create(a, contact("Trash", "Can")).await;
-    let d = w
-        .create(
-            a,
-            DealInput {
-                contact_ids: vec![c.id],
-                ..deal("Linked")
-            },
-        )
-        .await;
+    let d = w.create(a, contacts_deal(vec![c.id], "Linked")).await;
     let n = w.create(a, contact_note(c.id, "hello")).await;
     let t = w.create(a, contact_task(c.id, "call")).await;
     assert_eq!(
@@ -519,16 +480,10 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
             .is_empty()
     );
     let purges = w
-        .crm
-        .audit()
-        .list(
-            &w.admin,
-            &AuditQuery {
-                actions: vec![AuditAction::Purge],
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        .audit(AuditQuery {
+            actions: vec![AuditAction::Purge],
+            ..Default::default()
+        })
+        .await;
     assert_eq!(purges.len(), 2, "the contact and its note");
 }

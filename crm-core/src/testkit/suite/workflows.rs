@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use super::{company, contact, contact_note, contact_task, deal, kind, note, tag, task, world};
+use super::{
+    company, contact, contact_note, contact_task, contacts_deal, deal, emailed_contact, kind, note,
+    tag, task, world,
+};
 use crate::audit::{AuditAction, AuditQuery};
 use crate::clock::Timestamp;
 use crate::error::ErrorKind;
@@ -17,18 +20,7 @@ pub async fn merge_contacts_moves_everything(f: Fixture) {
     let a = &w.sales;
     let co = w.create(a, company("Mergeco")).await;
     let tag = w.create(a, tag("lead")).await;
-    let winner = w
-        .create(
-            a,
-            ContactInput {
-                emails: vec![EmailEntry {
-                    email: "a@x.test".into(),
-                    kind: EmailKind::Work,
-                }],
-                ..contact("Win", "Ner")
-            },
-        )
-        .await;
+    let winner = w.create(a, emailed_contact("Win", "Ner", "a@x.test")).await;
     let loser = w
         .create(
             a,
@@ -53,24 +45,13 @@ pub async fn merge_contacts_moves_everything(f: Fixture) {
     let note = w.create(a, contact_note(loser.id, "n")).await;
     let task = w.create(a, contact_task(loser.id, "t")).await;
     let deal = w
-        .create(
-            a,
-            DealInput {
-                contact_ids: vec![loser.id, winner.id],
-                ..deal("d")
-            },
-        )
+        .create(a, contacts_deal(vec![loser.id, winner.id], "d"))
         .await;
     assert_eq!(
         kind(w.crm.contacts().merge(&w.admin, winner.id, winner.id).await),
         ErrorKind::InvalidState
     );
-    let merged = w
-        .crm
-        .contacts()
-        .merge(&w.admin, winner.id, loser.id)
-        .await
-        .unwrap();
+    let merged = w.merge(winner.id, loser.id).await;
     assert_eq!(merged.first_name, "Win", "the winner's values win");
     assert_eq!(
         merged.title.as_deref(),
@@ -111,17 +92,11 @@ pub async fn merge_contacts_moves_everything(f: Fixture) {
         "the loser stays in the trash"
     );
     let merges = w
-        .crm
-        .audit()
-        .list(
-            &w.admin,
-            &AuditQuery {
-                actions: vec![AuditAction::Merge],
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        .audit(AuditQuery {
+            actions: vec![AuditAction::Merge],
+            ..Default::default()
+        })
+        .await;
     assert_eq!(merges.len(), 2);
     assert_eq!(
         kind(w.crm.contacts().merge(&w.admin, winner.id, loser.id).await),
