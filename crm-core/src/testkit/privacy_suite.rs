@@ -95,12 +95,9 @@ pub async fn erasure_story(f: &Fixture) -> Story {
         w.create(&w.sales, contact_note(c.id, text)).await;
     }
     // One note deleted and purged before the erasure: only the audit trail remembers it.
-    let purged = crm
-        .notes()
-        .list(&w.sales, &ListParams::new().filter("contact_id", c.id))
+    let purged = w
+        .list::<Note>(&w.sales, &ListParams::new().filter("contact_id", c.id))
         .await
-        .unwrap()
-        .data
         .into_iter()
         .find(|n| n.text.contains("qxpurgednote"))
         .unwrap();
@@ -140,12 +137,9 @@ pub async fn erasure_story(f: &Fixture) -> Story {
         .await
         .unwrap();
     // Reads recorded in the access log: of the contact, of its note, of the bystander.
-    let note_id = crm
-        .notes()
-        .list(&w.sales, &ListParams::new().filter("contact_id", c.id))
-        .await
-        .unwrap()
-        .data[0]
+    let note_id = w
+        .list::<Note>(&w.sales, &ListParams::new().filter("contact_id", c.id))
+        .await[0]
         .id
         .uuid();
     let read = |kind, record_id| AccessEntry {
@@ -705,12 +699,9 @@ pub async fn erasure_resumes_after_a_failure(f: Fixture) {
             .await
             .unwrap()
             .is_some();
-        let notes = crm
-            .notes()
-            .list(&w.admin, &ListParams::new().filter("contact_id", c.id))
+        let notes = w
+            .list::<Note>(&w.admin, &ListParams::new().filter("contact_id", c.id))
             .await
-            .unwrap()
-            .data
             .len();
         assert!(
             (exists && notes == 3) || (!exists && notes == 0),
@@ -803,11 +794,8 @@ pub async fn consents_are_recorded_filtered_and_follow_has_newsletter(f: Fixture
         vec![a.id]
     );
     assert!(
-        crm.contacts()
-            .list(&w.reader, &by("profiling"))
+        w.list::<Contact>(&w.reader, &by("profiling"))
             .await
-            .unwrap()
-            .data
             .is_empty()
     );
     // Withdrawing, through the consent or through has_newsletter.
@@ -820,11 +808,8 @@ pub async fn consents_are_recorded_filtered_and_follow_has_newsletter(f: Fixture
         .await
         .unwrap();
     assert!(
-        crm.contacts()
-            .list(&w.reader, &by("marketing.email"))
+        w.list::<Contact>(&w.reader, &by("marketing.email"))
             .await
-            .unwrap()
-            .data
             .is_empty()
     );
     let b2 = crm

@@ -428,6 +428,22 @@ pub fn relocate(city: impl Into<String>) -> CompanyPatch {
     }
 }
 
+/// A user patch that changes the first name only.
+pub fn first_name(name: impl Into<String>) -> UserPatch {
+    UserPatch {
+        first_name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+/// A user patch that changes the last name only.
+pub fn last_name(name: impl Into<String>) -> UserPatch {
+    UserPatch {
+        last_name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
 /// A tag without a color.
 pub fn tag(name: impl Into<String>) -> TagInput {
     TagInput {
