@@ -165,8 +165,7 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
         .move_to(admin, d2.id, d2.version, "won", 0)
         .await
         .unwrap();
-    let d1 = crm
-        .deals()
+    let d1 = w
         .update(
             admin,
             d1.id,
@@ -176,8 +175,7 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     let d = crm.dashboard(admin, None).await.unwrap();
     assert_eq!(stage(&d, "opportunity"), (1, 120));
     assert_eq!(stage(&d, "won"), (2, 1250));
@@ -254,8 +252,7 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
         .unwrap();
     crm.tasks().delete(admin, later.id).await.unwrap();
     crm.tasks().purge(admin, later.id).await.unwrap();
-    let week = crm
-        .tasks()
+    let week = w
         .update(
             admin,
             week.id,
@@ -265,10 +262,8 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
-    let today = crm
-        .tasks()
+        .await;
+    let today = w
         .update(
             admin,
             today.id,
@@ -278,8 +273,7 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     let d = crm.dashboard(admin, None).await.unwrap();
     assert_eq!(windows(&d), [3, 0, 0, 4]);
     assert_eq!(d.counts.tasks, 6);

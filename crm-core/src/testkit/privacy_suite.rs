@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::Fixture;
 use super::faults::FailNth;
 use super::intercept::Intercepted;
+use super::setup::{stored_access, stored_events};
 use super::suite::{
     World, company, contact, contact_note, contact_task, contacts_deal, deal, deal_note, world,
 };
@@ -78,8 +79,7 @@ pub async fn erasure_story(f: &Fixture) -> Story {
     let company = w.create(&w.admin, company("Harbor Ltd")).await;
     let c = w.create(&w.sales, marked_contact(company.id)).await;
     let bystander = w.create(&w.sales, contact("Bea", "Stander")).await;
-    let c = crm
-        .contacts()
+    let c = w
         .update(
             &w.sales,
             c.id,
@@ -89,8 +89,7 @@ pub async fn erasure_story(f: &Fixture) -> Story {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     for text in ["First call with qxnote", "qxpurgednote to forget"] {
         w.create(&w.sales, contact_note(c.id, text)).await;
     }
@@ -306,17 +305,7 @@ pub async fn erasure_leaves_no_personal_data(f: Fixture) {
     }
     let crm = &w.crm;
     let ws = w.admin.workspace_id();
-    let reads = crm
-        .storage()
-        .access_log(
-            ws,
-            &AccessLogQuery {
-                limit: 500,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let reads = stored_access(crm.storage().as_ref(), ws).await;
     assert_eq!(reads.len(), 1, "only the bystander's read stays: {reads:?}");
     assert_eq!(reads[0].record_id, s.bystander.uuid());
     let events = crm
@@ -635,26 +624,8 @@ pub async fn users_export_and_anonymize(f: Fixture) {
     assert!(!format!("{all:?}").contains("sales@acme.test"));
     let traces = format!(
         "{:?}{:?}",
-        crm.storage()
-            .access_log(
-                ws,
-                &AccessLogQuery {
-                    limit: 500,
-                    ..Default::default()
-                }
-            )
-            .await
-            .unwrap(),
-        crm.storage()
-            .security_events(
-                ws,
-                &SecurityEventQuery {
-                    limit: 500,
-                    ..Default::default()
-                }
-            )
-            .await
-            .unwrap()
+        stored_access(crm.storage().as_ref(), ws).await,
+        stored_events(crm.storage().as_ref(), ws).await
     );
     assert!(traces.contains("LoginSucceeded") && traces.contains("ErasurePerformed"));
     assert!(!traces.contains("198.51.100.23") && !traces.contains("sales@acme.test"));
@@ -812,8 +783,7 @@ pub async fn consents_are_recorded_filtered_and_follow_has_newsletter(f: Fixture
             .await
             .is_empty()
     );
-    let b2 = crm
-        .contacts()
+    let b2 = w
         .update(
             &w.sales,
             b.id,
@@ -823,8 +793,7 @@ pub async fn consents_are_recorded_filtered_and_follow_has_newsletter(f: Fixture
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(b2.consents[0].status, ConsentStatus::Withdrawn);
     assert_eq!(b2.consents[0].source.as_deref(), Some("has_newsletter"));
     assert_eq!(

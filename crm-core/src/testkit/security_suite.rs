@@ -274,17 +274,7 @@ fn types(events: &[SecurityEvent]) -> Vec<SecurityEventType> {
 
 async fn stored(crm: &crate::Crm, ws: WorkspaceId) -> Vec<SecurityEvent> {
     crm.flush_logs().await.unwrap();
-    let mut all = crm
-        .storage()
-        .security_events(
-            ws,
-            &SecurityEventQuery {
-                limit: 500,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let mut all = super::setup::stored_events(crm.storage().as_ref(), ws).await;
     all.reverse();
     all
 }
@@ -1097,16 +1087,8 @@ pub async fn retention_removes_what_is_past_its_period(f: Fixture) {
     let access = |crm: &crate::Crm| {
         let crm = crm.clone();
         async move {
-            crm.storage()
-                .access_log(
-                    ws,
-                    &AccessLogQuery {
-                        limit: 500,
-                        ..Default::default()
-                    },
-                )
+            super::setup::stored_access(crm.storage().as_ref(), ws)
                 .await
-                .unwrap()
                 .len()
         }
     };

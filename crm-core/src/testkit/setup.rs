@@ -23,11 +23,13 @@
 
 use uuid::Uuid;
 
+use crate::access_log::{AccessEntry, AccessLogQuery};
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::id::{CompanyId, ContactId, TagId, WorkspaceId};
 use crate::identity::{Identity, PasswordConfig};
 use crate::model::{Company, Contact, EntityKind, Record, Role, Tag, User, UserInput, Workspace};
 use crate::query::ListQuery;
+use crate::security::{SecurityEvent, SecurityEventQuery};
 use crate::{Actor, Crm, Storage, Timestamp};
 
 /// A user input with an e-mail address and nothing else.
@@ -223,4 +225,22 @@ pub fn bumped(r: &Record, f: impl FnOnce(&mut Record)) -> Record {
     r.set_meta(meta);
     f(&mut r);
     r
+}
+
+/// The workspace's access-log entries as `s` stores them, newest first (at most 500).
+pub async fn stored_access(s: &dyn Storage, ws: WorkspaceId) -> Vec<AccessEntry> {
+    let all = AccessLogQuery {
+        limit: 500,
+        ..Default::default()
+    };
+    s.access_log(ws, &all).await.unwrap()
+}
+
+/// The workspace's security events as `s` stores them, newest first (at most 500).
+pub async fn stored_events(s: &dyn Storage, ws: WorkspaceId) -> Vec<SecurityEvent> {
+    let all = SecurityEventQuery {
+        limit: 500,
+        ..Default::default()
+    };
+    s.security_events(ws, &all).await.unwrap()
 }
