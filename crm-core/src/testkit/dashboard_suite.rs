@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::Fixture;
 use super::setup::{bootstrap, email};
-use super::suite::{World, company, tag, world};
+use super::suite::{World, company, reassign, reprice, tag, world};
 use crate::clock::Date;
 use crate::dashboard::DashboardQuery;
 use crate::id::{ContactId, DealId, Id, TaskId, UserId, WorkspaceId};
@@ -165,24 +165,14 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
         .move_to(admin, d2.id, d2.version, "won", 0)
         .await
         .unwrap();
-    let d1 = w
-        .update(
-            admin,
-            d1.id,
-            d1.version,
-            DealPatch {
-                amount: Some(120),
-                ..Default::default()
-            },
-        )
-        .await;
+    let d1 = w.update(admin, d1.id, d1.version, reprice(120)).await;
     let d = crm.dashboard(admin, None).await.unwrap();
     assert_eq!(stage(&d, "opportunity"), (1, 120));
     assert_eq!(stage(&d, "won"), (2, 1250));
     assert_eq!(stage(&d, "lost"), (0, 0));
     assert_eq!(stage(&d, "proposal-sent"), (0, 0));
     assert_eq!(d.counts.deals, 4);
-    let d4 = crm.deals().get(admin, d4.id).await.unwrap();
+    let d4 = w.get(admin, d4.id).await;
     crm.deals()
         .unarchive(admin, d4.id, d4.version)
         .await
@@ -253,15 +243,7 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
     crm.tasks().delete(admin, later.id).await.unwrap();
     crm.tasks().purge(admin, later.id).await.unwrap();
     let week = w
-        .update(
-            admin,
-            week.id,
-            week.version,
-            TaskPatch {
-                owner_id: Some(w.sales.user_id()),
-                ..Default::default()
-            },
-        )
+        .update(admin, week.id, week.version, reassign(w.sales.user_id()))
         .await;
     let today = w
         .update(

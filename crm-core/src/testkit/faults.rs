@@ -19,7 +19,9 @@ use super::Fixture;
 use super::identity_suite::{CollectingDelivery, SECRET, client, login_req};
 use super::intercept::{Call, Hook, Intercepted};
 use super::setup::{email, fast_passwords, with_role};
-use super::suite::{NewRecord, company, company_deal, contact_note, contact_task, employee};
+use super::suite::{
+    NewRecord, company, company_deal, contact_note, contact_task, employee, retitle,
+};
 use crate::audit::AuditQuery;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{Id, WorkspaceId};
@@ -207,10 +209,7 @@ async fn step(i: usize, crm: &Crm, identity: &Identity, ctx: &mut Ctx) -> Result
         }
         8 => {
             let v = crm.contacts().get(admin, ctx.id("winner")).await?.version;
-            let patch = crate::model::ContactPatch {
-                title: Some(Some("Boss".into())),
-                ..Default::default()
-            };
+            let patch = retitle("Boss");
             crm.contacts()
                 .update(admin, ctx.id("winner"), v, patch)
                 .await?;

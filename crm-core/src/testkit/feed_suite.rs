@@ -192,7 +192,7 @@ pub async fn feed_covers_merge_archive_move_and_completion(f: Fixture) {
     assert_eq!(one(&new, task.id.uuid()).change.version, t.version);
     let deal_entry = one(&new, deal.id.uuid());
     assert_eq!(deal_entry.change.op, ChangeOp::Upsert);
-    let now = w.crm.deals().get(a, deal.id).await.unwrap();
+    let now = w.get(a, deal.id).await;
     assert_eq!(deal_entry.change.version, now.version);
     assert_eq!(op_of_in(&new, co.id.uuid()), ChangeOp::Upsert);
     // The rename also rewrote the merged-away contact's company name: still a deletion.

@@ -12,7 +12,8 @@ use super::faults::FailNth;
 use super::intercept::Intercepted;
 use super::setup::{stored_access, stored_events};
 use super::suite::{
-    World, company, contact, contact_note, contact_task, contacts_deal, deal, deal_note, world,
+    World, company, contact, contact_note, contact_task, contacts_deal, deal, deal_note, retitle,
+    world,
 };
 use crate::access_log::{AccessEntry, AccessLogQuery};
 use crate::audit::{AuditAction, AuditQuery};
@@ -80,15 +81,7 @@ pub async fn erasure_story(f: &Fixture) -> Story {
     let c = w.create(&w.sales, marked_contact(company.id)).await;
     let bystander = w.create(&w.sales, contact("Bea", "Stander")).await;
     let c = w
-        .update(
-            &w.sales,
-            c.id,
-            c.version,
-            ContactPatch {
-                title: Some(Some("qxretitled".into())),
-                ..Default::default()
-            },
-        )
+        .update(&w.sales, c.id, c.version, retitle("qxretitled"))
         .await;
     for text in ["First call with qxnote", "qxpurgednote to forget"] {
         w.create(&w.sales, contact_note(c.id, text)).await;
@@ -116,7 +109,7 @@ pub async fn erasure_story(f: &Fixture) -> Story {
         .await;
     w.create(&w.sales, contact_task(c.id, "Call back")).await;
     // Read it, search for it, view it.
-    let c = crm.contacts().get(&w.sales, c.id).await.unwrap();
+    let c = w.get(&w.sales, c.id).await;
     let found = crm.search(&w.sales, "qxfirst", 10).await.unwrap();
     assert!(format!("{found:?}").contains("Qxfirst"));
     let found = crm
@@ -370,7 +363,7 @@ pub async fn erasure_leaves_no_personal_data(f: Fixture) {
     assert_eq!(tasks.data.len(), 1);
     assert_eq!(tasks.data[0].contact_id, None);
     // The deal's note and the bystander are untouched.
-    let b = crm.contacts().get(&w.admin, s.bystander).await.unwrap();
+    let b = w.get(&w.admin, s.bystander).await;
     assert_eq!(b.first_name, "Bea");
     assert!(text.contains("Deal note about renewal"));
     assert!(text.contains("Stander"));
@@ -382,11 +375,7 @@ pub async fn erasure_is_idempotent_and_refuses_bad_input(f: Fixture) {
     let s = erasure_story(&f).await;
     let w = &s.world;
     let crm = &w.crm;
-    let first = crm
-        .audit()
-        .list(&w.admin, &AuditQuery::default())
-        .await
-        .unwrap();
+    let first = w.audit(AuditQuery::default()).await;
     let again = crm
         .privacy()
         .erase_contact(&w.admin, s.contact)
@@ -451,18 +440,9 @@ pub async fn erasure_is_idempotent_and_refuses_bad_input(f: Fixture) {
         .await
         .unwrap();
     assert!(!u.disabled, "their user is untouched");
-    let last = crm
-        .audit()
-        .list(&w.admin, &AuditQuery::default())
-        .await
-        .unwrap();
+    let last = w.audit(AuditQuery::default()).await;
     assert_eq!(first, last);
-    other
-        .crm
-        .contacts()
-        .get(&other.admin, theirs.id)
-        .await
-        .unwrap();
+    other.get(&other.admin, theirs.id).await;
 }
 
 /// The export holds the contact (also soft deleted), its notes, tasks, deals, company and
@@ -612,7 +592,7 @@ pub async fn users_export_and_anonymize(f: Fixture) {
         ErrorKind::AccountDisabled
     );
     // Records keep their owner.
-    let owned = crm.contacts().get(&w.admin, c.id).await.unwrap();
+    let owned = w.get(&w.admin, c.id).await;
     assert_eq!(owned.sales_id, Some(w.sales.user_id()));
     // Nothing about them says "sales@acme.test" any more.
     let all = w
@@ -824,7 +804,7 @@ pub async fn consents_are_recorded_filtered_and_follow_has_newsletter(f: Fixture
             .contains("withdrawn")
     );
     // Bad input: coded errors, nothing changed.
-    let before = crm.contacts().get(&w.admin, a.id).await.unwrap();
+    let before = w.get(&w.admin, a.id).await;
     let future = ConsentInput {
         at: Some(crm.now().plus(std::time::Duration::from_secs(3600))),
         ..grant("newsletter", ConsentStatus::Granted)
@@ -880,7 +860,7 @@ pub async fn consents_are_recorded_filtered_and_follow_has_newsletter(f: Fixture
             "{bad:?}"
         );
     }
-    assert_eq!(crm.contacts().get(&w.admin, a.id).await.unwrap(), before);
+    assert_eq!(w.get(&w.admin, a.id).await, before);
 }
 
 fn marked_contact_plain() -> ContactInput {

@@ -187,6 +187,14 @@ impl World {
         }
     }
 
+    /// The record `id` as `actor` reads it; panics if that fails.
+    pub async fn get<E: Managed>(&self, actor: &Actor, id: Id<E>) -> E {
+        match Records::<E>::new(&self.crm).get(actor, id).await {
+            Ok(record) => record,
+            Err(e) => panic!("reading {} {id} as {:?}: {e:?}", E::KIND, actor.role()),
+        }
+    }
+
     /// Applies `patch` to the record `id` at `version` as `actor`; panics if that fails.
     pub async fn update<E: Managed>(
         &self,
@@ -394,6 +402,10 @@ linked_inputs! {
     contacts_deal(contacts: Vec<ContactId>, name: impl Into<String>) -> DealInput {
         contact_ids: contacts, ..deal(name)
     }
+    /// A tag of `color`.
+    colored_tag(name: impl Into<String>, color: &str) -> TagInput {
+        color: Some(color.into()), ..tag(name)
+    }
     /// A contact with one work e-mail address.
     emailed_contact(first: &str, last: &str, email: &str) -> ContactInput {
         emails: vec![EmailEntry {
@@ -404,44 +416,45 @@ linked_inputs! {
     }
 }
 
-/// A contact patch that changes the title only.
-pub fn retitle(title: impl Into<String>) -> ContactPatch {
-    ContactPatch {
-        title: Some(Some(title.into())),
-        ..Default::default()
-    }
+/// Patch builders that change one field and leave the others as they are.
+macro_rules! one_field_patches {
+    ($(
+        $(#[$doc:meta])*
+        $builder:ident($arg:ident: $arg_ty:ty) -> $patch:ident { $field:ident: $value:expr }
+    )*) => {$(
+        $(#[$doc])*
+        pub fn $builder($arg: $arg_ty) -> $patch {
+            $patch {
+                $field: $value,
+                ..Default::default()
+            }
+        }
+    )*};
 }
 
-/// A company patch that changes the name only.
-pub fn rename_company(name: impl Into<String>) -> CompanyPatch {
-    CompanyPatch {
-        name: Some(name.into()),
-        ..Default::default()
-    }
-}
-
-/// A company patch that changes the city only.
-pub fn relocate(city: impl Into<String>) -> CompanyPatch {
-    CompanyPatch {
-        city: Some(Some(city.into())),
-        ..Default::default()
-    }
-}
-
-/// A user patch that changes the first name only.
-pub fn first_name(name: impl Into<String>) -> UserPatch {
-    UserPatch {
-        first_name: Some(name.into()),
-        ..Default::default()
-    }
-}
-
-/// A user patch that changes the last name only.
-pub fn last_name(name: impl Into<String>) -> UserPatch {
-    UserPatch {
-        last_name: Some(name.into()),
-        ..Default::default()
-    }
+one_field_patches! {
+    /// A contact patch that changes the title only.
+    retitle(title: impl Into<String>) -> ContactPatch { title: Some(Some(title.into())) }
+    /// A company patch that changes the name only.
+    rename_company(name: impl Into<String>) -> CompanyPatch { name: Some(name.into()) }
+    /// A company patch that changes the city only.
+    relocate(city: impl Into<String>) -> CompanyPatch { city: Some(Some(city.into())) }
+    /// A user patch that changes the first name only.
+    first_name(name: impl Into<String>) -> UserPatch { first_name: Some(name.into()) }
+    /// A user patch that changes the last name only.
+    last_name(name: impl Into<String>) -> UserPatch { last_name: Some(name.into()) }
+    /// A deal patch that changes the amount only.
+    reprice(amount: i64) -> DealPatch { amount: Some(amount) }
+    /// A note patch that changes the text only.
+    rewrite_note(text: impl Into<String>) -> NotePatch { text: Some(text.into()) }
+    /// A task patch that changes the text only.
+    rewrite_task(text: impl Into<String>) -> TaskPatch { text: Some(text.into()) }
+    /// A task patch that gives the task to `owner`.
+    reassign(owner: UserId) -> TaskPatch { owner_id: Some(owner) }
+    /// A task patch that changes the priority only.
+    prioritize(priority: Priority) -> TaskPatch { priority: Some(Some(priority)) }
+    /// A tag patch that changes the name only.
+    rename_tag(name: impl Into<String>) -> TagPatch { name: Some(name.into()) }
 }
 
 /// A tag without a color.

@@ -2,7 +2,8 @@
 //! other.
 
 use super::{
-    company, contact, first_name, kind, last_name, retitle, tag, task, task_for, user, world,
+    company, contact, first_name, kind, last_name, reassign, retitle, rewrite_task, tag, task,
+    task_for, user, world,
 };
 use crate::audit::AuditQuery;
 use crate::error::ErrorKind;
@@ -17,7 +18,7 @@ pub async fn permission_matrix_is_enforced(f: Fixture) {
     // Records: everyone reads; read_only cannot write.
     let c = w.create(&w.sales, contact("Shared", "Record")).await;
     for a in [&w.admin, &w.manager, &w.sales, &w.reader] {
-        crm.contacts().get(a, c.id).await.unwrap();
+        w.get(a, c.id).await;
         crm.companies().list(a, &ListParams::new()).await.unwrap();
         crm.users().list(a, &ListParams::new()).await.unwrap();
         crm.configuration().get(a).await.unwrap();
@@ -88,10 +89,7 @@ pub async fn permission_matrix_is_enforced(f: Fixture) {
         .await
         .unwrap();
     // Audit: admin and manager.
-    crm.audit()
-        .list(&w.admin, &AuditQuery::default())
-        .await
-        .unwrap();
+    w.audit(AuditQuery::default()).await;
     crm.audit()
         .list(&w.manager, &AuditQuery::default())
         .await
@@ -210,16 +208,8 @@ pub async fn tasks_are_own_only_for_sales_and_read_only(f: Fixture) {
     }
     // Sales cannot hand tasks to others, nor create them for others.
     assert_eq!(
-        w.update_error(
-            &w.sales,
-            mine.id,
-            1,
-            TaskPatch {
-                owner_id: Some(w.sales2.user_id()),
-                ..Default::default()
-            }
-        )
-        .await,
+        w.update_error(&w.sales, mine.id, 1, reassign(w.sales2.user_id()))
+            .await,
         ErrorKind::Forbidden
     );
     assert_eq!(
@@ -229,7 +219,7 @@ pub async fn tasks_are_own_only_for_sales_and_read_only(f: Fixture) {
     );
     // Read-only users read their own tasks and nothing else, and change none.
     assert_eq!(w.list::<Task>(&w.reader, &ListParams::new()).await.len(), 1);
-    crm.tasks().get(&w.reader, readers.id).await.unwrap();
+    w.get(&w.reader, readers.id).await;
     assert_eq!(
         kind(crm.tasks().get(&w.reader, mine.id).await),
         ErrorKind::NotFound
@@ -247,16 +237,8 @@ pub async fn tasks_are_own_only_for_sales_and_read_only(f: Fixture) {
         w.list::<Task>(&w.manager, &ListParams::new()).await.len(),
         3
     );
-    w.update(
-        &w.admin,
-        theirs.id,
-        1,
-        TaskPatch {
-            text: Some("edited by admin".into()),
-            ..Default::default()
-        },
-    )
-    .await;
+    w.update(&w.admin, theirs.id, 1, rewrite_task("edited by admin"))
+        .await;
 }
 
 pub async fn workspaces_are_isolated(f: Fixture) {
