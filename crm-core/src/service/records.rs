@@ -638,6 +638,22 @@ impl Crm {
             .await
     }
 
+    /// The records of type `E` (soft-deleted included) whose `field` is `value`: see
+    /// [`Crm::all_matching`].
+    pub(crate) async fn all_where<E: Entity>(
+        &self,
+        workspace: crate::id::WorkspaceId,
+        field: &str,
+        value: Value,
+    ) -> Result<Vec<E>> {
+        Ok(self
+            .all_matching_in(workspace, E::KIND, Filter::eq(field, value))
+            .await?
+            .into_iter()
+            .filter_map(E::from_record)
+            .collect())
+    }
+
     /// [`Crm::all_matching`] by workspace id.
     pub(crate) async fn all_matching_in(
         &self,
