@@ -305,6 +305,16 @@ impl Sort {
             Direction::Desc => o.reverse(),
         }
     }
+
+    /// The position after `last` in this sort: where the page that ends with it resumes.
+    pub fn cursor_after(&self, last: &crate::model::Record) -> Cursor {
+        Cursor {
+            field: self.field.clone(),
+            direction: self.direction,
+            value: last.field(&self.field),
+            id: last.id(),
+        }
+    }
 }
 
 /// Which soft-deleted records a list includes.

@@ -30,7 +30,7 @@ use crate::model::{
     ClientDetails, Configuration, Entity, EntityKind, RetentionPolicy, Role, Session,
     truncate_address,
 };
-use crate::query::{Cursor, Deleted, Direction, ListQuery, Sort};
+use crate::query::{Deleted, ListQuery, Sort};
 use crate::service::{Actor, Crm};
 use crate::storage::{Commit, Write};
 
@@ -194,23 +194,7 @@ impl Crm {
     ) -> Result<Vec<crate::model::Record>> {
         let mut query = ListQuery::new(Sort::asc("created_at"), RETENTION_BATCH);
         query.deleted = deleted;
-        let mut out = Vec::new();
-        loop {
-            let rows = self.storage().list(ws, kind, &query).await?;
-            let full = rows.len() == query.limit;
-            if let Some(last) = rows.last() {
-                query.after = Some(Cursor {
-                    field: "created_at".into(),
-                    direction: Direction::Asc,
-                    value: last.field("created_at"),
-                    id: last.id(),
-                });
-            }
-            out.extend(rows);
-            if !full {
-                return Ok(out);
-            }
-        }
+        self.list_all(ws, kind, query).await
     }
 
     async fn sessions(

@@ -132,18 +132,19 @@ pub fn query_terms(q: &str) -> Vec<String> {
 
 /// The sorted, deduplicated words a record is found by (prefix-matched).
 pub fn tokens_of<R: Searchable + ?Sized>(record: &R) -> Vec<String> {
-    let mut out = Vec::new();
-    record.search_words(&mut out);
-    out.sort_unstable();
-    out.dedup();
-    out
+    sorted_unique(|out| record.search_words(out))
 }
 
 /// The sorted, deduplicated contact points a record is found by (substring-matched by terms
 /// of at least [`MIN_SUBSTRING`] chars).
 pub fn contact_points_of<R: Searchable + ?Sized>(record: &R) -> Vec<String> {
+    sorted_unique(|out| record.contact_points(out))
+}
+
+/// The strings `fill` pushes, sorted and deduplicated.
+fn sorted_unique(fill: impl FnOnce(&mut Vec<String>)) -> Vec<String> {
     let mut out = Vec::new();
-    record.contact_points(&mut out);
+    fill(&mut out);
     out.sort_unstable();
     out.dedup();
     out

@@ -13,8 +13,10 @@ fn testkit_dir() -> PathBuf {
 }
 
 /// What the macro instantiates, as `module::name`: each arm `(@arm $fixture:path; ...)`
-/// calls `$crate::testkit::<module>::$name` (the `@suite` arm `suite::$module::$name`), and
-/// each invocation `$crate::conformance_tests!(@arm $fixture; a, b, ...)` lists names.
+/// calls `$crate::testkit::<module>::$name` (the `@suite` arm `suite::$module::$name`, the
+/// `@in` arm `$module::$name`), and each invocation
+/// `$crate::conformance_tests!(@arm $fixture; a, b, ...)` lists names (`@in module
+/// $fixture; ...`: names in `module`).
 fn macro_list() -> Vec<String> {
     let text = std::fs::read_to_string(testkit_dir().join("mod.rs")).unwrap();
     let body = &text[text.find("macro_rules! conformance_tests").unwrap()..];
@@ -33,11 +35,16 @@ fn macro_list() -> Vec<String> {
     let mut listed = Vec::new();
     for (at, _) in body.match_indices("$crate::conformance_tests!(@") {
         let call = &body[at + "$crate::conformance_tests!(@".len()..];
-        let arm = &call[..call.find(' ').unwrap()];
+        let (arm, rest) = call.split_once(' ').unwrap();
         let names = &call[call.find(';').unwrap() + 1..call.find(')').unwrap()];
         let module = arms
             .get(arm)
             .unwrap_or_else(|| panic!("no arm @{arm} in the macro"));
+        // `@in` names its module first.
+        let module = match module.as_str() {
+            "$module" => &rest[..rest.find(' ').unwrap()],
+            other => other,
+        };
         for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             listed.push(format!("{module}::{name}"));
         }

@@ -3,26 +3,32 @@
 //! `UPDATE_ERROR_DOCS=1` to rewrite the file.
 
 use std::collections::HashSet;
+use std::fmt::{Debug, Display};
+use std::hash::Hash;
 
 use crm_core::error::{ErrorKind, FieldIssue, dictionary_markdown};
 
-#[test]
-fn codes_are_unique() {
+/// Asserts that `key` tells all of `items` apart (`code` names the shared code on failure).
+fn assert_distinct<T: Copy + Debug, K: Eq + Hash, C: Display>(
+    items: &[T],
+    key: impl Fn(T) -> K,
+    code: impl Fn(T) -> C,
+) {
     let mut seen = HashSet::new();
-    for kind in ErrorKind::ALL {
+    for &item in items {
         assert!(
-            seen.insert(kind.number()),
-            "{kind:?} shares code {}",
-            kind.code()
+            seen.insert(key(item)),
+            "{item:?} shares code {}",
+            code(item)
         );
     }
-    let mut seen = HashSet::new();
+}
+
+#[test]
+fn codes_are_unique() {
+    assert_distinct(ErrorKind::ALL, ErrorKind::number, ErrorKind::code);
+    assert_distinct(FieldIssue::ALL, FieldIssue::code, FieldIssue::code);
     for issue in FieldIssue::ALL {
-        assert!(
-            seen.insert(issue.code()),
-            "{issue:?} shares code {}",
-            issue.code()
-        );
         assert!(!ErrorKind::ALL.iter().any(|k| k.code() == issue.code()));
     }
 }

@@ -7,16 +7,30 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crm_core::clock::Date;
-use crm_core::id::{DealId, TaskId, UserId, WorkspaceId};
+use crm_core::id::{DealId, Id, TaskId, UserId, WorkspaceId};
 use crm_core::model::{Deal, DealInput, DealPatch, EntityKind, Record, Task, TaskInput, TaskPatch};
 use crm_core::query::{Cursor, Direction, Sort, Value};
+use crm_core::service::{Managed, Records};
 use crm_core::testkit::MemoryStore;
 use crm_core::testkit::setup::{bootstrap, email};
-use crm_core::{Crm, CrmConfig, ListParams, ManualClock, Timestamp};
-use serde_json::json;
+use crm_core::{Actor, Crm, CrmConfig, ListParams, ManualClock, Timestamp};
+use serde_json::{Value as Json, json};
 use time::macros::date;
 
 const DUE: Date = date!(2030 - 01 - 15);
+
+/// `record` updated through `records` as `actor` with the patch `patch` reads as.
+async fn patched<E: Managed>(records: Records<'_, E>, actor: &Actor, record: &E, patch: Json) -> E
+where
+    E::Patch: serde::de::DeserializeOwned,
+{
+    let patch = serde_json::from_value(patch).unwrap();
+    let meta = record.meta();
+    records
+        .update(actor, Id::from_uuid(meta.id), meta.version, patch)
+        .await
+        .unwrap()
+}
 
 fn task(due: Option<Date>) -> Task {
     Task {
@@ -195,28 +209,16 @@ async fn through_the_facade_null_clears_and_absent_keeps() {
         json!("2030-01-15")
     );
 
-    let keep: TaskPatch = serde_json::from_value(json!({"text": "Call back soon"})).unwrap();
-    let t = crm
-        .tasks()
-        .update(&actor, t.id, t.version, keep)
-        .await
-        .unwrap();
+    let keep = json!({"text": "Call back soon"});
+    let t = patched(crm.tasks(), &actor, &t, keep).await;
     assert_eq!(t.due_date, Some(DUE), "an absent field leaves the date");
 
-    let move_it: TaskPatch = serde_json::from_value(json!({"due_date": "2031-02-03"})).unwrap();
-    let t = crm
-        .tasks()
-        .update(&actor, t.id, t.version, move_it)
-        .await
-        .unwrap();
+    let move_it = json!({"due_date": "2031-02-03"});
+    let t = patched(crm.tasks(), &actor, &t, move_it).await;
     assert_eq!(t.due_date, Some(date!(2031 - 02 - 03)));
 
-    let clear: TaskPatch = serde_json::from_value(json!({"due_date": null})).unwrap();
-    let t = crm
-        .tasks()
-        .update(&actor, t.id, t.version, clear)
-        .await
-        .unwrap();
+    let clear = json!({"due_date": null});
+    let t = patched(crm.tasks(), &actor, &t, clear).await;
     assert_eq!(t.due_date, None, "null clears the date");
 
     let input: DealInput =
@@ -224,12 +226,8 @@ async fn through_the_facade_null_clears_and_absent_keeps() {
             .unwrap();
     let d = crm.deals().create(&actor, input).await.unwrap();
     assert_eq!(d.expected_closing_date, Some(DUE));
-    let clear: DealPatch = serde_json::from_value(json!({"expected_closing_date": null})).unwrap();
-    let d = crm
-        .deals()
-        .update(&actor, d.id, d.version, clear)
-        .await
-        .unwrap();
+    let clear = json!({"expected_closing_date": null});
+    let d = patched(crm.deals(), &actor, &d, clear).await;
     assert_eq!(d.expected_closing_date, None);
 }
 

@@ -17,6 +17,15 @@ fn limiter(config: RateLimitConfig) -> (InProcessLimiter<FakeRelativeClock>, Fak
     (limiter, clock)
 }
 
+/// Spends the whole burst of `policy` for `key` (`burst` checks, all allowed) and checks that
+/// the next one is refused.
+fn exhaust(l: &InProcessLimiter<FakeRelativeClock>, policy: Policy, key: &str, burst: u32) {
+    for _ in 0..burst {
+        assert!(l.check_now(policy, key).allowed());
+    }
+    assert!(!l.check_now(policy, key).allowed());
+}
+
 /// (policy, limit, window in seconds, retry-after in seconds right after exhaustion).
 const DEFAULTS: [(Policy, u32, u64, u64); 5] = [
     (Policy::User, 100, 60, 1),   // one back every 0.6 s: rounded up to 1
@@ -122,10 +131,7 @@ fn retry_after_is_rounded_up_and_never_zero() {
 #[test]
 fn keys_are_independent() {
     let (l, _clock) = limiter(RateLimitConfig::default());
-    for _ in 0..10 {
-        assert!(l.check_now(Policy::Login, "10.0.0.1").allowed());
-    }
-    assert!(!l.check_now(Policy::Login, "10.0.0.1").allowed());
+    exhaust(&l, Policy::Login, "10.0.0.1", 10);
     let d = l.check_now(Policy::Login, "10.0.0.2");
     assert!(d.allowed());
     assert_eq!(d.remaining(), 9);
@@ -136,10 +142,7 @@ fn keys_are_independent() {
 #[test]
 fn policies_are_independent() {
     let (l, _clock) = limiter(RateLimitConfig::default());
-    for _ in 0..5 {
-        assert!(l.check_now(Policy::PasswordReset, "k").allowed());
-    }
-    assert!(!l.check_now(Policy::PasswordReset, "k").allowed());
+    exhaust(&l, Policy::PasswordReset, "k", 5);
     for policy in [
         Policy::User,
         Policy::Address,
@@ -155,10 +158,7 @@ fn policies_are_independent() {
 #[test]
 fn time_restores_capacity() {
     let (l, clock) = limiter(RateLimitConfig::default());
-    for _ in 0..100 {
-        assert!(l.check_now(Policy::User, "u").allowed());
-    }
-    assert!(!l.check_now(Policy::User, "u").allowed());
+    exhaust(&l, Policy::User, "u", 100);
     // One request every 600 ms.
     clock.advance(Duration::from_millis(599));
     assert!(!l.check_now(Policy::User, "u").allowed());
@@ -291,6 +291,13 @@ fn at(secs: f64) -> Timestamp {
     Timestamp::from_micros(1_700_000_000_000_000 + (secs * 1e6) as i64)
 }
 
+/// Records `times` failed logins of `account` from `address` at `now`.
+fn fail_logins(t: &LoginThrottle, account: &str, address: &str, now: Timestamp, times: u32) {
+    for _ in 0..times {
+        t.record_failure(account, address, now);
+    }
+}
+
 fn retry_after(t: &LoginThrottle, account: &str, address: &str, now: Timestamp) -> Option<u64> {
     match t.check(account, address, now) {
         Ok(()) => None,
@@ -339,17 +346,13 @@ fn five_free_failures_then_doubling_delays_capped_at_15_minutes() {
 #[test]
 fn success_clears_the_account_and_the_address() {
     let t = LoginThrottle::default();
-    for _ in 0..6 {
-        t.record_failure("a@x.test", "192.0.2.1", at(0.0));
-    }
+    fail_logins(&t, "a@x.test", "192.0.2.1", at(0.0), 6);
     assert_eq!(retry_after(&t, "a@x.test", "192.0.2.1", at(0.0)), Some(2));
     t.record_success("a@x.test", "192.0.2.1");
     assert_eq!(retry_after(&t, "a@x.test", "192.0.2.1", at(0.0)), None);
     assert!(t.is_empty());
     // Counting starts over: 4 more failures are free again.
-    for _ in 0..4 {
-        t.record_failure("a@x.test", "192.0.2.1", at(1.0));
-    }
+    fail_logins(&t, "a@x.test", "192.0.2.1", at(1.0), 4);
     assert_eq!(retry_after(&t, "a@x.test", "192.0.2.1", at(1.0)), None);
 }
 
@@ -385,9 +388,7 @@ fn accounts_and_addresses_are_throttled_independently() {
     );
 
     // The longer of the two delays wins.
-    for _ in 0..2 {
-        t.record_failure("target@x.test", "192.0.2.99", at(0.0));
-    }
+    fail_logins(&t, "target@x.test", "192.0.2.99", at(0.0), 2);
     assert_eq!(
         retry_after(&t, "target@x.test", "192.0.2.1", at(0.0)),
         Some(4)
@@ -397,9 +398,7 @@ fn accounts_and_addresses_are_throttled_independently() {
 #[test]
 fn old_failures_are_forgotten_after_the_idle_window() {
     let t = LoginThrottle::default();
-    for _ in 0..4 {
-        t.record_failure("a@x.test", "192.0.2.1", at(0.0));
-    }
+    fail_logins(&t, "a@x.test", "192.0.2.1", at(0.0), 4);
     // An hour and a bit later the 4 old failures no longer count.
     t.record_failure("a@x.test", "192.0.2.1", at(3_601.0));
     assert_eq!(retry_after(&t, "a@x.test", "192.0.2.1", at(3_601.0)), None);
@@ -434,9 +433,7 @@ fn throttle_memory_stays_bounded() {
         ..LoginThrottleConfig::default()
     })
     .unwrap();
-    for _ in 0..5 {
-        t.record_failure("victim@x.test", "192.0.2.1", at(0.0));
-    }
+    fail_logins(&t, "victim@x.test", "192.0.2.1", at(0.0), 5);
     for i in 0..50_000 {
         t.record_failure(&format!("flood{i}@x.test"), "192.0.2.2", at(0.5));
         // 16 shards of at most ceil(1,000 / 16) accounts, plus 2 addresses.
@@ -455,9 +452,7 @@ fn concurrent_failures_are_all_counted() {
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
-                for _ in 0..5 {
-                    t.record_failure("a@x.test", "192.0.2.1", at(0.0));
-                }
+                fail_logins(&t, "a@x.test", "192.0.2.1", at(0.0), 5);
             });
         }
     });

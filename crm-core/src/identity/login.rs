@@ -269,21 +269,14 @@ impl Identity {
         if !crm.anomaly_rules().enabled || !crm.anomaly_rules().new_address {
             return false;
         }
+        let user_id = crate::query::Value::Id(user.id.uuid());
         let Ok(sessions) = crm
-            .all_matching_in(
-                user.workspace_id,
-                EntityKind::Session,
-                crate::query::Filter::eq("user_id", crate::query::Value::Id(user.id.uuid())),
-            )
+            .all_where::<Session>(user.workspace_id, "user_id", user_id)
             .await
         else {
             return false;
         };
         let truncated = crate::model::truncate_address(address);
-        let sessions: Vec<Session> = sessions
-            .into_iter()
-            .filter_map(Session::from_record)
-            .collect();
         !sessions.is_empty()
             && !sessions.iter().any(|s| {
                 s.client
@@ -313,12 +306,7 @@ impl Identity {
         };
         let (session, refresh) = self.new_session(user, client, &mut commit)?;
         self.inner.crm.commit(commit).await?;
-        self.cache(
-            session.workspace_id.uuid(),
-            session.id.uuid(),
-            true,
-            self.now(),
-        );
+        self.cache_session(&session, true);
         self.respond(user.clone(), &session, refresh)
     }
 

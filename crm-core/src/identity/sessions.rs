@@ -46,6 +46,7 @@ impl Default for SessionCache {
     fn default() -> Self {
         SessionCache(crate::storage::invalidation::KeyedCache::new(
             SESSION_CACHE_MAX,
+            crate::storage::invalidation::Holds::Sessions,
         ))
     }
 }
@@ -53,14 +54,7 @@ impl Default for SessionCache {
 /// Another instance revoked a session (or signals were lost): forget it (or everything).
 impl crate::storage::InvalidationSink for SessionCache {
     fn invalidate(&self, signal: &crate::storage::Invalidation) {
-        use crate::storage::Invalidation;
-        match signal {
-            Invalidation::Session { workspace, id } => {
-                self.0.forget(Some(&[(workspace.uuid(), *id)]));
-            }
-            Invalidation::All => self.0.forget(None),
-            Invalidation::User { .. } => {}
-        }
+        self.0.invalidate(signal);
     }
 }
 
@@ -243,6 +237,16 @@ impl Identity {
             .put((ws, sid), active, now.as_micros());
     }
 
+    /// [`Self::cache`] for `session`, as of now.
+    pub(super) fn cache_session(&self, session: &Session, active: bool) {
+        self.cache(
+            session.workspace_id.uuid(),
+            session.id.uuid(),
+            active,
+            self.now(),
+        );
+    }
+
     async fn revoke(
         &self,
         session: &Session,
@@ -254,12 +258,7 @@ impl Identity {
             .crm
             .push_revocation(&mut commit, session, reason, actor, self.now());
         self.inner.crm.commit(commit).await?;
-        self.cache(
-            session.workspace_id.uuid(),
-            session.id.uuid(),
-            false,
-            self.now(),
-        );
+        self.cache_session(session, false);
         revoked_event(
             &self.inner.crm,
             session.workspace_id,

@@ -440,41 +440,25 @@ pub trait QueryValue {
     fn query_value(&self) -> Value;
 }
 
-impl QueryValue for String {
-    const TYPE: FieldType = FieldType::Text;
-    fn query_value(&self) -> Value {
-        Value::Text(self.clone())
-    }
+/// [`QueryValue`] of plain types: `type => FieldType variant, |v| its value`.
+macro_rules! query_values {
+    ($($t:ty => $field_type:ident, |$v:ident| $value:expr;)*) => {$(
+        impl QueryValue for $t {
+            const TYPE: FieldType = FieldType::$field_type;
+            fn query_value(&self) -> Value {
+                let $v = self;
+                $value
+            }
+        }
+    )*};
 }
-impl QueryValue for bool {
-    const TYPE: FieldType = FieldType::Bool;
-    fn query_value(&self) -> Value {
-        Value::Bool(*self)
-    }
-}
-impl QueryValue for i64 {
-    const TYPE: FieldType = FieldType::Int;
-    fn query_value(&self) -> Value {
-        Value::Int(*self)
-    }
-}
-impl QueryValue for u32 {
-    const TYPE: FieldType = FieldType::Int;
-    fn query_value(&self) -> Value {
-        Value::Int(i64::from(*self))
-    }
-}
-impl QueryValue for Timestamp {
-    const TYPE: FieldType = FieldType::Time;
-    fn query_value(&self) -> Value {
-        Value::Time(*self)
-    }
-}
-impl QueryValue for Date {
-    const TYPE: FieldType = FieldType::Date;
-    fn query_value(&self) -> Value {
-        Value::Date(*self)
-    }
+query_values! {
+    String => Text, |s| Value::Text(s.clone());
+    bool => Bool, |b| Value::Bool(*b);
+    i64 => Int, |n| Value::Int(*n);
+    u32 => Int, |n| Value::Int(i64::from(*n));
+    Timestamp => Time, |t| Value::Time(*t);
+    Date => Date, |d| Value::Date(*d);
 }
 impl<T> QueryValue for Id<T> {
     const TYPE: FieldType = FieldType::Id;
@@ -869,25 +853,23 @@ impl Schema for i64 {
         json!({ "type": "integer", "format": "int64" })
     }
 }
-impl Schema for u64 {
-    fn schema() -> Json {
-        json!({ "type": "integer", "format": "int64", "minimum": 0 })
-    }
+/// [`Schema`] of types whose schema is one fixed value: `type => schema`.
+macro_rules! fixed_schemas {
+    ($($t:ty => $schema:expr;)*) => {$(
+        impl $crate::model::field::Schema for $t {
+            fn schema() -> serde_json::Value {
+                $schema
+            }
+        }
+    )*};
 }
-impl Schema for u32 {
-    fn schema() -> Json {
-        json!({ "type": "integer", "format": "int32", "minimum": 0, "maximum": u32::MAX })
-    }
-}
-impl Schema for Timestamp {
-    fn schema() -> Json {
-        json!({ "type": "string", "format": "date-time" })
-    }
-}
-impl Schema for Date {
-    fn schema() -> Json {
-        json!({ "type": "string", "format": "date" })
-    }
+pub(crate) use fixed_schemas;
+
+fixed_schemas! {
+    u64 => json!({ "type": "integer", "format": "int64", "minimum": 0 });
+    u32 => json!({ "type": "integer", "format": "int32", "minimum": 0, "maximum": u32::MAX });
+    Timestamp => json!({ "type": "string", "format": "date-time" });
+    Date => json!({ "type": "string", "format": "date" });
 }
 impl<T> Schema for Id<T> {
     fn schema() -> Json {
@@ -919,6 +901,26 @@ impl<T: Schema> Schema for Vec<T> {
         json!({ "type": "array", "items": T::schema() })
     }
 }
+
+/// The field-type impls of a wire-named enum (with `as_str` and `ALL`): a text in filters
+/// and sorts, no rules of its own, one of `ALL` in the JSON schema.
+macro_rules! text_enum {
+    ($t:ident) => {
+        impl $crate::model::field::QueryValue for $t {
+            const TYPE: $crate::query::FieldType = $crate::query::FieldType::Text;
+            fn query_value(&self) -> $crate::query::Value {
+                $crate::query::Value::Text(self.as_str().to_owned())
+            }
+        }
+        impl $crate::model::field::Checked for $t {}
+        impl $crate::model::field::Schema for $t {
+            fn schema() -> serde_json::Value {
+                $crate::model::field::enum_schema(&$t::ALL)
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
 
 /// The schema of an enum from its values' wire names.
 pub fn enum_schema<T: Serialize>(values: &[T]) -> Json {

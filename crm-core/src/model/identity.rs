@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 use super::UserId;
 use super::declare::{Rules, entity};
 use super::field::rules::*;
-use super::field::{Checked, Schema, enum_schema, object_schema};
+use super::field::{Checked, Schema, enum_schema, fixed_schemas, object_schema};
 use crate::clock::Timestamp;
 
 /// A hash (hex SHA-256) of a secret token; prints redacted.
@@ -178,15 +178,9 @@ impl Checked for RetiredToken {}
 impl Checked for RevokeReason {}
 impl Checked for ClientInfo {}
 
-impl Schema for TokenHash {
-    fn schema() -> Json {
-        json!({ "type": "string", "description": "Hex SHA-256 of a secret token." })
-    }
-}
-impl Schema for PasswordHash {
-    fn schema() -> Json {
-        json!({ "type": "string", "description": "A PHC-like password hash string." })
-    }
+fixed_schemas! {
+    TokenHash => json!({ "type": "string", "description": "Hex SHA-256 of a secret token." });
+    PasswordHash => json!({ "type": "string", "description": "A PHC-like password hash string." });
 }
 impl Schema for RetiredToken {
     fn schema() -> Json {

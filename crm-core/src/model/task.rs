@@ -1,12 +1,10 @@
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
 use super::declare::{Rules, entity};
 use super::field::rules::*;
-use super::field::{Checked, ClearOnNull, Normalize, QueryValue, Schema, enum_schema};
+use super::field::{ClearOnNull, Normalize, text_enum};
 use super::{CompanyId, ContactId, DealId, UserId};
 use crate::clock::{Date, Timestamp};
-use crate::query::{FieldType, Value};
 use crate::validate::limits::LONG_TEXT;
 
 /// Task priority.
@@ -42,20 +40,9 @@ impl Priority {
     }
 }
 
-impl QueryValue for Priority {
-    const TYPE: FieldType = FieldType::Text;
-    fn query_value(&self) -> Value {
-        Value::Text(self.as_str().to_owned())
-    }
-}
-impl Checked for Priority {}
+text_enum!(Priority);
 impl Normalize for Option<Priority> {}
 impl ClearOnNull for Priority {}
-impl Schema for Priority {
-    fn schema() -> Json {
-        enum_schema(&Priority::ALL)
-    }
-}
 
 entity! {
     /// A to-do item owned by one user. Sales and read-only users only ever see their own.

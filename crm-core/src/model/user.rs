@@ -1,12 +1,9 @@
 use serde::{Deserialize, Serialize};
 
-use serde_json::Value as Json;
-
 use super::declare::{Rules, entity};
 use super::field::rules::*;
-use super::field::{Checked, Normalize, QueryValue, Schema, enum_schema};
+use super::field::{Normalize, text_enum};
 use crate::clock::Timestamp;
-use crate::query::{FieldType, Value};
 use crate::validate::limits::SHORT_TEXT;
 
 /// A user's role in its workspace (DESIGN §4).
@@ -38,19 +35,8 @@ impl Role {
     }
 }
 
-impl QueryValue for Role {
-    const TYPE: FieldType = FieldType::Text;
-    fn query_value(&self) -> Value {
-        Value::Text(self.as_str().to_owned())
-    }
-}
-impl Checked for Role {}
+text_enum!(Role);
 impl Normalize for Role {}
-impl Schema for Role {
-    fn schema() -> Json {
-        enum_schema(&Role::ALL)
-    }
-}
 
 entity! {
     /// A member of a workspace (Atomic CRM's "sales"). Users are disabled, never deleted, so

@@ -31,7 +31,6 @@ pub use crate::model::consent::{
 pub use crate::query::{PURPOSE_MAX, purpose_id, valid_purpose};
 
 use super::Privacy;
-use crate::audit::AuditAction;
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::id::ContactId;
 use crate::model::{Contact, EntityKind};
@@ -84,15 +83,7 @@ impl Privacy<'_> {
                 }
                 let commit = Commit::new(actor.workspace_id());
                 contacts
-                    .commit_change(
-                        actor,
-                        current,
-                        record,
-                        AuditAction::Update,
-                        commit,
-                        now,
-                        Operation::Save,
-                    )
+                    .commit_update(actor, current, record, commit, now)
                     .await
             })
             .await

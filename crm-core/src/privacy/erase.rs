@@ -141,31 +141,11 @@ impl Privacy<'_> {
                 id,
                 expected_version: r.version(),
             });
-            for &(kind, field) in crate::service::referrers(EntityKind::Contact) {
-                let rows = self
-                    .crm
-                    .all_matching(actor, kind, Filter::eq(field, Value::Id(id)))
-                    .await?;
-                for row in rows {
-                    if kind == EntityKind::Note {
-                        notes.push(row.id());
-                        commit.writes.push(Write::Delete {
-                            kind,
-                            id: row.id(),
-                            expected_version: row.version(),
-                        });
-                    } else {
-                        let changed = crate::service::unlink(row.clone(), field, id, None);
-                        self.crm.push_update(
-                            &mut commit,
-                            actor,
-                            &row,
-                            changed,
-                            AuditAction::Update,
-                        );
-                    }
-                }
-            }
+            self.crm
+                .detach_referrers(actor, EntityKind::Contact, id, &mut commit, |_, note| {
+                    notes.push(note.id())
+                })
+                .await?;
         }
         // Notes purged earlier (or whose contact was), known only to the audit trail.
         let mut candidates: Vec<Uuid> = Vec::new();

@@ -13,7 +13,7 @@ use crate::model::{
     ClientDetails, Company, Contact, Deal, Entity, EntityKind, Note, RetentionPolicy, RevokeReason,
     Role, Session, Task, User, Workspace,
 };
-use crate::query::{Filter, Value};
+use crate::query::Value;
 use crate::service::Actor;
 
 /// The header of every export.
@@ -189,13 +189,9 @@ impl Privacy<'_> {
 
     /// Every record of `kind` (soft-deleted included) whose `field` holds `id`.
     async fn referring<E: Entity>(&self, actor: &Actor, field: &str, id: Uuid) -> Result<Vec<E>> {
-        Ok(self
-            .crm
-            .all_matching(actor, E::KIND, Filter::eq(field, Value::Id(id)))
-            .await?
-            .into_iter()
-            .filter_map(E::from_record)
-            .collect())
+        self.crm
+            .all_where(actor.workspace_id(), field, Value::Id(id))
+            .await
     }
 
     /// The right of access for a contact: see [`ContactExport`]. Admins and managers; the

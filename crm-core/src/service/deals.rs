@@ -15,16 +15,10 @@ const INDEX_GAP: i64 = 1024;
 /// Deals of a stage (not archived, not deleted), in board order.
 async fn stage_deals(crm: &Crm, actor: &Actor, stage: &str) -> Result<Vec<Deal>> {
     let mut rows: Vec<Deal> = crm
-        .all_matching(
-            actor,
-            EntityKind::Deal,
-            Filter::eq("stage", Value::Text(stage.to_string())),
-        )
+        .all_where::<Deal>(actor.workspace_id(), "stage", Value::Text(stage.into()))
         .await?
         .into_iter()
-        .filter(|r| !r.is_deleted())
-        .filter_map(Deal::from_record)
-        .filter(|d| d.archived_at.is_none() && d.stage == stage)
+        .filter(|d| d.deleted_at.is_none() && d.archived_at.is_none() && d.stage == stage)
         .collect();
     rows.sort_by_key(|d| (d.index, d.id));
     Ok(rows)

@@ -180,23 +180,22 @@ impl Crm {
         for e in &mut events {
             keep_address(policy(&e.workspace_id), &mut e.address);
         }
-        for chunk in access.chunks(FLUSH_BATCH) {
-            match self.storage().append_access_log(chunk).await {
-                Ok(()) => report.access_entries += chunk.len(),
-                Err(e) => {
-                    monitor.dropped(chunk.len());
-                    first_error.get_or_insert(e);
-                }
+        // A written chunk counts in the report; a failed one counts as dropped, and the
+        // first failure is what the flush answers.
+        let mut settle = |written: Result<()>, n: usize, count: &mut usize| match written {
+            Ok(()) => *count += n,
+            Err(e) => {
+                monitor.dropped(n);
+                first_error.get_or_insert(e);
             }
+        };
+        for chunk in access.chunks(FLUSH_BATCH) {
+            let written = self.storage().append_access_log(chunk).await;
+            settle(written, chunk.len(), &mut report.access_entries);
         }
         for chunk in events.chunks(FLUSH_BATCH) {
-            match self.storage().append_security_events(chunk).await {
-                Ok(()) => report.security_events += chunk.len(),
-                Err(e) => {
-                    monitor.dropped(chunk.len());
-                    first_error.get_or_insert(e);
-                }
-            }
+            let written = self.storage().append_security_events(chunk).await;
+            settle(written, chunk.len(), &mut report.security_events);
         }
         match first_error {
             Some(e) => Err(e),

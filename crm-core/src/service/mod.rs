@@ -25,7 +25,6 @@ pub use changes::{ChangeItem, ChangesPage, MAX_CHANGES_LIMIT, SUBSCRIPTION_BUFFE
 pub use dashboard::{Dashboard, RecordCounts, StageFigures, TaskFigures};
 pub use logs::{AccessLogService, FLUSH_BATCH, SecurityEventService};
 pub use records::{Managed, Records};
-pub(crate) use records::{referrers, unlink};
 pub use users::Users;
 pub use workspace::{ActivityFeed, AuditLog, ConfigurationService, SearchResults};
 
@@ -206,14 +205,7 @@ struct ActorCache(crate::storage::invalidation::KeyedCache<Actor>);
 /// Another instance changed a user (or signals were lost): forget it (or everything).
 impl crate::storage::InvalidationSink for ActorCache {
     fn invalidate(&self, signal: &crate::storage::Invalidation) {
-        use crate::storage::Invalidation;
-        match signal {
-            Invalidation::User { workspace, id } => {
-                self.0.forget(Some(&[(workspace.uuid(), *id)]));
-            }
-            Invalidation::All => self.0.forget(None),
-            Invalidation::Session { .. } => {}
-        }
+        self.0.invalidate(signal);
     }
 }
 
@@ -249,6 +241,7 @@ impl Crm {
     pub fn with_clock(storage: Arc<dyn Storage>, config: CrmConfig, clock: Arc<dyn Clock>) -> Self {
         let actors = Arc::new(ActorCache(crate::storage::invalidation::KeyedCache::new(
             ACTOR_CACHE_MAX,
+            crate::storage::invalidation::Holds::Users,
         )));
         let sink: Arc<dyn crate::storage::InvalidationSink> = actors.clone();
         storage.subscribe_invalidations(Arc::downgrade(&sink));

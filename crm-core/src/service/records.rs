@@ -337,6 +337,19 @@ impl<'a, E: Managed> Records<'a, E> {
         E::on_save(self.crm, actor, Some(&current), &mut record, &mut commit)
             .await
             .map_err(|e| e.with_context(Operation::Save, E::KIND))?;
+        self.commit_update(actor, current, record, commit, now)
+            .await
+    }
+
+    /// [`Records::commit_change`] of an update (a save).
+    pub(crate) async fn commit_update(
+        &self,
+        actor: &Actor,
+        current: E,
+        record: E,
+        commit: Commit,
+        now: Timestamp,
+    ) -> Result<E> {
         self.commit_change(
             actor,
             current,
@@ -496,36 +509,16 @@ impl<'a, E: Managed> Records<'a, E> {
                     Some(&before),
                     None,
                 ));
-                for &(kind, field) in referrers(E::KIND) {
-                    let rows = self
-                        .crm
-                        .all_matching(actor, kind, Filter::eq(field, Value::Id(id.uuid())))
-                        .await?;
-                    for row in rows {
-                        if kind == EntityKind::Note {
-                            commit.writes.push(Write::Delete {
-                                kind,
-                                id: row.id(),
-                                expected_version: row.version(),
-                            });
-                            commit.audit.push(self.crm.audit_entry(
-                                Some(actor),
-                                AuditAction::Purge,
-                                Some(&row),
-                                None,
-                            ));
-                        } else {
-                            let changed = unlink(row.clone(), field, id.uuid(), None);
-                            self.crm.push_update(
-                                &mut commit,
-                                actor,
-                                &row,
-                                changed,
-                                AuditAction::Update,
-                            );
-                        }
-                    }
-                }
+                self.crm
+                    .detach_referrers(actor, E::KIND, id.uuid(), &mut commit, |commit, note| {
+                        commit.audit.push(self.crm.audit_entry(
+                            Some(actor),
+                            AuditAction::Purge,
+                            Some(note),
+                            None,
+                        ));
+                    })
+                    .await?;
                 self.crm
                     .commit(commit)
                     .await
@@ -625,15 +618,8 @@ impl Crm {
         let mut data = rows.map_err(|e| e.with_context(Operation::List, kind))?;
         let next_cursor = if data.len() > limit {
             data.truncate(limit);
-            data.last().map(|last| {
-                crate::query::Cursor {
-                    field: query.sort.field.clone(),
-                    direction: query.sort.direction,
-                    value: last.field(&query.sort.field),
-                    id: last.id(),
-                }
-                .encode()
-            })
+            data.last()
+                .map(|last| query.sort.cursor_after(last).encode())
         } else {
             None
         };
@@ -652,6 +638,22 @@ impl Crm {
             .await
     }
 
+    /// The records of type `E` (soft-deleted included) whose `field` is `value`: see
+    /// [`Crm::all_matching`].
+    pub(crate) async fn all_where<E: Entity>(
+        &self,
+        workspace: crate::id::WorkspaceId,
+        field: &str,
+        value: Value,
+    ) -> Result<Vec<E>> {
+        Ok(self
+            .all_matching_in(workspace, E::KIND, Filter::eq(field, value))
+            .await?
+            .into_iter()
+            .filter_map(E::from_record)
+            .collect())
+    }
+
     /// [`Crm::all_matching`] by workspace id.
     pub(crate) async fn all_matching_in(
         &self,
@@ -662,23 +664,61 @@ impl Crm {
         let mut query = ListQuery::new(crate::query::Sort::asc("created_at"), 500);
         query.filters.push(filter);
         query.deleted = crate::query::Deleted::Include;
+        self.list_all(workspace, kind, query).await
+    }
+
+    /// Every record `query` finds, read `query.limit` at a time, each page resuming after
+    /// the last row of the one before.
+    pub(crate) async fn list_all(
+        &self,
+        workspace: crate::id::WorkspaceId,
+        kind: EntityKind,
+        mut query: ListQuery,
+    ) -> Result<Vec<Record>> {
         let mut out = Vec::new();
         loop {
             let rows = self.storage().list(workspace, kind, &query).await?;
             let full = rows.len() == query.limit;
             if let Some(last) = rows.last() {
-                query.after = Some(crate::query::Cursor {
-                    field: "created_at".into(),
-                    direction: crate::query::Direction::Asc,
-                    value: last.field("created_at"),
-                    id: last.id(),
-                });
+                query.after = Some(query.sort.cursor_after(last));
             }
             out.extend(rows);
             if !full {
                 return Ok(out);
             }
         }
+    }
+
+    /// Adds to `commit` what removing the record `id` of `kind` implies for the records that
+    /// refer to it ([`referrers`]): a referring note is deleted (and handed to
+    /// `deleted_note`), any other referrer is updated to no longer name it.
+    pub(crate) async fn detach_referrers(
+        &self,
+        actor: &Actor,
+        kind: EntityKind,
+        id: Uuid,
+        commit: &mut Commit,
+        mut deleted_note: impl FnMut(&mut Commit, &Record) + Send,
+    ) -> Result<()> {
+        for &(referrer, field) in referrers(kind) {
+            let rows = self
+                .all_matching(actor, referrer, Filter::eq(field, Value::Id(id)))
+                .await?;
+            for row in rows {
+                if referrer == EntityKind::Note {
+                    commit.writes.push(Write::Delete {
+                        kind: referrer,
+                        id: row.id(),
+                        expected_version: row.version(),
+                    });
+                    deleted_note(commit, &row);
+                } else {
+                    let changed = unlink(row.clone(), field, id, None);
+                    self.push_update(commit, actor, &row, changed, AuditAction::Update);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Adds a version-checked update of `before` to `after` (version + 1) with its audit entry.

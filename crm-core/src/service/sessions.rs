@@ -11,8 +11,8 @@ use crate::audit::AuditAction;
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::id::{UserId, WorkspaceId};
-use crate::model::{Entity, EntityKind, RevokeReason, Session, SessionId};
-use crate::query::{Filter, Value};
+use crate::model::{Entity, RevokeReason, Session, SessionId};
+use crate::query::Value;
 use crate::storage::{Commit, Write};
 
 use super::Crm;
@@ -26,14 +26,9 @@ impl Crm {
         now: Timestamp,
     ) -> Result<Vec<Session>> {
         Ok(self
-            .all_matching_in(
-                ws,
-                EntityKind::Session,
-                Filter::eq("user_id", Value::Id(user.uuid())),
-            )
+            .all_where::<Session>(ws, "user_id", Value::Id(user.uuid()))
             .await?
             .into_iter()
-            .filter_map(Session::from_record)
             .filter(|s| s.is_active(now))
             .collect())
     }

@@ -6,7 +6,7 @@ use crate::error::{Error, ErrorKind, FieldError, FieldIssue, Operation, Result};
 use crate::id::UserId;
 use crate::model::{Entity, EntityKind, Role, User, UserInput, UserPatch};
 use crate::permission::{Action, Decision, Ownership, Resource, decide};
-use crate::query::{Filter, ListParams, Page, Value};
+use crate::query::{ListParams, Page, Value};
 use crate::storage::{Commit, Write};
 
 /// The users service, `crm.users()`.
@@ -258,14 +258,9 @@ impl Users<'_> {
             // admins demoting each other concurrently cannot both succeed.
             let others: Vec<User> = self
                 .crm
-                .all_matching(
-                    actor,
-                    EntityKind::User,
-                    Filter::eq("role", Value::Text("admin".into())),
-                )
+                .all_where::<User>(actor.workspace_id(), "role", Value::Text("admin".into()))
                 .await?
                 .into_iter()
-                .filter_map(User::from_record)
                 .filter(|u| u.id != id && u.is_active_admin())
                 .collect();
             let Some(keeper) = others.first() else {

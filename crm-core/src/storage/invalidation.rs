@@ -199,15 +199,39 @@ pub(crate) struct KeyedCache<V> {
     entries: RwLock<HashMap<(Uuid, Uuid), (V, i64)>>,
     generation: AtomicU64,
     max: usize,
+    holds: Holds,
+}
+
+/// What a [`KeyedCache`] holds: which [`Invalidation`]s name its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holds {
+    /// Entries by session ([`Invalidation::Session`]).
+    Sessions,
+    /// Entries by user ([`Invalidation::User`]).
+    Users,
 }
 
 impl<V: Clone> KeyedCache<V> {
-    /// An empty cache of at most `max` entries.
-    pub(crate) fn new(max: usize) -> Self {
+    /// An empty cache of at most `max` entries of the kind `holds`.
+    pub(crate) fn new(max: usize, holds: Holds) -> Self {
         KeyedCache {
             entries: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             max,
+            holds,
+        }
+    }
+
+    /// Applies a signal: forgets the entry it names when it names one of the kind this
+    /// cache holds, every entry on [`Invalidation::All`]; ignores the others.
+    pub(crate) fn invalidate(&self, signal: &Invalidation) {
+        match (signal, self.holds) {
+            (Invalidation::Session { workspace, id }, Holds::Sessions)
+            | (Invalidation::User { workspace, id }, Holds::Users) => {
+                self.forget(Some(&[(workspace.uuid(), *id)]));
+            }
+            (Invalidation::All, _) => self.forget(None),
+            _ => {}
         }
     }
 

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::feed::FEED_KINDS;
 use crate::id::WorkspaceId;
 use crate::model::Record;
-use crate::query::{Cursor, Deleted, Direction, ListQuery, Sort};
+use crate::query::{Deleted, ListQuery, Sort};
 
 /// Computes a [`DashboardData`] by reading every live record (and the audit log) through
 /// `storage`'s ordinary reads: the plain definition the maintained tallies must agree with.
@@ -42,12 +42,7 @@ pub async fn recount<S: Storage + ?Sized>(
             let rows = storage.list(ws, kind, &q).await?;
             let full = rows.len() == q.limit;
             if let Some(last) = rows.last() {
-                q.after = Some(Cursor {
-                    field: "created_at".into(),
-                    direction: Direction::Asc,
-                    value: last.field("created_at"),
-                    id: last.id(),
-                });
+                q.after = Some(q.sort.cursor_after(last));
             }
             for r in rows {
                 for (key, t) in contributions(&r) {

@@ -12,15 +12,15 @@ use uuid::Uuid;
 
 use super::Fixture;
 use super::setup::{bootstrap, email};
-use super::suite::{World, world};
+use super::suite::{World, company, reassign, reprice, tag, world};
 use crate::clock::Date;
 use crate::dashboard::DashboardQuery;
 use crate::id::{ContactId, DealId, Id, TaskId, UserId, WorkspaceId};
 use crate::mask::PersonalField;
 use crate::model::*;
-use crate::service::Dashboard;
+use crate::service::{Dashboard, Managed, Records};
 use crate::storage::recount;
-use crate::{Actor, Crm, Storage};
+use crate::{Actor, Crm, Result, Storage};
 
 /// The store's maintained answer equals the recount from its records, for each owner.
 pub async fn assert_matches_recount(s: &dyn Storage, ws: WorkspaceId, owners: &[UserId]) {
@@ -104,62 +104,18 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
     );
 
     // Tags and a company.
-    let t1 = crm
-        .tags()
-        .create(
-            admin,
-            TagInput {
-                name: "vip".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    crm.tags()
-        .create(
-            admin,
-            TagInput {
-                name: "press".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let t1 = w.create(admin, tag("vip")).await;
+    w.create(admin, tag("press")).await;
     crm.tags().delete(admin, t1.id).await.unwrap();
-    crm.companies()
-        .create(
-            admin,
-            CompanyInput {
-                name: "Acme".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    w.create(admin, company("Acme")).await;
 
     // Contacts: hot ones ordered by last seen, most recent first.
-    let c1 = crm
-        .contacts()
-        .create(admin, contact("One", "hot"))
-        .await
-        .unwrap();
+    let c1 = w.create(admin, contact("One", "hot")).await;
     w.clock.advance(Duration::from_secs(60));
-    let c2 = crm
-        .contacts()
-        .create(admin, contact("Two", "hot"))
-        .await
-        .unwrap();
+    let c2 = w.create(admin, contact("Two", "hot")).await;
     w.clock.advance(Duration::from_secs(60));
-    let c3 = crm
-        .contacts()
-        .create(admin, contact("Three", "warm"))
-        .await
-        .unwrap();
-    let c4 = crm
-        .contacts()
-        .create(admin, contact("Four", "hot"))
-        .await
-        .unwrap();
+    let c3 = w.create(admin, contact("Three", "warm")).await;
+    let c4 = w.create(admin, contact("Four", "hot")).await;
     crm.contacts().delete(admin, c4.id).await.unwrap();
     let d = crm.dashboard(admin, None).await.unwrap();
     let hot: Vec<_> = d.hot_contacts.iter().map(|c| c.id).collect();
@@ -175,18 +131,16 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
 
     // A hot note makes a contact hot and moves its last_seen forward.
     w.clock.advance(Duration::from_secs(60));
-    crm.notes()
-        .create(
-            admin,
-            NoteInput {
-                contact_id: Some(c3.id),
-                text: "Call".into(),
-                status: Some("hot".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    w.create(
+        admin,
+        NoteInput {
+            contact_id: Some(c3.id),
+            text: "Call".into(),
+            status: Some("hot".into()),
+            ..Default::default()
+        },
+    )
+    .await;
     let d = crm.dashboard(admin, None).await.unwrap();
     let hot: Vec<_> = d.hot_contacts.iter().map(|c| c.id).collect();
     assert_eq!(hot, vec![c3.id, c2.id, c1.id]);
@@ -200,56 +154,25 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
     assert!(d.activity.len() <= crate::dashboard::LATEST_ACTIVITY);
 
     // Deals: per stage, archived ones left out of the stages but counted as deals.
-    let d1 = crm
-        .deals()
-        .create(admin, deal("D1", "opportunity", 100))
-        .await
-        .unwrap();
-    let d2 = crm
-        .deals()
-        .create(admin, deal("D2", "opportunity", 250))
-        .await
-        .unwrap();
-    crm.deals()
-        .create(admin, deal("D3", "won", 1000))
-        .await
-        .unwrap();
-    let d4 = crm
-        .deals()
-        .create(admin, deal("D4", "lost", 50))
-        .await
-        .unwrap();
-    let d5 = crm
-        .deals()
-        .create(admin, deal("D5", "proposal-sent", 70))
-        .await
-        .unwrap();
+    let d1 = w.create(admin, deal("D1", "opportunity", 100)).await;
+    let d2 = w.create(admin, deal("D2", "opportunity", 250)).await;
+    w.create(admin, deal("D3", "won", 1000)).await;
+    let d4 = w.create(admin, deal("D4", "lost", 50)).await;
+    let d5 = w.create(admin, deal("D5", "proposal-sent", 70)).await;
     crm.deals().archive(admin, d4.id, d4.version).await.unwrap();
     crm.deals().delete(admin, d5.id).await.unwrap();
     crm.deals()
         .move_to(admin, d2.id, d2.version, "won", 0)
         .await
         .unwrap();
-    let d1 = crm
-        .deals()
-        .update(
-            admin,
-            d1.id,
-            d1.version,
-            DealPatch {
-                amount: Some(120),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let d1 = w.update(admin, d1.id, d1.version, reprice(120)).await;
     let d = crm.dashboard(admin, None).await.unwrap();
     assert_eq!(stage(&d, "opportunity"), (1, 120));
     assert_eq!(stage(&d, "won"), (2, 1250));
     assert_eq!(stage(&d, "lost"), (0, 0));
     assert_eq!(stage(&d, "proposal-sent"), (0, 0));
     assert_eq!(d.counts.deals, 4);
-    let d4 = crm.deals().get(admin, d4.id).await.unwrap();
+    let d4 = w.get(admin, d4.id).await;
     crm.deals()
         .unarchive(admin, d4.id, d4.version)
         .await
@@ -265,52 +188,36 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
 
     // Tasks: the caller's windows and next tasks; everyone's count for an admin.
     let me = Some(admin.user_id());
-    let overdue = crm
-        .tasks()
+    let overdue = w
         .create(admin, task("overdue", Some(date!(2026 - 01 - 02)), me))
-        .await
-        .unwrap();
-    let today = crm
-        .tasks()
+        .await;
+    let today = w
         .create(admin, task("today", Some(date!(2026 - 01 - 05)), me))
-        .await
-        .unwrap();
-    let week = crm
-        .tasks()
+        .await;
+    let week = w
         .create(admin, task("week", Some(date!(2026 - 01 - 10)), me))
-        .await
-        .unwrap();
-    let later = crm
-        .tasks()
+        .await;
+    let later = w
         .create(admin, task("later", Some(date!(2026 - 01 - 11)), me))
-        .await
-        .unwrap();
-    let undated = crm
-        .tasks()
-        .create(admin, task("undated", None, me))
-        .await
-        .unwrap();
-    let done = crm
-        .tasks()
+        .await;
+    let undated = w.create(admin, task("undated", None, me)).await;
+    let done = w
         .create(admin, task("done", Some(date!(2026 - 01 - 03)), me))
-        .await
-        .unwrap();
+        .await;
     let done = crm
         .tasks()
         .complete(admin, done.id, done.version, true)
         .await
         .unwrap();
-    crm.tasks()
-        .create(
-            admin,
-            task(
-                "theirs",
-                Some(date!(2026 - 01 - 05)),
-                Some(w.sales.user_id()),
-            ),
-        )
-        .await
-        .unwrap();
+    w.create(
+        admin,
+        task(
+            "theirs",
+            Some(date!(2026 - 01 - 05)),
+            Some(w.sales.user_id()),
+        ),
+    )
+    .await;
     let d = crm.dashboard(admin, None).await.unwrap();
     assert_eq!(windows(&d), [1, 1, 1, 5]);
     let next: Vec<_> = d.tasks.next.iter().map(|t| t.id).collect();
@@ -335,21 +242,10 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
         .unwrap();
     crm.tasks().delete(admin, later.id).await.unwrap();
     crm.tasks().purge(admin, later.id).await.unwrap();
-    let week = crm
-        .tasks()
-        .update(
-            admin,
-            week.id,
-            week.version,
-            TaskPatch {
-                owner_id: Some(w.sales.user_id()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let today = crm
-        .tasks()
+    let week = w
+        .update(admin, week.id, week.version, reassign(w.sales.user_id()))
+        .await;
+    let today = w
         .update(
             admin,
             today.id,
@@ -359,8 +255,7 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     let d = crm.dashboard(admin, None).await.unwrap();
     assert_eq!(windows(&d), [3, 0, 0, 4]);
     assert_eq!(d.counts.tasks, 6);
@@ -377,14 +272,8 @@ pub async fn dashboard_figures_follow_every_kind_of_write(f: Fixture) {
 
     // Another workspace changes nothing here.
     let (_, admin2) = bootstrap(crm, "Other", email("admin@other.test")).await;
-    crm.contacts()
-        .create(&admin2, contact("Else", "hot"))
-        .await
-        .unwrap();
-    crm.deals()
-        .create(&admin2, deal("Far", "won", 5))
-        .await
-        .unwrap();
+    w.create(&admin2, contact("Else", "hot")).await;
+    w.create(&admin2, deal("Far", "won", 5)).await;
     let again = crm.dashboard(admin, None).await.unwrap();
     assert_eq!(again.counts, d.counts);
     assert_eq!(again.deals_by_stage, d.deals_by_stage);
@@ -493,6 +382,21 @@ const STATUSES: [&str; 4] = ["cold", "warm", "hot", "in-contract"];
 
 /// One random step; races with the other workers may make it fail (conflicts, records gone
 /// meanwhile, nothing to do), which is fine: only what commits counts.
+/// Deletes (`op` 0), restores (1) or purges (2) the record `id` through `records`.
+async fn trash_op<E: Managed>(
+    records: Records<'_, E>,
+    actor: &Actor,
+    id: Uuid,
+    op: usize,
+) -> Result<()> {
+    let id = Id::from_uuid(id);
+    match op {
+        0 => records.delete(actor, id).await,
+        1 => records.restore(actor, id).await.map(|_| ()),
+        _ => records.purge(actor, id).await,
+    }
+}
+
 async fn step(crm: &Crm, actor: &Actor, owners: &[UserId], pool: &Mutex<Pool>, rng: &mut Rng) {
     let pick = |v: &[Uuid], rng: &mut Rng| (!v.is_empty()).then(|| v[rng.below(v.len())]);
     let day = |rng: &mut Rng| {
@@ -597,28 +501,11 @@ async fn step(crm: &Crm, actor: &Actor, owners: &[UserId], pool: &Mutex<Pool>, r
             let which = rng.below(3);
             let ids = [&contacts, &deals, &tasks][which];
             if let Some(id) = pick(ids, rng) {
-                let _ = match (which, rng.below(3)) {
-                    (0, 0) => crm.contacts().delete(actor, Id::from_uuid(id)).await,
-                    (0, 1) => crm
-                        .contacts()
-                        .restore(actor, Id::from_uuid(id))
-                        .await
-                        .map(|_| ()),
-                    (0, _) => crm.contacts().purge(actor, Id::from_uuid(id)).await,
-                    (1, 0) => crm.deals().delete(actor, Id::from_uuid(id)).await,
-                    (1, 1) => crm
-                        .deals()
-                        .restore(actor, Id::from_uuid(id))
-                        .await
-                        .map(|_| ()),
-                    (1, _) => crm.deals().purge(actor, Id::from_uuid(id)).await,
-                    (_, 0) => crm.tasks().delete(actor, Id::from_uuid(id)).await,
-                    (_, 1) => crm
-                        .tasks()
-                        .restore(actor, Id::from_uuid(id))
-                        .await
-                        .map(|_| ()),
-                    (_, _) => crm.tasks().purge(actor, Id::from_uuid(id)).await,
+                let op = rng.below(3);
+                let _ = match which {
+                    0 => trash_op(crm.contacts(), actor, id, op).await,
+                    1 => trash_op(crm.deals(), actor, id, op).await,
+                    _ => trash_op(crm.tasks(), actor, id, op).await,
                 };
             }
         }

@@ -19,12 +19,16 @@ use super::Fixture;
 use super::identity_suite::{CollectingDelivery, SECRET, client, login_req};
 use super::intercept::{Call, Hook, Intercepted};
 use super::setup::{email, fast_passwords, with_role};
+use super::suite::{
+    NewRecord, company, company_deal, contact_note, contact_task, employee, retitle,
+};
 use crate::audit::AuditQuery;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{Id, WorkspaceId};
 use crate::identity::{Identity, IdentityConfig, Secret};
-use crate::model::{CompanyInput, ContactInput, DealInput, EntityKind, NoteInput, Role, TaskInput};
+use crate::model::{DealInput, Entity, EntityKind, Role, TaskInput};
 use crate::query::{Deleted, ListQuery, Sort};
+use crate::service::Records;
 use crate::storage::Storage;
 use crate::{Actor, Crm, CrmConfig};
 
@@ -135,6 +139,20 @@ impl Ctx {
     }
 }
 
+/// Creates `input` as `actor` and then (only then) keeps the new record's id in `ctx` as
+/// `name`.
+async fn create<I: NewRecord>(
+    crm: &Crm,
+    actor: &Actor,
+    ctx: &mut Ctx,
+    name: &'static str,
+    input: I,
+) -> Result<()> {
+    let record = Records::<I::Record>::new(crm).create(actor, input).await?;
+    ctx.ids.insert(name, record.meta().id);
+    Ok(())
+}
+
 /// Runs step `i` of the workload; `Ok(false)` when there is none.
 ///
 /// Each step assigns to `ctx` only after its last fallible call, so a failed step can be
@@ -164,86 +182,34 @@ async fn step(i: usize, crm: &Crm, identity: &Identity, ctx: &mut Ctx) -> Result
                 .await?;
             ctx.ids.insert("sales", u.id.uuid());
         }
-        2 => {
-            let c = crm
-                .companies()
-                .create(
-                    admin,
-                    CompanyInput {
-                        name: "Initech".into(),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            ctx.ids.insert("company", c.id.uuid());
-        }
+        2 => create(crm, admin, ctx, "company", company("Initech")).await?,
         3 | 4 => {
             let name = if i == 3 { "winner" } else { "loser" };
-            let c = crm
-                .contacts()
-                .create(
-                    admin,
-                    ContactInput {
-                        first_name: name.into(),
-                        last_name: "Lumbergh".into(),
-                        company_id: Some(ctx.id("company")),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            ctx.ids.insert(name, c.id.uuid());
+            let input = employee(ctx.id("company"), name, "Lumbergh");
+            create(crm, admin, ctx, name, input).await?;
         }
         5 => {
-            let d = crm
-                .deals()
-                .create(
-                    admin,
-                    DealInput {
-                        name: "TPS reports".into(),
-                        company_id: Some(ctx.id("company")),
-                        contact_ids: vec![ctx.id("loser")],
-                        amount: 10_000,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            ctx.ids.insert("deal", d.id.uuid());
+            let input = DealInput {
+                contact_ids: vec![ctx.id("loser")],
+                amount: 10_000,
+                ..company_deal(ctx.id("company"), "TPS reports")
+            };
+            create(crm, admin, ctx, "deal", input).await?;
         }
         6 => {
-            let n = crm
-                .notes()
-                .create(
-                    admin,
-                    NoteInput {
-                        contact_id: Some(ctx.id("loser")),
-                        text: "Called about the stapler".into(),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            ctx.ids.insert("note", n.id.uuid());
+            let input = contact_note(ctx.id("loser"), "Called about the stapler");
+            create(crm, admin, ctx, "note", input).await?;
         }
         7 => {
-            let t = crm
-                .tasks()
-                .create(
-                    admin,
-                    TaskInput {
-                        text: "Follow up".into(),
-                        contact_id: Some(ctx.id("loser")),
-                        owner_id: Some(ctx.id("sales")),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            ctx.ids.insert("task", t.id.uuid());
+            let input = TaskInput {
+                owner_id: Some(ctx.id("sales")),
+                ..contact_task(ctx.id("loser"), "Follow up")
+            };
+            create(crm, admin, ctx, "task", input).await?;
         }
         8 => {
             let v = crm.contacts().get(admin, ctx.id("winner")).await?.version;
-            let patch = crate::model::ContactPatch {
-                title: Some(Some("Boss".into())),
-                ..Default::default()
-            };
+            let patch = retitle("Boss");
             crm.contacts()
                 .update(admin, ctx.id("winner"), v, patch)
                 .await?;

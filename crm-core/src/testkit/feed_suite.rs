@@ -11,12 +11,20 @@ use uuid::Uuid;
 
 use super::Fixture;
 use super::suite::{
-    World, company, contact, contact_note, contact_task, deal, retitle, task, world,
+    World, company, company_deal, contact, contact_note, contact_task, deal, employee,
+    rename_company, retitle, task, world,
 };
-use crate::Storage;
 use crate::feed::{ChangeEntry, ChangeOp, Position};
 use crate::id::WorkspaceId;
 use crate::model::*;
+use crate::service::{Managed, Records};
+use crate::{Actor, Storage};
+
+/// The record `id` as `actor` gets it through `records`.
+async fn read_back<E: Managed>(records: Records<'_, E>, actor: &Actor, id: Uuid) -> Record {
+    let id = crate::id::Id::from_uuid(id);
+    records.get(actor, id).await.unwrap().into_record()
+}
 
 /// The whole feed of a workspace, from the beginning.
 pub async fn whole_feed(s: &dyn Storage, ws: WorkspaceId) -> Vec<ChangeEntry> {
@@ -146,34 +154,13 @@ pub async fn feed_covers_merge_archive_move_and_completion(f: Fixture) {
     let a = &w.sales;
     let co = w.create(a, company("Feedco")).await;
     let winner = w.create(a, contact("Win", "Feed")).await;
-    let loser = w
-        .create(
-            a,
-            ContactInput {
-                company_id: Some(co.id),
-                ..contact("Lose", "Feed")
-            },
-        )
-        .await;
+    let loser = w.create(a, employee(co.id, "Lose", "Feed")).await;
     let note = w.create(a, contact_note(loser.id, "hello")).await;
     let task = w.create(a, contact_task(loser.id, "call")).await;
-    let deal = w
-        .create(
-            a,
-            DealInput {
-                company_id: Some(co.id),
-                ..deal("Big")
-            },
-        )
-        .await;
+    let deal = w.create(a, company_deal(co.id, "Big")).await;
     settle(s, ws, deal.id.uuid(), deal.version).await;
     let cursor = head(&whole_feed(s, ws).await);
-    let merged = w
-        .crm
-        .contacts()
-        .merge(&w.admin, winner.id, loser.id)
-        .await
-        .unwrap();
+    let merged = w.merge(winner.id, loser.id).await;
     settle(s, ws, winner.id.uuid(), merged.version).await;
     let new = entries_after(s, ws, cursor).await;
     let op_of = |id: Uuid| one(&new, id).change.op;
@@ -187,48 +174,25 @@ pub async fn feed_covers_merge_archive_move_and_completion(f: Fixture) {
     assert_eq!(op_of(task.id.uuid()), ChangeOp::Upsert, "moved tasks");
 
     let cursor = head(&whole_feed(s, ws).await);
-    let t = w.crm.tasks().get(a, task.id).await.unwrap();
-    let t = w
-        .crm
-        .tasks()
-        .complete(a, task.id, t.version, true)
-        .await
-        .unwrap();
-    let d = w
-        .crm
-        .deals()
-        .archive(a, deal.id, deal.version)
-        .await
-        .unwrap();
-    let d = w
-        .crm
-        .deals()
-        .unarchive(a, deal.id, d.version)
-        .await
-        .unwrap();
+    let (tasks, deals) = (w.crm.tasks(), w.crm.deals());
+    let t = tasks.get(a, task.id).await.unwrap();
+    let t = tasks.complete(a, task.id, t.version, true).await.unwrap();
+    let d = deals.archive(a, deal.id, deal.version).await.unwrap();
+    let d = deals.unarchive(a, deal.id, d.version).await.unwrap();
     let stage = d.stage.clone();
-    w.crm
-        .deals()
+    deals
         .move_to(a, deal.id, d.version, &stage, 0)
         .await
         .unwrap();
     let co2 = w
-        .update(
-            a,
-            co.id,
-            co.version,
-            CompanyPatch {
-                name: Some("Feedco 2".into()),
-                ..Default::default()
-            },
-        )
+        .update(a, co.id, co.version, rename_company("Feedco 2"))
         .await;
     settle(s, ws, co.id.uuid(), co2.version).await;
     let new = entries_after(s, ws, cursor).await;
     assert_eq!(one(&new, task.id.uuid()).change.version, t.version);
     let deal_entry = one(&new, deal.id.uuid());
     assert_eq!(deal_entry.change.op, ChangeOp::Upsert);
-    let now = w.crm.deals().get(a, deal.id).await.unwrap();
+    let now = w.get(a, deal.id).await;
     assert_eq!(deal_entry.change.version, now.version);
     assert_eq!(op_of_in(&new, co.id.uuid()), ChangeOp::Upsert);
     // The rename also rewrote the merged-away contact's company name: still a deletion.
@@ -455,20 +419,8 @@ pub async fn changes_show_only_what_the_actor_may_read(f: Fixture) {
     for item in &seen {
         let record = item.record.clone().expect("upserts carry the record");
         let got = match item.entity {
-            EntityKind::Task => w
-                .crm
-                .tasks()
-                .get(&w.sales, crate::id::Id::from_uuid(item.id))
-                .await
-                .unwrap()
-                .into_record(),
-            _ => w
-                .crm
-                .contacts()
-                .get(&w.sales, crate::id::Id::from_uuid(item.id))
-                .await
-                .unwrap()
-                .into_record(),
+            EntityKind::Task => read_back(w.crm.tasks(), &w.sales, item.id).await,
+            _ => read_back(w.crm.contacts(), &w.sales, item.id).await,
         };
         assert_eq!(record, got, "the record as get returns it");
         assert_eq!(item.version, got.version());

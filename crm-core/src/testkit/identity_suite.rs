@@ -84,6 +84,24 @@ impl IdWorld {
     pub async fn login(&self, email: &str, password: &str) -> Result<TokenResponse> {
         self.id.login(login_req(self.ws, email, password)).await
     }
+
+    /// Disables the sales user (as the admin); the user as it is now.
+    pub async fn disable_sales(&self) -> User {
+        let users = self.crm.users();
+        let s = users.get(&self.admin, self.sales.id).await.unwrap();
+        users
+            .set_disabled(&self.admin, s.id, s.version, true)
+            .await
+            .unwrap()
+    }
+
+    /// A refresh of the session `tokens` were issued for, with their refresh token (from
+    /// [`client`]).
+    pub async fn refresh(&self, tokens: &TokenResponse) -> Result<TokenResponse> {
+        self.id
+            .refresh(tokens.refresh_token.expose(), &client())
+            .await
+    }
 }
 
 /// Builds the world; `external` enables external tokens for the workspace.
@@ -187,12 +205,7 @@ pub async fn login_answers_tokens_and_one_error_for_every_failure(f: Fixture) {
             "the same answer whatever failed"
         );
     }
-    let s = w.crm.users().get(&w.admin, w.sales.id).await.unwrap();
-    w.crm
-        .users()
-        .set_disabled(&w.admin, s.id, s.version, true)
-        .await
-        .unwrap();
+    w.disable_sales().await;
     let disabled = w
         .login("sales@acme.test", "sales password")
         .await
@@ -204,22 +217,13 @@ pub async fn refresh_rotates_tokens(f: Fixture) {
     let w = id_world(&f).await;
     let t0 = login_sales(&w).await;
     w.clock.advance(Duration::from_secs(60));
-    let t1 =
-        w.id.refresh(t0.refresh_token.expose(), &client())
-            .await
-            .unwrap();
+    let t1 = w.refresh(&t0).await.unwrap();
     assert_ne!(t1.refresh_token, t0.refresh_token, "rotated");
     assert_eq!(t1.session_id, t0.session_id, "same session");
     w.id.authenticate(&t1.access_token).await.unwrap();
     w.clock.advance(Duration::from_secs(60));
-    let t2 =
-        w.id.refresh(t1.refresh_token.expose(), &client())
-            .await
-            .unwrap();
-    let t3 =
-        w.id.refresh(t2.refresh_token.expose(), &client())
-            .await
-            .unwrap();
+    let t2 = w.refresh(&t1).await.unwrap();
+    let t3 = w.refresh(&t2).await.unwrap();
     assert_ne!(t3.refresh_token, t2.refresh_token);
     let sessions =
         w.id.sessions(
@@ -242,10 +246,7 @@ pub async fn refresh_rotates_tokens(f: Fixture) {
 pub async fn reuse_inside_grace_converges(f: Fixture) {
     let w = id_world(&f).await;
     let t0 = login_sales(&w).await;
-    let t1 =
-        w.id.refresh(t0.refresh_token.expose(), &client())
-            .await
-            .unwrap();
+    let t1 = w.refresh(&t0).await.unwrap();
     w.clock.advance(Duration::from_secs(5));
     // A second tab presenting the old token inside the grace window gets the same current
     // token, even through another instance.
@@ -256,52 +257,30 @@ pub async fn reuse_inside_grace_converges(f: Fixture) {
         .unwrap();
     assert_eq!(again.refresh_token, t1.refresh_token, "no new branch");
     // Even after the session moved on once more, the old token converges on the newest one.
-    let t2 =
-        w.id.refresh(t1.refresh_token.expose(), &client())
-            .await
-            .unwrap();
-    let converged =
-        w.id.refresh(t0.refresh_token.expose(), &client())
-            .await
-            .unwrap();
+    let t2 = w.refresh(&t1).await.unwrap();
+    let converged = w.refresh(&t0).await.unwrap();
     assert_eq!(converged.refresh_token, t2.refresh_token);
-    w.id.refresh(t2.refresh_token.expose(), &client())
-        .await
-        .unwrap();
+    w.refresh(&t2).await.unwrap();
 }
 
 pub async fn reuse_after_grace_revokes_the_family(f: Fixture) {
     let w = id_world(&f).await;
     let t0 = login_sales(&w).await;
-    let t1 =
-        w.id.refresh(t0.refresh_token.expose(), &client())
-            .await
-            .unwrap();
-    let t2 =
-        w.id.refresh(t1.refresh_token.expose(), &client())
-            .await
-            .unwrap();
+    let t1 = w.refresh(&t0).await.unwrap();
+    let t2 = w.refresh(&t1).await.unwrap();
     w.clock.advance(Duration::from_secs(11));
-    let err =
-        w.id.refresh(t0.refresh_token.expose(), &client())
-            .await
-            .unwrap_err();
+    let err = w.refresh(&t0).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RefreshTokenReused);
     assert_eq!(err.code(), "E1008");
     // The whole family is dead, the newest token and access tokens included.
-    assert_eq!(
-        kind(w.id.refresh(t2.refresh_token.expose(), &client()).await),
-        ErrorKind::SessionRevoked
-    );
+    assert_eq!(kind(w.refresh(&t2).await), ErrorKind::SessionRevoked);
     assert_eq!(
         kind(w.id.authenticate(&t2.access_token).await),
         ErrorKind::SessionRevoked
     );
     // Other sessions of the user are untouched.
     let other = login_sales(&w).await;
-    w.id.refresh(other.refresh_token.expose(), &client())
-        .await
-        .unwrap();
+    w.refresh(&other).await.unwrap();
 }
 
 pub async fn concurrent_refreshes_get_one_child(f: Fixture) {
@@ -340,31 +319,17 @@ pub async fn sessions_expire_unless_refreshed(f: Fixture) {
     let day = Duration::from_secs(24 * 3600);
     let kept = login_sales(&w).await;
     let idle = login_sales(&w).await;
-    let mut current = kept.refresh_token.clone();
+    let mut current = kept;
     for _ in 0..4 {
         w.clock.advance(day * 10);
-        current =
-            w.id.refresh(current.expose(), &client())
-                .await
-                .unwrap()
-                .refresh_token;
+        current = w.refresh(&current).await.unwrap();
     }
     // 40 days later the refreshed session lives; the idle one died after 30.
-    assert_eq!(
-        kind(w.id.refresh(idle.refresh_token.expose(), &client()).await),
-        ErrorKind::SessionRevoked
-    );
+    assert_eq!(kind(w.refresh(&idle).await), ErrorKind::SessionRevoked);
     w.clock.advance(day * 29);
-    current =
-        w.id.refresh(current.expose(), &client())
-            .await
-            .unwrap()
-            .refresh_token;
+    current = w.refresh(&current).await.unwrap();
     w.clock.advance(day * 31);
-    assert_eq!(
-        kind(w.id.refresh(current.expose(), &client()).await),
-        ErrorKind::SessionRevoked
-    );
+    assert_eq!(kind(w.refresh(&current).await), ErrorKind::SessionRevoked);
     // Access tokens expire after 15 minutes.
     let fresh = login_sales(&w).await;
     w.clock.advance(Duration::from_secs(15 * 60));
@@ -385,10 +350,7 @@ pub async fn logout_disable_and_password_change_end_sessions(f: Fixture) {
         kind(w.id.authenticate(&a.access_token).await),
         ErrorKind::SessionRevoked
     );
-    assert_eq!(
-        kind(w.id.refresh(a.refresh_token.expose(), &client()).await),
-        ErrorKind::SessionRevoked
-    );
+    assert_eq!(kind(w.refresh(&a).await), ErrorKind::SessionRevoked);
     w.id.authenticate(&b.access_token).await.unwrap();
     // Password change keeps the current session and ends the others.
     let c = login_sales(&w).await;
@@ -407,10 +369,7 @@ pub async fn logout_disable_and_password_change_end_sessions(f: Fixture) {
         kind(w.id.authenticate(&c.access_token).await),
         ErrorKind::SessionRevoked
     );
-    assert_eq!(
-        kind(w.id.refresh(c.refresh_token.expose(), &client()).await),
-        ErrorKind::SessionRevoked
-    );
+    assert_eq!(kind(w.refresh(&c).await), ErrorKind::SessionRevoked);
     assert_eq!(
         kind(w.login("sales@acme.test", "sales password").await),
         ErrorKind::InvalidCredentials
@@ -426,23 +385,14 @@ pub async fn logout_disable_and_password_change_end_sessions(f: Fixture) {
     }
     // Disabling ends everything and refuses even unexpired tokens.
     let e = w.login("sales@acme.test", "new one").await.unwrap();
-    let s = w.crm.users().get(&w.admin, w.sales.id).await.unwrap();
-    w.crm
-        .users()
-        .set_disabled(&w.admin, s.id, s.version, true)
-        .await
-        .unwrap();
+    let s = w.disable_sales().await;
     assert!(w.id.authenticate(&e.access_token).await.is_err());
-    assert!(
-        w.id.refresh(e.refresh_token.expose(), &client())
-            .await
-            .is_err()
-    );
+    assert!(w.refresh(&e).await.is_err());
     // Role changes apply to the next request.
     let s = w
         .crm
         .users()
-        .set_disabled(&w.admin, s.id, s.version + 1, false)
+        .set_disabled(&w.admin, s.id, s.version, false)
         .await
         .unwrap();
     let g = w.login("sales@acme.test", "new one").await.unwrap();
@@ -727,40 +677,46 @@ pub async fn external_tokens_map_to_users(f: Fixture) {
             .await
             .unwrap();
     assert_eq!(actor.user_id(), w.sales.id);
-    assert_eq!(
-        kind(
-            w.id.authenticate_external(w.ws, &sign(hs.clone(), claims.clone(), SECRET))
-                .await
+    // The claims with one of them changed.
+    let changed = |name: &str, value: serde_json::Value| {
+        let mut c = claims.clone();
+        c[name] = value;
+        c
+    };
+    let refused = [
+        (
+            "another key",
+            claims.clone(),
+            SECRET,
+            ErrorKind::TokenInvalid,
         ),
-        ErrorKind::TokenInvalid
-    );
-    let mut bad_iss = claims.clone();
-    bad_iss["iss"] = serde_json::json!("other");
-    assert_eq!(
-        kind(
-            w.id.authenticate_external(w.ws, &sign(hs.clone(), bad_iss, EXTERNAL_SECRET))
-                .await
+        (
+            "another issuer",
+            changed("iss", serde_json::json!("other")),
+            EXTERNAL_SECRET,
+            ErrorKind::TokenInvalid,
         ),
-        ErrorKind::TokenInvalid
-    );
-    let mut expired = claims.clone();
-    expired["exp"] = serde_json::json!(now - 1);
-    assert_eq!(
-        kind(
-            w.id.authenticate_external(w.ws, &sign(hs.clone(), expired, EXTERNAL_SECRET))
-                .await
+        (
+            "expired",
+            changed("exp", serde_json::json!(now - 1)),
+            EXTERNAL_SECRET,
+            ErrorKind::TokenExpired,
         ),
-        ErrorKind::TokenExpired
-    );
-    let mut ghost = claims.clone();
-    ghost["sub"] = serde_json::json!(uuid::Uuid::now_v7());
-    assert_eq!(
-        kind(
-            w.id.authenticate_external(w.ws, &sign(hs.clone(), ghost, EXTERNAL_SECRET))
-                .await
+        (
+            "an unknown user",
+            changed("sub", serde_json::json!(uuid::Uuid::now_v7())),
+            EXTERNAL_SECRET,
+            ErrorKind::Unauthenticated,
         ),
-        ErrorKind::Unauthenticated
-    );
+    ];
+    for (what, bad, key, expected) in refused {
+        let token = sign(hs.clone(), bad, key);
+        assert_eq!(
+            kind(w.id.authenticate_external(w.ws, &token).await),
+            expected,
+            "{what}"
+        );
+    }
     // Not configured for another workspace.
     assert_eq!(
         kind(

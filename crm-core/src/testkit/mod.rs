@@ -163,7 +163,7 @@ macro_rules! conformance_tests {
             team::disabled_user_cannot_act,
             team::configuration_is_admin_only_and_validated,
         );
-        $crate::conformance_tests!(@identity $fixture;
+        $crate::conformance_tests!(@in identity_suite $fixture;
             login_answers_tokens_and_one_error_for_every_failure,
             refresh_rotates_tokens,
             reuse_inside_grace_converges,
@@ -178,7 +178,7 @@ macro_rules! conformance_tests {
             login_is_throttled_and_limited_but_reset_is_not,
             first_sign_up_is_decided_by_storage,
         );
-        $crate::conformance_tests!(@feed $fixture;
+        $crate::conformance_tests!(@in feed_suite $fixture;
             feed_records_each_change_once_per_record,
             feed_covers_merge_archive_move_and_completion,
             feeds_are_per_workspace,
@@ -197,7 +197,7 @@ macro_rules! conformance_tests {
                 drop(f);
             });
         }
-        $crate::conformance_tests!(@security $fixture;
+        $crate::conformance_tests!(@in security_suite $fixture;
             access_log_is_stored_queried_erased_and_pruned,
             security_events_are_stored_queried_redacted_and_pruned,
             security_events_are_recorded_without_secrets,
@@ -209,15 +209,15 @@ macro_rules! conformance_tests {
             retention_removes_what_is_past_its_period,
             retention_truncates_then_removes_ended_sessions,
         );
-        $crate::conformance_tests!(@dashboard $fixture;
+        $crate::conformance_tests!(@in dashboard_suite $fixture;
             dashboard_figures_follow_every_kind_of_write,
             dashboard_shows_what_the_caller_may_read,
             dashboard_is_exact_after_concurrent_writes,
         );
-        $crate::conformance_tests!(@faults $fixture;
+        $crate::conformance_tests!(@in faults $fixture;
             every_storage_failure_is_coded_and_changes_nothing,
         );
-        $crate::conformance_tests!(@privacy $fixture;
+        $crate::conformance_tests!(@in privacy_suite $fixture;
             erasure_leaves_no_personal_data,
             erasure_is_idempotent_and_refuses_bad_input,
             contact_export_collects_everything,
@@ -227,51 +227,11 @@ macro_rules! conformance_tests {
             exports_and_erasures_record_one_event_each,
         );
     };
-    (@privacy $fixture:path; $($name:ident),* $(,)?) => {
+    (@in $module:ident $fixture:path; $($name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
-                $crate::testkit::run(async { $crate::testkit::privacy_suite::$name($fixture().await).await });
-            }
-        )*
-    };
-    (@security $fixture:path; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                $crate::testkit::run(async { $crate::testkit::security_suite::$name($fixture().await).await });
-            }
-        )*
-    };
-    (@dashboard $fixture:path; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                $crate::testkit::run(async { $crate::testkit::dashboard_suite::$name($fixture().await).await });
-            }
-        )*
-    };
-    (@faults $fixture:path; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                $crate::testkit::run(async { $crate::testkit::faults::$name($fixture().await).await });
-            }
-        )*
-    };
-    (@feed $fixture:path; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                $crate::testkit::run(async { $crate::testkit::feed_suite::$name($fixture().await).await });
-            }
-        )*
-    };
-    (@identity $fixture:path; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                $crate::testkit::run(async { $crate::testkit::identity_suite::$name($fixture().await).await });
+                $crate::testkit::run(async { $crate::testkit::$module::$name($fixture().await).await });
             }
         )*
     };

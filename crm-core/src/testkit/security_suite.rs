@@ -274,17 +274,7 @@ fn types(events: &[SecurityEvent]) -> Vec<SecurityEventType> {
 
 async fn stored(crm: &crate::Crm, ws: WorkspaceId) -> Vec<SecurityEvent> {
     crm.flush_logs().await.unwrap();
-    let mut all = crm
-        .storage()
-        .security_events(
-            ws,
-            &SecurityEventQuery {
-                limit: 500,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let mut all = super::setup::stored_events(crm.storage().as_ref(), ws).await;
     all.reverse();
     all
 }
@@ -622,14 +612,7 @@ pub async fn identity_refusals_are_recorded_once_and_without_secrets(f: Fixture)
     // Export and erasure events, and a sweep of every event for secrets.
     let c = crm
         .contacts()
-        .create(
-            &w.admin,
-            ContactInput {
-                first_name: "Export".into(),
-                last_name: "Subject".into(),
-                ..Default::default()
-            },
-        )
+        .create(&w.admin, super::suite::contact("Export", "Subject"))
         .await
         .unwrap();
     crm.privacy().export_contact(&w.admin, c.id).await.unwrap();
@@ -814,19 +797,10 @@ pub async fn reads_are_persisted_in_the_access_log(f: Fixture) {
         .sales
         .clone()
         .with_origin("GET /contacts/{id}", Some("203.0.113.21".into()));
-    let c = crm
-        .contacts()
-        .create(
-            &sales,
-            ContactInput {
-                first_name: "Grace".into(),
-                last_name: "Hopper".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    crm.contacts().get(&sales, c.id).await.unwrap();
+    let c = w
+        .create(&sales, super::suite::contact("Grace", "Hopper"))
+        .await;
+    w.get(&sales, c.id).await;
     crm.contacts()
         .list(&w.manager, &ListParams::new())
         .await
@@ -904,7 +878,7 @@ pub async fn reads_are_persisted_in_the_access_log(f: Fixture) {
             .await
             .unwrap();
         w.clock.advance(Duration::from_secs(1));
-        crm.contacts().get(&sales, c.id).await.unwrap();
+        w.get(&sales, c.id).await;
         crm.flush_logs().await.unwrap();
         let newest = crm
             .access_log()
@@ -957,23 +931,11 @@ pub async fn retention_removes_what_is_past_its_period(f: Fixture) {
         last_name: "Kept".into(),
         ..Default::default()
     };
-    let old = crm
-        .contacts()
-        .create(&w.admin, contact("Old"))
-        .await
-        .unwrap();
-    let young = crm
-        .contacts()
-        .create(&w.admin, contact("Young"))
-        .await
-        .unwrap();
-    let live = crm
-        .contacts()
-        .create(&w.admin, contact("Live"))
-        .await
-        .unwrap();
+    let old = w.create(&w.admin, contact("Old")).await;
+    let young = w.create(&w.admin, contact("Young")).await;
+    let live = w.create(&w.admin, contact("Live")).await;
     crm.contacts().delete(&w.admin, old.id).await.unwrap();
-    crm.contacts().get(&w.sales, live.id).await.unwrap();
+    w.get(&w.sales, live.id).await;
     crm.security_event(
         crm.event_for(&w.sales, SecurityEventType::AccessRefused)
             .with("status", 403),
@@ -1125,20 +1087,12 @@ pub async fn retention_removes_what_is_past_its_period(f: Fixture) {
     let access = |crm: &crate::Crm| {
         let crm = crm.clone();
         async move {
-            crm.storage()
-                .access_log(
-                    ws,
-                    &AccessLogQuery {
-                        limit: 500,
-                        ..Default::default()
-                    },
-                )
+            super::setup::stored_access(crm.storage().as_ref(), ws)
                 .await
-                .unwrap()
                 .len()
         }
     };
-    crm.contacts().get(&w.sales, live.id).await.unwrap();
+    w.get(&w.sales, live.id).await;
     crm.flush_logs().await.unwrap();
     let logged = access(crm).await;
     assert!(logged >= 2);

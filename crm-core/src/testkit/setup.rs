@@ -23,11 +23,13 @@
 
 use uuid::Uuid;
 
+use crate::access_log::{AccessEntry, AccessLogQuery};
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::id::{CompanyId, ContactId, TagId, WorkspaceId};
 use crate::identity::{Identity, PasswordConfig};
 use crate::model::{Company, Contact, EntityKind, Record, Role, Tag, User, UserInput, Workspace};
-use crate::query::{Cursor, ListQuery};
+use crate::query::ListQuery;
+use crate::security::{SecurityEvent, SecurityEventQuery};
 use crate::{Actor, Crm, Storage, Timestamp};
 
 /// A user input with an e-mail address and nothing else.
@@ -205,12 +207,7 @@ pub async fn walk(s: &dyn Storage, ws: WorkspaceId, kind: EntityKind, q: &ListQu
         out.extend(page.iter().map(Record::id));
         match page.last() {
             Some(last) if page.len() == q.limit => {
-                q.after = Some(Cursor {
-                    field: q.sort.field.clone(),
-                    direction: q.sort.direction,
-                    value: last.field(&q.sort.field),
-                    id: last.id(),
-                });
+                q.after = Some(q.sort.cursor_after(last));
             }
             _ => return out,
         }
@@ -228,4 +225,22 @@ pub fn bumped(r: &Record, f: impl FnOnce(&mut Record)) -> Record {
     r.set_meta(meta);
     f(&mut r);
     r
+}
+
+/// The workspace's access-log entries as `s` stores them, newest first (at most 500).
+pub async fn stored_access(s: &dyn Storage, ws: WorkspaceId) -> Vec<AccessEntry> {
+    let all = AccessLogQuery {
+        limit: 500,
+        ..Default::default()
+    };
+    s.access_log(ws, &all).await.unwrap()
+}
+
+/// The workspace's security events as `s` stores them, newest first (at most 500).
+pub async fn stored_events(s: &dyn Storage, ws: WorkspaceId) -> Vec<SecurityEvent> {
+    let all = SecurityEventQuery {
+        limit: 500,
+        ..Default::default()
+    };
+    s.security_events(ws, &all).await.unwrap()
 }

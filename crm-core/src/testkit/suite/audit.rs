@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{company, contact, contact_note, deal, kind, retitle, task, world};
+use super::{company, contact, contact_note, deal, kind, relocate, retitle, task, world};
 use crate::audit::{AuditAction, AuditQuery};
 use crate::error::ErrorKind;
 use crate::model::*;
@@ -60,19 +60,13 @@ pub async fn audit_is_atomic_with_changes(f: Fixture) {
     assert_eq!(w.audit_count().await, n);
     // Filters by kind and action.
     let creates = w
-        .crm
-        .audit()
-        .list(
-            &w.admin,
-            &AuditQuery {
-                entities: vec![EntityKind::User],
-                actions: vec![AuditAction::Create],
-                limit: Some(100),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        .audit(AuditQuery {
+            entities: vec![EntityKind::User],
+            actions: vec![AuditAction::Create],
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await;
     assert_eq!(creates.len(), 5);
     assert_eq!(
         kind(
@@ -98,16 +92,7 @@ pub async fn activity_feed_lists_creations(f: Fixture) {
     let d = w.create(&w.sales, deal("Big one")).await;
     w.create(&w.sales, contact_note(ct.id, "met")).await;
     w.create(&w.sales, task("private")).await;
-    w.update(
-        &w.sales,
-        co.id,
-        1,
-        CompanyPatch {
-            city: Some(Some("X".into())),
-            ..Default::default()
-        },
-    )
-    .await;
+    w.update(&w.sales, co.id, 1, relocate("X")).await;
     let feed = w.crm.activity().list(&w.reader, None, 10).await.unwrap();
     let kinds: Vec<EntityKind> = feed.iter().map(|i| i.entity).collect();
     assert_eq!(

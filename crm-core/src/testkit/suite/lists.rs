@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{company, contact, deal, kind, retitle, task, world};
+use super::{company, contact, deal, employee, kind, rename_company, retitle, task, world};
 use crate::clock::Timestamp;
 use crate::error::ErrorKind;
 use crate::id::ContactId;
@@ -90,26 +90,20 @@ pub async fn search_matches_word_prefixes(f: Fixture) {
         );
     }
     assert!(
-        w.crm
-            .companies()
-            .list(a, &q("cme"))
-            .await
-            .unwrap()
-            .data
-            .is_empty(),
+        w.list::<Company>(a, &q("cme")).await.is_empty(),
         "company names are prefix-only"
     );
-    let companies = w.crm.companies().list(a, &q("tucs")).await.unwrap().data;
+    let companies = w.list::<Company>(a, &q("tucs")).await;
     assert_eq!(companies.len(), 1);
     for digits in ["5550199", "0199"] {
-        let found = w.crm.companies().list(a, &q(digits)).await.unwrap().data;
+        let found = w.list::<Company>(a, &q(digits)).await;
         assert_eq!(
             found.iter().map(|c| c.id).collect::<Vec<_>>(),
             [acme.id],
             "digits inside the phone number: {digits}"
         );
     }
-    let deals = w.crm.deals().list(a, &q("annual")).await.unwrap().data;
+    let deals = w.list::<Deal>(a, &q("annual")).await;
     assert_eq!(deals.len(), 1);
     let all = w.crm.search(&w.reader, "rock", 5).await.unwrap();
     assert_eq!(
@@ -261,20 +255,12 @@ pub async fn list_filters_sorts_and_bad_queries(f: Fixture) {
         .await;
     }
     let by_company = w
-        .crm
-        .contacts()
-        .list(a, &ListParams::new().filter("company_id", co.id))
-        .await
-        .unwrap()
-        .data;
+        .list::<Contact>(a, &ListParams::new().filter("company_id", co.id))
+        .await;
     assert_eq!(by_company.len(), 3);
     let news = w
-        .crm
-        .contacts()
-        .list(a, &ListParams::new().filter("has_newsletter", true))
-        .await
-        .unwrap()
-        .data;
+        .list::<Contact>(a, &ListParams::new().filter("has_newsletter", true))
+        .await;
     assert_eq!(news.len(), 2);
     let day = |d: &str| {
         Timestamp::parse_rfc3339(&format!("{d}T00:00:00Z"))
@@ -296,48 +282,30 @@ pub async fn list_filters_sorts_and_bad_queries(f: Fixture) {
     }
     w.create(a, task("undated")).await;
     let ranged = w
-        .crm
-        .tasks()
-        .list(
+        .list::<Task>(
             a,
             &ListParams::new()
                 .filter("due_date_gte", "2026-03-02")
                 .filter("due_date_lte", "2026-03-09"),
         )
-        .await
-        .unwrap()
-        .data;
+        .await;
     assert_eq!(
         ranged.iter().map(|t| t.text.as_str()).collect::<Vec<_>>(),
         ["t1", "t2"]
     );
-    let all = w
-        .crm
-        .tasks()
-        .list(a, &ListParams::new().sort("due_date"))
-        .await
-        .unwrap()
-        .data;
+    let all = w.list::<Task>(a, &ListParams::new().sort("due_date")).await;
     assert_eq!(
         all.last().unwrap().text,
         "undated",
         "nulls sort last ascending"
     );
     let all = w
-        .crm
-        .tasks()
-        .list(a, &ListParams::new().sort("-due_date"))
-        .await
-        .unwrap()
-        .data;
+        .list::<Task>(a, &ListParams::new().sort("-due_date"))
+        .await;
     assert_eq!(all.first().unwrap().text, "undated", "and first descending");
     let multi = w
-        .crm
-        .contacts()
-        .list(a, &ListParams::new().filter("first_name", "f1,F3"))
-        .await
-        .unwrap()
-        .data;
+        .list::<Contact>(a, &ListParams::new().filter("first_name", "f1,F3"))
+        .await;
     assert_eq!(
         multi.len(),
         2,
@@ -412,43 +380,23 @@ pub async fn list_filters_sorts_and_bad_queries(f: Fixture) {
 pub async fn company_rename_follows_into_contact_search(f: Fixture) {
     let w = world(&f).await;
     let co = w.create(&w.sales, company("Oldname")).await;
-    let c = w
-        .create(
-            &w.sales,
-            ContactInput {
-                company_id: Some(co.id),
-                ..contact("Emp", "Loyee")
-            },
-        )
-        .await;
+    let c = w.create(&w.sales, employee(co.id, "Emp", "Loyee")).await;
     assert_eq!(
         w.all_contacts(&w.sales, ListParams::new().q("oldn"))
             .await
             .len(),
         1
     );
-    w.update(
-        &w.sales,
-        co.id,
-        1,
-        CompanyPatch {
-            name: Some("Newname".into()),
-            ..Default::default()
-        },
-    )
-    .await;
+    w.update(&w.sales, co.id, 1, rename_company("Newname"))
+        .await;
     assert!(
         w.all_contacts(&w.sales, ListParams::new().q("oldn"))
             .await
             .is_empty()
     );
     let found = w
-        .crm
-        .contacts()
-        .list(&w.sales, &ListParams::new().q("newn"))
-        .await
-        .unwrap()
-        .data;
+        .list::<Contact>(&w.sales, &ListParams::new().q("newn"))
+        .await;
     assert_eq!(found.len(), 1);
     assert_eq!(
         found[0].version, c.version,

@@ -49,10 +49,10 @@ pub mod workflows;
 use std::sync::Arc;
 
 use super::Fixture;
-use crate::audit::AuditQuery;
+use crate::audit::{AuditEntry, AuditQuery};
 use crate::clock::{ManualClock, Timestamp};
 use crate::error::{ErrorKind, Result};
-use crate::id::{ContactId, Id};
+use crate::id::{CompanyId, ContactId, DealId, Id, UserId};
 use crate::model::*;
 use crate::query::ListParams;
 use crate::service::{Managed, Records};
@@ -187,6 +187,14 @@ impl World {
         }
     }
 
+    /// The record `id` as `actor` reads it; panics if that fails.
+    pub async fn get<E: Managed>(&self, actor: &Actor, id: Id<E>) -> E {
+        match Records::<E>::new(&self.crm).get(actor, id).await {
+            Ok(record) => record,
+            Err(e) => panic!("reading {} {id} as {:?}: {e:?}", E::KIND, actor.role()),
+        }
+    }
+
     /// Applies `patch` to the record `id` at `version` as `actor`; panics if that fails.
     pub async fn update<E: Managed>(
         &self,
@@ -201,6 +209,14 @@ impl World {
         {
             Ok(record) => record,
             Err(e) => panic!("updating {} {id} as {:?}: {e:?}", E::KIND, actor.role()),
+        }
+    }
+
+    /// The first page of the records `params` selects for `actor`; panics if listing fails.
+    pub async fn list<E: Managed>(&self, actor: &Actor, params: &ListParams) -> Vec<E> {
+        match Records::<E>::new(&self.crm).list(actor, params).await {
+            Ok(page) => page.data,
+            Err(e) => panic!("listing {} as {:?}: {e:?}", E::KIND, actor.role()),
         }
     }
 
@@ -239,6 +255,22 @@ impl World {
             .unwrap();
         let actor = self.crm.actor(user.workspace_id, user.id).await.unwrap();
         (user, actor)
+    }
+
+    /// The audit entries `query` selects, read as the admin; panics if that fails.
+    pub async fn audit(&self, query: AuditQuery) -> Vec<AuditEntry> {
+        match self.crm.audit().list(&self.admin, &query).await {
+            Ok(entries) => entries,
+            Err(e) => panic!("reading the audit log ({query:?}): {e:?}"),
+        }
+    }
+
+    /// Merges `loser` into `winner` as the admin; the merged contact. Panics if that fails.
+    pub async fn merge(&self, winner: ContactId, loser: ContactId) -> Contact {
+        match self.crm.contacts().merge(&self.admin, winner, loser).await {
+            Ok(merged) => merged,
+            Err(e) => panic!("merging {loser} into {winner}: {e:?}"),
+        }
     }
 
     /// How many audit entries the workspace has.
@@ -295,60 +327,134 @@ pub fn contact(first: &str, last: &str) -> ContactInput {
     }
 }
 
-/// A company with just a name.
-pub fn company(name: impl Into<String>) -> CompanyInput {
-    CompanyInput {
-        name: name.into(),
-        ..Default::default()
+/// Input builders that set one text field and leave the rest to the defaults.
+macro_rules! one_field_inputs {
+    ($($(#[$doc:meta])* $builder:ident($field:ident) -> $input:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $builder($field: impl Into<String>) -> $input {
+            $input {
+                $field: $field.into(),
+                ..Default::default()
+            }
+        }
+    )*};
+}
+
+one_field_inputs! {
+    /// A company with just a name.
+    company(name) -> CompanyInput;
+    /// A deal with just a name (first stage, amount 0).
+    deal(name) -> DealInput;
+    /// A task with just a text (owned by its creator).
+    task(text) -> TaskInput;
+    /// A note with just a text; a valid note also names its contact or deal.
+    note(text) -> NoteInput;
+}
+
+/// Input builders that set one field more on another builder's input.
+macro_rules! linked_inputs {
+    ($(
+        $(#[$doc:meta])*
+        $builder:ident($($arg:ident: $arg_ty:ty),*) -> $input:ident {
+            $field:ident: $value:expr, ..$base:ident($($base_arg:ident),*)
+        }
+    )*) => {$(
+        $(#[$doc])*
+        pub fn $builder($($arg: $arg_ty),*) -> $input {
+            $input {
+                $field: $value,
+                ..$base($($base_arg),*)
+            }
+        }
+    )*};
+}
+
+linked_inputs! {
+    /// A note about a contact.
+    contact_note(contact: ContactId, text: impl Into<String>) -> NoteInput {
+        contact_id: Some(contact), ..note(text)
+    }
+    /// A note about a deal.
+    deal_note(deal: DealId, text: impl Into<String>) -> NoteInput {
+        deal_id: Some(deal), ..note(text)
+    }
+    /// A task about a contact (owned by its creator).
+    contact_task(contact: ContactId, text: impl Into<String>) -> TaskInput {
+        contact_id: Some(contact), ..task(text)
+    }
+    /// A task about a deal (owned by its creator).
+    deal_task(deal: DealId, text: impl Into<String>) -> TaskInput {
+        deal_id: Some(deal), ..task(text)
+    }
+    /// A task given to `owner`.
+    task_for(owner: UserId, text: impl Into<String>) -> TaskInput {
+        owner_id: Some(owner), ..task(text)
+    }
+    /// A contact working for `company`.
+    employee(company: CompanyId, first: &str, last: &str) -> ContactInput {
+        company_id: Some(company), ..contact(first, last)
+    }
+    /// A deal with `company`.
+    company_deal(company: CompanyId, name: impl Into<String>) -> DealInput {
+        company_id: Some(company), ..deal(name)
+    }
+    /// A deal with these contacts.
+    contacts_deal(contacts: Vec<ContactId>, name: impl Into<String>) -> DealInput {
+        contact_ids: contacts, ..deal(name)
+    }
+    /// A tag of `color`.
+    colored_tag(name: impl Into<String>, color: &str) -> TagInput {
+        color: Some(color.into()), ..tag(name)
+    }
+    /// A contact with one work e-mail address.
+    emailed_contact(first: &str, last: &str, email: &str) -> ContactInput {
+        emails: vec![EmailEntry {
+            email: email.into(),
+            kind: EmailKind::Work,
+        }],
+        ..contact(first, last)
     }
 }
 
-/// A deal with just a name (first stage, amount 0).
-pub fn deal(name: impl Into<String>) -> DealInput {
-    DealInput {
-        name: name.into(),
-        ..Default::default()
-    }
+/// Patch builders that change one field and leave the others as they are.
+macro_rules! one_field_patches {
+    ($(
+        $(#[$doc:meta])*
+        $builder:ident($arg:ident: $arg_ty:ty) -> $patch:ident { $field:ident: $value:expr }
+    )*) => {$(
+        $(#[$doc])*
+        pub fn $builder($arg: $arg_ty) -> $patch {
+            $patch {
+                $field: $value,
+                ..Default::default()
+            }
+        }
+    )*};
 }
 
-/// A task with just a text (owned by its creator).
-pub fn task(text: impl Into<String>) -> TaskInput {
-    TaskInput {
-        text: text.into(),
-        ..Default::default()
-    }
-}
-
-/// A note with just a text; a valid note also names its contact or deal.
-pub fn note(text: impl Into<String>) -> NoteInput {
-    NoteInput {
-        text: text.into(),
-        ..Default::default()
-    }
-}
-
-/// A note about a contact.
-pub fn contact_note(contact: ContactId, text: impl Into<String>) -> NoteInput {
-    NoteInput {
-        contact_id: Some(contact),
-        ..note(text)
-    }
-}
-
-/// A task about a contact (owned by its creator).
-pub fn contact_task(contact: ContactId, text: impl Into<String>) -> TaskInput {
-    TaskInput {
-        contact_id: Some(contact),
-        ..task(text)
-    }
-}
-
-/// A contact patch that changes the title only.
-pub fn retitle(title: impl Into<String>) -> ContactPatch {
-    ContactPatch {
-        title: Some(Some(title.into())),
-        ..Default::default()
-    }
+one_field_patches! {
+    /// A contact patch that changes the title only.
+    retitle(title: impl Into<String>) -> ContactPatch { title: Some(Some(title.into())) }
+    /// A company patch that changes the name only.
+    rename_company(name: impl Into<String>) -> CompanyPatch { name: Some(name.into()) }
+    /// A company patch that changes the city only.
+    relocate(city: impl Into<String>) -> CompanyPatch { city: Some(Some(city.into())) }
+    /// A user patch that changes the first name only.
+    first_name(name: impl Into<String>) -> UserPatch { first_name: Some(name.into()) }
+    /// A user patch that changes the last name only.
+    last_name(name: impl Into<String>) -> UserPatch { last_name: Some(name.into()) }
+    /// A deal patch that changes the amount only.
+    reprice(amount: i64) -> DealPatch { amount: Some(amount) }
+    /// A note patch that changes the text only.
+    rewrite_note(text: impl Into<String>) -> NotePatch { text: Some(text.into()) }
+    /// A task patch that changes the text only.
+    rewrite_task(text: impl Into<String>) -> TaskPatch { text: Some(text.into()) }
+    /// A task patch that gives the task to `owner`.
+    reassign(owner: UserId) -> TaskPatch { owner_id: Some(owner) }
+    /// A task patch that changes the priority only.
+    prioritize(priority: Priority) -> TaskPatch { priority: Some(Some(priority)) }
+    /// A tag patch that changes the name only.
+    rename_tag(name: impl Into<String>) -> TagPatch { name: Some(name.into()) }
 }
 
 /// A tag without a color.

@@ -1,7 +1,10 @@
 //! Who may do what: the role matrix, own-only tasks, and workspaces that never see each
 //! other.
 
-use super::{company, contact, kind, retitle, tag, task, user, world};
+use super::{
+    company, contact, first_name, kind, last_name, reassign, retitle, rewrite_task, tag, task,
+    task_for, user, world,
+};
 use crate::audit::AuditQuery;
 use crate::error::ErrorKind;
 use crate::model::*;
@@ -15,36 +18,35 @@ pub async fn permission_matrix_is_enforced(f: Fixture) {
     // Records: everyone reads; read_only cannot write.
     let c = w.create(&w.sales, contact("Shared", "Record")).await;
     for a in [&w.admin, &w.manager, &w.sales, &w.reader] {
-        crm.contacts().get(a, c.id).await.unwrap();
+        w.get(a, c.id).await;
         crm.companies().list(a, &ListParams::new()).await.unwrap();
         crm.users().list(a, &ListParams::new()).await.unwrap();
         crm.configuration().get(a).await.unwrap();
         crm.activity().list(a, None, 10).await.unwrap();
     }
-    assert_eq!(
-        kind(crm.contacts().create(&w.reader, contact("No", "Way")).await),
-        ErrorKind::Forbidden
-    );
-    assert_eq!(
-        kind(crm.companies().create(&w.reader, company("Nope")).await),
-        ErrorKind::Forbidden
-    );
-    assert_eq!(
-        kind(crm.tags().create(&w.reader, tag("x")).await),
-        ErrorKind::Forbidden
-    );
-    assert_eq!(
-        kind(
-            crm.contacts()
-                .update(&w.reader, c.id, 1, ContactPatch::default())
-                .await
+    let read_only_writes = [
+        (
+            "create a contact",
+            w.create_error(&w.reader, contact("No", "Way")).await,
         ),
-        ErrorKind::Forbidden
-    );
-    assert_eq!(
-        kind(crm.contacts().delete(&w.reader, c.id).await),
-        ErrorKind::Forbidden
-    );
+        (
+            "create a company",
+            w.create_error(&w.reader, company("Nope")).await,
+        ),
+        ("create a tag", w.create_error(&w.reader, tag("x")).await),
+        (
+            "update a contact",
+            w.update_error(&w.reader, c.id, 1, ContactPatch::default())
+                .await,
+        ),
+        (
+            "delete a contact",
+            kind(crm.contacts().delete(&w.reader, c.id).await),
+        ),
+    ];
+    for (what, error) in read_only_writes {
+        assert_eq!(error, ErrorKind::Forbidden, "read_only may not {what}");
+    }
     let c = w.update(&w.manager, c.id, 1, retitle("M")).await;
     // Restore and purge: admin only; merge: admin and manager; trash listing follows restore.
     crm.contacts().delete(&w.sales, c.id).await.unwrap();
@@ -69,11 +71,8 @@ pub async fn permission_matrix_is_enforced(f: Fixture) {
         );
     }
     assert_eq!(
-        crm.contacts()
-            .list(&w.admin, &ListParams::new().deleted(Deleted::Only))
+        w.list::<Contact>(&w.admin, &ListParams::new().deleted(Deleted::Only))
             .await
-            .unwrap()
-            .data
             .len(),
         1
     );
@@ -90,10 +89,7 @@ pub async fn permission_matrix_is_enforced(f: Fixture) {
         .await
         .unwrap();
     // Audit: admin and manager.
-    crm.audit()
-        .list(&w.admin, &AuditQuery::default())
-        .await
-        .unwrap();
+    w.audit(AuditQuery::default()).await;
     crm.audit()
         .list(&w.manager, &AuditQuery::default())
         .await
@@ -147,44 +143,20 @@ pub async fn permission_matrix_is_enforced(f: Fixture) {
         assert_eq!(
             kind(
                 crm.users()
-                    .update_profile(
-                        a,
-                        target.id,
-                        target.version,
-                        UserPatch {
-                            first_name: Some("X".into()),
-                            ..Default::default()
-                        }
-                    )
+                    .update_profile(a, target.id, target.version, first_name("X"))
                     .await
             ),
             ErrorKind::Forbidden
         );
         let me = crm.users().get(a, a.user_id()).await.unwrap();
         crm.users()
-            .update_profile(
-                a,
-                me.id,
-                me.version,
-                UserPatch {
-                    last_name: Some("Renamed".into()),
-                    ..Default::default()
-                },
-            )
+            .update_profile(a, me.id, me.version, last_name("Renamed"))
             .await
             .unwrap();
     }
     let target = crm.users().get(&w.admin, w.sales2.user_id()).await.unwrap();
     crm.users()
-        .update_profile(
-            &w.admin,
-            target.id,
-            target.version,
-            UserPatch {
-                first_name: Some("Y".into()),
-                ..Default::default()
-            },
-        )
+        .update_profile(&w.admin, target.id, target.version, first_name("Y"))
         .await
         .unwrap();
 }
@@ -195,20 +167,11 @@ pub async fn tasks_are_own_only_for_sales_and_read_only(f: Fixture) {
     let mine = w.create(&w.sales, task("mine")).await;
     let theirs = w.create(&w.sales2, task("theirs")).await;
     let readers = w
-        .create(
-            &w.manager,
-            TaskInput {
-                owner_id: Some(w.reader.user_id()),
-                ..task("for reader")
-            },
-        )
+        .create(&w.manager, task_for(w.reader.user_id(), "for reader"))
         .await;
-    let listed: Vec<_> = crm
-        .tasks()
-        .list(&w.sales, &ListParams::new())
+    let listed: Vec<_> = w
+        .list::<Task>(&w.sales, &ListParams::new())
         .await
-        .unwrap()
-        .data
         .into_iter()
         .map(|t| t.id)
         .collect();
@@ -224,68 +187,39 @@ pub async fn tasks_are_own_only_for_sales_and_read_only(f: Fixture) {
         .unwrap();
     assert!(filtered.data.is_empty());
     // Others' tasks do not exist: 404, not 403.
-    assert_eq!(
-        kind(crm.tasks().get(&w.sales, theirs.id).await),
-        ErrorKind::NotFound
-    );
-    assert_eq!(
-        kind(
-            crm.tasks()
-                .update(&w.sales, theirs.id, 1, TaskPatch::default())
-                .await
+    let on_theirs = [
+        ("get", kind(crm.tasks().get(&w.sales, theirs.id).await)),
+        (
+            "update",
+            w.update_error(&w.sales, theirs.id, 1, TaskPatch::default())
+                .await,
         ),
-        ErrorKind::NotFound
-    );
-    assert_eq!(
-        kind(crm.tasks().delete(&w.sales, theirs.id).await),
-        ErrorKind::NotFound
-    );
-    assert_eq!(
-        kind(crm.tasks().complete(&w.sales, theirs.id, 1, true).await),
-        ErrorKind::NotFound
-    );
+        (
+            "delete",
+            kind(crm.tasks().delete(&w.sales, theirs.id).await),
+        ),
+        (
+            "complete",
+            kind(crm.tasks().complete(&w.sales, theirs.id, 1, true).await),
+        ),
+    ];
+    for (what, error) in on_theirs {
+        assert_eq!(error, ErrorKind::NotFound, "{what} another's task");
+    }
     // Sales cannot hand tasks to others, nor create them for others.
     assert_eq!(
-        kind(
-            crm.tasks()
-                .update(
-                    &w.sales,
-                    mine.id,
-                    1,
-                    TaskPatch {
-                        owner_id: Some(w.sales2.user_id()),
-                        ..Default::default()
-                    }
-                )
-                .await
-        ),
+        w.update_error(&w.sales, mine.id, 1, reassign(w.sales2.user_id()))
+            .await,
         ErrorKind::Forbidden
     );
     assert_eq!(
-        kind(
-            crm.tasks()
-                .create(
-                    &w.sales,
-                    TaskInput {
-                        owner_id: Some(w.sales2.user_id()),
-                        ..task("x")
-                    }
-                )
-                .await
-        ),
+        w.create_error(&w.sales, task_for(w.sales2.user_id(), "x"))
+            .await,
         ErrorKind::Forbidden
     );
     // Read-only users read their own tasks and nothing else, and change none.
-    assert_eq!(
-        crm.tasks()
-            .list(&w.reader, &ListParams::new())
-            .await
-            .unwrap()
-            .data
-            .len(),
-        1
-    );
-    crm.tasks().get(&w.reader, readers.id).await.unwrap();
+    assert_eq!(w.list::<Task>(&w.reader, &ListParams::new()).await.len(), 1);
+    w.get(&w.reader, readers.id).await;
     assert_eq!(
         kind(crm.tasks().get(&w.reader, mine.id).await),
         ErrorKind::NotFound
@@ -295,29 +229,16 @@ pub async fn tasks_are_own_only_for_sales_and_read_only(f: Fixture) {
         ErrorKind::Forbidden
     );
     assert_eq!(
-        kind(crm.tasks().create(&w.reader, task("x")).await),
+        w.create_error(&w.reader, task("x")).await,
         ErrorKind::Forbidden
     );
     // Managers and admins see everyone's.
     assert_eq!(
-        crm.tasks()
-            .list(&w.manager, &ListParams::new())
-            .await
-            .unwrap()
-            .data
-            .len(),
+        w.list::<Task>(&w.manager, &ListParams::new()).await.len(),
         3
     );
-    w.update(
-        &w.admin,
-        theirs.id,
-        1,
-        TaskPatch {
-            text: Some("edited by admin".into()),
-            ..Default::default()
-        },
-    )
-    .await;
+    w.update(&w.admin, theirs.id, 1, rewrite_task("edited by admin"))
+        .await;
 }
 
 pub async fn workspaces_are_isolated(f: Fixture) {
@@ -327,30 +248,16 @@ pub async fn workspaces_are_isolated(f: Fixture) {
     let cb = b.create(&b.admin, contact("Alpha", "Person")).await;
     b.create(&b.admin, company("Alpha Corp")).await;
     b.create(&b.admin, task("beta task")).await;
-    let la = a
-        .crm
-        .contacts()
-        .list(&a.admin, &ListParams::new())
-        .await
-        .unwrap()
-        .data;
+    let la = a.list::<Contact>(&a.admin, &ListParams::new()).await;
     assert_eq!(la.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ca.id]);
     assert!(
-        a.crm
-            .companies()
-            .list(&a.admin, &ListParams::new())
+        a.list::<Company>(&a.admin, &ListParams::new())
             .await
-            .unwrap()
-            .data
             .is_empty()
     );
     assert!(
-        a.crm
-            .tasks()
-            .list(&a.admin, &ListParams::new())
+        a.list::<Task>(&a.admin, &ListParams::new())
             .await
-            .unwrap()
-            .data
             .is_empty()
     );
     let s = a.crm.search(&a.admin, "alpha", 10).await.unwrap();

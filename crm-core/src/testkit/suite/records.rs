@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::{
-    company, contact, contact_note, contact_task, deal, kind, note, tag, task, user, world,
+    colored_tag, company, contact, contact_note, contact_task, contacts_deal, deal, deal_note,
+    deal_task, employee, kind, note, prioritize, relocate, rename_tag, reprice, rewrite_note, task,
+    user, world,
 };
 use crate::audit::{AuditAction, AuditQuery};
 use crate::error::{ErrorKind, FieldIssue};
@@ -90,23 +92,13 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
         Some(a.user_id()),
         "owner defaults to the creator"
     );
-    assert_eq!(w.crm.companies().get(a, co.id).await.unwrap(), co);
+    assert_eq!(w.get(a, co.id).await, co);
     w.clock.advance(Duration::from_secs(60));
-    let co2 = w
-        .update(
-            a,
-            co.id,
-            1,
-            CompanyPatch {
-                city: Some(Some("Springfield".into())),
-                ..Default::default()
-            },
-        )
-        .await;
+    let co2 = w.update(a, co.id, 1, relocate("Springfield")).await;
     assert_eq!(co2.version, 2);
     assert_eq!(co2.city.as_deref(), Some("Springfield"));
     assert!(co2.updated_at > co.updated_at);
-    assert_eq!(w.crm.companies().get(a, co.id).await.unwrap(), co2);
+    assert_eq!(w.get(a, co.id).await, co2);
     // Clearing with null.
     let co3 = w
         .update(
@@ -122,7 +114,6 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
         .create(
             a,
             ContactInput {
-                company_id: Some(co.id),
                 emails: vec![EmailEntry {
                     email: "hank@globex.test".into(),
                     kind: EmailKind::Work,
@@ -132,7 +123,7 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
                     kind: PhoneKind::Work,
                 }],
                 status: Some("warm".into()),
-                ..contact("Hank", "Scorpio")
+                ..employee(co.id, "Hank", "Scorpio")
             },
         )
         .await;
@@ -149,95 +140,21 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
         )
         .await;
     assert_eq!(deal.stage, "opportunity", "defaults to the first stage");
-    let note = w
-        .create(
-            a,
-            NoteInput {
-                deal_id: Some(deal.id),
-                ..note("Call back")
-            },
-        )
-        .await;
-    let task = w
-        .create(
-            a,
-            TaskInput {
-                deal_id: Some(deal.id),
-                ..task("Send proposal")
-            },
-        )
-        .await;
+    let note = w.create(a, deal_note(deal.id, "Call back")).await;
+    let task = w.create(a, deal_task(deal.id, "Send proposal")).await;
     assert_eq!(task.owner_id, a.user_id());
-    let tag = w
-        .create(
-            a,
-            TagInput {
-                color: Some("#FF0000".into()),
-                ..tag("VIP")
-            },
-        )
-        .await;
+    let tag = w.create(a, colored_tag("VIP", "#FF0000")).await;
     assert_eq!(tag.color, "#ff0000");
-    let n2 = w
-        .update(
-            a,
-            note.id,
-            1,
-            NotePatch {
-                text: Some("Called".into()),
-                ..Default::default()
-            },
-        )
-        .await;
+    let n2 = w.update(a, note.id, 1, rewrite_note("Called")).await;
     assert_eq!(n2.text, "Called");
-    let t2 = w
-        .update(
-            a,
-            task.id,
-            1,
-            TaskPatch {
-                priority: Some(Some(Priority::High)),
-                ..Default::default()
-            },
-        )
-        .await;
+    let t2 = w.update(a, task.id, 1, prioritize(Priority::High)).await;
     assert_eq!(t2.priority, Some(Priority::High));
-    let g2 = w
-        .update(
-            a,
-            tag.id,
-            1,
-            TagPatch {
-                name: Some("Very important".into()),
-                ..Default::default()
-            },
-        )
-        .await;
+    let g2 = w.update(a, tag.id, 1, rename_tag("Very important")).await;
     assert_eq!(g2.name, "Very important");
-    let d2 = w
-        .update(
-            a,
-            deal.id,
-            1,
-            DealPatch {
-                amount: Some(5),
-                ..Default::default()
-            },
-        )
-        .await;
+    let d2 = w.update(a, deal.id, 1, reprice(5)).await;
     assert_eq!((d2.amount, d2.version), (5, 2));
     // A patch that changes nothing writes nothing.
-    let same = w
-        .update(
-            a,
-            deal.id,
-            2,
-            DealPatch {
-                amount: Some(5),
-                ..Default::default()
-            },
-        )
-        .await;
+    let same = w.update(a, deal.id, 2, reprice(5)).await;
     assert_eq!(same.version, 2);
 
     w.crm.tags().delete(a, tag.id).await.unwrap();
@@ -255,15 +172,7 @@ pub async fn crud_lifecycle_of_every_kind(f: Fixture) {
         kind(w.crm.companies().delete(a, co.id).await),
         ErrorKind::NotFound
     );
-    assert!(
-        w.crm
-            .companies()
-            .list(a, &ListParams::new())
-            .await
-            .unwrap()
-            .data
-            .is_empty()
-    );
+    assert!(w.list::<Company>(a, &ListParams::new()).await.is_empty());
 }
 
 pub async fn validation_reports_every_field_and_writes_nothing(f: Fixture) {
@@ -349,14 +258,7 @@ pub async fn validation_reports_every_field_and_writes_nothing(f: Fixture) {
         ErrorKind::Validation
     );
     assert_eq!(
-        w.create_error(
-            &w.sales,
-            TagInput {
-                color: Some("red".into()),
-                ..tag("t")
-            }
-        )
-        .await,
+        w.create_error(&w.sales, colored_tag("t", "red")).await,
         ErrorKind::Validation
     );
     assert_eq!(
@@ -386,7 +288,7 @@ pub async fn validation_reports_every_field_and_writes_nothing(f: Fixture) {
         .await,
         ErrorKind::Validation
     );
-    assert_eq!(w.crm.contacts().get(&w.sales, c.id).await.unwrap(), c);
+    assert_eq!(w.get(&w.sales, c.id).await, c);
     assert_eq!(
         w.audit_count().await,
         before + 1,
@@ -427,21 +329,12 @@ pub async fn unknown_and_foreign_ids_are_not_found(f: Fixture) {
     let err = w
         .crm
         .contacts()
-        .create(
-            &w.admin,
-            ContactInput {
-                company_id: Some(their_co.id),
-                ..contact("A", "B")
-            },
-        )
+        .create(&w.admin, employee(their_co.id, "A", "B"))
         .await
         .unwrap_err();
     assert_eq!(err.fields()[0].issue, FieldIssue::UnknownReference);
     // Their record is untouched.
-    assert_eq!(
-        w.crm.contacts().get(&other.admin, theirs.id).await.unwrap(),
-        theirs
-    );
+    assert_eq!(w.get(&other.admin, theirs.id).await, theirs);
     // An actor of one workspace cannot be resolved in another.
     assert_eq!(
         kind(
@@ -461,15 +354,7 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
     let w = world(&f).await;
     let a = &w.sales;
     let c = w.create(a, contact("Trash", "Can")).await;
-    let d = w
-        .create(
-            a,
-            DealInput {
-                contact_ids: vec![c.id],
-                ..deal("Linked")
-            },
-        )
-        .await;
+    let d = w.create(a, contacts_deal(vec![c.id], "Linked")).await;
     let n = w.create(a, contact_note(c.id, "hello")).await;
     let t = w.create(a, contact_task(c.id, "call")).await;
     assert_eq!(
@@ -483,15 +368,7 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
         "purge needs a deleted record: a live one is not in the trash (409)"
     );
     w.crm.contacts().delete(a, c.id).await.unwrap();
-    assert!(
-        w.crm
-            .contacts()
-            .list(a, &ListParams::new())
-            .await
-            .unwrap()
-            .data
-            .is_empty()
-    );
+    assert!(w.list::<Contact>(a, &ListParams::new()).await.is_empty());
     assert_eq!(
         w.update_error(a, c.id, 3, ContactPatch::default()).await,
         ErrorKind::NotFound
@@ -502,16 +379,12 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
         ErrorKind::Validation
     );
     let trash = w
-        .crm
-        .contacts()
-        .list(&w.admin, &ListParams::new().deleted(Deleted::Only))
-        .await
-        .unwrap()
-        .data;
+        .list::<Contact>(&w.admin, &ListParams::new().deleted(Deleted::Only))
+        .await;
     assert_eq!(trash.len(), 1);
     let restored = w.crm.contacts().restore(&w.admin, c.id).await.unwrap();
     assert_eq!(restored.deleted_at, None);
-    w.crm.contacts().get(a, c.id).await.unwrap();
+    w.get(a, c.id).await;
     w.crm.contacts().delete(a, c.id).await.unwrap();
     w.crm.contacts().purge(&w.admin, c.id).await.unwrap();
     assert!(
@@ -525,30 +398,16 @@ pub async fn soft_delete_restore_and_purge(f: Fixture) {
         "its notes are purged with it"
     );
     assert_eq!(
-        w.crm.tasks().get(a, t.id).await.unwrap().contact_id,
+        w.get(a, t.id).await.contact_id,
         None,
         "references are cleared"
     );
-    assert!(
-        w.crm
-            .deals()
-            .get(a, d.id)
-            .await
-            .unwrap()
-            .contact_ids
-            .is_empty()
-    );
+    assert!(w.get(a, d.id).await.contact_ids.is_empty());
     let purges = w
-        .crm
-        .audit()
-        .list(
-            &w.admin,
-            &AuditQuery {
-                actions: vec![AuditAction::Purge],
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        .audit(AuditQuery {
+            actions: vec![AuditAction::Purge],
+            ..Default::default()
+        })
+        .await;
     assert_eq!(purges.len(), 2, "the contact and its note");
 }

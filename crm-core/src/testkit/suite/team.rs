@@ -1,13 +1,28 @@
 //! Users and the workspace: unique e-mails, roles, the last admin (also under racing
 //! demotions), disabled users, configuration.
 
-use super::{deal, kind, user, world};
+use super::{World, deal, kind, user, world};
 use crate::error::{ErrorKind, FieldIssue};
 use crate::id::UserId;
 use crate::model::*;
 use crate::query::ListParams;
 use crate::testkit::Fixture;
 use crate::testkit::setup::email;
+use crate::{Actor, Crm, Result};
+
+/// The kind of error disabling `target` as `actor` fails with.
+async fn disable_error(crm: &Crm, actor: &Actor, target: &User) -> ErrorKind {
+    kind(
+        crm.users()
+            .set_disabled(actor, target.id, target.version, true)
+            .await,
+    )
+}
+
+/// Applies `patch` to the configuration at `version` as the admin.
+async fn configure(w: &World, version: u64, patch: ConfigurationPatch) -> Result<Configuration> {
+    w.crm.configuration().update(&w.admin, version, patch).await
+}
 
 pub async fn user_rules_and_last_admin(f: Fixture) {
     let w = world(&f).await;
@@ -49,11 +64,7 @@ pub async fn user_rules_and_last_admin(f: Fixture) {
         "nobody changes their own role"
     );
     assert_eq!(
-        kind(
-            crm.users()
-                .set_disabled(&w.admin, me.id, me.version, true)
-                .await
-        ),
+        disable_error(crm, &w.admin, &me).await,
         ErrorKind::Forbidden
     );
     // Promote the manager; the change applies to its next request.
@@ -75,14 +86,7 @@ pub async fn user_rules_and_last_admin(f: Fixture) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LastAdmin);
     assert_eq!(err.to_string(), "Unable to save user (E5004)");
-    assert_eq!(
-        kind(
-            crm.users()
-                .set_disabled(&w.admin, m.id, m.version, true)
-                .await
-        ),
-        ErrorKind::LastAdmin
-    );
+    assert_eq!(disable_error(crm, &w.admin, &m).await, ErrorKind::LastAdmin);
     assert_eq!(
         crm.users().get(&new_admin, m.id).await.unwrap(),
         m,
@@ -188,25 +192,22 @@ pub async fn disabled_user_cannot_act(f: Fixture) {
 pub async fn configuration_is_admin_only_and_validated(f: Fixture) {
     let w = world(&f).await;
     let cfg = w.crm.configuration().get(&w.reader).await.unwrap();
-    let err = w
-        .crm
-        .configuration()
-        .update(
-            &w.admin,
-            cfg.version,
-            ConfigurationPatch {
-                deal_stages: Some(vec![]),
-                currency: Some("dollars".into()),
-                note_statuses: Some(vec![NoteStatus {
-                    value: "x".into(),
-                    label: "X".into(),
-                    color: "blue".into(),
-                }]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let err = configure(
+        &w,
+        cfg.version,
+        ConfigurationPatch {
+            deal_stages: Some(vec![]),
+            currency: Some("dollars".into()),
+            note_statuses: Some(vec![NoteStatus {
+                value: "x".into(),
+                label: "X".into(),
+                color: "blue".into(),
+            }]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Validation);
     let fields: Vec<&str> = err.fields().iter().map(|f| f.field.as_str()).collect();
     assert!(
@@ -225,33 +226,28 @@ pub async fn configuration_is_admin_only_and_validated(f: Fixture) {
             label: "Done".into(),
         },
     ];
-    let cfg2 = w
-        .crm
-        .configuration()
-        .update(
-            &w.admin,
-            cfg.version,
-            ConfigurationPatch {
-                deal_stages: Some(stages),
-                deal_pipeline_closed: Some(vec!["done".into()]),
-                currency: Some("EUR".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let cfg2 = configure(
+        &w,
+        cfg.version,
+        ConfigurationPatch {
+            deal_stages: Some(stages),
+            deal_pipeline_closed: Some(vec!["done".into()]),
+            currency: Some("EUR".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(cfg2.version, cfg.version + 1);
     let d = w.create(&w.sales, deal("x")).await;
     assert_eq!(d.stage, "new");
+    // The stage is one of the configured ones ("won" is not any more).
+    let in_old_stage = DealInput {
+        stage: Some("won".into()),
+        ..deal("y")
+    };
     assert_eq!(
-        w.create_error(
-            &w.sales,
-            DealInput {
-                stage: Some("won".into()),
-                ..deal("y")
-            }
-        )
-        .await,
+        w.create_error(&w.sales, in_old_stage).await,
         ErrorKind::Validation
     );
 }

@@ -19,7 +19,7 @@ pub async fn stale_version_is_a_conflict(f: Fixture) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::VersionConflict);
     assert_eq!(err.http_status(), 409);
-    assert_eq!(w.crm.contacts().get(&w.sales, c.id).await.unwrap(), c2);
+    assert_eq!(w.get(&w.sales, c.id).await, c2);
     assert_eq!(
         kind(
             w.crm
@@ -53,10 +53,7 @@ pub async fn concurrent_updates_exactly_one_wins(f: Fixture) {
         }
     }
     assert_eq!(ok, 1, "exactly one of the concurrent updates wins");
-    assert_eq!(
-        w.crm.contacts().get(&w.sales, c.id).await.unwrap().version,
-        2
-    );
+    assert_eq!(w.get(&w.sales, c.id).await.version, 2);
     let q = AuditQuery {
         record_id: Some(c.id.uuid()),
         ..Default::default()
