@@ -623,6 +623,17 @@ fn subject_blocks(
 // Reading
 // ---------------------------------------------------------------------------------------
 
+/// How far an entry's id may stand from its time, in microseconds, for the bounds a read
+/// derives from `since` and `until` (the filters themselves are exact). Ids of this version
+/// are made from the entry's time ([`crm_core::access_log::id_at`]); earlier versions made
+/// them from the system clock as the entry was made, within this of its time.
+const ID_SLACK_MICROS: i64 = 1_000_000;
+
+/// The smallest id of a moment `slack` microseconds from `at`.
+fn id_floor_near(at: Timestamp, slack: i64) -> Uuid {
+    id_floor(Timestamp::from_micros(at.as_micros().saturating_add(slack)))
+}
+
 /// [`crm_core::Storage::access_log`]: newest first. Walks the workspace's blocks (or, for
 /// one record or one user, the blocks its index names) in reverse key order from the block
 /// that holds the cursor, and stops at `limit` entries or at the first block older than
@@ -637,8 +648,13 @@ pub(crate) fn access_log(
         return Ok(out);
     }
     let blocks = txn.open_table(ACCESS_BLOCKS)?;
-    // Entries before `until` have ids below its floor: the cursor is the lower of the two.
-    let cursor = match (query.before, query.until.map(id_floor)) {
+    // Entries before `until` have ids below the floor of a moment after it (ids are made
+    // from their entries' times, see `id_at`; [`ID_SLACK_MICROS`] covers ids of earlier
+    // versions, made from the system clock): the cursor is the lower of the two.
+    let cursor = match (
+        query.before,
+        query.until.map(|u| id_floor_near(u, ID_SLACK_MICROS)),
+    ) {
         (Some(b), Some(u)) => Some(b.min(u)),
         (b, u) => b.or(u),
     };
@@ -647,7 +663,7 @@ pub(crate) fn access_log(
         Some(c) => block_of(&blocks, ws, c)?,
         None => None,
     };
-    let oldest = query.since.map(id_floor);
+    let oldest = query.since.map(|s| id_floor_near(s, -ID_SLACK_MICROS));
     let subject = query
         .record_id
         .map(|r| (ACCESS_BLOCKS_BY_RECORD, r))
