@@ -94,7 +94,8 @@ async fn without_token_or_listener_public_metrics_are_off() {
         &["--bind", "0.0.0.0:0", "--trusted-proxy", "127.0.0.1"],
         &[("CRM_JWT_SECRET", SECRET)],
     );
-    assert!(server.log().contains("/metrics is off"), "{}", server.log());
+    // Logged just after the listener's line: waits for it (and fails if it never comes).
+    server.wait_logged("/metrics is off");
     let url = format!("http://127.0.0.1:{}/api/v1/metrics", server.addr.port());
     let r = send(http().get(&url).header("x-forwarded-proto", "https")).await;
     assert_eq!(r.status, 404, "{:?}", r.body);

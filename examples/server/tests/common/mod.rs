@@ -137,21 +137,28 @@ impl Server {
         format!("http://{}/api/v1{path}", self.addr)
     }
 
-    /// The address logged after `marker` (e.g. `"metrics served on http://"`), waiting up to
-    /// 30 s for the line: listeners beside the API's may log just after it.
-    pub fn logged_addr(&self, marker: &str) -> SocketAddr {
+    /// The log once it holds `marker`, waiting up to 30 s for it: lines logged just after
+    /// the API's listener (other listeners, the metrics endpoint's state) may not be there
+    /// yet when [`start`] returns.
+    pub fn wait_logged(&self, marker: &str) -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let log = loop {
+        loop {
             let log = self.log();
             if log.contains(marker) {
-                break log;
+                return log;
             }
             assert!(
                 std::time::Instant::now() < deadline,
                 "{marker:?} not logged:\n{log}"
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
-        };
+        }
+    }
+
+    /// The address logged after `marker` (e.g. `"metrics served on http://"`), waiting for
+    /// the line as [`Server::wait_logged`] does.
+    pub fn logged_addr(&self, marker: &str) -> SocketAddr {
+        let log = self.wait_logged(marker);
         let rest = log.split(marker).nth(1).expect("marker present");
         let end = rest
             .find(|c: char| c == '/' || c.is_whitespace() || c == '"')
