@@ -288,8 +288,12 @@ fn block_of(
 
 /// The distinct record ids and user ids of `entries`.
 fn subjects(entries: &[AccessEntry]) -> (Vec<Uuid>, Vec<Uuid>) {
-    let mut records: Vec<Uuid> = entries.iter().map(|e| e.record_id).collect();
-    let mut users: Vec<Uuid> = entries.iter().map(|e| e.user_id.uuid()).collect();
+    distinct(entries.iter().map(|e| (e.record_id, e.user_id.uuid())))
+}
+
+/// The distinct first and second ids of `pairs` (records and users), each sorted.
+fn distinct(pairs: impl Iterator<Item = (Uuid, Uuid)>) -> (Vec<Uuid>, Vec<Uuid>) {
+    let (mut records, mut users): (Vec<Uuid>, Vec<Uuid>) = pairs.unzip();
     for v in [&mut records, &mut users] {
         v.sort_unstable();
         v.dedup();
@@ -420,12 +424,28 @@ impl<'t> Tables<'t> {
 /// One workspace's part of a batch, encoded.
 struct EncodedGroup {
     workspace: WorkspaceId,
-    /// The entries, in id order (one per id).
-    entries: Vec<AccessEntry>,
+    /// Each entry's id, record id and user id, in id order (one entry per id): what the
+    /// writer needs besides the bytes.
+    keys: Vec<(Uuid, Uuid, Uuid)>,
     /// The entries framed as in a block, one after the other.
     framed: Vec<u8>,
     /// Where each entry's frame starts in `framed`.
     starts: Vec<usize>,
+}
+
+impl EncodedGroup {
+    /// The bytes of the entries `from..to`, framed as in a block.
+    fn frames(&self, from: usize, to: usize) -> &[u8] {
+        let end = self.starts.get(to).copied().unwrap_or(self.framed.len());
+        &self.framed[self.starts[from]..end]
+    }
+
+    /// The entries `..to`, decoded again (for the rare entries merged into stored blocks).
+    fn decoded(&self, to: usize) -> StoreResult<Vec<AccessEntry>> {
+        (0..to)
+            .map(|i| decode_entry(&self.frames(i, i + 1)[4..]))
+            .collect()
+    }
 }
 
 /// A batch of access entries prepared for the writer on the caller's thread: grouped by
@@ -453,7 +473,7 @@ impl EncodedAccess {
             if groups.last().is_none_or(|g| g.workspace != e.workspace_id) {
                 groups.push(EncodedGroup {
                     workspace: e.workspace_id,
-                    entries: Vec::new(),
+                    keys: Vec::new(),
                     framed: Vec::with_capacity(entries.len() * 132),
                     starts: Vec::new(),
                 });
@@ -461,14 +481,14 @@ impl EncodedAccess {
             let g = groups.last_mut().expect("pushed above");
             g.starts.push(g.framed.len());
             frame_entry_into(e, &mut g.framed);
-            g.entries.push((*e).clone());
+            g.keys.push((e.id, e.record_id, e.user_id.uuid()));
         }
         EncodedAccess { groups }
     }
 
     /// How many entries the batch holds.
     fn len(&self) -> usize {
-        self.groups.iter().map(|g| g.entries.len()).sum()
+        self.groups.iter().map(|g| g.keys.len()).sum()
     }
 }
 
@@ -481,20 +501,21 @@ pub(crate) fn append_access(txn: &WriteTransaction, batch: &EncodedAccess) -> St
     for g in &batch.groups {
         let ws = g.workspace;
         let late = match t.last_key(ws)? {
-            Some(last) => g.entries.partition_point(|e| e.id <= last),
+            Some(last) => g.keys.partition_point(|(id, _, _)| *id <= last),
             None => 0,
         };
-        t.merge(ws, &g.entries[..late])?;
+        if late > 0 {
+            t.merge(ws, &g.decoded(late)?)?;
+        }
         let mut from = late;
-        while from < g.entries.len() {
-            let to = (from + BLOCK_ENTRIES).min(g.entries.len());
-            let part = &g.entries[from..to];
-            let end = g.starts.get(to).copied().unwrap_or(g.framed.len());
+        while from < g.keys.len() {
+            let to = (from + BLOCK_ENTRIES).min(g.keys.len());
+            let part = &g.keys[from..to];
             value.clear();
             value.extend_from_slice(&block_header(part.len()));
-            value.extend_from_slice(&g.framed[g.starts[from]..end]);
-            let (records, users) = subjects(part);
-            t.put_raw(ws, part[part.len() - 1].id, &value, &records, &users)?;
+            value.extend_from_slice(g.frames(from, to));
+            let (records, users) = distinct(part.iter().map(|&(_, r, u)| (r, u)));
+            t.put_raw(ws, part[part.len() - 1].0, &value, &records, &users)?;
             from = to;
         }
     }
@@ -853,8 +874,10 @@ mod tests {
         }
         let batch = EncodedAccess::new(&entries);
         let g = &batch.groups[0];
-        let mut value = block_header(g.entries.len()).to_vec();
+        let mut value = block_header(g.keys.len()).to_vec();
         value.extend_from_slice(&g.framed);
-        assert_eq!(value, encode_block(&g.entries));
+        // `entry` makes ids in order, so `entries` is in id order already.
+        assert_eq!(value, encode_block(&entries));
+        assert_eq!(g.decoded(g.keys.len()).unwrap(), entries);
     }
 }
